@@ -1,0 +1,1 @@
+"""The runtime around Rasa: NLU components, channels, the command line and process orchestration."""

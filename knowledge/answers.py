@@ -1,0 +1,106 @@
+"""What the bot says, worded from the knowledge base (GOV.UK plain English, short enough for a phone).
+
+Each function takes the rows it needs and returns a `Reply`; the actions only send them. Nothing here is
+cached, so an editor's change shows on the very next message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from knowledge.intents import intent_for_service
+from knowledge.models import Council, Redirect, Service
+
+# Words for bin types residents mention, as they should read in a reply.
+BIN_TYPES = {"general": "general waste", "recycling": "recycling", "garden": "garden waste", "food": "food waste",
+             "glass": "glass"}
+
+
+@dataclass
+class Reply:
+    """One message to the resident: text and optional buttons (title, payload)."""
+
+    text: str
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    service_key: Optional[str] = None
+
+
+def council(session: Session) -> Council:
+    """The council's details; raises LookupError if the knowledge base was never loaded."""
+    row = session.get(Council, 1)
+    if row is None:
+        raise LookupError("knowledge base is empty: run `councilbot kb load`")
+    return row
+
+
+def service(session: Session, key: str) -> Optional[Service]:
+    """The active service with this key, if any."""
+    return session.execute(select(Service).where(Service.key == key, Service.active.is_(True))).scalar_one_or_none()
+
+
+def redirect(session: Session, key: str) -> Optional[Redirect]:
+    return session.execute(select(Redirect).where(Redirect.key == key)).scalar_one_or_none()
+
+
+def _call_line(c: Council, phone: Optional[str] = None) -> str:
+    return f"Or call {phone or c.phone} ({c.opening_hours})."
+
+
+def service_answer(c: Council, svc: Service, bin_type: Optional[str] = None) -> Reply:
+    """The first answer to a service question: title, what it's for, the link, the phone number."""
+    title = svc.title
+    if bin_type and svc.category == "bins" and bin_type.lower() in BIN_TYPES:
+        title = f"{title} ({BIN_TYPES[bin_type.lower()]} bin)"
+    text = f"{title}: {svc.summary}\n{svc.url}\n{_call_line(c, svc.phone)}"
+    return Reply(text=text, service_key=svc.key)
+
+
+def redirect_answer(r: Redirect) -> Reply:
+    """Send the resident to another body that can help."""
+    parts = [r.summary]
+    if r.url and r.url not in r.summary:
+        parts.append(r.url)
+    if r.phone and r.phone not in r.summary:
+        parts.append(f"Call {r.phone}.")
+    return Reply(text="\n".join(parts))
+
+
+def crisis_answer(c: Council) -> Reply:
+    """For anyone who may be in danger. Numbers first, nothing else to read before them."""
+    text = (
+        f"If you or someone else is in danger right now, call {c.emergency}.\n"
+        f"If you're struggling, you can talk to Samaritans any time, free, on {c.samaritans}.\n"
+        f"For urgent adult or children's social care out of hours, call {c.out_of_hours_social_care}."
+    )
+    return Reply(text=text)
+
+
+def suggestions_answer(c: Council, services: Sequence[Service]) -> Reply:
+    """When unsure: the likeliest services as buttons, and a person to call. Never a dead end."""
+    buttons = [{"title": s.title, "payload": f"/{intent_for_service(s.key)}"} for s in services]
+    if buttons:
+        text = (f"Sorry, I'm not sure I understood. Is it one of these?\n"
+                f"If not, call us on {c.phone} ({c.opening_hours}) or see {c.site}")
+    else:
+        text = (f"Sorry, I didn't understand that. Try a few words about what you need, like "
+                f"\"missed bin\" or \"council tax\".\nOr call us on {c.phone} ({c.opening_hours}).")
+    return Reply(text=text, buttons=buttons)
+
+
+def person_answer(c: Council, reference: Optional[str]) -> Reply:
+    """How to reach a person. With a case reference once staff handover exists."""
+    if reference:
+        return Reply(text=f"I've passed this to our team. Your reference is {reference}.")
+    return Reply(
+        text=(f"To talk to a person, call us on {c.phone} ({c.opening_hours}).\n"
+              f"Soon our team will also pick up messages here, and you'll get a reference number to quote.")
+    )
+
+
+def contact_line(c: Council) -> str:
+    """One line with the phone number and hours, for replies that need a way out."""
+    return f"You can also call us on {c.phone} ({c.opening_hours})."

@@ -1,0 +1,26 @@
+"""Cleaning resident text before it is classified or searched."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Zero-width and bidirectional control characters: invisible to the resident, but they split words and
+# can hide text ("ki\u200bll") from matchers.
+INVISIBLE_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SPACE_RE = re.compile(r"\s+")
+
+
+def clean_text(text: str) -> str:
+    """NFKC-normalised text without invisible or control characters, whitespace collapsed. NFKC turns
+    look-alike letters (full-width, mathematical bold) into plain ones so they match like plain text."""
+    text = unicodedata.normalize("NFKC", text)
+    text = INVISIBLE_RE.sub("", text)
+    text = CONTROL_RE.sub(" ", text)
+    return SPACE_RE.sub(" ", text).strip()
+
+
+def has_words(text: str) -> bool:
+    """True if the text contains at least one letter or digit (not only emoji or punctuation)."""
+    return any(ch.isalnum() for ch in text)
