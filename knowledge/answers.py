@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.intents import intent_for_service
+from knowledge.intents import intent_for_service, is_service_intent
 from knowledge.models import Council, Redirect, Service
 
 # Words for bin types residents mention, as they should read in a reply.
@@ -40,6 +40,15 @@ def council(session: Session) -> Council:
 def service(session: Session, key: str) -> Optional[Service]:
     """The active service with this key, if any."""
     return session.execute(select(Service).where(Service.key == key, Service.active.is_(True))).scalar_one_or_none()
+
+
+def service_for_intent(session: Session, intent: Optional[str]) -> Optional[Service]:
+    """The active service whose intent is `intent` (`svc_bins_missed` names `bins.missed`)."""
+    if not is_service_intent(intent):
+        return None
+    keys = session.execute(select(Service.key).where(Service.active.is_(True))).scalars()
+    key = next((k for k in keys if intent_for_service(k) == intent), None)
+    return service(session, key) if key else None
 
 
 def redirect(session: Session, key: str) -> Optional[Redirect]:

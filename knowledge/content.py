@@ -36,8 +36,9 @@ SERVICE_FIELDS = {
 REDIRECT_FIELDS = {"key": True, "to": True, "url": False, "phone": False, "summary": True, "synonyms": False}
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-# UK numbers as residents dial them: 0300 123 4567, +44 300 123 4567, or short codes (111, 999, 116 123).
-PHONE_RE = re.compile(r"^(?:(?:\+44\s?|0)\d[\d ]{8,12}|\d{3}(?: \d{3})?)$")
+# UK numbers as residents dial them: 0300 123 4567, +44 300 123 4567, or short codes (111, 999, 116 123),
+# optionally followed by a short note in brackets: "101 (999 in an emergency)".
+PHONE_RE = re.compile(r"^(?:(?:\+44\s?|0)\d[\d ]{8,12}|\d{3}(?: \d{3})?)(?: \([^()]{1,60}\))?$")
 MAX_LENGTHS = {"title": 200, "summary": 600, "eligibility": 1000, "owner": 200, "to": 300}
 
 
@@ -202,6 +203,8 @@ def _check_fields(item: dict, fields: dict[str, bool], label: str, domains: list
             if not isinstance(value, dt.date):
                 err(f"review_by '{value}' must be a date like 2027-03-31")
         elif name in ("what_you_need", "synonyms", "allowed_domains"):
+            if isinstance(value, list):  # bare numbers like 111 are words too
+                value = item[name] = [str(v) if isinstance(v, (int, float)) else v for v in value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                 err(f"{name} must be a list of text items")
         elif name in ("always_human", "active"):

@@ -8,11 +8,12 @@ doesn't do. *Council* holds the one row of council-wide details (name, phone, op
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, String, Text, func
-from sqlalchemy.orm import Mapped, declarative_base, mapped_column
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Integer, String, Text, func
+from sqlalchemy.orm import declarative_base
 
+# SQLAlchemy 1.4 (pinned by Rasa 3.6) has no `mapped_column`; classic `Column` declarations move to 2.0 as is.
 Base = declarative_base()
 
 
@@ -24,16 +25,16 @@ class Council(Base):
     """Council-wide details; exactly one row (id 1)."""
 
     __tablename__ = "council"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    site: Mapped[str] = mapped_column(String(500))
-    phone: Mapped[str] = mapped_column(String(50))
-    opening_hours: Mapped[str] = mapped_column(String(200))
-    out_of_hours_social_care: Mapped[str] = mapped_column(String(50))
-    emergency: Mapped[str] = mapped_column(String(20))
-    samaritans: Mapped[str] = mapped_column(String(20))
-    allowed_domains: Mapped[list] = mapped_column(JSON, default=list)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+    id = Column(Integer, primary_key=True)
+    name = Column(String(200))
+    site = Column(String(500))
+    phone = Column(String(50))
+    opening_hours = Column(String(200))
+    out_of_hours_social_care = Column(String(50))
+    emergency = Column(String(20))
+    samaritans = Column(String(20))
+    allowed_domains = Column(JSON, default=list)
+    updated_at = Column(DateTime, default=_now, onupdate=_now)
 
 
 class Service(Base):
@@ -41,21 +42,21 @@ class Service(Base):
     intent `svc_bins_missed`; everything residents read comes from the other columns."""
 
     __tablename__ = "services"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(100), unique=True, index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    url: Mapped[str] = mapped_column(String(500))
-    summary: Mapped[str] = mapped_column(Text)
-    what_you_need: Mapped[list] = mapped_column(JSON, default=list)
-    phone: Mapped[str] = mapped_column(String(50))
-    eligibility: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    synonyms: Mapped[list] = mapped_column(JSON, default=list)
-    category: Mapped[str] = mapped_column(String(100), index=True)
-    owner: Mapped[str] = mapped_column(String(200))
-    review_by: Mapped[dt.date] = mapped_column(Date)
-    always_human: Mapped[bool] = mapped_column(Boolean, default=False)
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now,
+    id = Column(Integer, primary_key=True)
+    key = Column(String(100), unique=True, index=True)
+    title = Column(String(200))
+    url = Column(String(500))
+    summary = Column(Text)
+    what_you_need = Column(JSON, default=list)
+    phone = Column(String(50))
+    eligibility = Column(Text, nullable=True)
+    synonyms = Column(JSON, default=list)
+    category = Column(String(100), index=True)
+    owner = Column(String(200))
+    review_by = Column(Date)
+    always_human = Column(Boolean, default=False)
+    active = Column(Boolean, default=True, server_default="1")
+    updated_at = Column(DateTime, default=_now, onupdate=_now,
                                                     server_default=func.current_timestamp())
 
 
@@ -63,14 +64,14 @@ class Redirect(Base):
     """Another body the council sends residents to. `to_name` reads naturally after "contact"."""
 
     __tablename__ = "redirects"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(100), unique=True, index=True)
-    to_name: Mapped[str] = mapped_column(String(300))
-    url: Mapped[Optional[str]] = mapped_column(String(500), nullable=True)
-    phone: Mapped[Optional[str]] = mapped_column(String(50), nullable=True)
-    summary: Mapped[str] = mapped_column(Text)
-    synonyms: Mapped[list] = mapped_column(JSON, default=list)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now,
+    id = Column(Integer, primary_key=True)
+    key = Column(String(100), unique=True, index=True)
+    to_name = Column(String(300))
+    url = Column(String(500), nullable=True)
+    phone = Column(String(50), nullable=True)
+    summary = Column(Text)
+    synonyms = Column(JSON, default=list)
+    updated_at = Column(DateTime, default=_now, onupdate=_now,
                                                     server_default=func.current_timestamp())
 
 

@@ -1,0 +1,77 @@
+"""The second chance when the classifier is unsure: search the knowledge base, then offer choices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions.common import answer
+from knowledge import answers
+from knowledge.handover import HandoverReason, request_handover
+from knowledge.models import Service
+from knowledge.search import search_services
+
+# Service intents the model ranked at least this high are worth offering as a choice.
+MIN_SUGGESTION_CONFIDENCE = 0.1
+MAX_SUGGESTIONS = 3
+
+
+def likely_services(session: Session, text: str, ranking: list[dict]) -> list[Service]:
+    """Candidate services, best first: when full-text search and the model agree on the top service it
+    comes first on its own; otherwise search hits and the model's runners-up, interleaved."""
+    found = search_services(session, text, limit=MAX_SUGGESTIONS)
+    ranked = [answers.service_for_intent(session, r.get("name")) for r in ranking
+              if (r.get("confidence") or 0) >= MIN_SUGGESTION_CONFIDENCE]
+    ranked = [s for s in ranked if s is not None][:MAX_SUGGESTIONS]
+    merged: list[Service] = []
+    for pair in zip(found + [None] * MAX_SUGGESTIONS, ranked + [None] * MAX_SUGGESTIONS):
+        for svc in pair:
+            if svc is not None and svc.key not in {m.key for m in merged}:
+                merged.append(svc)
+    return merged[:MAX_SUGGESTIONS]
+
+
+def fallbacks_in_a_row(tracker: Tracker) -> int:
+    """How many of the resident's latest messages in a row the bot couldn't place (this one included)."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        name = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if name != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+class ActionKnowledgeFallback(Action):
+    """Answer directly if search and model agree; else up to three likely services plus the phone number.
+    After a second miss in a row, offer a person."""
+
+    def name(self) -> str:
+        return "action_kb_fallback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
+        ranking = tracker.latest_message.get("intent_ranking") or []
+        repeated = fallbacks_in_a_row(tracker) >= 2
+
+        def build(session: Session) -> answers.Reply:
+            council = answers.council(session)
+            candidates = likely_services(session, text, ranking)
+            top_model = answers.service_for_intent(session, next(
+                (r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None))
+            found = search_services(session, text, limit=1)
+            if top_model is not None and found and found[0].key == top_model.key:
+                return answers.service_answer(council, top_model)
+            reply = answers.suggestions_answer(council, candidates)
+            if repeated:
+                handover = request_handover(tracker.sender_id, tracker.get_latest_input_channel(),
+                                            HandoverReason.REPEATED_FALLBACK)
+                reply.text += "\n" + answers.person_answer(council, handover.reference).text
+            return reply
+
+        return answer(dispatcher, tracker, self.name(), build)

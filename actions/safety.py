@@ -1,0 +1,36 @@
+"""The crisis answer: 999, Samaritans and out-of-hours social care, before anything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import send
+from knowledge import answers
+from knowledge.db import session_scope
+from knowledge.handover import HandoverReason, request_handover
+
+# Used if the knowledge base can't be read: the emergency numbers must go out regardless.
+FALLBACK_CRISIS = (
+    "If you or someone else is in danger right now, call 999.\n"
+    "If you're struggling, you can talk to Samaritans any time, free, on 116 123."
+)
+
+
+class ActionCrisis(Action):
+    """Send emergency numbers at once and flag the conversation for a person."""
+
+    def name(self) -> str:
+        return "action_crisis"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        try:
+            with session_scope() as session:
+                reply = answers.crisis_answer(answers.council(session))
+        except Exception:  # noqa: BLE001 - never let a database problem hold back 999
+            reply = answers.Reply(text=FALLBACK_CRISIS)
+        send(dispatcher, reply)
+        request_handover(tracker.sender_id, tracker.get_latest_input_channel(), HandoverReason.CRISIS)
+        return []

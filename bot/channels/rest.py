@@ -1,0 +1,98 @@
+"""The REST webhook (`POST /webhooks/rest/webhook`) with strict input checks.
+
+Rasa's stock RestInput trusts its input: invalid JSON or a missing field gives a 500 and a stack trace in
+the log with the resident's text in it. This one answers 400 with a plain message for anything malformed,
+never logs message text, and answers an empty message itself without touching the tracker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+from asyncio import CancelledError
+from typing import Any, Awaitable, Callable, Optional, Union
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from knowledge.text import clean_text
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 10_000   # X DMs allow 10,000; Messenger 2,000; WhatsApp 4,096
+MAX_BODY_BYTES = 64 * 1024
+SENDER_RE = re.compile(r"^[A-Za-z0-9:_.@+\-]{1,128}$")
+EMPTY_REPLY = "I didn't get any words there. Tell me what you need, like \"missed bin\" or \"pothole\"."
+
+
+class BadRequest(Exception):
+    """The request can't be processed; the message says why, in words safe to return to the caller."""
+
+
+def parse_request(body: bytes) -> tuple[str, str, Optional[dict]]:
+    """(sender, message, metadata) from a raw webhook body, or BadRequest."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"request body is larger than {MAX_BODY_BYTES // 1024} KB")
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not valid UTF-8") from None
+    except ValueError:
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest('expected a JSON object like {"sender": "...", "message": "..."}')
+    sender, message, metadata = payload.get("sender"), payload.get("message"), payload.get("metadata")
+    if isinstance(sender, int) and not isinstance(sender, bool):
+        sender = str(sender)
+    if not isinstance(sender, str) or not SENDER_RE.match(sender):
+        raise BadRequest("'sender' must be 1-128 letters, digits or :_.@+- characters")
+    if not isinstance(message, str):
+        raise BadRequest("'message' must be a string")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise BadRequest(f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest("'metadata' must be a JSON object")
+    return sender, message, metadata
+
+
+class CouncilRestInput(InputChannel):
+    """Drop-in replacement for Rasa's `rest` channel, at the same URL."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        module = inspect.getmodule(self)
+        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", module.__name__ if module else None)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> Union[HTTPResponse]:
+            try:
+                sender, text, metadata = parse_request(request.body or b"")
+            except BadRequest as exc:
+                log.info("rest webhook rejected a request: %s", exc)
+                return response.json({"error": str(exc)}, status=400)
+            if not clean_text(text):
+                return response.json([{"recipient_id": sender, "text": EMPTY_REPLY}])
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+                                                 metadata=metadata))
+            except CancelledError:
+                log.error("rest webhook timed out for conversation %s", sender)
+                return response.json({"error": "the bot took too long to answer; try again"}, status=503)
+            except Exception:  # noqa: BLE001 - log without the text, answer without a trace
+                log.error("rest webhook failed for conversation %s", sender, exc_info=True)
+                return response.json({"error": "the bot could not answer; try again"}, status=500)
+            return response.json(collector.messages)
+
+        return webhook

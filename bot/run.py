@@ -1,0 +1,80 @@
+"""`councilbot run`: everything from a fresh checkout to a listening bot, then a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from bot.settings import Settings
+from bot.stack import BotStack, StartupError
+from bot.training import ensure_model
+from knowledge.content import ContentInvalid, load
+from knowledge.db import session_scope
+from knowledge.migrations import upgrade
+from knowledge.settings import CONTENT_DIR, database_url
+
+
+def prepare_database() -> str:
+    """Migrate the knowledge base and load the seed content if it's empty. Editors' changes are kept:
+    the seed is loaded only into an empty database."""
+    upgrade()
+    from knowledge.models import Service
+
+    with session_scope() as session:
+        if session.query(Service.id).first() is None:
+            return f"loaded seed content ({load(session, CONTENT_DIR)})"
+    return "kept existing content"
+
+
+def run() -> int:
+    settings = Settings.from_env()
+    started = time.monotonic()
+    try:
+        print(f"Knowledge base: {prepare_database()}", flush=True)
+    except ContentInvalid as exc:
+        print(f"The seed content has problems:\n{exc}")
+        return 1
+    model = ensure_model(settings)
+    print(f"Model: {model.name}. Starting servers...", flush=True)
+    stack = BotStack(model, settings, quiet=False)
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start()
+    except StartupError as exc:
+        print(f"Could not start: {exc}")
+        return 1
+    print(
+        f"\nReady in {time.monotonic() - started:.0f}s.\n"
+        f"  REST webhook:  POST {stack.webhook_url}  "
+        '{"sender": "me", "message": "pothole"}\n'
+        f"  Action server: {stack.action_url}\n"
+        f"  Knowledge base: {_safe_url(database_url())}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        while not stopping and all(p is None for p in _poll(stack)):
+            time.sleep(0.5)
+    finally:
+        print("\nStopping...", flush=True)
+        stack.stop()
+        print("Stopped.")
+    return 0
+
+
+def _poll(stack: BotStack) -> list:
+    return [p.poll() for p in stack._procs]
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,123 @@
+"""Start and stop the bot's two processes: the action server and the Rasa server.
+
+Used by `councilbot run`, the end-to-end tests, the evaluation and the benchmark, so they all exercise
+the same real servers on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Optional
+
+import httpx
+
+from bot.endpoints import write_endpoints
+from bot.settings import Settings
+from bot.training import rasa_env
+from knowledge.settings import PROJECT_ROOT, var_dir
+
+
+class StartupError(RuntimeError):
+    """A server did not come up; the message says which and where its log is."""
+
+
+class BotStack:
+    """The action server and Rasa server for one model. Use as a context manager."""
+
+    def __init__(self, model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
+                 quiet: bool = True):
+        self.model = model
+        self.settings = settings or Settings.from_env()
+        self.log_dir = log_dir or var_dir() / "logs"
+        self.quiet = quiet
+        self._procs: list[subprocess.Popen] = []
+        self._logs: list[IO[bytes]] = []
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.action_port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.rasa_url}/webhooks/rest/webhook"
+
+    def _spawn(self, name: str, cmd: list[str], env: Optional[dict[str, str]] = None) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        out: Optional[IO[bytes]] = None
+        if self.quiet:
+            out = open(self.log_dir / f"{name}.log", "ab")
+            self._logs.append(out)
+        # Own process group, so Ctrl-C in a terminal reaches us first and we stop children in order.
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**rasa_env(), **(env or {})}, stdout=out,
+                                stderr=subprocess.STDOUT if out else None, start_new_session=True)
+        self._procs.append(proc)
+        return proc
+
+    def start(self, timeout: float = 240.0) -> "BotStack":
+        s = self.settings
+        endpoints = write_endpoints(s, var_dir() / f"endpoints-{s.rasa_port}.yml")
+        # rasa_sdk listens on 0.0.0.0 unless SANIC_HOST says otherwise; keep it on our interface.
+        actions = self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                                          "--port", str(s.action_port)], env={"SANIC_HOST": s.host})
+        rasa = self._spawn("rasa", [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
+                                    "--endpoints", str(endpoints), "--credentials", "credentials.yml",
+                                    "--interface", s.host, "--port", str(s.rasa_port)],
+                           env={"LOG_LEVEL": s.log_level})
+        deadline = time.monotonic() + timeout
+        try:
+            self._wait(actions, "action server", f"{self.action_url}/health", deadline)
+            self._wait(rasa, "Rasa server", f"{self.rasa_url}/webhooks/rest/", deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self, proc: subprocess.Popen, name: str, url: str, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StartupError(f"{name} exited with code {proc.returncode}; see {self.log_dir}")
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise StartupError(f"{name} did not answer at {url} in time; see {self.log_dir}")
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM both servers (Rasa first, so it stops sending to the action server), then SIGKILL
+        whatever hasn't exited in time."""
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in reversed(self._procs):
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def __enter__(self) -> "BotStack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
