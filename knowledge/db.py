@@ -13,11 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from knowledge.settings import database_url
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: Optional[str] = None) -> Engine:
-    """Engine for `url` (default: `DATABASE_URL`). SQLite gets WAL so the action server can read while
-    an editor writes."""
-    url = url or database_url()
+    """Engine for `url` (default: `DATABASE_URL`, read now, not at import). SQLite gets WAL so the
+    action server can read while an editor writes."""
+    return _engine_for(url or database_url())
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 

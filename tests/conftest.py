@@ -1,0 +1,81 @@
+"""Shared fixtures: a migrated, seeded knowledge base per test, free loopback ports, service checks."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from knowledge.settings import CONTENT_DIR, PROJECT_ROOT
+
+CATALOGUE = PROJECT_ROOT.parent / "shared" / "demo-council" / "catalogue.yml"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def kb_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite knowledge base, migrated and loaded from the shipped seed content."""
+    from knowledge.content import load
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    upgrade(url)
+    with session_scope(url) as session:
+        load(session, CONTENT_DIR)
+    return url
+
+
+@pytest.fixture
+def content_copy(tmp_path: Path) -> Path:
+    """A writable copy of the seed content to break in tests."""
+    import shutil
+
+    target = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> dict:
+    """The demo council's catalogue (the spec the knowledge base must cover)."""
+    if not CATALOGUE.exists():
+        pytest.skip(f"catalogue not found at {CATALOGUE} (shared/ sits beside the checkout in CI)")
+    return yaml.safe_load(CATALOGUE.read_text())
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """PostgreSQL at 127.0.0.1:5432 (database `test`), or skip saying why."""
+    if not port_open("127.0.0.1", 5432):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432; production-configuration tests skipped")
+    yield POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not port_open("127.0.0.1", 6379):
+        pytest.skip("Redis is not running on 127.0.0.1:6379; production-configuration tests skipped")
+    return REDIS_URL

@@ -1,0 +1,56 @@
+"""A trained model and the real Rasa + action servers on free loopback ports, shared by e2e tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bot.settings import Settings
+from bot.stack import BotStack
+from bot.training import ensure_model
+from tests.conftest import free_port
+
+
+@pytest.fixture(scope="session")
+def model() -> Path:
+    """The model for the current training data (trained once, reused by `make run` afterwards)."""
+    return ensure_model()
+
+
+def stack_settings(tmp: Path, **overrides: object) -> Settings:
+    base = Settings.from_env()
+    values = {**base.__dict__, "rasa_port": free_port(), "action_port": free_port(),
+              "tracker_store_url": f"sqlite:///{tmp / 'tracker.db'}", **overrides}
+    return Settings(**values)
+
+
+@pytest.fixture(scope="module")
+def bot(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
+    """Servers over a fresh SQLite knowledge base and tracker store, as `make run` starts them."""
+    from knowledge.content import load
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.settings import CONTENT_DIR
+
+    tmp = tmp_path_factory.mktemp("bot")
+    kb_url = f"sqlite:///{tmp / 'kb.db'}"
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = kb_url  # inherited by the action server
+    upgrade(kb_url)
+    with session_scope(kb_url) as session:
+        load(session, CONTENT_DIR)
+    stack = BotStack(model, stack_settings(tmp), log_dir=tmp / "logs")
+    stack.start()
+    stack.kb_url = kb_url  # type: ignore[attr-defined]
+    stack.tmp = tmp  # type: ignore[attr-defined]
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
