@@ -116,3 +116,9 @@ def test_bad_requests_get_400_and_leave_no_trace(bot: BotStack, raw: bytes) -> N
 def test_conversation_is_kept_in_the_tracker_store(bot: BotStack) -> None:
     say(bot, "pothole", sender="kept-1")
     assert events_for(bot, "kept-1") > 0
+
+
+def test_bin_type_is_understood_and_used(bot: BotStack) -> None:
+    reply = say(bot, "my recycling bin wasn't collected on Oak Lane this week")
+    assert f"{SITE}/bins/report-missed-collection" in reply
+    assert "(recycling bin)" in reply
