@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from collections import Counter
@@ -105,9 +106,7 @@ def intent_holdout(work: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    from bot.settings import Settings
-    from bot.stack import BotStack
-    from bot.training import ensure_model, rasa_env
+    from bot.training import rasa_env
     from knowledge.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
@@ -121,6 +120,18 @@ def main() -> int:
     upgrade()
     with session_scope() as session:
         load(session, CONTENT_DIR)
+
+    try:
+        return _evaluate(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # a held-out model and databases: nothing worth keeping
+
+
+def _evaluate(work: Path) -> int:
+    from bot.settings import Settings
+    from bot.stack import BotStack
+    from bot.training import ensure_model
+    from knowledge.db import session_scope
 
     print("1/2 Intent classification on a held-out 20% of data/nlu (training on the other 80%)...", flush=True)
     holdout = intent_holdout(work)
