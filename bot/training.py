@@ -46,12 +46,16 @@ def rasa_env() -> dict[str, str]:
 
 
 def train(out: Path, data: Optional[list[str]] = None, config: str = "config.yml",
-          extra: Optional[list[str]] = None) -> Path:
-    """Run `rasa train` into `out` (a .tar.gz path) and return it."""
+          extra: Optional[list[str]] = None, use_cache: bool = True) -> Path:
+    """Run `rasa train` into `out` (a .tar.gz path) and return it. `use_cache=False` trains every
+    component from scratch (for honest timings)."""
+    env = rasa_env()
+    if not use_cache:
+        env["RASA_MAX_CACHE_SIZE"] = "0"
     cmd = [sys.executable, "-m", "rasa", "train", "--config", config, "--domain", "domain.yml",
            "--data", *(data or ["data"]), "--out", str(out.parent),
            "--fixed-model-name", out.name.removesuffix(".tar.gz"), *(extra or [])]
-    subprocess.run(cmd, cwd=PROJECT_ROOT, env=rasa_env(), check=True)
+    subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)
     return out
 
 
