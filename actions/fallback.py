@@ -19,10 +19,9 @@ MIN_SUGGESTION_CONFIDENCE = 0.1
 MAX_SUGGESTIONS = 3
 
 
-def likely_services(session: Session, text: str, ranking: list[dict]) -> list[Service]:
-    """Candidate services, best first: when full-text search and the model agree on the top service it
-    comes first on its own; otherwise search hits and the model's runners-up, interleaved."""
-    found = search_services(session, text, limit=MAX_SUGGESTIONS)
+def likely_services(session: Session, found: list[Service], ranking: list[dict]) -> list[Service]:
+    """Candidate services, best first: full-text search hits (`found`) and the model's runners-up,
+    interleaved, without repeats."""
     ranked = [answers.service_for_intent(session, r.get("name")) for r in ranking
               if (r.get("confidence") or 0) >= MIN_SUGGESTION_CONFIDENCE]
     ranked = [s for s in ranked if s is not None][:MAX_SUGGESTIONS]
@@ -61,13 +60,13 @@ class ActionKnowledgeFallback(Action):
 
         def build(session: Session) -> answers.Reply:
             council = answers.council(session)
-            candidates = likely_services(session, text, ranking)
+            found = search_services(session, text, limit=MAX_SUGGESTIONS)
             top_model = answers.service_for_intent(session, next(
                 (r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None))
-            found = search_services(session, text, limit=1)
+            # Two independent signals agreeing is enough to answer outright.
             if top_model is not None and found and found[0].key == top_model.key:
                 return answers.service_answer(council, top_model)
-            reply = answers.suggestions_answer(council, candidates)
+            reply = answers.suggestions_answer(council, likely_services(session, found, ranking))
             if repeated:
                 handover = request_handover(tracker.sender_id, tracker.get_latest_input_channel(),
                                             HandoverReason.REPEATED_FALLBACK)

@@ -60,17 +60,13 @@ def run() -> int:
         flush=True,
     )
     try:
-        while not stopping and all(p is None for p in _poll(stack)):
+        while not stopping and stack.running():
             time.sleep(0.5)
     finally:
         print("\nStopping...", flush=True)
         stack.stop()
         print("Stopped.")
     return 0
-
-
-def _poll(stack: BotStack) -> list:
-    return [p.poll() for p in stack._procs]
 
 
 def _safe_url(url: str) -> str:

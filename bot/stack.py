@@ -93,6 +93,10 @@ class BotStack:
             time.sleep(0.5)
         raise StartupError(f"{name} did not answer at {url} in time; see {self.log_dir}")
 
+    def running(self) -> bool:
+        """True while every server process is still alive."""
+        return bool(self._procs) and all(p.poll() is None for p in self._procs)
+
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
