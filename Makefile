@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-unit test-e2e eval bench validate lock clean
+.PHONY: install browser run test test-unit test-e2e eval bench validate lock clean
 
 # Install exactly the pinned set. --ignore-requires-python: Rasa 3.6 says <3.11 but runs on 3.11 (README).
 $(STAMP): requirements/lock.txt pyproject.toml
@@ -15,16 +15,26 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 install: $(STAMP)
 
+# Browser tests drive Debian's Chromium; Playwright never downloads a browser of its own. As root (CI and
+# these machines) install it from Debian's packages; otherwise say how, and those tests skip with a reason.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  apt-get install -y -q --no-install-recommends chromium >/dev/null || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; }; \
+	else echo "No /usr/bin/chromium: browser tests will skip. Install it with: sudo apt-get install chromium"; fi
+
 run: install          ## Run the bot: Rasa server + action server, SQLite under var/
 	$(BIN)/councilbot run
 
-test: install         ## All tests: fast unit tests, then the end-to-end ones (trains a model)
+test: install browser ## All tests: fast unit tests, then the end-to-end ones (trains a model)
 	$(BIN)/python -m pytest
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not e2e"
 
-test-e2e: install
+test-e2e: install browser
 	$(BIN)/python -m pytest -m e2e
 
 validate: install     ## Knowledge base and Rasa training data checks
