@@ -30,8 +30,9 @@ class BotStack:
     """The action server and Rasa server for one model. Use as a context manager."""
 
     def __init__(self, model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
-                 quiet: bool = True):
+                 quiet: bool = True, env: Optional[dict[str, str]] = None):
         self.model = model
+        self.env = env or {}  # extra environment for both servers (channel settings in tests)
         self.settings = settings or Settings.from_env()
         self.log_dir = log_dir or var_dir() / "logs"
         self.quiet = quiet
@@ -57,7 +58,7 @@ class BotStack:
             out = open(self.log_dir / f"{name}.log", "ab")
             self._logs.append(out)
         # Own process group, so Ctrl-C in a terminal reaches us first and we stop children in order.
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**rasa_env(), **(env or {})}, stdout=out,
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**rasa_env(), **self.env, **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT if out else None, start_new_session=True)
         self._procs.append(proc)
         return proc

@@ -88,6 +88,40 @@ def crisis_answer(c: Council) -> Reply:
     return Reply(text=text)
 
 
+# Used when the knowledge base can't be read: a crisis reply must never depend on the database.
+EMERGENCY, SAMARITANS = "999", "116 123"
+
+
+def public_invite(c: Optional[Council], crisis: bool, private_word: str = "private message") -> str:
+    """The only thing said in public when a comment or mention has personal details or a sensitive topic.
+    Under 280 characters for X; for a crisis it still gives the emergency numbers first."""
+    if crisis:
+        emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
+        return (f"If you or someone else is in danger, call {emergency} now. You can talk to Samaritans free, "
+                f"any time, on {samaritans}. We've sent you a {private_word}.")
+    return (f"Thanks for getting in touch. We've sent you a {private_word}, so you don't have to share "
+            f"personal details here.")
+
+
+_KIND_WORDS = {"image": "photo", "location": "location", "video": "video", "audio": "voice message",
+               "file": "file", "sticker": "sticker"}
+
+
+def attachment_note(supported: Sequence[str], unsupported: Sequence[str], asked_something: bool) -> Optional[str]:
+    """What to say about what the resident attached. Photos and locations are kept for reports; the bot
+    can't open anything else, and says so kindly. Nothing if the resident also asked a question and
+    everything attached was kept (the answer to the question is enough)."""
+    lines = []
+    if supported and not asked_something:
+        kept = " and ".join(sorted({_KIND_WORDS.get(k, k) for k in supported}))
+        lines.append(f"Thanks, I've kept the {kept} with this conversation. "
+                     f"Tell me what you'd like to report, like \"pothole\" or \"fly-tipping\".")
+    if unsupported:
+        kinds = " or ".join(sorted({_KIND_WORDS.get(k, "file") + "s" for k in unsupported}))
+        lines.append(f"Sorry, I can't open {kinds} here. Please type your question, or send a photo instead.")
+    return "\n".join(lines) or None
+
+
 def suggestions_answer(c: Council, services: Sequence[Service]) -> Reply:
     """When unsure: the likeliest services as buttons, and a person to call. Never a dead end."""
     buttons = [{"title": s.title, "payload": f"/{intent_for_service(s.key)}"} for s in services]

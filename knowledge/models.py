@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, String, Text, func
 from sqlalchemy.orm import declarative_base
 
 # SQLAlchemy 1.4 (pinned by Rasa 3.6) has no `mapped_column`; classic `Column` declarations move to 2.0 as is.
@@ -78,3 +78,79 @@ class Redirect(Base):
 def as_dict(row: Any) -> dict:
     """Column values of a row, for export and comparison."""
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
+# --- Conversations on the social channels --------------------------------------------------------------------
+# The Rasa tracker store holds what was said; these tables hold what the channels need around it: who the
+# resident is on which platform, which deliveries were already handled, what they attached, what we sent.
+
+
+class Conversation(Base):
+    """One resident on one channel. `id` is namespaced by channel (`messenger:<psid>`, `x:<user id>`) and is
+    the Rasa sender id. `origin` is "public" for comments and mentions, "private" for messages. `reply_to`
+    is the latest public post to answer under (comment or tweet id); `last_inbound_at` starts the platform's
+    24-hour messaging window."""
+
+    __tablename__ = "conversations"
+    id = Column(String(200), primary_key=True)
+    channel = Column(String(40), nullable=False, index=True)
+    origin = Column(String(10), nullable=False)
+    platform_user_id = Column(String(200), nullable=False)
+    account_id = Column(String(200), nullable=True)
+    reply_to = Column(String(200), nullable=True)
+    last_inbound_at = Column(DateTime, nullable=True)
+    created_at = Column(DateTime, default=_now, nullable=False)
+    updated_at = Column(DateTime, default=_now, onupdate=_now, nullable=False)
+
+
+class InboundEvent(Base):
+    """A platform delivery we have accepted: the dedupe record and the work queue in one. `delivery_key`
+    (`<channel>:<platform message id>`) is unique, so a retried or replayed delivery is refused by the
+    database itself. `event` holds the normalised message until it is processed, then is cleared: the
+    tracker store keeps the conversation, this table only remembers that the id was seen. `status` is
+    pending, processing, done or failed. Rows older than the retention period are purged."""
+
+    __tablename__ = "inbound_events"
+    id = Column(Integer, primary_key=True)
+    delivery_key = Column(String(300), nullable=False, unique=True)
+    conversation_id = Column(String(200), nullable=False, index=True)
+    channel = Column(String(40), nullable=False)
+    status = Column(String(20), nullable=False, default="pending", index=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    event = Column(JSON, nullable=True)
+    received_at = Column(DateTime, default=_now, nullable=False, index=True)
+    processed_at = Column(DateTime, nullable=True)
+
+
+class Attachment(Base):
+    """A photo, location or other file a resident sent, kept as a reference (the platform's URL or media id,
+    or coordinates), never downloaded. `kind` is image, location, video, audio, file or sticker."""
+
+    __tablename__ = "attachments"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(200), nullable=False, index=True)
+    channel = Column(String(40), nullable=False)
+    kind = Column(String(20), nullable=False)
+    url = Column(Text, nullable=True)
+    media_id = Column(String(300), nullable=True)
+    mime_type = Column(String(100), nullable=True)
+    latitude = Column(Float, nullable=True)
+    longitude = Column(Float, nullable=True)
+    supported = Column(Boolean, nullable=False, default=True)
+    received_at = Column(DateTime, default=_now, nullable=False)
+
+
+class OutboundMessage(Base):
+    """One attempt to send something to a resident through a platform. `kind` is message, public_reply or
+    private_reply; `status` is sent, failed or outside_window (the platform's messaging window had closed, so
+    nothing was sent). The text itself is not kept here: the tracker store has the bot's words."""
+
+    __tablename__ = "outbound_messages"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(200), nullable=False, index=True)
+    channel = Column(String(40), nullable=False)
+    kind = Column(String(20), nullable=False)
+    status = Column(String(20), nullable=False)
+    platform_message_id = Column(String(300), nullable=True)
+    error = Column(String(300), nullable=True)
+    created_at = Column(DateTime, default=_now, nullable=False)

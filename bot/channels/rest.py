@@ -2,7 +2,8 @@
 
 Rasa's stock RestInput trusts its input: invalid JSON or a missing field gives a 500 and a stack trace in
 the log with the resident's text in it. This one answers 400 with a plain message for anything malformed,
-never logs message text, and answers an empty message itself without touching the tracker.
+never logs message text, and answers an empty message itself without touching the tracker. The web chat
+channel (`webchat.py`) answers through the same `answer_webhook`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import logging
 import re
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any, Awaitable, Callable, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -59,6 +60,44 @@ def parse_request(body: bytes) -> tuple[str, str, Optional[dict]]:
     return sender, message, metadata
 
 
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+BotMessage = dict[str, Any]  # one message the bot sent, as CollectingOutputChannel records it
+
+
+async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channel: str, *,
+                         sender_prefix: str = "", metadata: Optional[dict] = None,
+                         shape: Callable[[BotMessage], BotMessage] = lambda message: message) -> HTTPResponse:
+    """Answer one webhook request: validate `body`, run the message through Rasa, return the bot's messages.
+
+    `input_channel` is the channel's name, as Rasa records it and as the log names it. `sender_prefix` is put
+    in front of the caller's sender to make Rasa's conversation id ("web:" keeps browser-made ids apart
+    from every other channel's). `metadata`, if given, replaces whatever the caller sent, for channels
+    whose callers must not choose it. `shape` turns each collected message into what the caller gets back.
+    Malformed input gets 400, a timeout 503 and any other failure 500, each with a plain `error` and no
+    stack trace; message text is never logged.
+    """
+    try:
+        sender, text, sent_metadata = parse_request(body)
+    except BadRequest as exc:
+        log.info("%s webhook rejected a request: %s", input_channel, exc)
+        return response.json({"error": str(exc)}, status=400)
+    sender_id = sender_prefix + sender
+    if not clean_text(text):
+        # Nothing to understand: answer here rather than record an empty turn in the tracker.
+        return response.json([shape({"recipient_id": sender_id, "text": EMPTY_REPLY})])
+    collector = CollectingOutputChannel()
+    try:
+        await on_new_message(UserMessage(text, collector, sender_id, input_channel=input_channel,
+                                         metadata=sent_metadata if metadata is None else metadata))
+    except CancelledError:
+        log.error("%s webhook timed out for conversation %s", input_channel, sender_id)
+        return response.json({"error": "the bot took too long to answer; try again"}, status=503)
+    except Exception:  # noqa: BLE001 - log without the text, answer without a trace
+        log.error("%s webhook failed for conversation %s", input_channel, sender_id, exc_info=True)
+        return response.json({"error": "the bot could not answer; try again"}, status=500)
+    return response.json([shape(message) for message in collector.messages])
+
+
 class CouncilRestInput(InputChannel):
     """Drop-in replacement for Rasa's `rest` channel, at the same URL."""
 
@@ -66,7 +105,7 @@ class CouncilRestInput(InputChannel):
     def name(cls) -> str:
         return "rest"
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         module = inspect.getmodule(self)
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", module.__name__ if module else None)
 
@@ -75,24 +114,7 @@ class CouncilRestInput(InputChannel):
             return response.json({"status": "ok"})
 
         @webhook.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> Union[HTTPResponse]:
-            try:
-                sender, text, metadata = parse_request(request.body or b"")
-            except BadRequest as exc:
-                log.info("rest webhook rejected a request: %s", exc)
-                return response.json({"error": str(exc)}, status=400)
-            if not clean_text(text):
-                return response.json([{"recipient_id": sender, "text": EMPTY_REPLY}])
-            collector = CollectingOutputChannel()
-            try:
-                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
-                                                 metadata=metadata))
-            except CancelledError:
-                log.error("rest webhook timed out for conversation %s", sender)
-                return response.json({"error": "the bot took too long to answer; try again"}, status=503)
-            except Exception:  # noqa: BLE001 - log without the text, answer without a trace
-                log.error("rest webhook failed for conversation %s", sender, exc_info=True)
-                return response.json({"error": "the bot could not answer; try again"}, status=500)
-            return response.json(collector.messages)
+        async def receive(request: Request) -> HTTPResponse:
+            return await answer_webhook(request.body or b"", on_new_message, self.name())
 
         return webhook

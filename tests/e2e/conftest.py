@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -27,22 +28,21 @@ def stack_settings(tmp: Path, **overrides: object) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture(scope="module")
-def bot(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
+@contextmanager
+def running_bot(model: Path, tmp: Path, env: Optional[dict[str, str]] = None) -> Iterator[BotStack]:
     """Servers over a fresh SQLite knowledge base and tracker store, as `make run` starts them."""
     from knowledge.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
     from knowledge.settings import CONTENT_DIR
 
-    tmp = tmp_path_factory.mktemp("bot")
     kb_url = f"sqlite:///{tmp / 'kb.db'}"
     previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = kb_url  # inherited by the action server
+    os.environ["DATABASE_URL"] = kb_url  # inherited by both servers
     upgrade(kb_url)
     with session_scope(kb_url) as session:
         load(session, CONTENT_DIR)
-    stack = BotStack(model, stack_settings(tmp), log_dir=tmp / "logs")
+    stack = BotStack(model, stack_settings(tmp), log_dir=tmp / "logs", env=env)
     stack.start()
     stack.kb_url = kb_url  # type: ignore[attr-defined]
     stack.tmp = tmp  # type: ignore[attr-defined]
@@ -54,3 +54,10 @@ def bot(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotSt
             os.environ.pop("DATABASE_URL", None)
         else:
             os.environ["DATABASE_URL"] = previous
+
+
+@pytest.fixture(scope="module")
+def bot(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
+    """The bot with no social platform configured."""
+    with running_bot(model, tmp_path_factory.mktemp("bot")) as stack:
+        yield stack

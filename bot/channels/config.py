@@ -1,0 +1,83 @@
+"""Channel settings, from environment variables only (.env.example lists them). Secrets never in files.
+
+A channel with required settings missing stays mounted but answers 503, and its log says which variable
+names are unset (never their values), so `make run` works with no platform configured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from bot.platforms.api import ApiClient
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
+DEFAULT_X_API_URL = "https://api.x.com"
+
+
+def _env(name: str) -> Optional[str]:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def retention() -> dt.timedelta:
+    """How long delivery ids are remembered for exactly-once (CHANNEL_DEDUPE_RETENTION_DAYS, default 7)."""
+    return dt.timedelta(days=float(_env("CHANNEL_DEDUPE_RETENTION_DAYS") or 7))
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """One Meta app: `app_secret` signs its webhooks; `verify_token` is our answer to its subscription
+    handshake; `page_token` sends as the Facebook page and its linked Instagram account; `whatsapp_token`
+    sends WhatsApp messages (defaults to the page token when one system-user token covers both)."""
+
+    app_secret: Optional[str]
+    verify_token: Optional[str]
+    page_token: Optional[str]
+    whatsapp_token: Optional[str]
+    graph_url: str
+
+    REQUIRED = ("META_APP_SECRET", "META_VERIFY_TOKEN", "META_PAGE_ACCESS_TOKEN")
+
+    @classmethod
+    def from_env(cls) -> "MetaConfig":
+        return cls(app_secret=_env("META_APP_SECRET"), verify_token=_env("META_VERIFY_TOKEN"),
+                   page_token=_env("META_PAGE_ACCESS_TOKEN"),
+                   whatsapp_token=_env("WHATSAPP_ACCESS_TOKEN") or _env("META_PAGE_ACCESS_TOKEN"),
+                   graph_url=_env("META_GRAPH_URL") or DEFAULT_GRAPH_URL)
+
+    def missing(self) -> list[str]:
+        values = (self.app_secret, self.verify_token, self.page_token)
+        return [name for name, value in zip(self.REQUIRED, values) if not value]
+
+    def graph(self) -> ApiClient:
+        return ApiClient("graph", self.graph_url, self.page_token or "")
+
+    def whatsapp(self) -> ApiClient:
+        return ApiClient("whatsapp", self.graph_url, self.whatsapp_token or "")
+
+
+@dataclass(frozen=True)
+class XConfig:
+    """One X app and account: `consumer_secret` (the app's API secret) answers CRC checks and signs
+    webhooks; `access_token` is an OAuth 2.0 user-context token of the council's account with
+    tweet.write and dm.write."""
+
+    consumer_secret: Optional[str]
+    access_token: Optional[str]
+    api_url: str
+
+    REQUIRED = ("X_CONSUMER_SECRET", "X_ACCESS_TOKEN")
+
+    @classmethod
+    def from_env(cls) -> "XConfig":
+        return cls(consumer_secret=_env("X_CONSUMER_SECRET"), access_token=_env("X_ACCESS_TOKEN"),
+                   api_url=_env("X_API_URL") or DEFAULT_X_API_URL)
+
+    def missing(self) -> list[str]:
+        return [name for name, value in zip(self.REQUIRED, (self.consumer_secret, self.access_token)) if not value]
+
+    def api(self) -> ApiClient:
+        return ApiClient("x", self.api_url, self.access_token or "")

@@ -1,0 +1,128 @@
+"""What every social platform's webhook does, in one place: refuse anything not signed by the platform,
+refuse anything malformed, store what is new, acknowledge at once, work afterwards.
+
+A subclass says how its platform signs, verifies the subscription and shapes its JSON, and how replies go
+out (`MetaInput`, `XInput`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from typing import Any, Awaitable, Callable, Optional
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.config import retention
+from bot.channels.events import BadPayload, Incoming
+from bot.channels.inbox import Inbox
+from bot.channels.replies import Sender
+from bot.channels.responder import Responder
+from bot.channels.signatures import valid
+
+log = logging.getLogger(__name__)
+
+# Meta batches up to 1,000 events in one delivery; real bodies stay well under this.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class PlatformInput(InputChannel):
+    """A platform webhook at `/webhooks/<name>/webhook` (GET: the platform's check; POST: events)."""
+
+    #: every channel name this webhook's messages can carry, for resuming unfinished work
+    channels: frozenset[str] = frozenset()
+    signature_header: str = ""
+
+    # --- what a platform defines -----------------------------------------------------------------------------
+    def missing_settings(self) -> list[str]:
+        raise NotImplementedError
+
+    def expected_signature(self, body: bytes) -> str:
+        raise NotImplementedError
+
+    def verify_subscription(self, request: Request) -> HTTPResponse:
+        raise NotImplementedError
+
+    def parse(self, payload: Any) -> tuple[list[Incoming], list[str]]:
+        raise NotImplementedError
+
+    def sender(self) -> Sender:
+        raise NotImplementedError
+
+    # --- shared ----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_credentials(cls, credentials: Optional[dict[str, Any]]) -> "PlatformInput":
+        if credentials:
+            log.warning("%s: settings come from environment variables; credentials.yml values are ignored",
+                        cls.name())
+        return cls()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        module = inspect.getmodule(self)
+        bp = Blueprint(f"custom_webhook_{type(self).__name__}", module.__name__ if module else None)
+        app_ref: dict[str, Any] = {}
+
+        async def latest_parse(conversation_id: str) -> Optional[dict[str, Any]]:
+            agent = app_ref["app"].ctx.agent
+            tracker = await agent.tracker_store.retrieve(conversation_id)
+            return tracker.latest_message.parse_data if tracker and tracker.latest_message else None
+
+        inbox: Optional[Inbox] = None
+        missing = self.missing_settings()
+        if missing:
+            log.warning("%s channel is not configured (unset: %s); its webhook answers 503",
+                        self.name(), ", ".join(missing))
+        else:
+            inbox = Inbox(self.channels, Responder(on_new_message, self.sender(), latest_parse), retention())
+
+        @bp.listener("after_server_start")
+        async def _resume(app: Any, _loop: Any) -> None:
+            app_ref["app"] = app
+            if inbox is not None:
+                await inbox.resume()
+
+        @bp.listener("before_server_stop")
+        async def _finish(_app: Any, _loop: Any) -> None:
+            if inbox is not None:
+                await inbox.idle()
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if inbox else "not configured"})
+
+        @bp.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            if inbox is None:
+                return response.json({"error": "channel not configured"}, status=503)
+            return self.verify_subscription(request)
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            app_ref["app"] = request.app
+            if inbox is None:
+                return response.json({"error": "channel not configured"}, status=503)
+            body = request.body or b""
+            if len(body) > MAX_BODY_BYTES:
+                log.warning("%s webhook refused a %d-byte body", self.name(), len(body))
+                return response.json({"error": "request body too large"}, status=413)
+            if not valid(self.expected_signature(body), request.headers.get(self.signature_header)):
+                log.warning("%s webhook refused a request with a missing or wrong %s", self.name(),
+                            self.signature_header)
+                return response.json({"error": "invalid signature"}, status=403)
+            try:
+                messages, skipped = self.parse(json.loads(body.decode("utf-8")))
+            except (UnicodeDecodeError, ValueError) as exc:
+                reason = str(exc) if isinstance(exc, BadPayload) else "body is not valid JSON"
+                log.warning("%s webhook refused a signed but malformed request: %s", self.name(), reason)
+                return response.json({"error": reason}, status=400)
+            queued, repeated = await inbox.accept(messages)
+            if skipped:
+                log.info("%s webhook ignored %d event(s): %s", self.name(), len(skipped),
+                         ", ".join(sorted(set(skipped))))
+            return response.json({"status": "ok", "queued": queued, "repeated": repeated})
+
+        return bp

@@ -1,0 +1,98 @@
+"""What happens to one resident message after it has been acknowledged: keep the conversation's details
+and attachments, run the bot, and send its answer the way the platform and the privacy policy require."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any, Awaitable, Callable, Optional
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
+from bot.channels.replies import Sender, Understanding, deliver, plan
+from bot.channels.senders import Target
+from knowledge import answers, conversations
+from knowledge.db import session_scope
+from knowledge.models import Council
+from knowledge.text import clean_text
+
+log = logging.getLogger(__name__)
+
+# Reads what the model understood from the tracker (conversation id -> parse data), once the bot answered.
+ParseLookup = Callable[[str], Awaitable[Optional[dict[str, Any]]]]
+
+
+class Responder:
+    """Handles `Incoming` messages for the inbox: one instance per input channel."""
+
+    def __init__(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], sender: Sender,
+                 latest_parse: ParseLookup):
+        self.on_new_message = on_new_message
+        self.sender = sender
+        self.latest_parse = latest_parse
+
+    async def __call__(self, incoming: Incoming) -> None:
+        now = conversations.utcnow()
+        # The window starts when the resident wrote; a clock-skewed platform time can't move it forward.
+        at = min(incoming.sent_at, now) if incoming.sent_at else now
+        await asyncio.to_thread(self._remember, incoming, at)
+        supported = [a.kind for a in incoming.attachments if a.kind in SUPPORTED_ATTACHMENTS]
+        unsupported = [a.kind for a in incoming.attachments if a.kind not in SUPPORTED_ATTACHMENTS]
+        text = clean_text(incoming.text)
+        understood = Understanding()
+        bot_messages: list[dict] = []
+        if text:
+            collector = CollectingOutputChannel()
+            metadata = {"channel": incoming.channel, "origin": incoming.origin,
+                        "attachments": [a.kind for a in incoming.attachments]}
+            await self.on_new_message(UserMessage(text, collector, incoming.conversation_id,
+                                                  input_channel=incoming.channel, metadata=metadata))
+            bot_messages = list(collector.messages)
+            understood = await self._understanding(incoming.conversation_id)
+        if supported or unsupported:
+            note = answers.attachment_note(supported, unsupported, asked_something=bool(text))
+            if note:
+                bot_messages.append({"text": note})
+        if not bot_messages:
+            return
+        council = await asyncio.to_thread(_council)
+        outgoing = plan(incoming, bot_messages, understood, council)
+        target = Target(incoming.channel, incoming.user_id, incoming.account_id, incoming.reply_to)
+        await deliver(self.sender, target, incoming.conversation_id, outgoing, at)
+
+    @staticmethod
+    def _remember(incoming: Incoming, at: dt.datetime) -> None:
+        with session_scope() as session:
+            conversations.touch_conversation(session, incoming.conversation_id, incoming.channel, incoming.origin,
+                                             incoming.user_id, incoming.account_id, incoming.reply_to, at)
+            conversations.add_attachments(session, incoming.conversation_id, incoming.channel,
+                                          [vars(a) for a in incoming.attachments], SUPPORTED_ATTACHMENTS, at)
+
+    async def _understanding(self, conversation_id: str) -> Understanding:
+        parse = await self.latest_parse(conversation_id) or {}
+        intent = (parse.get("intent") or {}).get("name")
+        return await asyncio.to_thread(_with_service, intent)
+
+
+def _with_service(intent: Optional[str]) -> Understanding:
+    """The intent, and for a service intent its category and "always a person" flag from the knowledge base."""
+    try:
+        with session_scope() as session:
+            svc = answers.service_for_intent(session, intent)
+            if svc is not None:
+                return Understanding(intent, svc.category, bool(svc.always_human))
+    except Exception:  # noqa: BLE001 - without the knowledge base, decide on the intent alone
+        log.warning("could not read the knowledge base to classify intent %s", intent, exc_info=True)
+    return Understanding(intent)
+
+
+def _council() -> Optional[Council]:
+    """The council's details, or None if the knowledge base can't be read (replies then use defaults)."""
+    try:
+        with session_scope() as session:
+            return answers.council(session)
+    except Exception:  # noqa: BLE001
+        log.warning("could not read the council's details", exc_info=True)
+        return None

@@ -1,0 +1,1 @@
+"""Clients for the social platforms' APIs (Meta Graph, X)."""

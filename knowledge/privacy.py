@@ -1,0 +1,46 @@
+"""What must not be discussed in public: personal details in a message, and sensitive topics.
+
+A public comment or mention that contains either gets only an invitation to a private message in public;
+the answer itself goes privately. The checks err on the side of privacy: a false alarm costs the resident
+one tap, a miss leaves their address on the council's page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+# Topics the issue and the council's safeguarding policy say never to discuss in public.
+SENSITIVE_CATEGORIES = frozenset({"adult_social_care", "safeguarding", "benefits"})
+SENSITIVE_INTENTS = frozenset({"crisis", "human_handoff"})
+
+_POSTCODE = re.compile(r"\b[A-Z]{1,2}[0-9][A-Z0-9]?\s*[0-9][A-Z]{2}\b", re.I)
+_PHONE = re.compile(r"(?<!\d)(?:\+44\s?\(?0?\)?|0)\s?\d(?:[\s-]?\d){8,9}(?!\d)")
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_STREET_WORDS = (r"(?:road|rd|street|st|avenue|ave|lane|ln|close|drive|dr|way|crescent|cres|court|ct|place|pl|"
+                 r"gardens|gdns|terrace|grove|hill|park|row|square|sq|walk|mews|rise|view|green)")
+_HOUSE = re.compile(rf"\b\d{{1,4}}[a-z]?,?\s+(?:[A-Za-z'-]+\s+){{1,3}}{_STREET_WORDS}\b", re.I)
+_FLAT = re.compile(r"\b(?:flat|apartment|apt|house|unit)\s+(?:no\.?\s*)?\d+[a-z]?\b", re.I)
+_HOUSE_NUMBER = re.compile(r"\b(?:number|no\.?|#)\s*\d{1,4}[a-z]?\b", re.I)
+# Names: self-introductions, titles and family members followed by a capitalised name.
+_NAME = re.compile(
+    r"\b(?:my name is|my name's|i am called|i'm called|this is)\s+[A-Z][a-z]+"
+    r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Mx)\.?\s+[A-Z][a-z]+"
+    r"|\b(?:my|our)\s+(?:mum|mother|dad|father|son|daughter|wife|husband|partner|nan|gran|grandad|"
+    r"grandma|grandpa|neighbour|brother|sister|aunt|uncle|friend|child|baby)\s+(?!Is\b|Has\b|Was\b)[A-Z][a-z]+")
+
+
+def personal_details(text: str) -> list[str]:
+    """Kinds of personal detail found in `text` (postcode, phone, email, address, name), in that order."""
+    found = []
+    checks = (("postcode", _POSTCODE), ("phone", _PHONE), ("email", _EMAIL), ("address", _HOUSE),
+              ("address", _FLAT), ("address", _HOUSE_NUMBER), ("name", _NAME))
+    for kind, pattern in checks:
+        if kind not in found and pattern.search(text):
+            found.append(kind)
+    return found
+
+
+def is_sensitive(intent: Optional[str], category: Optional[str] = None, always_human: bool = False) -> bool:
+    """True if a message with this intent (and the service it names) must be answered privately."""
+    return intent in SENSITIVE_INTENTS or category in SENSITIVE_CATEGORIES or always_human

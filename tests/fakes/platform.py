@@ -1,0 +1,184 @@
+"""A fake Meta and X on loopback: real HTTP both ways.
+
+It plays the platform's API (records every call our bot makes to the Graph or X API and answers like the
+platform, or with errors on request) and the platform's webhook sender (signs bodies the way Meta and X
+do and posts them to our bot).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from typing import Any, Optional
+
+import httpx
+
+
+
+# The platforms' signing, written here from their documentation rather than imported from the bot, so a
+# mistake in the bot's own signing can't make both sides agree.
+def meta_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def x_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@dataclass
+class Call:
+    """One request our bot made to the platform's API."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakePlatform:
+    """Start with `with FakePlatform() as fake:`; point META_GRAPH_URL / X_API_URL at `fake.url`."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._failures: list[tuple[int, dict[str, str]]] = []
+        self.delay = 0.0
+        self._ids = count(1)
+        self._lock = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                status, payload, headers = fake._answer(self.command, self.path, dict(self.headers), body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakePlatform":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- the platform's API ----------------------------------------------------------------------------------
+    def fail_next(self, status: int, times: int = 1, retry_after: Optional[str] = None) -> None:
+        """Answer the next `times` API calls with `status` (e.g. 429, 500) before behaving again."""
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        with self._lock:
+            self._failures.extend([(status, headers)] * times)
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any, dict]:
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            self.calls.append(Call(method, path, headers, body))
+            self._lock.notify_all()
+            failure = self._failures.pop(0) if self._failures else None
+        if failure:
+            status, extra = failure
+            return status, {"error": {"message": "fake failure", "code": status}}, extra
+        n = next(self._ids)
+        if path.startswith("/2/tweets"):
+            return 201, {"data": {"id": f"tw{n}", "text": (body or {}).get("text", "")}}, {}
+        if path.startswith("/2/dm_conversations"):
+            return 201, {"data": {"dm_conversation_id": f"c{n}", "dm_event_id": f"dm{n}"}}, {}
+        if isinstance(body, dict) and body.get("messaging_product") == "whatsapp":
+            return 200, {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.{n}"}]}, {}
+        if path.rstrip("/").endswith("/messages"):
+            return 200, {"recipient_id": "r", "message_id": f"m_{n}"}, {}
+        return 200, {"id": f"c_{n}"}, {}
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> list[Call]:
+        """Wait until at least `n` API calls have arrived; returns all calls so far."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.calls) < n and time.monotonic() < deadline:
+                self._lock.wait(timeout=0.2)
+            return list(self.calls)
+
+    def settle(self, quiet: float = 1.5, timeout: float = 30.0) -> list[Call]:
+        """Wait until no API call has arrived for `quiet` seconds: for checking that nothing more comes."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while time.monotonic() < deadline:
+            with self._lock:
+                now_count = len(self.calls)
+            if now_count == seen:
+                break
+            seen = now_count
+            time.sleep(quiet)
+        return list(self.calls)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._failures.clear()
+        self.delay = 0.0
+
+
+# --- the platform's webhook sender ----------------------------------------------------------------------------
+def body_of(payload: Any) -> bytes:
+    """The body as Meta and X send it: compact JSON, non-ASCII escaped."""
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+def send_meta(url: str, secret: str, payload: Any = None, body: Optional[bytes] = None,
+              signature: Optional[str] = None, sign: bool = True) -> httpx.Response:
+    """POST a webhook as Meta does, signed with X-Hub-Signature-256 over the exact bytes sent."""
+    data = body if body is not None else body_of(payload)
+    headers = {"Content-Type": "application/json"}
+    if sign:
+        headers["X-Hub-Signature-256"] = signature or meta_signature(secret, data)
+    return httpx.post(url, content=data, headers=headers, timeout=30)
+
+
+def send_x(url: str, secret: str, payload: Any = None, body: Optional[bytes] = None,
+           signature: Optional[str] = None, sign: bool = True) -> httpx.Response:
+    """POST an Account Activity event as X does, signed with X-Twitter-Webhooks-Signature."""
+    data = body if body is not None else body_of(payload)
+    headers = {"Content-Type": "application/json"}
+    if sign:
+        headers["X-Twitter-Webhooks-Signature"] = signature or x_signature(secret, data)
+    return httpx.post(url, content=data, headers=headers, timeout=30)
+
+
+def x_crc(url: str, token: str) -> httpx.Response:
+    """X's CRC check: GET with a crc_token."""
+    return httpx.get(url, params={"crc_token": token}, timeout=5)
+
+
+def expected_crc(secret: str, token: str) -> str:
+    """What X expects back from a CRC check."""
+    return x_signature(secret, token.encode())
