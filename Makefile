@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test test-unit test-e2e eval bench validate lock clean
+.PHONY: install browser run test test-unit test-e2e eval bench bench-channels validate lock clean
 
 # Install exactly the pinned set. --ignore-requires-python: Rasa 3.6 says <3.11 but runs on 3.11 (README).
 $(STAMP): requirements/lock.txt pyproject.toml
@@ -46,6 +46,9 @@ eval: install         ## Held-out accuracy report -> reports/eval.json
 
 bench: install        ## Benchmark against a stock `rasa init` bot -> reports/bench.json
 	$(BIN)/councilbot bench
+
+bench-channels: install  ## Webhook acknowledgement and reply latency -> reports/bench-channels.json
+	$(BIN)/councilbot bench --channels
 
 # Regenerate the lock after editing requirements/*.in (needs the registry).
 lock:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from knowledge.answers import Reply
 from knowledge.db import session_scope
+from knowledge.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, action: str,
         with session_scope() as session:
             reply = build(session)
     except Exception:  # noqa: BLE001 - the resident must never be left without a reply
-        log.exception("action %s failed in conversation %s", action, tracker.sender_id)
+        log.exception("action %s failed in conversation %s", action, pseudonym(tracker.sender_id))
         reply = Reply(text=UNAVAILABLE)
     if reply is not None:
         send(dispatcher, reply)

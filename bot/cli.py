@@ -8,6 +8,7 @@
     councilbot kb export OUT_DIR        write the database back out as YAML
     councilbot eval                     held-out accuracy report (reports/eval.json)
     councilbot bench                    speed and memory against a stock `rasa init` bot (reports/bench.json)
+    councilbot bench --channels         webhook acknowledgement and reply latency (reports/bench-channels.json)
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.channels:
+        from bot.channel_benchmark import main as channel_bench_main
+
+        return channel_bench_main()
     from bot.benchmark import main as bench_main
 
     return bench_main(quick=args.quick)
@@ -105,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("eval", help="held-out accuracy report").set_defaults(func=_eval)
     bench = sub.add_parser("bench", help="benchmark against a stock rasa init bot")
     bench.add_argument("--quick", action="store_true", help="fewer requests (for a smoke test)")
+    bench.add_argument("--channels", action="store_true",
+                       help="instead: Meta webhook acknowledgement and reply latency (reports/bench-channels.json)")
     bench.set_defaults(func=_bench)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
+from bot.channels.config import MetaConfig, XConfig
 from bot.settings import Settings
 from bot.stack import BotStack, StartupError
 from bot.training import ensure_model
@@ -52,8 +53,11 @@ def run() -> int:
         return 1
     print(
         f"\nReady in {time.monotonic() - started:.0f}s.\n"
+        f"  Web chat:      {stack.rasa_url}/webhooks/webchat/\n"
         f"  REST webhook:  POST {stack.webhook_url}  "
         '{"sender": "me", "message": "pothole"}\n'
+        f"  Meta webhook:  {stack.rasa_url}/webhooks/meta/webhook ({_configured(MetaConfig.from_env())})\n"
+        f"  X webhook:     {stack.rasa_url}/webhooks/x/webhook ({_configured(XConfig.from_env())})\n"
         f"  Action server: {stack.action_url}\n"
         f"  Knowledge base: {_safe_url(database_url())}\n"
         "Press Ctrl-C to stop.",
@@ -67,6 +71,11 @@ def run() -> int:
         stack.stop()
         print("Stopped.")
     return 0
+
+
+def _configured(config: "MetaConfig | XConfig") -> str:
+    missing = config.missing()
+    return "configured" if not missing else f"off: set {', '.join(missing)}"
 
 
 def _safe_url(url: str) -> str:

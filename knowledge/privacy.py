@@ -44,3 +44,14 @@ def personal_details(text: str) -> list[str]:
 def is_sensitive(intent: Optional[str], category: Optional[str] = None, always_human: bool = False) -> bool:
     """True if a message with this intent (and the service it names) must be answered privately."""
     return intent in SENSITIVE_INTENTS or category in SENSITIVE_CATEGORIES or always_human
+
+
+def pseudonym(conversation_id: str) -> str:
+    """A conversation id fit for logs. WhatsApp ids are phone numbers and other platforms' ids identify a
+    person too, so logs get the channel and a short one-way hash: enough to follow one conversation
+    through the logs, useless for finding the resident."""
+    import hashlib
+
+    channel, _, user = conversation_id.rpartition(":")
+    digest = hashlib.sha256(conversation_id.encode("utf-8")).hexdigest()[:10]
+    return f"{channel or 'conversation'}#{digest}" if user else f"#{digest}"

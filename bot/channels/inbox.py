@@ -11,11 +11,13 @@ import asyncio
 import datetime as dt
 import logging
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable, Iterable, Optional
 
 from bot.channels.events import Incoming
 from knowledge import conversations
 from knowledge.db import session_scope
+from knowledge.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +33,14 @@ class Inbox:
         self.retention = retention
         self._queues: dict[str, deque[int]] = {}
         self._workers: dict[str, asyncio.Task] = {}
-        # Stores are serialised so a burst keeps its order even though each store runs in a thread.
-        self._store_lock = asyncio.Lock()
+        # One thread does every store, first come first served: a burst keeps its order, and a store never
+        # waits for a free thread behind the workers' database calls (which use the default pool).
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-store")
 
     async def accept(self, messages: list[Incoming], now: Optional[dt.datetime] = None) -> tuple[int, int]:
         """Store and queue new messages. Returns (queued, refused as already seen or too old)."""
-        async with self._store_lock:
-            ids = await asyncio.to_thread(self._store, messages, now or conversations.utcnow())
+        loop = asyncio.get_running_loop()
+        ids = await loop.run_in_executor(self._store_thread, self._store, messages, now or conversations.utcnow())
         for message, event_id in zip(messages, ids):
             if event_id is not None:
                 self._enqueue(message.conversation_id, event_id)
@@ -56,7 +59,7 @@ class Inbox:
                 event_id = conversations.record_delivery(session, m.delivery_key, m.conversation_id, m.channel,
                                                          m.to_dict(), now)
             if event_id is None:
-                log.info("skipped a repeated %s delivery for conversation %s", m.channel, m.conversation_id)
+                log.info("skipped a repeated %s delivery for conversation %s", m.channel, pseudonym(m.conversation_id))
             ids.append(event_id)
         return ids
 

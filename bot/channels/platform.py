@@ -7,6 +7,7 @@ out (`MetaInput`, `XInput`).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -28,6 +29,19 @@ log = logging.getLogger(__name__)
 
 # Meta batches up to 1,000 events in one delivery; real bodies stay well under this.
 MAX_BODY_BYTES = 1024 * 1024
+# How often unfinished work is looked for: failed deliveries are retried, and those a stopped process (or
+# replica) left half-done are taken over once stale.
+SWEEP_SECONDS = 60.0
+
+
+async def _sweep(inbox: Inbox) -> None:
+    """At start and then every SWEEP_SECONDS: resume unfinished deliveries and forget expired ids."""
+    while True:
+        try:
+            await inbox.resume()
+        except Exception:  # noqa: BLE001 - a database hiccup must not end the sweeping
+            log.error("could not look for unfinished deliveries", exc_info=True)
+        await asyncio.sleep(SWEEP_SECONDS)
 
 
 class PlatformInput(InputChannel):
@@ -83,7 +97,7 @@ class PlatformInput(InputChannel):
         async def _resume(app: Any, _loop: Any) -> None:
             app_ref["app"] = app
             if inbox is not None:
-                await inbox.resume()
+                app.add_task(_sweep(inbox))
 
         @bp.listener("before_server_stop")
         async def _finish(_app: Any, _loop: Any) -> None:

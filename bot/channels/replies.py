@@ -20,7 +20,7 @@ from knowledge import conversations
 from knowledge.answers import public_invite
 from knowledge.db import session_scope
 from knowledge.models import Council
-from knowledge.privacy import is_sensitive, personal_details
+from knowledge.privacy import is_sensitive, personal_details, pseudonym
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ async def deliver(sender: Sender, target: Target, conversation_id: str, outgoing
         if window is not None and (last_inbound_at is None or now_ - last_inbound_at > window):
             status, msg_id, error = "outside_window", None, f"last message from resident over {window} ago"
             log.warning("not sending on %s to conversation %s: outside the messaging window",
-                        target.channel, conversation_id)
+                        target.channel, pseudonym(conversation_id))
         else:
             try:
                 msg_id, status, error = await sender.send(target, out), "sent", None

@@ -20,6 +20,10 @@ from knowledge.text import clean_text
 
 log = logging.getLogger(__name__)
 
+# Rasa runs the NLU pipeline on the event loop that also answers webhooks. Letting only this many messages
+# through the bot at once keeps acknowledgements fast under a burst; throughput is CPU-bound either way.
+BOT_CONCURRENCY = 2
+
 # Reads what the model understood from the tracker (conversation id -> parse data), once the bot answered.
 ParseLookup = Callable[[str], Awaitable[Optional[dict[str, Any]]]]
 
@@ -32,6 +36,7 @@ class Responder:
         self.on_new_message = on_new_message
         self.sender = sender
         self.latest_parse = latest_parse
+        self._bot_slots = asyncio.Semaphore(BOT_CONCURRENCY)
 
     async def __call__(self, incoming: Incoming) -> None:
         now = conversations.utcnow()
@@ -47,10 +52,12 @@ class Responder:
             collector = CollectingOutputChannel()
             metadata = {"channel": incoming.channel, "origin": incoming.origin,
                         "attachments": [a.kind for a in incoming.attachments]}
-            await self.on_new_message(UserMessage(text, collector, incoming.conversation_id,
-                                                  input_channel=incoming.channel, metadata=metadata))
+            async with self._bot_slots:
+                await self.on_new_message(UserMessage(text, collector, incoming.conversation_id,
+                                                      input_channel=incoming.channel, metadata=metadata))
+                parse = await self.latest_parse(incoming.conversation_id) or {}
             bot_messages = list(collector.messages)
-            understood = await self._understanding(incoming.conversation_id)
+            understood = await asyncio.to_thread(_with_service, (parse.get("intent") or {}).get("name"))
         if supported or unsupported:
             note = answers.attachment_note(supported, unsupported, asked_something=bool(text))
             if note:
@@ -69,11 +76,6 @@ class Responder:
                                              incoming.user_id, incoming.account_id, incoming.reply_to, at)
             conversations.add_attachments(session, incoming.conversation_id, incoming.channel,
                                           [vars(a) for a in incoming.attachments], SUPPORTED_ATTACHMENTS, at)
-
-    async def _understanding(self, conversation_id: str) -> Understanding:
-        parse = await self.latest_parse(conversation_id) or {}
-        intent = (parse.get("intent") or {}).get("name")
-        return await asyncio.to_thread(_with_service, intent)
 
 
 def _with_service(intent: Optional[str]) -> Understanding:

@@ -20,6 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from knowledge.privacy import pseudonym
 from knowledge.text import clean_text
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,10 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
         await on_new_message(UserMessage(text, collector, sender_id, input_channel=input_channel,
                                          metadata=sent_metadata if metadata is None else metadata))
     except CancelledError:
-        log.error("%s webhook timed out for conversation %s", input_channel, sender_id)
+        log.error("%s webhook timed out for conversation %s", input_channel, pseudonym(sender_id))
         return response.json({"error": "the bot took too long to answer; try again"}, status=503)
     except Exception:  # noqa: BLE001 - log without the text, answer without a trace
-        log.error("%s webhook failed for conversation %s", input_channel, sender_id, exc_info=True)
+        log.error("%s webhook failed for conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
         return response.json({"error": "the bot could not answer; try again"}, status=500)
     return response.json([shape(message) for message in collector.messages])
 
