@@ -45,15 +45,21 @@ def record_delivery(session: Session, delivery_key: str, conversation_id: str, c
     return row.id
 
 
+def _claimable(now: dt.datetime) -> Any:
+    """Deliveries that may be (re)started: new ones, failed ones, and ones a dead process left "processing";
+    never one that has used up its attempts, so a message that crashes the process can't loop forever."""
+    retry_left = InboundEvent.attempts < MAX_ATTEMPTS
+    return ((InboundEvent.status == "pending")
+            | ((InboundEvent.status == "failed") & retry_left)
+            | ((InboundEvent.status == "processing") & retry_left & (InboundEvent.processed_at < now - STALE_PROCESSING)))
+
+
 def claim(session: Session, event_id: int, now: Optional[dt.datetime] = None) -> Optional[dict[str, Any]]:
     """Take a queued delivery for processing. Returns its event, or None if another worker has it or it is
     finished. The conditional UPDATE is the lock: only one claimer sees a changed row."""
     now = now or utcnow()
-    claimable = (InboundEvent.status == "pending") | (
-        (InboundEvent.status == "failed") & (InboundEvent.attempts < MAX_ATTEMPTS)) | (
-        (InboundEvent.status == "processing") & (InboundEvent.processed_at < now - STALE_PROCESSING))
     result = session.execute(
-        update(InboundEvent).where(InboundEvent.id == event_id, claimable)
+        update(InboundEvent).where(InboundEvent.id == event_id, _claimable(now))
         .values(status="processing", attempts=InboundEvent.attempts + 1, processed_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -76,10 +82,7 @@ def unfinished(session: Session, channels: Iterable[str],
     now = now or utcnow()
     rows = session.execute(
         select(InboundEvent.id, InboundEvent.conversation_id)
-        .where(InboundEvent.channel.in_(list(channels)),
-               (InboundEvent.status == "pending")
-               | ((InboundEvent.status == "failed") & (InboundEvent.attempts < MAX_ATTEMPTS))
-               | ((InboundEvent.status == "processing") & (InboundEvent.processed_at < now - STALE_PROCESSING)))
+        .where(InboundEvent.channel.in_(list(channels)), _claimable(now))
         .order_by(InboundEvent.id))
     return [(r.id, r.conversation_id) for r in rows]
 
@@ -102,8 +105,8 @@ def touch_conversation(session: Session, conversation_id: str, channel: str, ori
                             created_at=at)
         session.add(conv)
     conv.account_id = account_id or conv.account_id
-    conv.reply_to = reply_to or conv.reply_to
-    if conv.last_inbound_at is None or at > conv.last_inbound_at:
+    if conv.last_inbound_at is None or at >= conv.last_inbound_at:  # a late retry of an older comment
+        conv.reply_to = reply_to or conv.reply_to                    # must not become the latest
         conv.last_inbound_at = at
     session.flush()
     return conv

@@ -23,6 +23,7 @@ class Limits:
     `max_chars`: longest text in one message; `url_weight`: if set, every link counts as this many
     characters (X shortens links to 23); `quick_replies`/`quick_reply_chars`: Messenger-style quick replies;
     `reply_buttons`/`button_chars` and `list_rows`/`row_chars`: WhatsApp's interactive buttons and list;
+    `interactive_chars`: shorter text limit of a message that carries buttons (WhatsApp: 1,024);
     `window`: how long after the resident's last message a free-form message may be sent (None: no rule)."""
 
     max_chars: int
@@ -33,6 +34,7 @@ class Limits:
     button_chars: int = 20
     list_rows: int = 0
     row_chars: int = 24
+    interactive_chars: Optional[int] = None
     window: Optional[dt.timedelta] = None
 
 
@@ -44,7 +46,8 @@ LIMITS: dict[str, Limits] = {
     # Instagram messaging: 1,000 bytes of text (we count characters conservatively), same quick replies.
     "instagram": Limits(1000, quick_replies=13, quick_reply_chars=20, window=DAY),
     # Cloud API: text 4,096; interactive body 1,024, 3 reply buttons of 20, or a list of 10 rows of 24.
-    "whatsapp": Limits(4096, reply_buttons=3, button_chars=20, list_rows=10, row_chars=24, window=DAY),
+    "whatsapp": Limits(4096, reply_buttons=3, button_chars=20, list_rows=10, row_chars=24, interactive_chars=1024,
+                       window=DAY),
     # Public replies under a comment; the private reply to a comment is allowed for 7 days after it.
     "facebook_comment": Limits(8000, window=dt.timedelta(days=7)),
     "instagram_comment": Limits(2200, window=dt.timedelta(days=7)),
@@ -52,10 +55,6 @@ LIMITS: dict[str, Limits] = {
     "x": Limits(10000),
     "x_mention": Limits(280, url_weight=23),
 }
-
-# WhatsApp's interactive message body is shorter than its plain text.
-WHATSAPP_INTERACTIVE_BODY = 1024
-
 
 def weighted_length(text: str, limits: Limits) -> int:
     """Length as the platform counts it."""
@@ -81,11 +80,13 @@ def split(text: str, limits: Limits, max_chars: Optional[int] = None) -> list[st
         if weighted_length(para, limits) <= limit:
             pieces.append(para)
             continue
+        sentences: list[str] = []
         for sentence in _SENTENCE_END.split(para):
             if weighted_length(sentence, limits) <= limit:
-                pieces.append(sentence)
+                sentences.append(sentence)
             else:
-                pieces.extend(_words(sentence, limits, limit))
+                sentences.extend(_words(sentence, limits, limit))
+        pieces.extend(_pack(sentences, limits, limit, sep=" "))  # a paragraph's sentences stay one line
     return _pack(pieces, limits, limit)
 
 

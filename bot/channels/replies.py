@@ -81,6 +81,9 @@ def plan(incoming: Incoming, bot_messages: list[dict], understood: Understanding
         if choices and not has_buttons:
             text, choices = f"{text}\n{buttons_as_text(choices)}".strip(), []
         chunks = split(text, limits) or ([""] if choices else [])
+        if choices and limits.interactive_chars and len(chunks[-1]) > limits.interactive_chars:
+            # The buttons ride on the last chunk, whose text limit is shorter: split that one again.
+            chunks = chunks[:-1] + split(chunks[-1], limits, max_chars=limits.interactive_chars)
         for i, chunk in enumerate(chunks):
             out.append(Outgoing("message", chunk or "Choose one:", choices if i == len(chunks) - 1 else []))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from bot.channels.limits import LIMITS, WHATSAPP_INTERACTIVE_BODY, shorten
+from bot.channels.limits import LIMITS, shorten
 from bot.platforms.api import ApiClient
 
 
@@ -95,7 +95,9 @@ def whatsapp_message(to: str, out: Outgoing) -> dict[str, Any]:
     base = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
     if not out.buttons:
         return {**base, "type": "text", "text": {"body": out.text, "preview_url": True}}
-    body = {"text": out.text[:WHATSAPP_INTERACTIVE_BODY]}
+    # `plan` already keeps text that carries buttons within the limit; this cut is only a last guard
+    # against a message the platform would refuse outright.
+    body = {"text": out.text[: limits.interactive_chars]}
     choices = out.buttons[: limits.list_rows]
     if len(choices) <= limits.reply_buttons:
         action: dict[str, Any] = {"buttons": [

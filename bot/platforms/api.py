@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, Optional
 
 import httpx
@@ -16,6 +17,7 @@ import httpx
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_ID_SEGMENT = re.compile(r"/(?=[^/]*\d{3})[^/]+")  # a path segment with 3+ digits in a row is an id
 
 
 class PlatformError(Exception):
@@ -51,7 +53,8 @@ class ApiClient:
         """The JSON answer of a call, retrying 429/5xx and network errors with exponential backoff (or the
         platform's Retry-After, capped). Raises PlatformError when it gives up."""
         url = f"{self.base_url}/{path.lstrip('/')}"
-        what = f"{self.name} {method} /{path.lstrip('/').split('?')[0]}"
+        # Paths hold ids (an X DM path holds the resident's user id): logs get the shape, not the ids.
+        what = f"{self.name} {method} /{_ID_SEGMENT.sub('/{id}', '/' + path.lstrip('/').split('?')[0])[1:]}"
         last: Optional[PlatformError] = None
         async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
             for attempt in range(1, self.attempts + 1):

@@ -37,7 +37,8 @@ def _client(url: str, **kw: float) -> ApiClient:
 
 
 def _post(client: ApiClient, path: str = "me/messages", text: str = "hello") -> dict:
-    return asyncio.run(client.post(path, {"recipient": {"id": "psid"}, "message": {"text": text}}))
+    call = client.post(path, {"recipient": {"id": "psid"}, "message": {"text": text}})
+    return asyncio.run(asyncio.wait_for(call, timeout=10))  # an uncapped Retry-After must fail, not hang
 
 
 def _error(client: ApiClient, path: str = "me/messages", text: str = "hello") -> PlatformError:

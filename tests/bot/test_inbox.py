@@ -53,22 +53,32 @@ def _rows() -> list[InboundEvent]:
 def test_messages_for_one_conversation_are_handled_in_order(kb_url: str) -> None:
     a = [_msg("alice", i) for i in range(6)]
     b = [_msg("bob", i) for i in range(3)]
-    # alice's first two messages are slow to answer; her later ones must still wait their turn
-    handler = Recorder(delays={"alice message 0": 0.3, "alice message 1": 0.1})
-    inbox = Inbox(CHANNELS, handler, RETENTION)
+    handled: list[str] = []
 
     async def go() -> None:
+        bob_done = asyncio.Event()
+
+        async def handler(message: Incoming) -> None:
+            if message.text == "alice message 0":
+                # alice's first answer is slow: it only finishes once bob has had all of his, so bob must not
+                # be queued behind alice, and alice's later messages must wait for it
+                await asyncio.wait_for(bob_done.wait(), timeout=5)
+            if message.text == "alice message 3":
+                await asyncio.sleep(0.05)
+            handled.append(message.text)
+            if message.text == "bob message 2":
+                bob_done.set()
+
+        inbox = Inbox(CHANNELS, handler, RETENTION)
         assert await inbox.accept([a[0], b[0], a[1]]) == (3, 0)
-        await asyncio.sleep(0.05)
         assert await inbox.accept([a[2], b[1], a[3], a[4]]) == (4, 0)  # while alice's first is still running
         assert await inbox.accept([b[2], a[5]]) == (2, 0)
         await inbox.idle()
 
     _run(go)
-    assert [t for t in handler.handled if t.startswith("alice")] == [m.text for m in a]
-    assert [t for t in handler.handled if t.startswith("bob")] == [m.text for m in b]
-    # bob was not kept waiting behind alice's slow answer
-    assert handler.handled.index("bob message 2") < handler.handled.index("alice message 0")
+    assert [t for t in handled if t.startswith("alice")] == [m.text for m in a]
+    assert [t for t in handled if t.startswith("bob")] == [m.text for m in b]
+    assert handled.index("bob message 2") < handled.index("alice message 0")
     assert [r.status for r in _rows()] == ["done"] * 9
 
 

@@ -11,7 +11,7 @@ from typing import Optional
 import pytest
 
 from bot.channels.events import Incoming
-from bot.channels.limits import weighted_length, LIMITS
+from bot.channels.limits import LIMITS, weighted_length
 from bot.channels.replies import Understanding, plan
 from bot.channels.senders import Outgoing, messenger_message, whatsapp_message
 from knowledge.models import Council
@@ -126,8 +126,6 @@ def test_public_comment_with_personal_details_is_answered_privately(channel: str
     assert POTHOLE in private.text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: knowledge/privacy.py _NAME (lines 26-30) is case-sensitive, so a comment "
-                   "starting 'My mum Jean ...' or 'My name is ...' is not seen as personal and is answered in public")
 @pytest.mark.parametrize("text", ["My mum Jean tripped in a pothole", "My name is Sam Jones, pothole on the corner"])
 def test_name_at_the_start_of_a_comment_is_answered_privately(text: str) -> None:
     out = plan(_in("facebook_comment", text), POTHOLE_ANSWER, Understanding("svc_roads_pothole", "roads"), COUNCIL)
@@ -272,9 +270,6 @@ def test_whatsapp_interactive_body_is_cut_to_1024() -> None:
     assert len(msg["interactive"]["body"]["text"]) <= 1024
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: bot/channels/replies.py plan() (line 83) splits WhatsApp text at 4,096 "
-                   "even when the message carries buttons, and senders.whatsapp_message (line 98) then cuts the "
-                   "interactive body to 1,024: the rest of the answer, link included, is silently lost")
 def test_whatsapp_answer_with_buttons_loses_nothing() -> None:
     text = "Leaving hospital: we can help you get home safely. " * 30 + HOSPITAL  # ~1,600 characters
     out = plan(_in("whatsapp"), [{"text": text, "buttons": FIVE[:2]}], Understanding(), COUNCIL)

@@ -128,8 +128,10 @@ class FakePlatform:
                 self._lock.wait(timeout=0.2)
             return list(self.calls)
 
-    def settle(self, quiet: float = 1.5, timeout: float = 30.0) -> list[Call]:
-        """Wait until no API call has arrived for `quiet` seconds: for checking that nothing more comes."""
+    def settle(self, at_least: int = 0, quiet: float = 1.5, timeout: float = 60.0) -> list[Call]:
+        """Wait for `at_least` calls, then until none has arrived for `quiet` seconds: for checking that
+        nothing more comes."""
+        self.wait_for(at_least, timeout)
         deadline = time.monotonic() + timeout
         seen = -1
         while time.monotonic() < deadline:

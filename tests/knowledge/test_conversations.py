@@ -133,9 +133,6 @@ def test_stale_processing_is_reclaimed_after_the_limit(kb_url: str) -> None:
     assert _row(kb_url, event_id).attempts == 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: knowledge/conversations.py claim()/unfinished(): a delivery stuck in "
-                   "'processing' is reclaimed after STALE_PROCESSING whatever its attempts, so a message that kills "
-                   "the process is retried on every restart forever; MAX_ATTEMPTS should bound it")
 def test_a_delivery_that_keeps_crashing_the_process_stops_after_max_attempts(kb_url: str) -> None:
     event_id = _record(kb_url)
     now = T0
