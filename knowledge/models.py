@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import declarative_base
 
 # SQLAlchemy 1.4 (pinned by Rasa 3.6) has no `mapped_column`; classic `Column` declarations move to 2.0 as is.
@@ -154,3 +154,108 @@ class OutboundMessage(Base):
     platform_message_id = Column(String(300), nullable=True)
     error = Column(String(300), nullable=True)
     created_at = Column(DateTime, default=_now, nullable=False)
+
+
+# --- Staff and handover cases --------------------------------------------------------------------------------
+
+
+class StaffUser(Base):
+    """Someone who signs in to the console. `role` is agent, editor or admin. `password_hash` is a
+    self-describing scrypt string (knowledge/staff.py); `failed_logins` and `locked_until` implement lockout."""
+
+    __tablename__ = "staff_users"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(100), unique=True, nullable=False)
+    display_name = Column(String(200), nullable=False)
+    role = Column(String(20), nullable=False)
+    password_hash = Column(String(300), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime, nullable=True)
+    created_at = Column(DateTime, default=_now, nullable=False)
+    last_login_at = Column(DateTime, nullable=True)
+
+
+class StaffSession(Base):
+    """A signed-in browser. Only a hash of the cookie's token is stored, so a copy of the database can't be
+    used to sign in; `csrf_token` must accompany every form post of this session."""
+
+    __tablename__ = "staff_sessions"
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), unique=True, nullable=False)
+    user_id = Column(Integer, nullable=False, index=True)
+    csrf_token = Column(String(64), nullable=False)
+    created_at = Column(DateTime, default=_now, nullable=False)
+    expires_at = Column(DateTime, nullable=False)
+
+
+class Case(Base):
+    """A conversation handed to staff. `reference` (NC-2026-000123) is what the resident quotes.
+    `reason`: asked, repeated_fallback, crisis, safeguarding, complaint, topic. `priority`: urgent or normal.
+    `status`: new, assigned, waiting (on the resident), resolved. While a case is open (not resolved) and
+    active within the idle limit, the bot stays silent in `conversation_id`. `sla_due_at` comes from
+    business hours; `satisfaction` is the resident's 1-5 answer after resolve (`satisfaction_asked_at` set
+    when asked)."""
+
+    __tablename__ = "cases"
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(30), unique=True, nullable=False)
+    conversation_id = Column(String(200), nullable=False, index=True)
+    channel = Column(String(40), nullable=False)
+    origin = Column(String(10), nullable=False, default="private")
+    reason = Column(String(30), nullable=False)
+    priority = Column(String(10), nullable=False)
+    status = Column(String(20), nullable=False, index=True)
+    assignee_id = Column(Integer, nullable=True, index=True)
+    topic = Column(String(200), nullable=True)
+    tags = Column(JSON, default=list)
+    outcome = Column(String(40), nullable=True)
+    outcome_note = Column(Text, nullable=True)
+    satisfaction = Column(Integer, nullable=True)
+    satisfaction_asked_at = Column(DateTime, nullable=True)
+    created_at = Column(DateTime, default=_now, nullable=False)
+    first_response_at = Column(DateTime, nullable=True)
+    resolved_at = Column(DateTime, nullable=True)
+    sla_due_at = Column(DateTime, nullable=False)
+    last_activity_at = Column(DateTime, default=_now, nullable=False)
+    version = Column(Integer, nullable=False, default=1)
+
+
+class CaseMessage(Base):
+    """One line of a case's timeline. `author`: resident, bot, staff, note (internal, never sent) or system.
+    `meta` keeps what the bot understood for a resident line (intent, confidence) and the links a bot line
+    sent. Staff lines carry `client_nonce` (unique per case) so a double-submitted form sends once, and
+    `delivery` (pending, sent, failed, outside_window, queued for web chat)."""
+
+    __tablename__ = "case_messages"
+    __table_args__ = (UniqueConstraint("case_id", "client_nonce", name="uq_case_messages_nonce"),)
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, nullable=False, index=True)
+    author = Column(String(20), nullable=False)
+    staff_id = Column(Integer, nullable=True)
+    text = Column(Text, nullable=False, default="")
+    meta = Column(JSON, default=dict)
+    client_nonce = Column(String(64), nullable=True)
+    delivery = Column(String(20), nullable=True)
+    created_at = Column(DateTime, default=_now, nullable=False)
+
+
+class CaseAudit(Base):
+    """Every change to a case: who (`actor`: a username, "bot" or "resident"), when, what (`action` and its
+    `detail`)."""
+
+    __tablename__ = "case_audit"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, nullable=False, index=True)
+    actor = Column(String(100), nullable=False)
+    action = Column(String(40), nullable=False)
+    detail = Column(JSON, default=dict)
+    at = Column(DateTime, default=_now, nullable=False)
+
+
+class ReferenceCounter(Base):
+    """The last case number issued in a year; incremented under a row lock so references never repeat."""
+
+    __tablename__ = "reference_counters"
+    year = Column(Integer, primary_key=True, autoincrement=False)
+    last = Column(Integer, nullable=False, default=0)
