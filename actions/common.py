@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 from typing import Any, Callable, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from knowledge import answers
 from knowledge.answers import Reply
 from knowledge.db import session_scope
+from knowledge.handover import Handover, HandoverReason, request_handover
 from knowledge.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
 # Said when the knowledge base itself is unreachable: no council details to quote, so keep it general.
 UNAVAILABLE = "Sorry, something went wrong on our side. Please try again in a few minutes."
+URL = re.compile(r"https?://\S+")
 
 
 def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
@@ -43,3 +48,57 @@ def entity(tracker: Tracker, name: str) -> Optional[str]:
     """First value of entity `name` in the latest message."""
     value = next(tracker.get_latest_entity_values(name), None)
     return value if isinstance(value, str) else None
+
+
+def transcript(tracker: Tracker, limit: int = 100) -> list[dict[str, Any]]:
+    """The conversation so far as case timeline lines: what the resident said with what the bot understood
+    (intent, confidence), and what the bot said with the links it sent."""
+    lines: list[dict[str, Any]] = []
+    for event in tracker.events[-limit:]:
+        kind = event.get("event")
+        at = _when(event.get("timestamp"))
+        if kind == "user":
+            intent = (event.get("parse_data") or {}).get("intent") or {}
+            lines.append({"author": "resident", "text": event.get("text") or "", "at": at,
+                          "meta": {"intent": intent.get("name"), "confidence": intent.get("confidence")}})
+        elif kind == "bot":
+            text = event.get("text") or ""
+            lines.append({"author": "bot", "text": text, "at": at, "meta": {"links": URL.findall(text)}})
+    return lines
+
+
+def _when(timestamp: Any) -> Optional[dt.datetime]:
+    try:
+        return dt.datetime.fromtimestamp(float(timestamp), dt.timezone.utc).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: HandoverReason,
+              said_just_now: Optional[list[str]] = None, topic: Optional[str] = None,
+              phone_if_failed: bool = True) -> Optional[Handover]:
+    """Open (or find) the conversation's case and tell the resident its reference and when they'll hear
+    back. `said_just_now` is what this action already sent (not yet in the tracker), for the timeline. If
+    the case can't be opened the resident still gets the phone number (unless `phone_if_failed` is False:
+    the crisis answer already gave every number that matters)."""
+    lines = transcript(tracker) + [{"author": "bot", "text": t, "meta": {"links": URL.findall(t)}}
+                                   for t in said_just_now or []]
+    origin = (tracker.latest_message.get("metadata") or {}).get("origin", "private")
+    try:
+        with session_scope() as session:
+            council = answers.council(session)
+        handover = request_handover(
+            tracker.sender_id, tracker.get_latest_input_channel(), reason, lines, origin=origin, topic=topic,
+            reply_for=lambda h: answers.handover_answer(council, h.reference, h.created, h.urgent, h.expectation))
+    except Exception:  # noqa: BLE001 - without a case, a phone number is still a way to a person
+        log.exception("handover failed in conversation %s", pseudonym(tracker.sender_id))
+        if not phone_if_failed:
+            return None
+        try:
+            with session_scope() as session:
+                send(dispatcher, answers.person_answer(answers.council(session)))
+        except Exception:  # noqa: BLE001
+            send(dispatcher, Reply(text=UNAVAILABLE))
+        return None
+    dispatcher.utter_message(text=handover.reply)
+    return handover

@@ -8,21 +8,20 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.common import answer
+from actions.common import answer, hand_over
 from knowledge import answers
-from knowledge.handover import HandoverReason, request_handover
+from knowledge.handover import HandoverReason
 
 
 class ActionHumanHandoff(Action):
-    """The resident asked for a person: hand over (the single plug-in point) and say how to reach one."""
+    """The resident asked for a person: open a case and give them its reference."""
 
     def name(self) -> str:
         return "action_human_handoff"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        handover = request_handover(tracker.sender_id, tracker.get_latest_input_channel(), HandoverReason.ASKED)
-        return answer(dispatcher, tracker, self.name(),
-                      lambda session: answers.person_answer(answers.council(session), handover.reference))
+        hand_over(dispatcher, tracker, HandoverReason.ASKED)
+        return []
 
 
 class ActionOutOfScope(Action):

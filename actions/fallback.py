@@ -8,9 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.common import answer
+from actions.common import answer, hand_over
 from knowledge import answers
-from knowledge.handover import HandoverReason, request_handover
+from knowledge.handover import HandoverReason
 from knowledge.models import Service
 from knowledge.search import search_services
 
@@ -66,11 +66,10 @@ class ActionKnowledgeFallback(Action):
             # Two independent signals agreeing is enough to answer outright.
             if top_model is not None and found and found[0].key == top_model.key:
                 return answers.service_answer(council, top_model)
-            reply = answers.suggestions_answer(council, likely_services(session, found, ranking))
-            if repeated:
-                handover = request_handover(tracker.sender_id, tracker.get_latest_input_channel(),
-                                            HandoverReason.REPEATED_FALLBACK)
-                reply.text += "\n" + answers.person_answer(council, handover.reference).text
-            return reply
+            return answers.suggestions_answer(council, likely_services(session, found, ranking))
 
-        return answer(dispatcher, tracker, self.name(), build)
+        events = answer(dispatcher, tracker, self.name(), build)
+        if repeated:  # two misses in a row: a person takes over rather than a third guess
+            said = [m.get("text") or "" for m in dispatcher.messages]
+            hand_over(dispatcher, tracker, HandoverReason.REPEATED_FALLBACK, said_just_now=said)
+        return events

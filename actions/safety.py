@@ -7,10 +7,10 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import send
+from actions.common import hand_over, send
 from knowledge import answers
 from knowledge.db import session_scope
-from knowledge.handover import HandoverReason, request_handover
+from knowledge.handover import HandoverReason
 
 # Used if the knowledge base can't be read: the emergency numbers must go out regardless.
 FALLBACK_CRISIS = (
@@ -32,5 +32,6 @@ class ActionCrisis(Action):
         except Exception:  # noqa: BLE001 - never let a database problem hold back 999
             reply = answers.Reply(text=FALLBACK_CRISIS)
         send(dispatcher, reply)
-        request_handover(tracker.sender_id, tracker.get_latest_input_channel(), HandoverReason.CRISIS)
+        # Numbers first; then an urgent case, so a person follows up.
+        hand_over(dispatcher, tracker, HandoverReason.CRISIS, said_just_now=[reply.text], phone_if_failed=False)
         return []

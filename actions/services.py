@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.common import answer, entity
+from actions.common import answer, entity, hand_over
 from knowledge import answers
+from knowledge.handover import HandoverReason
+from knowledge.models import Service
 from knowledge.intents import redirect_key
 from knowledge.search import search_services
 
@@ -23,16 +25,36 @@ class ActionAnswerService(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         text = tracker.latest_message.get("text") or ""
+        needs_person: list[tuple[HandoverReason, str]] = []
 
         def build(session: Session) -> answers.Reply:
             council = answers.council(session)
             svc = answers.service_for_intent(session, intent)
             if svc is not None:
+                reason = person_reason(svc)
+                if reason is not None:
+                    needs_person.append((reason, svc.title))
                 return answers.service_answer(council, svc, bin_type=entity(tracker, "bin_type"))
             # The intent names a service an editor has retired: offer what the text is closest to.
             return answers.suggestions_answer(council, search_services(session, text))
 
-        return answer(dispatcher, tracker, self.name(), build)
+        events = answer(dispatcher, tracker, self.name(), build)
+        for reason, topic in needs_person:  # the self-serve answer, and a person as well
+            hand_over(dispatcher, tracker, reason, said_just_now=[m.get("text") or "" for m in dispatcher.messages],
+                      topic=topic)
+        return events
+
+
+def person_reason(svc: Service) -> Optional[HandoverReason]:
+    """Why this service's questions also go to a person, if they do: safeguarding and complaints always,
+    and anything the knowledge base marks "always a person"."""
+    if svc.category == "safeguarding":
+        return HandoverReason.SAFEGUARDING
+    if svc.key == "complaints" or svc.key.startswith("complaints."):
+        return HandoverReason.COMPLAINT
+    if svc.always_human:
+        return HandoverReason.TOPIC
+    return None
 
 
 class ActionRedirect(Action):

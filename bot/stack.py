@@ -38,6 +38,7 @@ class BotStack:
         self.quiet = quiet
         self._procs: list[subprocess.Popen] = []
         self._logs: list[IO[bytes]] = []
+        self._endpoints: Optional[Path] = None
 
     @property
     def rasa_url(self) -> str:
@@ -65,7 +66,7 @@ class BotStack:
 
     def start(self, timeout: float = 240.0) -> "BotStack":
         s = self.settings
-        endpoints = write_endpoints(s, var_dir() / f"endpoints-{s.rasa_port}.yml")
+        endpoints = self._endpoints = write_endpoints(s, var_dir() / f"endpoints-{s.rasa_port}.yml")
         # rasa_sdk listens on 0.0.0.0 unless SANIC_HOST says otherwise; keep it on our interface.
         actions = self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
                                           "--port", str(s.action_port)], env={"SANIC_HOST": s.host})
@@ -117,6 +118,8 @@ class BotStack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self._procs.clear()
+        if self._endpoints is not None:
+            self._endpoints.unlink(missing_ok=True)  # it may hold a database password
         for log in self._logs:
             log.close()
         self._logs.clear()

@@ -134,14 +134,40 @@ def suggestions_answer(c: Council, services: Sequence[Service]) -> Reply:
     return Reply(text=text, buttons=buttons)
 
 
-def person_answer(c: Council, reference: Optional[str]) -> Reply:
-    """How to reach a person. With a case reference once staff handover exists."""
-    if reference:
-        return Reply(text=f"I've passed this to our team. Your reference is {reference}.")
-    return Reply(
-        text=(f"To talk to a person, call us on {c.phone} ({c.opening_hours}).\n"
-              f"Soon our team will also pick up messages here, and you'll get a reference number to quote.")
-    )
+def person_answer(c: Council) -> Reply:
+    """How to reach a person by phone: for when a case can't be opened (the database is down)."""
+    return Reply(text=f"To talk to a person, call us on {c.phone} ({c.opening_hours}).")
+
+
+def handover_answer(c: Optional[Council], reference: str, created: bool, urgent: bool, expectation: str) -> str:
+    """What the resident is told when a person takes over: the reference to quote, an honest time, and for
+    urgent cases the emergency numbers again."""
+    if created:
+        lines = [f"I've passed this to our team. Your reference is {reference}.", expectation,
+                 "They'll reply here, and can see our conversation, so you don't need to repeat anything."]
+    else:
+        lines = [f"You already have a case open with our team: {reference}.", expectation,
+                 "Anything you send here goes straight to them."]
+    if urgent:
+        emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
+        lines.append(f"If you or someone else is in danger, call {emergency} now. Samaritans: {samaritans}, any time.")
+    return "\n".join(lines)
+
+
+def case_acknowledgement(reference: str) -> str:
+    """Said (now and then) when a resident writes while their case is with staff."""
+    return f"Thanks, I've added that to your case {reference}. Our team will reply here."
+
+
+def satisfaction_question(reference: str) -> Reply:
+    """Asked once when staff resolve a case."""
+    return Reply(text=(f"Your case {reference} is now closed, and I'm back to answer your questions. "
+                       f"How did our team do? Reply with a number from 1 (poor) to 5 (very good)."),
+                 buttons=[{"title": str(n), "payload": str(n)} for n in range(1, 6)])
+
+
+def satisfaction_thanks() -> str:
+    return "Thank you for your feedback. It helps us improve."
 
 
 def contact_line(c: Council) -> str:

@@ -1,15 +1,20 @@
-"""The one place where a conversation leaves the bot for a person.
+"""The one place where a conversation leaves the bot for a person: open (or find) the case and say what
+the resident should expect.
 
-Today there is no staff console, so a handover only tells the resident how to reach a person; when cases
-exist, `request_handover` will open one and return its reference number. Callers already pass everything a
-case needs (conversation, channel, reason), so nothing else changes when that lands.
+Called by the actions with everything a case needs: the conversation, its channel and origin, why, and
+the transcript so far (so staff never ask the resident to repeat themselves).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
+from typing import Callable, Iterable, Optional
+
+from knowledge import cases
+from knowledge.business_hours import BusinessHours
+from knowledge.conversations import utcnow
+from knowledge.db import session_scope
 
 
 class HandoverReason(str, Enum):
@@ -18,17 +23,39 @@ class HandoverReason(str, Enum):
     ASKED = "asked"
     REPEATED_FALLBACK = "repeated_fallback"
     CRISIS = "crisis"
+    SAFEGUARDING = "safeguarding"
+    COMPLAINT = "complaint"
     TOPIC = "topic"
 
 
 @dataclass(frozen=True)
 class Handover:
-    """Result of asking for a person. `reference` is None until staff cases exist."""
+    """Result of asking for a person: the case's reference, whether it was opened just now (False: the
+    resident already had one open), whether it is urgent, and when they'll hear back in plain words."""
 
     reason: HandoverReason
-    reference: Optional[str] = None
+    reference: str
+    created: bool
+    urgent: bool
+    expectation: str
+    reply: str = ""
 
 
-def request_handover(conversation_id: str, channel: Optional[str], reason: HandoverReason) -> Handover:
-    """Ask for a person to take over `conversation_id`. Opens no case yet (see module docstring)."""
-    return Handover(reason=reason, reference=None)
+def request_handover(conversation_id: str, channel: Optional[str], reason: HandoverReason,
+                     transcript: Iterable[dict] = (), origin: str = "private", topic: Optional[str] = None,
+                     reply_for: Optional[Callable[[Handover], str]] = None) -> Handover:
+    """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
+    the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
+    so staff see exactly what the resident was told."""
+    now = utcnow()
+    hours = BusinessHours.from_env()
+    with session_scope() as session:
+        case, created = cases.open_case(session, conversation_id, channel or "unknown", reason.value, transcript,
+                                        origin=origin, topic=topic, now=now, hours=hours)
+        handover = Handover(reason=reason, reference=case.reference, created=created,
+                            urgent=case.priority == "urgent", expectation=hours.describe(now, case.sla_due_at))
+        if reply_for is not None:
+            text = reply_for(handover)
+            cases.add_bot_message(session, case, text, now)
+            handover = Handover(**{**handover.__dict__, "reply": text})
+        return handover

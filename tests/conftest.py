@@ -33,6 +33,14 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def _no_default_database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never touch var/knowledge.db: code that opens the default database gets an empty one
+    in the test's own directory (e2e tests set DATABASE_URL for their servers themselves)."""
+    if request.node.get_closest_marker("e2e") is None:
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'unconfigured.db'}")
+
+
 @pytest.fixture
 def kb_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh SQLite knowledge base, migrated and loaded from the shipped seed content."""

@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable, Optional
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
+from bot.channels.handover_gate import intercept
 from bot.channels.replies import Sender, Understanding, deliver, plan
 from bot.channels.senders import Target
 from knowledge import answers, conversations
@@ -48,6 +49,11 @@ class Responder:
         text = clean_text(incoming.text)
         understood = Understanding()
         bot_messages: list[dict] = []
+        instead = await asyncio.to_thread(intercept, incoming.conversation_id, text,
+                                          [a.kind for a in incoming.attachments])
+        if instead is not None:  # a person has this conversation, or it was a satisfaction score
+            bot_messages, text = instead, ""
+            supported = unsupported = []
         if text:
             collector = CollectingOutputChannel()
             metadata = {"channel": incoming.channel, "origin": incoming.origin,

@@ -8,6 +8,7 @@ channel (`webchat.py`) answers through the same `answer_webhook`.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
@@ -20,6 +21,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.handover_gate import intercept
+from knowledge import cases
+from knowledge.conversations import touch_conversation, utcnow
+from knowledge.db import session_scope
 from knowledge.privacy import pseudonym
 from knowledge.text import clean_text
 
@@ -86,6 +91,9 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
     if not clean_text(text):
         # Nothing to understand: answer here rather than record an empty turn in the tracker.
         return response.json([shape({"recipient_id": sender_id, "text": EMPTY_REPLY})])
+    instead = await asyncio.to_thread(_before_bot, sender_id, input_channel, sender, text)
+    if instead is not None:  # a person has this conversation, or it was a satisfaction score
+        return response.json([shape({"recipient_id": sender_id, **message}) for message in instead])
     collector = CollectingOutputChannel()
     try:
         await on_new_message(UserMessage(text, collector, sender_id, input_channel=input_channel,
@@ -97,6 +105,38 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
         log.error("%s webhook failed for conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
         return response.json({"error": "the bot could not answer; try again"}, status=500)
     return response.json([shape(message) for message in collector.messages])
+
+
+async def updates_response(prefix: str, sender: Optional[str], after: Optional[str],
+                           shape: Callable[[BotMessage], BotMessage] = lambda message: message) -> HTTPResponse:
+    """Staff replies (and the bot's messages about the case) for a conversation since message id `after`.
+    Channels that can't be pushed to, the web chat and REST callers, poll this. The sender id is the only
+    credential, as for the webhook itself: it is random and known only to the resident's browser."""
+    if not sender or not SENDER_RE.match(sender):
+        return response.json({"error": "'sender' must be 1-128 letters, digits or :_.@+- characters"}, status=400)
+    try:
+        since = int(after or 0)
+    except ValueError:
+        return response.json({"error": "'after' must be a message id"}, status=400)
+    rows = await asyncio.to_thread(_staff_messages, prefix + sender, since)
+    return response.json([{"id": row_id, **shape(message)} for row_id, message in rows])
+
+
+def _staff_messages(conversation_id: str, after: int) -> list[tuple[int, BotMessage]]:
+    with session_scope() as session:
+        return [(m.id, {"text": m.text, "buttons": (m.meta or {}).get("buttons") or []})
+                for m in cases.staff_messages_for(session, conversation_id, after)]
+
+
+def _before_bot(conversation_id: str, channel: str, user_id: str, text: str) -> Optional[list[dict]]:
+    """Remember the conversation (for the figures' containment rate), then let the handover gate decide
+    whether the bot answers."""
+    try:
+        with session_scope() as session:
+            touch_conversation(session, conversation_id, channel, "private", user_id, None, None, utcnow())
+    except Exception:  # noqa: BLE001 - bookkeeping must never stop an answer
+        log.warning("could not record conversation %s", pseudonym(conversation_id), exc_info=True)
+    return intercept(conversation_id, text)
 
 
 class CouncilRestInput(InputChannel):
@@ -113,6 +153,10 @@ class CouncilRestInput(InputChannel):
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @webhook.route("/updates", methods=["GET"])
+        async def updates(request: Request) -> HTTPResponse:
+            return await updates_response("", request.args.get("sender"), request.args.get("after"))
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

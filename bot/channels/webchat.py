@@ -29,7 +29,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.rest import BotMessage, OnNewMessage, answer_webhook
+from bot.channels.rest import BotMessage, OnNewMessage, answer_webhook, updates_response
 from knowledge.answers import council
 from knowledge.db import session_scope
 
@@ -179,5 +179,11 @@ class WebChatInput(InputChannel):
         @webchat.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             return await self.answer(request.body or b"", on_new_message)
+
+        @webchat.route("/updates", methods=["GET"])
+        async def updates(request: Request) -> HTTPResponse:
+            """Messages staff sent since `after` (the page polls while the tab is open)."""
+            return await updates_response(SENDER_PREFIX, request.args.get("sender"), request.args.get("after"),
+                                          shape=page_message)
 
         return webchat

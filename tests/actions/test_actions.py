@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from actions.conversation import ActionHumanHandoff, ActionOutOfScope
@@ -9,7 +11,7 @@ from actions.fallback import ActionKnowledgeFallback
 from actions.safety import ActionCrisis
 from actions.services import ActionAnswerService, ActionRedirect
 from knowledge.db import session_scope
-from knowledge.models import Service
+from knowledge.models import Case, CaseMessage, Service
 from tests.actions.helpers import run, tracker
 
 MISSED_BIN = "https://www.northshire.gov.uk/bins/report-missed-collection"
@@ -29,8 +31,8 @@ def test_every_service_intent_answers_with_its_own_url(kb_url: str) -> None:
     with session_scope(kb_url) as session:
         services = [(s.key, s.url) for s in session.execute(select(Service)).scalars()]
     for key, url in services:
-        [msg] = run(ActionAnswerService(), tracker("x", intent_for_service(key)))
-        assert url in msg["text"], key
+        messages = run(ActionAnswerService(), tracker("x", intent_for_service(key), sender=f"r-{key}"))
+        assert url in messages[0]["text"], key
 
 
 def test_an_edit_shows_on_the_next_message(kb_url: str) -> None:
@@ -63,9 +65,13 @@ def test_redirect_answers_from_the_database(kb_url: str) -> None:
     assert "105" in msg["text"]
 
 
-def test_crisis_gives_999_samaritans_and_out_of_hours(kb_url: str) -> None:
-    [msg] = run(ActionCrisis(), tracker("i can't cope any more", "crisis"))
-    assert "999" in msg["text"] and "116 123" in msg["text"] and "0300 123 9999" in msg["text"]
+def test_crisis_gives_999_samaritans_and_out_of_hours_then_an_urgent_case(kb_url: str) -> None:
+    numbers, case = run(ActionCrisis(), tracker("i can't cope any more", "crisis"))
+    assert "999" in numbers["text"] and "116 123" in numbers["text"] and "0300 123 9999" in numbers["text"]
+    assert re.search(r"NC-\d{4}-\d{6}", case["text"]) and "999" in case["text"]
+    with session_scope(kb_url) as session:
+        opened = session.execute(select(Case)).scalar_one()
+        assert (opened.reason, opened.priority, opened.status) == ("crisis", "urgent", "new")
 
 
 def test_crisis_still_answers_when_database_is_down(monkeypatch) -> None:
@@ -92,18 +98,61 @@ def test_fallback_answers_directly_when_search_and_model_agree(kb_url: str) -> N
     assert "https://www.northshire.gov.uk/roads/report-a-pothole" in msg["text"]
 
 
-def test_second_fallback_in_a_row_offers_a_person(kb_url: str) -> None:
-    t = tracker("wibble", "nlu_fallback", 0.2, previous_intents=("nlu_fallback",))
-    [msg] = run(ActionKnowledgeFallback(), t)
-    assert "To talk to a person" in msg["text"]
-    [first] = run(ActionKnowledgeFallback(), tracker("wibble", "nlu_fallback", 0.2))
-    assert "To talk to a person" not in first["text"]
+def test_second_fallback_in_a_row_hands_over_with_a_reference(kb_url: str) -> None:
+    [first] = run(ActionKnowledgeFallback(), tracker("wibble", "nlu_fallback", 0.2, sender="r-once"))
+    assert "reference" not in first["text"]
+    t = tracker("wibble", "nlu_fallback", 0.2, previous_intents=("nlu_fallback",), sender="r-twice")
+    suggestions, handover = run(ActionKnowledgeFallback(), t)
+    assert "0300 123 4567" in suggestions["text"]
+    assert re.search(r"Your reference is NC-\d{4}-\d{6}", handover["text"])
+    with session_scope(kb_url) as session:
+        assert session.execute(select(Case.reason)).scalars().all() == ["repeated_fallback"]
 
 
-def test_asking_for_a_person_gets_phone_and_hours(kb_url: str) -> None:
+def test_asking_for_a_person_opens_a_case_with_a_reference_and_an_honest_time(kb_url: str) -> None:
     [msg] = run(ActionHumanHandoff(), tracker("can I speak to a human", "human_handoff"))
-    assert "0300 123 4567" in msg["text"] and "Monday to Friday" in msg["text"]
-    assert "reference number" in msg["text"]
+    assert re.search(r"Your reference is NC-\d{4}-\d{6}\.", msg["text"])
+    assert "aim to reply by" in msg["text"] or "aims to reply by" in msg["text"]
+
+
+def test_asking_twice_gives_the_same_reference_not_a_second_case(kb_url: str) -> None:
+    [first] = run(ActionHumanHandoff(), tracker("person please", "human_handoff", sender="r-twice"))
+    [again] = run(ActionHumanHandoff(), tracker("hello?? a PERSON", "human_handoff", sender="r-twice"))
+    reference = re.search(r"NC-\d{4}-\d{6}", first["text"]).group()
+    assert reference in again["text"] and "already have a case" in again["text"]
+    with session_scope(kb_url) as session:
+        assert len(session.execute(select(Case)).scalars().all()) == 1
+
+
+def test_the_case_keeps_the_transcript_and_what_the_bot_understood(kb_url: str) -> None:
+    t = tracker("speak to someone", "human_handoff", 0.91, previous_intents=("svc_roads_pothole",), sender="r-tr")
+    run(ActionHumanHandoff(), t)
+    with session_scope(kb_url) as session:
+        case = session.execute(select(Case)).scalar_one()
+        lines = session.execute(select(CaseMessage).where(CaseMessage.case_id == case.id)
+                                .order_by(CaseMessage.id)).scalars().all()
+        assert case.conversation_id == "r-tr" and case.channel == "rest" and case.reason == "asked"
+        resident = [m for m in lines if m.author == "resident"]
+        assert [m.meta["intent"] for m in resident] == ["svc_roads_pothole", "human_handoff"]
+        assert resident[-1].text == "speak to someone" and resident[-1].meta["confidence"] == 0.91
+        assert lines[-1].author == "bot" and case.reference in lines[-1].text
+
+
+def test_references_count_up_and_never_repeat(kb_url: str) -> None:
+    refs = []
+    for n in range(3):
+        [msg] = run(ActionHumanHandoff(), tracker("human", "human_handoff", sender=f"r-{n}"))
+        refs.append(re.search(r"NC-(\d{4})-(\d{6})", msg["text"]).group(2))
+    assert [int(r) for r in refs] == [1, 2, 3]
+
+
+def test_complaints_and_safeguarding_also_go_to_a_person(kb_url: str) -> None:
+    answer_, case = run(ActionAnswerService(), tracker("i want to complain", "svc_complaints", sender="r-c"))
+    assert "https://www.northshire.gov.uk" in answer_["text"] and "NC-" in case["text"]
+    with session_scope(kb_url) as session:
+        assert session.execute(select(Case.reason, Case.priority)).one() == ("complaint", "normal")
+    [pothole] = run(ActionAnswerService(), tracker("pothole", "svc_roads_pothole", sender="r-p"))
+    assert "NC-" not in pothole["text"]
 
 
 def test_out_of_scope_is_polite_and_offers_a_way_out(kb_url: str) -> None:

@@ -7,6 +7,8 @@
   "use strict";
 
   var ENDPOINT = "webhook";            // relative: the page is served at /webhooks/webchat/
+  var UPDATES = "updates";             // staff replies, polled: the page can't be pushed to
+  var POLL_MS = 3000;
   var SENDER_KEY = "councilbot.webchat.sender";
   var SENDER_RE = /^[A-Za-z0-9-]{16,64}$/;
   var TIMEOUT_MS = 45000;              // Rasa answers in well under a second; this only catches a hang
@@ -23,6 +25,7 @@
   var log, form, input, typing, errorBox;
   var memorySender = null;             // used only when sessionStorage is unavailable (private modes)
   var queue = Promise.resolve();       // one request at a time, so replies stay in order
+  var lastUpdate = 0;                  // id of the last staff message shown
 
   /** A random id for this conversation: 122 random bits, never anything about the person. */
   function randomId() {
@@ -245,6 +248,27 @@
     input.focus();   // after a click on Send, so the resident can type the next message straight away
   }
 
+  /** Fetch and show what staff sent since the last look. Quiet on errors: the next poll tries again. */
+  function poll() {
+    if (document.hidden) {
+      return;
+    }
+    var url = UPDATES + "?sender=" + encodeURIComponent(senderId()) + "&after=" + lastUpdate;
+    fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.json() : [];
+    }).then(function (messages) {
+      if (!Array.isArray(messages)) {
+        return;
+      }
+      messages.forEach(function (message) {
+        if (message && typeof message.id === "number" && message.id > lastUpdate) {
+          lastUpdate = message.id;
+          showReplies([message]);
+        }
+      });
+    }).catch(function () { /* offline for a moment */ });
+  }
+
   function start() {
     log = document.getElementById("chat-log");
     form = document.getElementById("chat-form");
@@ -255,6 +279,7 @@
       return;
     }
     form.addEventListener("submit", onSubmit);
+    window.setInterval(poll, POLL_MS);
     form.setAttribute("data-ready", "true");   // lets tests wait until the page is wired up
   }
 

@@ -1,0 +1,73 @@
+"""Before the bot sees a message: is a person handling this conversation, or is it the answer to "how did
+we do?".
+
+While a case is open the bot stays silent: the message goes onto the case for staff (the console shows it
+at once) and the resident is told, now and then, that it was added. After staff resolve a case, a reply of
+1-5 (or a thumb) is kept as the case's satisfaction score. The state lives in the database, so it
+survives restarts and is shared by every Rasa replica.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from knowledge import answers, cases
+from knowledge.conversations import utcnow
+from knowledge.db import session_scope
+from knowledge.models import CaseMessage
+from knowledge.privacy import pseudonym
+
+log = logging.getLogger(__name__)
+
+# Don't repeat "added to your case" on every line of a resident typing several short messages.
+ACK_EVERY = dt.timedelta(minutes=10)
+_RATING = re.compile(r"^\s*([1-5])(?:\s*/\s*5)?\s*[.!]?\s*$")
+_THUMBS = {"👍": 5, "👍🏻": 5, "👍🏼": 5, "👍🏽": 5, "👍🏾": 5, "👍🏿": 5, "👎": 1, "👎🏻": 1, "👎🏼": 1, "👎🏽": 1,
+           "👎🏾": 1, "👎🏿": 1}
+
+
+def rating(text: str) -> Optional[int]:
+    """1-5 if the message is only a score ("4", "5/5", a thumb), else None."""
+    stripped = text.strip()
+    if stripped in _THUMBS:
+        return _THUMBS[stripped]
+    m = _RATING.match(stripped)
+    return int(m.group(1)) if m else None
+
+
+def intercept(conversation_id: str, text: str, attachments: Iterable[str] = (),
+              now: Optional[dt.datetime] = None) -> Optional[list[dict]]:
+    """What to send instead of running the bot, or None to let the bot answer. An empty list means
+    "stay silent" (the message went to staff). Blocking: call it in a thread from async code."""
+    now = now or utcnow()
+    try:
+        with session_scope() as session:
+            case = cases.paused_case(session, conversation_id, now)
+            if case is not None:
+                cases.add_resident_message(session, case, text, attachments, now)
+                if _acknowledged_recently(session, case.id, now):
+                    return []
+                ack = answers.case_acknowledgement(case.reference)
+                cases.add_bot_message(session, case, ack, now)
+                return [{"text": ack}]
+            score = rating(text)
+            if score is not None and cases.record_satisfaction(session, conversation_id, score, now):
+                return [{"text": answers.satisfaction_thanks()}]
+    except Exception:  # noqa: BLE001 - a database problem must not silence the bot as well
+        log.error("could not check for an open case in conversation %s", pseudonym(conversation_id), exc_info=True)
+    return None
+
+
+def _acknowledged_recently(session: Session, case_id: int, now: dt.datetime) -> bool:
+    """True if the resident heard from us (bot acknowledgement or staff reply) within ACK_EVERY."""
+
+    last = session.execute(select(CaseMessage.created_at).where(
+        CaseMessage.case_id == case_id, CaseMessage.author.in_(["bot", "staff"]))
+        .order_by(CaseMessage.id.desc()).limit(1)).scalar_one_or_none()
+    return last is not None and now - last < ACK_EVERY

@@ -1,0 +1,67 @@
+"""Messages that start with staff, not with a resident's message: replies from the console and the
+satisfaction question. They go out on the channel the resident used, within the same platform rules.
+
+Web chat and REST residents can't be pushed to: their messages wait in the case timeline and the page
+polls for them (`GET /webhooks/webchat/updates`), so "queued" is their success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Optional
+
+from bot.channels.config import MetaConfig, XConfig
+from bot.channels.limits import LIMITS, split
+from bot.channels.meta import MetaInput
+from bot.channels.replies import Sender, deliver
+from bot.channels.senders import MetaSender, Outgoing, Target, XSender
+from bot.channels.x import XInput
+from knowledge.db import session_scope
+from knowledge.models import Conversation
+from knowledge.privacy import pseudonym
+
+log = logging.getLogger(__name__)
+
+POLLED_CHANNELS = frozenset({"webchat", "rest"})
+# A public conversation's follow-ups go privately: the comment or post is not the place for a case.
+PRIVATE_KIND = {"facebook_comment": "private_reply", "instagram_comment": "private_reply", "x_mention": "private_reply"}
+
+
+def _sender_for(channel: str) -> Optional[Sender]:
+    if channel in MetaInput.channels:
+        meta = MetaConfig.from_env()
+        return None if meta.missing() else MetaSender(meta.graph(), meta.whatsapp())
+    if channel in XInput.channels:
+        x = XConfig.from_env()
+        return None if x.missing() else XSender(x.api())
+    return None
+
+
+async def send_to_resident(conversation_id: str, channel: str, text: str,
+                           buttons: Optional[list[dict[str, str]]] = None) -> str:
+    """Send `text` into the conversation. Returns the status to show staff: queued (web chat/REST: the
+    page collects it), sent, failed, or outside_window (the platform's messaging window has closed)."""
+    if channel in POLLED_CHANNELS:
+        return "queued"
+    sender = _sender_for(channel)
+    conv = await asyncio.to_thread(_conversation, conversation_id)
+    if sender is None or conv is None:
+        log.error("can't send to conversation %s on %s: channel not configured or conversation unknown",
+                  pseudonym(conversation_id), channel)
+        return "failed"
+    limits = LIMITS[channel]
+    kind = PRIVATE_KIND.get(channel, "message")
+    chunks = split(text, LIMITS["messenger"] if kind == "private_reply" else limits)
+    if kind == "private_reply" and channel != "x_mention":
+        chunks = chunks[:1]  # Meta allows one private reply per comment
+    outgoing = [Outgoing(kind, chunk, (buttons or []) if i == len(chunks) - 1 else [])
+                for i, chunk in enumerate(chunks)]
+    target = Target(channel, conv.platform_user_id, conv.account_id, conv.reply_to)
+    statuses = await deliver(sender, target, conversation_id, outgoing, conv.last_inbound_at)
+    return next((s for s in statuses if s != "sent"), "sent")
+
+
+def _conversation(conversation_id: str) -> Optional[Conversation]:
+    with session_scope() as session:
+        return session.get(Conversation, conversation_id)
