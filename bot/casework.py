@@ -1,0 +1,84 @@
+"""What staff do to a case, end to end: the database change and, where the resident should hear about
+it, the message on their channel. The console's views call these; so can scripts and tests.
+
+Each function changes the case in one transaction first (so a refused change sends nothing), then sends,
+then records how the sending went on the case's timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy.orm import Session
+
+from bot.channels.outbound import send_to_resident
+from knowledge import answers, cases
+from knowledge.conversations import utcnow
+from knowledge.db import session_scope
+from knowledge.models import Case, StaffUser
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Outcome of a staff action that messages the resident: the timeline message id, whether this call
+    created it (False: a double submit, nothing sent twice) and the delivery status shown to staff."""
+
+    message_id: int
+    created: bool
+    delivery: str
+
+
+def _staff(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None or not user.active:
+        raise cases.CaseError("Your account can't work cases.")
+    return user
+
+
+async def reply(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
+    """Send a staff reply to the resident, once per form submission (`nonce`)."""
+    def record() -> tuple[int, bool, str, str, Optional[str]]:
+        with session_scope() as session:
+            msg, created = cases.add_staff_reply(session, case_id, _staff(session, staff_id), text, nonce, utcnow())
+            case = session.get(Case, case_id)
+            return msg.id, created, case.conversation_id, case.channel, msg.delivery
+
+    message_id, created, conversation_id, channel, delivery = await asyncio.to_thread(record)
+    if not created:
+        return Sent(message_id, False, delivery or "pending")
+    status = await send_to_resident(conversation_id, channel, text.strip())
+    await asyncio.to_thread(_set_delivery, message_id, status)
+    return Sent(message_id, True, status)
+
+
+async def resolve(case_id: int, staff_id: int, outcome: str, note: str = "") -> Sent:
+    """Resolve the case; the bot takes the conversation back and asks the one satisfaction question."""
+    def record() -> tuple[int, str, str, answers.Reply]:
+        with session_scope() as session:
+            now = utcnow()
+            case = cases.resolve(session, case_id, _staff(session, staff_id), outcome, note, now)
+            question = answers.satisfaction_question(case.reference)
+            msg = cases.add_bot_message(session, case, question.text, now, delivery="pending")
+            msg.meta = {"buttons": question.buttons}
+            return msg.id, case.conversation_id, case.channel, question
+
+    message_id, conversation_id, channel, question = await asyncio.to_thread(record)
+    status = await send_to_resident(conversation_id, channel, question.text, question.buttons)
+    await asyncio.to_thread(_set_delivery, message_id, status)
+    return Sent(message_id, True, status)
+
+
+async def hand_back(case_id: int, staff_id: int) -> None:
+    """Give the conversation back to the bot without asking for a rating."""
+    def record() -> None:
+        with session_scope() as session:
+            cases.hand_back(session, case_id, _staff(session, staff_id), utcnow())
+
+    await asyncio.to_thread(record)
+
+
+def _set_delivery(message_id: int, status: str) -> None:
+    with session_scope() as session:
+        cases.set_delivery(session, message_id, status)
