@@ -9,6 +9,10 @@
     councilbot eval                     held-out accuracy report (reports/eval.json)
     councilbot bench                    speed and memory against a stock `rasa init` bot (reports/bench.json)
     councilbot bench --channels         webhook acknowledgement and reply latency (reports/bench-channels.json)
+    councilbot users add NAME --role R  create a staff console account (password prompted, or --password-stdin)
+    councilbot users list               staff accounts
+    councilbot users disable NAME       stop an account signing in (ends its sessions)
+    councilbot users password NAME      set a new password (clears a lockout, ends its sessions)
 """
 
 from __future__ import annotations
@@ -70,6 +74,102 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> Optional[str]:
+    """The new password: one line from stdin with --password-stdin (for scripts), else typed twice."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Same password again: ") != first:
+        print("The two passwords don't match; nothing changed.", file=sys.stderr)
+        return None
+    return first
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.staff import StaffInputError, create_user
+
+    upgrade()
+    password = _read_password(args)
+    if password is None:
+        return 1
+    try:
+        with session_scope() as session:
+            user = create_user(session, args.username, args.name or args.username, args.role, password)
+            summary = f"Created {user.username} ({user.role})."
+    except StaffInputError as exc:
+        print(f"{exc.field}: {exc.message}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.staff import list_users
+
+    upgrade()
+    with session_scope() as session:
+        rows = [(u.username, u.role, "active" if u.active else "disabled",
+                 u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never", u.display_name)
+                for u in list_users(session)]
+    if not rows:
+        print("No staff accounts yet: add one with `councilbot users add USERNAME --role admin`.")
+        return 0
+    header = ("USERNAME", "ROLE", "STATUS", "LAST SIGN-IN (UTC)", "NAME")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+    return 0
+
+
+def _users_disable(args: argparse.Namespace) -> int:
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.staff import get_user, set_active
+
+    upgrade()
+    with session_scope() as session:
+        user = get_user(session, args.username)
+        if user is None:
+            print(f"No account called {args.username}.", file=sys.stderr)
+            return 1
+        set_active(session, user, False)
+    print(f"{args.username} can no longer sign in.")
+    return 0
+
+
+def _users_password(args: argparse.Namespace) -> int:
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.staff import StaffInputError, get_user, set_password
+
+    upgrade()
+    with session_scope() as session:
+        if get_user(session, args.username) is None:
+            print(f"No account called {args.username}.", file=sys.stderr)
+            return 1
+    password = _read_password(args)
+    if password is None:
+        return 1
+    try:
+        with session_scope() as session:
+            user = get_user(session, args.username)
+            if user is None:  # removed while the password was being typed
+                print(f"No account called {args.username}.", file=sys.stderr)
+                return 1
+            set_password(session, user, password)
+    except StaffInputError as exc:
+        print(f"{exc.field}: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"New password set for {args.username}; their other sessions have ended.")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
@@ -127,6 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
     export = kb.add_parser("export", help="export the database as content files")
     export.add_argument("out_dir")
     export.set_defaults(func=_kb_export)
+
+    from knowledge.staff import ROLES
+
+    users = sub.add_parser("users", help="staff console accounts").add_subparsers(dest="users_command",
+                                                                                  required=True)
+    add = users.add_parser("add", help="create an account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--name", help="display name shown in the console (default: the username)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=_users_add)
+    users.add_parser("list", help="list accounts").set_defaults(func=_users_list)
+    disable = users.add_parser("disable", help="stop an account signing in")
+    disable.add_argument("username")
+    disable.set_defaults(func=_users_disable)
+    password = users.add_parser("password", help="set a new password for an account")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    password.set_defaults(func=_users_password)
     return parser
 
 

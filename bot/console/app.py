@@ -1,0 +1,111 @@
+"""The console's Sanic app: `create_app(database_url)` wires sign-in, the areas in `views/`, static files,
+error pages and the security headers every response carries."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from typing import Optional
+
+from sanic import Sanic, response
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.console import auth
+from bot.console.templating import assets, render
+from bot.console.views import AREAS
+from knowledge.settings import database_url as default_database_url
+
+log = logging.getLogger(__name__)
+
+# Only this origin's files: no inline script or style, nothing from other hosts, never inside a frame.
+CSP = ("default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+# Pages show residents' personal details: never keep them in a browser or proxy cache.
+NO_STORE = "no-store"
+# Versioned static URLs never change content; an unversioned request revalidates.
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+# Forms are small; a huge body is an attack or a mistake.
+MAX_BODY_BYTES = 1_000_000
+
+# Sanic keeps a registry of app names and refuses a second app with the same one.
+_apps_created = itertools.count()
+
+
+class ConsoleErrorHandler(ErrorHandler):
+    """Error pages in the console's style (JSON under /api/), never the exception's text."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        status = exception.status_code if isinstance(exception, SanicException) else 500
+        if status >= 500:
+            # The path only: query strings and bodies may hold personal details.
+            log.error("console: error handling %s %s", request.method, request.path, exc_info=exception)
+            title, message = "Sorry, something went wrong", "Try again in a moment. If it keeps happening, tell IT."
+        elif status == 404:
+            title, message = "Page not found", "Check the address, or go back to the console's home page."
+        elif status == 405:
+            title, message = "That didn't work", "This page can't be used that way."
+        else:
+            title, message = "That didn't work", "The request couldn't be handled."
+        if auth.is_api(request):
+            return response.json({"error": message}, status=status)
+        try:
+            return render(request, "error.html", status=status, title=title, message=message)
+        except Exception:  # noqa: BLE001 - the error page itself failed: plain text, still no details
+            log.exception("console: error page failed")
+            return response.text(message, status=status)
+
+    @staticmethod
+    def log(request: Request, exception: Exception) -> None:
+        # `default` logs what matters; Sanic's version would log the full URL with its query string.
+        return None
+
+
+async def _security_headers(request: Request, resp: HTTPResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        resp.headers[name] = value
+    if "Cache-Control" not in resp.headers:
+        resp.headers["Cache-Control"] = NO_STORE
+    if request.app.ctx.secure_cookies:
+        resp.headers["Strict-Transport-Security"] = "max-age=31536000"
+
+
+async def _static(request: Request, name: str) -> HTTPResponse:
+    asset = assets().get(name)
+    if asset is None:
+        return response.text("Not found", status=404)
+    cache = IMMUTABLE if request.args.get("v") == asset.version else REVALIDATE
+    return response.raw(asset.body, content_type=asset.content_type, headers={"Cache-Control": cache})
+
+
+async def _health(request: Request) -> HTTPResponse:
+    return response.text("ok")
+
+
+def create_app(database_url: Optional[str] = None) -> Sanic:
+    """The console over the knowledge base at `database_url` (default `DATABASE_URL`). The database must
+    already be migrated (`councilbot db upgrade`)."""
+    n = next(_apps_created)  # tests and tools may build several apps in one process
+    app = Sanic("councilbot_console" if n == 0 else f"councilbot_console_{n}", error_handler=ConsoleErrorHandler())
+    app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
+    app.config.ACCESS_LOG = False  # access lines would carry query strings; we log what matters ourselves
+    app.ctx.database_url = database_url or default_database_url()
+    app.ctx.secure_cookies = os.environ.get("CONSOLE_SECURE_COOKIES") == "1"
+
+    auth.install(app)
+    app.add_route(_static, "/static/<name:str>", methods=["GET"], name="static_file")
+    app.add_route(_health, "/healthz", methods=["GET"], name="health")
+    for area in AREAS:
+        area.register(app)
+    app.register_middleware(_security_headers, "response")
+    return app

@@ -1,0 +1,10 @@
+"""The console's areas. Each module's `register(app)` adds its routes to the app; `create_app` calls them
+in this order. A new area: add a module with `register(app)` and list it here."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from bot.console.views import cases, editor, figures, users
+
+AREAS: tuple[ModuleType, ...] = (cases, figures, editor, users)
