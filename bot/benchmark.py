@@ -165,10 +165,10 @@ def main(quick: bool = False) -> int:
     with session_scope() as session:
         load(session, CONTENT_DIR)
     base = Settings.from_env()
-    settings = Settings(**{**base.__dict__, "rasa_port": 5205, "action_port": 5255,
+    settings = Settings(**{**base.__dict__, "rasa_port": 5205, "action_port": 5255, "console_port": 5210,
                            "tracker_store_url": f"sqlite:///{work / 'tracker-ours.db'}"})
     print("Measuring our bot...", flush=True)
-    ours = measure(lambda: BotStack(model, settings, log_dir=work).start(), lambda s: s.stop(),
+    ours = measure(lambda: BotStack(model, settings, log_dir=work, console=False).start(), lambda s: s.stop(),
                    lambda s: s.pids(), f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook", texts, quick)
 
     print("Measuring the stock bot...", flush=True)

@@ -125,12 +125,12 @@ def main() -> int:
         with session_scope(kb_url) as session:
             load(session, CONTENT_DIR)
         base = Settings.from_env()
-        settings = Settings(**{**base.__dict__, "rasa_port": _free_port(), "action_port": _free_port(),
+        settings = Settings(**{**base.__dict__, "rasa_port": _free_port(), "action_port": _free_port(), "console_port": _free_port(),
                                "tracker_store_url": f"sqlite:///{tmp}/tracker.db"})
         env = {"DATABASE_URL": kb_url, "META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "bench",
                "META_PAGE_ACCESS_TOKEN": "bench", "META_GRAPH_URL": sink.url}
         previous = os.environ.get("DATABASE_URL")
-        with BotStack(model, settings, log_dir=Path(tmp) / "logs", env=env) as stack:
+        with BotStack(model, settings, log_dir=Path(tmp) / "logs", env=env, console=False) as stack:
             url = f"{stack.rasa_url}/webhooks/meta/webhook"
             burst(url, sink, 1, 5)  # warm up
             results = {"one_sender_100": burst(url, sink, 1, 100), "ten_senders_20_each": burst(url, sink, 10, 20),

@@ -9,6 +9,7 @@
     councilbot eval                     held-out accuracy report (reports/eval.json)
     councilbot bench                    speed and memory against a stock `rasa init` bot (reports/bench.json)
     councilbot bench --channels         webhook acknowledgement and reply latency (reports/bench-channels.json)
+    councilbot figures [--days N]       cases opened/resolved, response times, SLA, satisfaction, containment
     councilbot users add NAME --role R  create a staff console account (password prompted, or --password-stdin)
     councilbot users list               staff accounts
     councilbot users disable NAME       stop an account signing in (ends its sessions)
@@ -199,6 +200,20 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(quick=args.quick)
 
 
+def _figures(args: argparse.Namespace) -> int:
+    import json
+
+    from knowledge.db import session_scope
+    from knowledge.figures import as_text, compute
+    from knowledge.migrations import upgrade
+
+    upgrade()
+    with session_scope() as session:
+        figures = compute(session, args.days)
+    print(json.dumps(figures.as_dict(), indent=2) if args.json else as_text(figures))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="councilbot", description="Council chatbot: run, maintain, measure.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--channels", action="store_true",
                        help="instead: Meta webhook acknowledgement and reply latency (reports/bench-channels.json)")
     bench.set_defaults(func=_bench)
+
+    figures = sub.add_parser("figures", help="cases, response times, satisfaction and containment")
+    figures.add_argument("--days", type=int, default=30, help="period to report (default 30)")
+    figures.add_argument("--json", action="store_true", help="print JSON instead of text")
+    figures.set_defaults(func=_figures)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)

@@ -139,9 +139,9 @@ def _evaluate(work: Path) -> int:
     print("2/2 End to end over tests/data/eval_messages.yml through the REST webhook...", flush=True)
     messages = yaml.safe_load(EVAL_FILE.read_text(encoding="utf-8"))["messages"]
     settings = Settings.from_env()
-    settings = Settings(**{**settings.__dict__, "rasa_port": 5105, "action_port": 5155,
+    settings = Settings(**{**settings.__dict__, "rasa_port": 5105, "action_port": 5155, "console_port": 5110,
                            "tracker_store_url": f"sqlite:///{work / 'tracker.db'}"})
-    with BotStack(ensure_model(settings), settings, log_dir=work) as stack, session_scope() as session:
+    with BotStack(ensure_model(settings), settings, log_dir=work, console=False) as stack, session_scope() as session:
         e2e = link_accuracy(stack.webhook_url, messages, session)
 
     report = {"intent_holdout": holdout, "end_to_end": e2e}

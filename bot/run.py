@@ -58,6 +58,7 @@ def run() -> int:
         '{"sender": "me", "message": "pothole"}\n'
         f"  Meta webhook:  {stack.rasa_url}/webhooks/meta/webhook ({_configured(MetaConfig.from_env())})\n"
         f"  X webhook:     {stack.rasa_url}/webhooks/x/webhook ({_configured(XConfig.from_env())})\n"
+        f"  Staff console: {stack.console_url}/  {_console_hint()}\n"
         f"  Action server: {stack.action_url}\n"
         f"  Knowledge base: {_safe_url(database_url())}\n"
         "Press Ctrl-C to stop.",
@@ -71,6 +72,16 @@ def run() -> int:
         stack.stop()
         print("Stopped.")
     return 0
+
+
+def _console_hint() -> str:
+    """Tell the first-time runner how to get in: the console has no default account."""
+    from knowledge.models import StaffUser
+
+    with session_scope() as session:
+        if session.query(StaffUser.id).first() is None:
+            return "(no accounts yet: councilbot users add YOURNAME --role admin)"
+    return ""
 
 
 def _configured(config: "MetaConfig | XConfig") -> str:

@@ -21,6 +21,7 @@ class Settings:
     host: str
     rasa_port: int
     action_port: int
+    console_port: int
     tracker_store_url: str
     redis_url: Optional[str]
     models_dir: Path
@@ -32,6 +33,7 @@ class Settings:
             host=os.environ.get("COUNCILBOT_HOST", "127.0.0.1"),
             rasa_port=int(os.environ.get("RASA_PORT", "5005")),
             action_port=int(os.environ.get("ACTION_SERVER_PORT", "5055")),
+            console_port=int(os.environ.get("CONSOLE_PORT", "5010")),
             tracker_store_url=os.environ.get("TRACKER_STORE_URL") or f"sqlite:///{var_dir() / 'tracker.db'}",
             redis_url=os.environ.get("REDIS_URL") or None,
             models_dir=Path(os.environ.get("COUNCILBOT_MODELS_DIR", PROJECT_ROOT / "models")),

@@ -1,4 +1,4 @@
-"""Start and stop the bot's two processes: the action server and the Rasa server.
+"""Start and stop the bot's processes: the action server, the staff console and the Rasa server.
 
 Used by `councilbot run`, the end-to-end tests, the evaluation and the benchmark, so they all exercise
 the same real servers on loopback.
@@ -30,9 +30,10 @@ class BotStack:
     """The action server and Rasa server for one model. Use as a context manager."""
 
     def __init__(self, model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
-                 quiet: bool = True, env: Optional[dict[str, str]] = None):
+                 quiet: bool = True, env: Optional[dict[str, str]] = None, console: bool = True):
         self.model = model
-        self.env = env or {}  # extra environment for both servers (channel settings in tests)
+        self.env = env or {}  # extra environment for every server (channel settings in tests)
+        self.console = console  # the benchmark and evaluation measure the bot alone
         self.settings = settings or Settings.from_env()
         self.log_dir = log_dir or var_dir() / "logs"
         self.quiet = quiet
@@ -47,6 +48,10 @@ class BotStack:
     @property
     def action_url(self) -> str:
         return f"http://{self.settings.host}:{self.settings.action_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.console_port}"
 
     @property
     def webhook_url(self) -> str:
@@ -74,9 +79,14 @@ class BotStack:
                                     "--endpoints", str(endpoints), "--credentials", "credentials.yml",
                                     "--interface", s.host, "--port", str(s.rasa_port)],
                            env={"LOG_LEVEL": s.log_level})
+        console = self._spawn("console", [sys.executable, "-m", "bot.console", "--host", s.host,
+                                          "--port", str(s.console_port)],
+                              env={"LOG_LEVEL": s.log_level}) if self.console else None
         deadline = time.monotonic() + timeout
         try:
             self._wait(actions, "action server", f"{self.action_url}/health", deadline)
+            if console is not None:
+                self._wait(console, "staff console", f"{self.console_url}/healthz", deadline)
             self._wait(rasa, "Rasa server", f"{self.rasa_url}/webhooks/rest/", deadline)
         except BaseException:
             self.stop()

@@ -40,14 +40,21 @@ class BusinessHours:
         first = DAYS.index(m.group(1).lower())
         last = DAYS.index(m.group(2).lower()) if m.group(2) else first
         days = frozenset(range(first, last + 1)) if first <= last else frozenset([*range(first, 7), *range(0, last + 1)])
-        opens, closes = dt.time(int(m.group(3)), int(m.group(4))), dt.time(int(m.group(5)), int(m.group(6)))
+        try:
+            opens, closes = dt.time(int(m.group(3)), int(m.group(4))), dt.time(int(m.group(5)), int(m.group(6)))
+        except ValueError:
+            raise HoursError(f"BUSINESS_HOURS {spec!r}: times must be between 00:00 and 23:59") from None
         if opens >= closes:
             raise HoursError(f"BUSINESS_HOURS {spec!r}: opening time must be before closing time")
         try:
             days_off = frozenset(dt.date.fromisoformat(d.strip()) for d in holidays.split(",") if d.strip())
         except ValueError:
             raise HoursError(f"BANK_HOLIDAYS {holidays!r} should be dates like 2026-12-25, comma-separated") from None
-        return cls(days, opens, closes, ZoneInfo(tz), days_off)
+        try:
+            zone = ZoneInfo(tz)
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise HoursError(f"BUSINESS_TIMEZONE {tz!r} is not a time zone name like Europe/London") from None
+        return cls(days, opens, closes, zone, days_off)
 
     @classmethod
     def from_env(cls) -> "BusinessHours":
@@ -88,16 +95,15 @@ class BusinessHours:
 
     def add(self, start: dt.datetime, hours: float) -> dt.datetime:
         """The moment `hours` of open time after `start` (naive UTC): an SLA due time."""
+        # Elapsed time, in UTC: aware local datetimes subtract by wall clock, an hour out on clock-change days.
         remaining = dt.timedelta(hours=hours)
         at = self.next_open(start)
         while True:
-            local = self.local(at)
-            _, end = self._window(local.date())
-            available = end - local
-            if remaining <= available:
-                return self.utc(local + remaining)
-            remaining -= available
-            at = self.next_open(self.utc(end))
+            end = self.utc(self._window(self.local(at).date())[1])
+            if remaining <= end - at:
+                return at + remaining
+            remaining -= end - at
+            at = self.next_open(end)
 
     def business_hours_between(self, start: dt.datetime, end: dt.datetime) -> float:
         """Open hours between two moments (for 'time to first response in working hours')."""

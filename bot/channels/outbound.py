@@ -41,7 +41,8 @@ def _sender_for(channel: str) -> Optional[Sender]:
 async def send_to_resident(conversation_id: str, channel: str, text: str,
                            buttons: Optional[list[dict[str, str]]] = None) -> str:
     """Send `text` into the conversation. Returns the status to show staff: queued (web chat/REST: the
-    page collects it), sent, failed, or outside_window (the platform's messaging window has closed)."""
+    page collects it), sent, failed, outside_window (the platform's messaging window has closed) or
+    too_long (a private reply to a comment must be one message of at most 2,000 characters)."""
     if channel in POLLED_CHANNELS:
         return "queued"
     sender = _sender_for(channel)
@@ -53,8 +54,9 @@ async def send_to_resident(conversation_id: str, channel: str, text: str,
     limits = LIMITS[channel]
     kind = PRIVATE_KIND.get(channel, "message")
     chunks = split(text, LIMITS["messenger"] if kind == "private_reply" else limits)
-    if kind == "private_reply" and channel != "x_mention":
-        chunks = chunks[:1]  # Meta allows one private reply per comment
+    if kind == "private_reply" and channel != "x_mention" and len(chunks) > 1:
+        # Meta allows one private reply per comment: never send part of what staff wrote and call it sent.
+        return "too_long"
     outgoing = [Outgoing(kind, chunk, (buttons or []) if i == len(chunks) - 1 else [])
                 for i, chunk in enumerate(chunks)]
     target = Target(channel, conv.platform_user_id, conv.account_id, conv.reply_to)

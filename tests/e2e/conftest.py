@@ -23,7 +23,7 @@ def model() -> Path:
 
 def stack_settings(tmp: Path, **overrides: object) -> Settings:
     base = Settings.from_env()
-    values = {**base.__dict__, "rasa_port": free_port(), "action_port": free_port(),
+    values = {**base.__dict__, "rasa_port": free_port(), "action_port": free_port(), "console_port": free_port(),
               "tracker_store_url": f"sqlite:///{tmp / 'tracker.db'}", **overrides}
     return Settings(**values)
 

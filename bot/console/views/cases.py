@@ -1,23 +1,221 @@
-"""Handover cases (agents and admins). For now only a placeholder page at `/`; the case list and case
-pages replace it."""
+"""Handover cases (agents and admins): the queue at `/`, a case at `/cases/<reference>`, its actions as
+form posts, and `/api/cases/<reference>/messages` that the case page polls so a resident's new messages
+show without a refresh.
+
+Every action is a POST with the session's CSRF token; a refused change (someone else's case, a resolved
+one) shows the case again with the reason. Replies carry a one-time `nonce` so a double-submitted form
+sends once.
+"""
 
 from __future__ import annotations
 
-from sanic import Sanic
+import secrets
+from typing import Any, Optional
+from urllib.parse import quote, urlencode
+
+from sanic import Sanic, response
+from sanic.exceptions import NotFound
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from bot import casework
 from bot.console.auth import require
+from bot.console.data import in_db
 from bot.console.templating import render
+from knowledge import answers, cases
+from knowledge.conversations import utcnow
+from knowledge.models import Case, CaseMessage, StaffUser
+from knowledge.search import search_services
 from knowledge.staff import AGENT
+
+FILTERS = ("status", "channel", "reason", "owner")
+CHANNELS = ("webchat", "rest", "messenger", "facebook_comment", "instagram", "instagram_comment", "whatsapp", "x",
+            "x_mention")
+
+
+def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
+    meta = m.meta or {}
+    return {"id": m.id, "author": m.author, "text": m.text, "at": m.created_at.strftime("%d %b %H:%M"),
+            "by": names.get(m.staff_id or 0, meta.get("by") or ""), "intent": meta.get("intent"),
+            "confidence": meta.get("confidence"), "links": meta.get("links") or [], "delivery": m.delivery,
+            "attachments": meta.get("attachments") or []}
+
+
+def _names(session: Session) -> dict[int, str]:
+    return {u.id: u.display_name for u in session.execute(select(StaffUser)).scalars()}
 
 
 @require(AGENT)
-async def index(request: Request) -> HTTPResponse:
-    """GET /: the cases area's home."""
-    return render(request, "placeholder.html", title="Cases",
-                  message="Conversations handed over by the bot will be listed here.")
+async def queue_page(request: Request) -> HTTPResponse:
+    """GET /: open cases, urgent first then by SLA due time, with filters."""
+    chosen = {f: (request.args.get(f) or "").strip() for f in FILTERS}
+    me = request.ctx.user.id
+
+    def load(session: Session) -> dict[str, Any]:
+        rows = cases.queue(session, status=chosen["status"] or None, channel=chosen["channel"] or None,
+                           reason=chosen["reason"] or None, assignee_id=me if chosen["owner"] == "me" else None,
+                           unassigned=chosen["owner"] == "none")
+        return {"rows": rows, "names": _names(session)}
+
+    data = await in_db(request, load)
+    return render(request, "cases.html", title="Cases", cases=data["rows"], names=data["names"], filters=chosen,
+                  now=utcnow(), statuses=cases.OPEN_STATUSES + ("resolved",), reasons=cases.REASONS,
+                  channels=CHANNELS)
+
+
+async def _case_page(request: Request, reference: str, *, status: int = 200, error: Optional[str] = None,
+                     notice: Optional[str] = None, draft: str = "") -> HTTPResponse:
+    def load(session: Session) -> dict[str, Any]:
+        case = cases.by_reference(session, reference)
+        if case is None:
+            raise NotFound("No such case")
+        lines = cases.timeline(session, case.id)
+        last_resident = next((m.text for m in reversed(lines) if m.author == "resident" and m.text), "")
+        council = answers.council(session)
+        suggestions = [answers.service_answer(council, svc).text
+                       for svc in search_services(session, last_resident, limit=3)] if last_resident else []
+        agents = [u for u in session.execute(select(StaffUser).where(StaffUser.active.is_(True))).scalars()
+                  if u.role in ("agent", "admin")]
+        names = _names(session)
+        return {"case": case, "lines": [_message_json(m, names) for m in lines], "names": names,
+                "audit": cases.audit_trail(session, case.id), "suggestions": suggestions, "agents": agents}
+
+    data = await in_db(request, load)
+    case: Case = data["case"]
+    user: StaffUser = request.ctx.user
+    owner = case.assignee_id == user.id or (user.role == "admin" and case.assignee_id is not None)
+    return render(request, "case.html", status=status, title=case.reference, error_summary=error, notice=notice,
+                  nonce=secrets.token_urlsafe(16), can_work=owner and case.status != "resolved",
+                  outcomes=cases.OUTCOMES, draft=draft, now=utcnow(), **data)
+
+
+@require(AGENT)
+async def case_page(request: Request, reference: str) -> HTTPResponse:
+    """GET /cases/<reference>."""
+    return await _case_page(request, reference, notice=request.args.get("done"))
+
+
+def _back(reference: str, done: str) -> HTTPResponse:
+    return response.redirect(f"/cases/{quote(reference)}?{urlencode({'done': done})}", status=303)
+
+
+async def _case_id(request: Request, reference: str) -> int:
+    case = await in_db(request, lambda s: cases.by_reference(s, reference))
+    if case is None:
+        raise NotFound("No such case")
+    return case.id
+
+
+async def _act(request: Request, reference: str, change: Any, done: str) -> HTTPResponse:
+    """Run a database change to the case as the signed-in user; show the reason if it's refused."""
+    case_id = await _case_id(request, reference)
+    user_id = request.ctx.user.id
+    try:
+        await in_db(request, lambda s: change(s, case_id, s.get(StaffUser, user_id)))
+    except cases.CaseError as exc:
+        return await _case_page(request, reference, status=409, error=str(exc))
+    return _back(reference, done)
+
+
+@require(AGENT)
+async def claim(request: Request, reference: str) -> HTTPResponse:
+    return await _act(request, reference, lambda s, cid, me: cases.claim(s, cid, me), "You own this case now.")
+
+
+@require(AGENT)
+async def assign(request: Request, reference: str) -> HTTPResponse:
+    to_id = request.form.get("assignee") or ""
+
+    def change(s: Session, cid: int, me: StaffUser) -> None:
+        to = s.get(StaffUser, int(to_id)) if to_id.isdigit() else None
+        if to is None:
+            raise cases.CaseError("Choose who to give the case to.")
+        cases.assign(s, cid, me, to)
+
+    return await _act(request, reference, change, "Case reassigned.")
+
+
+@require(AGENT)
+async def note(request: Request, reference: str) -> HTTPResponse:
+    text = request.form.get("note") or ""
+    return await _act(request, reference, lambda s, cid, me: cases.add_note(s, cid, me, text), "Note added.")
+
+
+@require(AGENT)
+async def tags(request: Request, reference: str) -> HTTPResponse:
+    given = (request.form.get("tags") or "").split(",")
+    return await _act(request, reference, lambda s, cid, me: cases.set_tags(s, cid, me, given), "Tags saved.")
+
+
+@require(AGENT)
+async def waiting(request: Request, reference: str) -> HTTPResponse:
+    return await _act(request, reference, lambda s, cid, me: cases.set_waiting(s, cid, me),
+                      "Marked as waiting on the resident.")
+
+
+@require(AGENT)
+async def reply(request: Request, reference: str) -> HTTPResponse:
+    """POST /cases/<reference>/reply: send to the resident on their channel, once per form."""
+    case_id = await _case_id(request, reference)
+    text = request.form.get("text") or ""
+    try:
+        sent = await casework.reply(case_id, request.ctx.user.id, text, request.form.get("nonce") or "")
+    except cases.CaseError as exc:
+        return await _case_page(request, reference, status=409, error=str(exc), draft=text)
+    if not sent.created:
+        return _back(reference, "That reply was already sent.")
+    words = {"sent": "Reply sent.", "queued": "Reply sent: it shows in the resident's chat.",
+             "failed": "The reply could not be delivered. It is on the case; try again or phone the resident.",
+             "outside_window": "Not sent: the platform only allows replies within 24 hours of the resident's "
+                               "last message. Phone or email them instead.",
+             "too_long": "Not sent: a private reply to a comment can be at most 2,000 characters. Shorten it "
+                         "and send again."}
+    return _back(reference, words.get(sent.delivery, f"Reply {sent.delivery}."))
+
+
+@require(AGENT)
+async def resolve(request: Request, reference: str) -> HTTPResponse:
+    case_id = await _case_id(request, reference)
+    try:
+        await casework.resolve(case_id, request.ctx.user.id, request.form.get("outcome") or "",
+                               request.form.get("outcome_note") or "")
+    except cases.CaseError as exc:
+        return await _case_page(request, reference, status=409, error=str(exc))
+    return _back(reference, "Resolved. The bot answers this resident again and has asked how we did.")
+
+
+@require(AGENT)
+async def hand_back(request: Request, reference: str) -> HTTPResponse:
+    case_id = await _case_id(request, reference)
+    try:
+        await casework.hand_back(case_id, request.ctx.user.id)
+    except cases.CaseError as exc:
+        return await _case_page(request, reference, status=409, error=str(exc))
+    return _back(reference, "Handed back: the bot answers this resident again.")
+
+
+@require(AGENT)
+async def messages_api(request: Request, reference: str) -> HTTPResponse:
+    """GET /api/cases/<reference>/messages?after=<id>: timeline lines newer than `after`, and the status."""
+    after = request.args.get("after") or "0"
+
+    def load(session: Session) -> dict[str, Any]:
+        case = cases.by_reference(session, reference)
+        if case is None:
+            raise NotFound("No such case")
+        names = _names(session)
+        lines = cases.timeline(session, case.id, int(after) if after.isdigit() else 0)
+        return {"status": case.status, "messages": [_message_json(m, names) for m in lines]}
+
+    return response.json(await in_db(request, load), headers={"Cache-Control": "no-store"})
 
 
 def register(app: Sanic) -> None:
-    app.add_route(index, "/", methods=["GET"], name="cases_index")
+    app.add_route(queue_page, "/", methods=["GET"], name="cases_index")
+    app.add_route(case_page, "/cases/<reference:str>", methods=["GET"], name="case_page")
+    for name, handler in (("claim", claim), ("assign", assign), ("note", note), ("tags", tags),
+                          ("waiting", waiting), ("reply", reply), ("resolve", resolve), ("hand-back", hand_back)):
+        app.add_route(handler, f"/cases/<reference:str>/{name}", methods=["POST"], name=f"case_{name.replace('-', '_')}")
+    app.add_route(messages_api, "/api/cases/<reference:str>/messages", methods=["GET"], name="case_messages_api")

@@ -1,4 +1,5 @@
-"""Figures about the bot and the cases (any signed-in staff). For now only a placeholder at `/figures`."""
+"""Figures about the bot and the cases (any signed-in staff) at `/figures?days=N`; the same numbers as
+`councilbot figures`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console.auth import require
+from bot.console.data import in_db
 from bot.console.templating import render
+from knowledge.figures import compute
 
 
 @require()
 async def index(request: Request) -> HTTPResponse:
-    """GET /figures: the figures area's home."""
-    return render(request, "placeholder.html", title="Figures",
-                  message="Counts of conversations, handovers and response times will be shown here.")
+    """GET /figures."""
+    raw = request.args.get("days") or "30"
+    days = min(max(int(raw), 1), 366) if raw.isdigit() else 30
+    figures = await in_db(request, lambda session: compute(session, days))
+    return render(request, "figures.html", title="Figures", fig=figures, days=days)
 
 
 def register(app: Sanic) -> None:
