@@ -56,6 +56,9 @@ class Service(Base):
     review_by = Column(Date)
     always_human = Column(Boolean, default=False)
     active = Column(Boolean, default=True, server_default="1")
+    # Bumped by every publish: an editor's form carries the version it started from, so a second editor
+    # saving the same service is told instead of silently overwriting the first.
+    version = Column(Integer, nullable=False, default=1, server_default="1")
     updated_at = Column(DateTime, default=_now, onupdate=_now,
                                                     server_default=func.current_timestamp())
 
@@ -259,3 +262,85 @@ class ReferenceCounter(Base):
     __tablename__ = "reference_counters"
     year = Column(Integer, primary_key=True, autoincrement=False)
     last = Column(Integer, nullable=False, default=0)
+
+
+# --- Editing the knowledge base ------------------------------------------------------------------------------
+
+
+class ContentVersion(Base):
+    """One publish: who (`author`), when, why (`reason`), a one-line `summary` of what changed, and
+    `snapshot`, the whole published knowledge base after it (council, services, redirects) as plain JSON.
+    Diffs compare snapshots; a rollback publishes an old snapshot again as a new version."""
+
+    __tablename__ = "content_versions"
+    id = Column(Integer, primary_key=True)
+    number = Column(Integer, unique=True, nullable=False)
+    author = Column(String(100), nullable=False)
+    reason = Column(Text, nullable=False)
+    summary = Column(Text, nullable=False)
+    snapshot = Column(JSON, nullable=False)
+    created_at = Column(DateTime, default=_now, nullable=False)
+
+
+class ServiceDraft(Base):
+    """An editor's unpublished changes to one service (or a new one): never read by the bot. `base_version`
+    is the service's version when the draft started (0 for a new service)."""
+
+    __tablename__ = "service_drafts"
+    __table_args__ = (UniqueConstraint("service_key", "author", name="uq_service_drafts_key_author"),)
+    id = Column(Integer, primary_key=True)
+    service_key = Column(String(100), nullable=False, index=True)
+    author = Column(String(100), nullable=False)
+    data = Column(JSON, nullable=False)
+    base_version = Column(Integer, nullable=False, default=0)
+    updated_at = Column(DateTime, default=_now, onupdate=_now, nullable=False)
+
+
+class Notice(Base):
+    """A time-limited announcement shown with the answers for `service_keys` between `starts_at` and
+    `ends_at` (naive UTC), optionally only for one `area` (a postcode district like NB1, or a ward name).
+    "Gritters are out tonight from 6pm on priority routes." Ending a notice early sets `ends_at`."""
+
+    __tablename__ = "notices"
+    id = Column(Integer, primary_key=True)
+    title = Column(String(120), nullable=False)
+    body = Column(Text, nullable=False)
+    service_keys = Column(JSON, nullable=False, default=list)
+    area = Column(String(60), nullable=True)
+    starts_at = Column(DateTime, nullable=False, index=True)
+    ends_at = Column(DateTime, nullable=False, index=True)
+    created_by = Column(String(100), nullable=False)
+    created_at = Column(DateTime, default=_now, nullable=False)
+    updated_at = Column(DateTime, default=_now, onupdate=_now, nullable=False)
+
+
+class UnansweredQuestion(Base):
+    """Something a resident asked that the bot couldn't answer well. `kind`: fallback (no confident
+    intent), low_confidence (answered, but unsure) or handover (passed to a person for want of an answer).
+    `conversation` is a one-way hash, not the id; `exported_at` is set when offered as training data."""
+
+    __tablename__ = "unanswered_questions"
+    id = Column(Integer, primary_key=True)
+    text = Column(Text, nullable=False)
+    kind = Column(String(20), nullable=False)
+    intent = Column(String(100), nullable=True)
+    confidence = Column(Float, nullable=True)
+    channel = Column(String(40), nullable=True)
+    conversation = Column(String(60), nullable=True)
+    created_at = Column(DateTime, default=_now, nullable=False, index=True)
+    exported_at = Column(DateTime, nullable=True)
+
+
+class LinkCheck(Base):
+    """The latest check of one service's link. `outcome`: ok, redirect (ends somewhere else), gone (404 or
+    410), error (other status or network problem) or timeout; `final_url` where redirects led."""
+
+    __tablename__ = "link_checks"
+    id = Column(Integer, primary_key=True)
+    service_key = Column(String(100), nullable=False, index=True)
+    url = Column(String(500), nullable=False)
+    outcome = Column(String(20), nullable=False)
+    status_code = Column(Integer, nullable=True)
+    final_url = Column(String(500), nullable=True)
+    detail = Column(String(300), nullable=True)
+    checked_at = Column(DateTime, default=_now, nullable=False)
