@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, entity, hand_over
-from knowledge import answers
+from knowledge import answers, notices
 from knowledge.handover import HandoverReason
 from knowledge.models import Service
 from knowledge.intents import redirect_key
@@ -34,7 +34,8 @@ class ActionAnswerService(Action):
                 reason = person_reason(svc)
                 if reason is not None:
                     needs_person.append((reason, svc.title))
-                return answers.service_answer(council, svc, bin_type=entity(tracker, "bin_type"))
+                in_force = notices.lines(notices.active(session, svc.key, area=district(entity(tracker, "postcode"))))
+                return answers.service_answer(council, svc, bin_type=entity(tracker, "bin_type"), notices=in_force)
             # The intent names a service an editor has retired: offer what the text is closest to.
             return answers.suggestions_answer(council, search_services(session, text))
 
@@ -43,6 +44,15 @@ class ActionAnswerService(Action):
             hand_over(dispatcher, tracker, reason, said_just_now=[m.get("text") or "" for m in dispatcher.messages],
                       topic=topic)
         return events
+
+
+def district(postcode: Optional[str]) -> Optional[str]:
+    """The postcode district ('NB1') of a postcode the resident gave ('nb1 2ab'), for area notices."""
+    parts = (postcode or "").upper().split()
+    if len(parts) == 2:
+        return parts[0]
+    compact = "".join(parts)
+    return compact[:-3] if len(compact) >= 5 else None
 
 
 def person_reason(svc: Service) -> Optional[HandoverReason]:

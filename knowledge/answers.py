@@ -59,12 +59,14 @@ def _call_line(c: Council, phone: Optional[str] = None) -> str:
     return f"Or call {phone or c.phone} ({c.opening_hours})."
 
 
-def service_answer(c: Council, svc: Service, bin_type: Optional[str] = None) -> Reply:
-    """The first answer to a service question: title, what it's for, the link, the phone number."""
+def service_answer(c: Council, svc: Service, bin_type: Optional[str] = None,
+                   notices: Sequence[str] = ()) -> Reply:
+    """The first answer to a service question: any notices in force first (gritting tonight, school closed
+    today), then title, what it's for, the link, the phone number."""
     title = svc.title
     if bin_type and svc.category == "bins" and bin_type.lower() in BIN_TYPES:
         title = f"{title} ({BIN_TYPES[bin_type.lower()]} bin)"
-    text = f"{title}: {svc.summary}\n{svc.url}\n{_call_line(c, svc.phone)}"
+    text = "\n".join([*notices, f"{title}: {svc.summary}", svc.url, _call_line(c, svc.phone)])
     return Reply(text=text, service_key=svc.key)
 
 
