@@ -7,6 +7,7 @@ the same real servers on loopback.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -32,7 +33,11 @@ class BotStack:
     def __init__(self, model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
                  quiet: bool = True, env: Optional[dict[str, str]] = None, console: bool = True):
         self.model = model
-        self.env = env or {}  # extra environment for every server (channel settings in tests)
+        self.env = dict(env or {})  # extra environment for every server (channel settings in tests)
+        # The console asks the Rasa server what the model makes of an editor's preview question; this
+        # per-run secret keeps that route to our own processes.
+        self.env.setdefault("COUNCILBOT_INTERNAL_TOKEN",
+                            os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or secrets.token_urlsafe(24))
         self.console = console  # the benchmark and evaluation measure the bot alone
         self.settings = settings or Settings.from_env()
         self.log_dir = log_dir or var_dir() / "logs"
@@ -81,7 +86,7 @@ class BotStack:
                            env={"LOG_LEVEL": s.log_level})
         console = self._spawn("console", [sys.executable, "-m", "bot.console", "--host", s.host,
                                           "--port", str(s.console_port)],
-                              env={"LOG_LEVEL": s.log_level}) if self.console else None
+                              env={"LOG_LEVEL": s.log_level, "RASA_URL": self.rasa_url}) if self.console else None
         deadline = time.monotonic() + timeout
         try:
             self._wait(actions, "action server", f"{self.action_url}/health", deadline)

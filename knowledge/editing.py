@@ -73,6 +73,14 @@ def record_version(session: Session, author: str, reason: str, summary: str,
     return version
 
 
+def ensure_baseline(session: Session, now: Optional[dt.datetime] = None) -> None:
+    """If nothing has been recorded yet (content loaded before versions existed), record what is published
+    now as a version, so the first edit can be rolled back."""
+    if session.execute(select(ContentVersion.id).limit(1)).first() is None:
+        record_version(session, "system", "Content as it was before the first recorded change",
+                       "baseline", now)
+
+
 # --- services ----------------------------------------------------------------------------------------------
 EDITABLE = [name for name in SERVICE_FIELDS if name != "active"]
 LIST_FIELDS = ("what_you_need", "synonyms")
@@ -125,6 +133,7 @@ def publish_service(session: Session, author: str, values: dict[str, Any], base_
     if problems:
         raise EditError(problems)
     now = now or utcnow()
+    ensure_baseline(session, now)
     key = values["key"]
     row = session.execute(select(Service).where(Service.key == key)).scalar_one_or_none()
     if base_version == 0:
@@ -141,7 +150,8 @@ def publish_service(session: Session, author: str, values: dict[str, Any], base_
                               .execution_options(synchronize_session=False)).rowcount == 1
         if not won:
             session.refresh(row)
-            last = session.execute(select(ContentVersion).order_by(ContentVersion.number.desc()).limit(1)).scalar()
+            last = session.execute(select(ContentVersion).where(ContentVersion.summary.contains(key))
+                                   .order_by(ContentVersion.number.desc()).limit(1)).scalar()
             who = f" by {last.author} at {last.created_at:%H:%M on %d %b}" if last else ""
             raise ConflictError(f"{row.title} was changed{who} after you started editing. Your changes were not "
                                 f"saved over theirs: reload to see the current text, then make your change again.")
@@ -155,6 +165,7 @@ def publish_service(session: Session, author: str, values: dict[str, Any], base_
 def set_active(session: Session, author: str, key: str, active: bool, reason: str,
                now: Optional[dt.datetime] = None) -> ContentVersion:
     """Retire a service (it stops being offered; its history stays) or bring it back."""
+    ensure_baseline(session, now)
     row = session.execute(select(Service).where(Service.key == key)).scalar_one_or_none()
     if row is None:
         raise EditError({"key": f"There is no service with the key {key}."})

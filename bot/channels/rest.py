@@ -9,8 +9,10 @@ channel (`webchat.py`) answers through the same `answer_webhook`.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import inspect
 import json
+import os
 import logging
 import re
 from asyncio import CancelledError
@@ -153,6 +155,26 @@ class CouncilRestInput(InputChannel):
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @webhook.route("/parse", methods=["POST"])
+        async def parse(request: Request) -> HTTPResponse:
+            """What the model makes of a text, for the editors' preview. Only for our own processes: it
+            needs the per-run internal token (absent: the route doesn't exist)."""
+            token = os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or ""
+            given = request.headers.get("X-Internal-Token") or ""
+            if not token or not hmac.compare_digest(token.encode(), given.encode()):
+                return response.json({"error": "not found"}, status=404)
+            try:
+                text = json.loads(request.body or b"{}").get("text")
+            except (ValueError, AttributeError):
+                text = None
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_MESSAGE_CHARS:
+                return response.json({"error": "'text' must be a non-empty string"}, status=400)
+            result = await request.app.ctx.agent.parse_message(text)
+            intent = result.get("intent") or {}
+            return response.json({"intent": intent.get("name"), "confidence": intent.get("confidence"),
+                                  "entities": [{"entity": e.get("entity"), "value": e.get("value")}
+                                               for e in result.get("entities") or []]})
 
         @webhook.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
