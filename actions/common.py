@@ -1,4 +1,5 @@
-"""What every action shares: a knowledge-base session and a way to send a `Reply`."""
+"""What every action shares: a knowledge-base session, a way to send a `Reply`, and noting what the bot
+couldn't answer well for editors (`note_unanswered`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from knowledge import answers
+from knowledge import answers, unanswered
 from knowledge.answers import Reply
 from knowledge.db import session_scope
 from knowledge.handover import Handover, HandoverReason, request_handover
@@ -42,6 +43,30 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, action: str,
     if reply is not None:
         send(dispatcher, reply)
     return []
+
+
+def top_guess(tracker: Tracker) -> tuple[Optional[str], Optional[float]]:
+    """The model's likeliest real intent for the latest message and its confidence: the best of the ranking
+    that isn't `nlu_fallback` (which says only that nothing was likely enough)."""
+    ranking = tracker.latest_message.get("intent_ranking") or [tracker.latest_message.get("intent") or {}]
+    best = next((r for r in ranking if r.get("name") and r.get("name") != "nlu_fallback"), None)
+    return (best.get("name"), best.get("confidence")) if best else (None, None)
+
+
+def note_unanswered(tracker: Tracker, kind: str) -> None:
+    """Record the latest message as one the bot couldn't answer well (`kind`: fallback, low_confidence or
+    handover) for the editors' list, in its own transaction. Never raises: the resident's reply matters
+    more. On failure only the exception's type is logged: SQL errors quote their parameters, and those
+    include what the resident typed."""
+    try:
+        intent, confidence = top_guess(tracker)
+        with session_scope() as session:
+            unanswered.record(session, tracker.latest_message.get("text") or "", kind, intent=intent,
+                              confidence=confidence, channel=tracker.get_latest_input_channel(),
+                              conversation_id=tracker.sender_id)
+    except Exception as exc:  # noqa: BLE001 - a lost note must never cost the resident their answer
+        log.warning("could not note an unanswered %s message in conversation %s: %s", kind,
+                    pseudonym(tracker.sender_id), type(exc).__name__)
 
 
 def entity(tracker: Tracker, name: str) -> Optional[str]:

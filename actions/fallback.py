@@ -8,8 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.common import answer, hand_over
-from knowledge import answers
+from actions.common import answer, hand_over, note_unanswered
+from knowledge import answers, unanswered
 from knowledge.handover import HandoverReason
 from knowledge.models import Service
 from knowledge.search import search_services
@@ -68,8 +68,10 @@ class ActionKnowledgeFallback(Action):
                 return answers.service_answer(council, top_model)
             return answers.suggestions_answer(council, likely_services(session, found, ranking))
 
+        note_unanswered(tracker, unanswered.FALLBACK)
         events = answer(dispatcher, tracker, self.name(), build)
         if repeated:  # two misses in a row: a person takes over rather than a third guess
             said = [m.get("text") or "" for m in dispatcher.messages]
             hand_over(dispatcher, tracker, HandoverReason.REPEATED_FALLBACK, said_just_now=said)
+            note_unanswered(tracker, unanswered.HANDOVER)
         return events

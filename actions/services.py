@@ -8,12 +8,16 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.common import answer, entity, hand_over
+from actions.common import answer, entity, hand_over, note_unanswered
 from knowledge import answers, notices
 from knowledge.handover import HandoverReason
 from knowledge.models import Service
 from knowledge.intents import redirect_key
 from knowledge.search import search_services
+
+
+# Answers the model gave with less confidence than this are listed for editors as "unanswered".
+LOW_CONFIDENCE = 0.6
 
 
 class ActionAnswerService(Action):
@@ -40,6 +44,9 @@ class ActionAnswerService(Action):
             return answers.suggestions_answer(council, search_services(session, text))
 
         events = answer(dispatcher, tracker, self.name(), build)
+        confidence = (tracker.latest_message.get("intent") or {}).get("confidence")
+        if isinstance(confidence, (int, float)) and confidence < LOW_CONFIDENCE:
+            note_unanswered(tracker, "low_confidence")  # answered, but editors should look at the wording
         for reason, topic in needs_person:  # the self-serve answer, and a person as well
             hand_over(dispatcher, tracker, reason, said_just_now=[m.get("text") or "" for m in dispatcher.messages],
                       topic=topic)

@@ -5,7 +5,8 @@
     councilbot db upgrade               apply database migrations
     councilbot kb validate [DIR]        check the content files; errors name file and line
     councilbot kb load [DIR]            validate, migrate, then apply the files (idempotent, all-or-nothing)
-    councilbot kb export OUT_DIR        write the database back out as YAML
+    councilbot kb export OUT_DIR        write the database back out as YAML (--csv FILE: services as CSV)
+    councilbot kb import PATH           import a content directory or a services .csv (--dry-run: show changes)
     councilbot eval                     held-out accuracy report (reports/eval.json)
     councilbot bench                    speed and memory against a stock `rasa init` bot (reports/bench.json)
     councilbot bench --channels         webhook acknowledgement and reply latency (reports/bench-channels.json)
@@ -14,6 +15,13 @@
     councilbot users list               staff accounts
     councilbot users disable NAME       stop an account signing in (ends its sessions)
     councilbot users password NAME      set a new password (clears a lockout, ends its sessions)
+    councilbot links check [--timeout S] [--concurrency N]
+                                        check every service's link; one line per problem, then totals
+    councilbot review [--within DAYS]   services due for a content review, by owner
+    councilbot unanswered [--days N] [--kind K]
+                                        what the bot couldn't answer well, grouped by similarity
+    councilbot unanswered export (--ids 1,2,3 | --group N) [--out FILE]
+                                        those messages as candidate NLU training examples (YAML)
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from knowledge.settings import CONTENT_DIR
 
@@ -39,15 +47,30 @@ def _kb_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _author(args: argparse.Namespace) -> str:
+    """Who a change from the command line is recorded as: --author, else the operating-system login."""
+    if getattr(args, "author", None):
+        return args.author
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name (some containers): still record the change
+        return "command line"
+
+
 def _kb_load(args: argparse.Namespace) -> int:
     from knowledge.content import ContentInvalid, load
     from knowledge.db import session_scope
+    from knowledge.editing import record_version, versions
     from knowledge.migrations import upgrade
 
     upgrade()
     try:
         with session_scope() as session:
             report = load(session, Path(args.dir))
+            if report.added or report.updated or report.retired or not versions(session, limit=1):
+                record_version(session, _author(args), "Loaded the content files", f"kb load {args.dir}: {report}")
     except ContentInvalid as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)
@@ -60,10 +83,59 @@ def _kb_load(args: argparse.Namespace) -> int:
 def _kb_export(args: argparse.Namespace) -> int:
     from knowledge.content import export
     from knowledge.db import session_scope
+    from knowledge.transfer import export_csv
 
+    if not args.out_dir and not args.csv:
+        print("Say where to write: an output directory for YAML, or --csv FILE.", file=sys.stderr)
+        return 1
     with session_scope() as session:
-        files = export(session, Path(args.out_dir))
-    print(f"Wrote {len(files)} files to {args.out_dir}")
+        if args.out_dir:
+            files = export(session, Path(args.out_dir))
+            print(f"Wrote {len(files)} files to {args.out_dir}")
+        if args.csv:
+            text = export_csv(session)
+            # With a byte-order mark, spreadsheets open the file with the right characters.
+            Path(args.csv).write_text(text, encoding="utf-8-sig", newline="")
+            print(f"Wrote {text.count(chr(10)) - 1} services to {args.csv}")
+    return 0
+
+
+def _kb_import(args: argparse.Namespace) -> int:
+    from knowledge.content import ContentInvalid
+    from knowledge.db import session_scope
+    from knowledge.editing import ConflictError, EditError
+    from knowledge.migrations import upgrade
+    from knowledge.transfer import apply_import, plan_import
+
+    upgrade()
+    source = Path(args.path)
+    try:
+        with session_scope() as session:
+            if args.dry_run:
+                plan = plan_import(session, source)
+                session.rollback()  # a dry run writes nothing, whatever planning touched
+            else:
+                plan = apply_import(session, source, _author(args), args.reason or f"Imported {source.name}")
+    except ContentInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        print(f"{len(exc.errors)} problem(s); nothing imported.", file=sys.stderr)
+        return 1
+    except (ConflictError, EditError) as exc:
+        print(f"{exc} Nothing imported.", file=sys.stderr)
+        return 1
+    if plan.errors:
+        for error in plan.errors:
+            print(error, file=sys.stderr)
+        print(f"{len(plan.errors)} problem(s); nothing would be imported.", file=sys.stderr)
+        return 1
+    print(plan.describe())
+    if args.dry_run:
+        print("Dry run: nothing was changed.")
+    elif plan.version is None:
+        print("Nothing to import; no new version.")
+    else:
+        print(f"Imported: published as version {plan.version}.")
     return 0
 
 
@@ -214,6 +286,132 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _links_check(args: argparse.Namespace) -> int:
+    """Problems and totals; exit 0 even with broken links (they are findings, not failures), 2 if the check
+    couldn't run at all."""
+    from knowledge.links import OUTCOMES, run_check
+    from knowledge.migrations import upgrade
+
+    try:
+        upgrade()
+        results = run_check(timeout=args.timeout, concurrency=args.concurrency)
+    except Exception as exc:  # noqa: BLE001 - any failure to run is reported the same way
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        print(f"Link check could not run: {type(exc).__name__}: {first_line}", file=sys.stderr)
+        return 2
+    for r in results:
+        if r.is_problem:
+            status = f" {r.status_code}" if r.status_code else ""
+            where = f" -> {r.final_url}" if r.final_url else ""
+            detail = f" ({r.detail})" if r.detail else ""
+            print(f"{r.outcome.upper()}{status}  {r.key}  {r.url}{where}{detail}")
+    counts = {outcome: sum(r.outcome == outcome for r in results) for outcome in OUTCOMES}
+    totals = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n)
+    print(f"Checked {len(results)} link(s): {totals or 'none'}.")
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.review import due_for_review
+
+    upgrade()
+    today = dt.date.today()
+    with session_scope() as session:
+        due = {owner: [(s.review_by, s.key, s.title) for s in services]
+               for owner, services in due_for_review(session, today, args.within).items()}
+    when = "today or overdue" if args.within == 0 else f"within {args.within} day(s)"
+    if not due:
+        print(f"No services due for review ({when}).")
+        return 0
+    for owner, services in due.items():
+        print(f"{owner} ({len(services)}):")
+        for review_by, key, title in services:
+            date = review_by.isoformat() if review_by else "no date"
+            late = " OVERDUE" if review_by is None or review_by < today else ""
+            print(f"  {date}{late}  {key}  {title}")
+    print(f"{sum(len(s) for s in due.values())} service(s) due for review ({when}).")
+    return 0
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be more than 0")
+        return value
+
+    return parse
+
+
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _unanswered_groups(args: argparse.Namespace) -> list:
+    from knowledge.db import session_scope
+    from knowledge.unanswered import groups
+
+    with session_scope() as session:
+        return groups(session, days=getattr(args, "days", 30), kinds=getattr(args, "kind", None))
+
+
+def _unanswered(args: argparse.Namespace) -> int:
+    from knowledge.migrations import upgrade
+
+    upgrade()
+    found = _unanswered_groups(args)
+    if not found:
+        print(f"Nothing unanswered in the last {args.days} days.")
+        return 0
+    for position, group in enumerate(found, start=1):
+        kinds = ", ".join(f"{kind} {n}" for kind, n in group.kinds.items())
+        print(f"{position:>3}. {group.count:>4} x {group.label}   ({kinds}; last {group.last_seen:%d %b %H:%M})")
+        for example in group.examples[:3]:
+            print(f"          \"{' '.join(example.split())[:100]}\"")
+    print(f"{sum(g.count for g in found)} messages in {len(found)} groups over {args.days} days. "
+          "Export with `councilbot unanswered export --group N` or `--ids 1,2,3`.")
+    return 0
+
+
+def _unanswered_export(args: argparse.Namespace) -> int:
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.unanswered import NothingToExport, export_candidates
+
+    upgrade()
+    if args.group is not None:
+        found = _unanswered_groups(args)
+        if not 1 <= args.group <= len(found):
+            print(f"No group {args.group}: there are {len(found)} in the last {args.days} days.", file=sys.stderr)
+            return 1
+        ids = found[args.group - 1].ids
+    else:
+        try:
+            ids = [int(part) for part in args.ids.split(",") if part.strip()]
+        except ValueError:
+            print("--ids takes message ids separated by commas, such as 4,8,15.", file=sys.stderr)
+            return 1
+    try:
+        with session_scope() as session:
+            text = export_candidates(session, ids)
+    except NothingToExport:
+        print("None of those messages exists.", file=sys.stderr)
+        return 1
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"Wrote candidate examples to {args.out}; label them before training.", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="councilbot", description="Council chatbot: run, maintain, measure.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,8 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("dir", nargs="?", default=str(CONTENT_DIR))
     load.set_defaults(func=_kb_load)
     export = kb.add_parser("export", help="export the database as content files")
-    export.add_argument("out_dir")
+    export.add_argument("out_dir", nargs="?", help="directory for the YAML layout")
+    export.add_argument("--csv", metavar="FILE", help="also (or instead) write all services to a CSV file")
     export.set_defaults(func=_kb_export)
+    kb_import = kb.add_parser("import", help="import a content directory or a services CSV (all or nothing)")
+    kb_import.add_argument("path", help="a content directory in the YAML layout, or a .csv file of services")
+    kb_import.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+    kb_import.add_argument("--author", help="who to record the change as (default: your login name)")
+    kb_import.add_argument("--reason", help="why, for the version history (default: 'Imported <file>')")
+    kb_import.set_defaults(func=_kb_import)
 
     from knowledge.staff import ROLES
 
@@ -266,6 +471,40 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("username")
     password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     password.set_defaults(func=_users_password)
+
+    from knowledge.links import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
+
+    links = sub.add_parser("links", help="services' self-serve links").add_subparsers(dest="links_command",
+                                                                                       required=True)
+    check = links.add_parser("check", help="check every active service's link and record the results")
+    check.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT,
+                       help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT:g})")
+    check.add_argument("--concurrency", type=_positive(int), default=DEFAULT_CONCURRENCY,
+                       help=f"links checked at once (default {DEFAULT_CONCURRENCY})")
+    check.set_defaults(func=_links_check)
+    review = sub.add_parser("review", help="services due for a content review, by owner")
+    review.add_argument("--within", type=_not_negative, default=0, metavar="DAYS",
+                        help="also list those due in the next DAYS days (default 0: due today or overdue)")
+    review.set_defaults(func=_review)
+
+    from knowledge.unanswered import KINDS
+
+    unanswered = sub.add_parser("unanswered", help="what the bot couldn't answer well, grouped by similarity")
+    unanswered.add_argument("--days", type=int, default=30, help="period to look at (default 30)")
+    unanswered.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
+    unanswered.set_defaults(func=_unanswered)
+    unanswered_sub = unanswered.add_subparsers(dest="unanswered_command")
+    export_unanswered = unanswered_sub.add_parser("export", help="write messages as candidate NLU examples")
+    chosen = export_unanswered.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--ids", help="message ids separated by commas")
+    chosen.add_argument("--group", type=int, help="a whole group, by its number in `councilbot unanswered`")
+    export_unanswered.add_argument("--out", help="file to write (default: standard output)")
+    # SUPPRESS: with no value given here, `unanswered --days 7 export` keeps the 7 given before `export`.
+    export_unanswered.add_argument("--days", type=int, default=argparse.SUPPRESS,
+                                   help="period the group numbers refer to (default 30)")
+    export_unanswered.add_argument("--kind", action="append", choices=KINDS, default=argparse.SUPPRESS,
+                                   help="only this kind, as when the groups were listed (repeatable)")
+    export_unanswered.set_defaults(func=_unanswered_export)
     return parser
 
 

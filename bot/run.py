@@ -11,6 +11,7 @@ from bot.stack import BotStack, StartupError
 from bot.training import ensure_model
 from knowledge.content import ContentInvalid, load
 from knowledge.db import session_scope
+from knowledge.editing import record_version
 from knowledge.migrations import upgrade
 from knowledge.settings import CONTENT_DIR, database_url
 
@@ -23,7 +24,9 @@ def prepare_database() -> str:
 
     with session_scope() as session:
         if session.query(Service.id).first() is None:
-            return f"loaded seed content ({load(session, CONTENT_DIR)})"
+            report = load(session, CONTENT_DIR)
+            record_version(session, "system", "Seed content", f"loaded the seed content: {report}")
+            return f"loaded seed content ({report})"
     return "kept existing content"
 
 

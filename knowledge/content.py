@@ -36,6 +36,7 @@ SERVICE_FIELDS = {
 REDIRECT_FIELDS = {"key": True, "to": True, "url": False, "phone": False, "summary": True, "synonyms": False}
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 # UK numbers as residents dial them: 0300 123 4567, +44 300 123 4567, or short codes (111, 999, 116 123),
 # optionally followed by a short note in brackets: "101 (999 in an emergency)".
 PHONE_RE = re.compile(r"^(?:(?:\+44\s?|0)\d[\d ]{8,12}|\d{3}(?: \d{3})?)(?: \([^()]{1,60}\))?$")
@@ -99,6 +100,10 @@ def _read_yaml(path: Path, errors: list[ContentError]) -> Optional[dict]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         errors.append(ContentError(str(path), (mark.line + 1) if mark else 1, f"not valid YAML: {exc.problem}"))
+        return None
+    except yaml.YAMLError as exc:  # e.g. a control character: ReaderError has no mark, only a position
+        line = 1 + path.read_text(encoding="utf-8")[: getattr(exc, "position", 0)].count("\n")
+        errors.append(ContentError(str(path), line, f"not valid YAML: {getattr(exc, 'reason', exc)}"))
         return None
     if not isinstance(data, dict):
         errors.append(ContentError(str(path), 1, "expected a mapping at the top of the file"))
@@ -199,6 +204,10 @@ def _check_fields(item: dict, fields: dict[str, bool], label: str, domains: list
         elif name == "key":
             if not isinstance(value, str) or not KEY_RE.match(value):
                 err(f"key '{value}' must be lower-case words joined by dots, like bins.missed")
+        elif name == "category":
+            # It names an export file (services/<category>.yml): one plain word, never a path.
+            if not isinstance(value, str) or not CATEGORY_RE.match(value):
+                err(f"category '{value}' must be one lower-case word (letters, digits, _), like bins")
         elif name == "review_by":
             if not isinstance(value, dt.date):
                 err(f"review_by '{value}' must be a date like 2027-03-31")

@@ -96,9 +96,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's headless Chromium driven by Playwright (a fresh profile each session), or skip saying why."""
+    """Debian's headless Chromium driven by Playwright, or skip saying why. Per module: Playwright's sync
+    API keeps an event loop running in this thread while it is open, which would break `asyncio.run` in
+    any later test."""
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: `make browser` installs Debian's package (needs root)")
     from playwright.sync_api import sync_playwright

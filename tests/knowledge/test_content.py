@@ -117,3 +117,21 @@ def test_export_round_trips(kb_url: str, tmp_path: Path) -> None:
 
     assert strip(exported.services) == strip(original.services)
     assert strip(exported.redirects) == strip(original.redirects)
+
+
+def test_a_control_character_is_reported_not_a_crash(content_copy) -> None:  # type: ignore[no-untyped-def]
+    from knowledge.content import read_content
+
+    path = content_copy / "redirects.yml"
+    path.write_text(path.read_text() + "\n# bad \x07 byte\n")
+    _, errors = read_content(content_copy)
+    assert any("redirects.yml" in e.path and "not valid YAML" in e.message for e in errors)
+
+
+def test_a_category_that_is_a_path_is_refused(content_copy) -> None:  # type: ignore[no-untyped-def]
+    from knowledge.content import read_content, validate
+
+    path = content_copy / "services" / "roads.yml"
+    path.write_text(path.read_text().replace("category: roads", "category: ../../etc", 1))
+    content, errors = read_content(content_copy)
+    assert any("category '../../etc' must be one lower-case word" in e.message for e in errors + validate(content))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bot.console.views import cases, editor, figures, users
+from bot.console import jobs
+from bot.console.views import cases, editor, figures, links, unanswered, users
+from bot.console.views import transfer
 
-AREAS: tuple[ModuleType, ...] = (cases, figures, editor, users)
+AREAS: tuple[ModuleType, ...] = (cases, figures, editor, users, links, jobs, unanswered, transfer)

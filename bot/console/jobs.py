@@ -1,0 +1,111 @@
+"""Background work the console process does besides serving pages: for now, the link check.
+
+Every `LINK_CHECK_HOURS` hours (default 24; 0 turns it off) the console checks every service's link, the
+first time `LINK_CHECK_FIRST_DELAY_SECONDS` (default 300) after it starts, so a restart doesn't hammer the
+council's site. `LINK_CHECK_TIMEOUT_SECONDS` (default 10) bounds each request. A failed check is logged and
+the schedule carries on: nothing here may take the console down. Editors can also start a check from the
+links page (`start_link_check`); only one check runs at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Coroutine
+
+from sanic import Sanic
+
+from knowledge.links import DEFAULT_TIMEOUT, run_check_async
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_HOURS = 24.0
+DEFAULT_FIRST_DELAY_SECONDS = 300.0
+
+
+def _setting(name: str, default: float) -> float:
+    """A non-negative number from the environment; a bad value is logged and the default used."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+        if value < 0:
+            raise ValueError(raw)
+        return value
+    except ValueError:
+        log.warning("console: %s=%r is not a number of 0 or more; using %g", name, raw, default)
+        return default
+
+
+def link_check_running(app: Sanic) -> bool:
+    """True while a link check (scheduled or started by an editor) is under way."""
+    return bool(getattr(app.ctx, "link_check_running", False))
+
+
+async def _run_link_check(app: Sanic, why: str) -> None:
+    """One check; never raises (except cancellation at shutdown), so callers' loops keep going."""
+    app.ctx.link_check_running = True
+    try:
+        timeout = _setting("LINK_CHECK_TIMEOUT_SECONDS", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT
+        results = await run_check_async(app.ctx.database_url, timeout=timeout)
+        log.info("console: %s link check done: %d links, %d problem(s)", why, len(results),
+                 sum(r.is_problem for r in results))
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - logged; the console must keep serving
+        log.exception("console: %s link check failed", why)
+    finally:
+        app.ctx.link_check_running = False
+
+
+def _spawn(app: Sanic, work: Coroutine[Any, Any, None]) -> None:
+    # The loop only keeps weak references to tasks: hold them until they finish.
+    task = asyncio.get_running_loop().create_task(work)
+    app.ctx.background_tasks.add(task)
+    task.add_done_callback(app.ctx.background_tasks.discard)
+
+
+def start_link_check(app: Sanic) -> bool:
+    """Start a check in the background now (called on the event loop); False if one is already running."""
+    if link_check_running(app):
+        return False
+    app.ctx.link_check_running = True  # at once, so a second click before the task starts is refused
+    _spawn(app, _run_link_check(app, "requested"))
+    return True
+
+
+async def _schedule(app: Sanic, every_seconds: float, first_delay: float) -> None:
+    await asyncio.sleep(first_delay)
+    while True:
+        if link_check_running(app):
+            log.info("console: scheduled link check skipped, one is already running")
+        else:
+            app.ctx.link_check_running = True
+            await _run_link_check(app, "scheduled")
+        await asyncio.sleep(every_seconds)
+
+
+async def _after_start(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+    hours = _setting("LINK_CHECK_HOURS", DEFAULT_INTERVAL_HOURS)
+    if hours == 0:
+        log.info("console: scheduled link checks are off (LINK_CHECK_HOURS=0)")
+        return
+    first = _setting("LINK_CHECK_FIRST_DELAY_SECONDS", DEFAULT_FIRST_DELAY_SECONDS)
+    _spawn(app, _schedule(app, hours * 3600, first))
+    log.info("console: link check every %g hour(s), first in %g s", hours, first)
+
+
+async def _before_stop(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+    for task in list(app.ctx.background_tasks):
+        task.cancel()
+    await asyncio.gather(*app.ctx.background_tasks, return_exceptions=True)
+
+
+def register(app: Sanic) -> None:
+    """Run the scheduled link check while the server is up; stop it cleanly when the server stops."""
+    app.ctx.background_tasks = set()
+    app.ctx.link_check_running = False
+    app.register_listener(_after_start, "after_server_start")
+    app.register_listener(_before_stop, "before_server_stop")
