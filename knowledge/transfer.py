@@ -64,16 +64,28 @@ _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
 # --- CSV -------------------------------------------------------------------------------------------------
 
 
+# A cell starting with one of these runs as a formula when a spreadsheet opens the file ("CSV injection").
+# Export puts an apostrophe in front, as spreadsheets themselves do, and import takes it off again.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return ""
     if name in LIST_FIELDS:
-        return LIST_SEPARATOR.join(str(v) for v in value or [])
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
+        text = LIST_SEPARATOR.join(str(v) for v in value or [])
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dt.date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _uncell(raw: str) -> str:
+    """A cell as exported: without the apostrophe that defused a formula-like start."""
+    return raw[1:] if raw.startswith("'") and raw[1:].startswith(_FORMULA_START) else raw
 
 
 def export_csv(session: Session) -> str:
@@ -107,7 +119,7 @@ def _decode(data: Union[str, bytes], source_name: str, errors: list[ContentError
 def _row_to_item(row: list[str], header: list[str]) -> dict[str, Any]:
     item: dict[str, Any] = {}
     for name, raw in zip(header, row):
-        text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
+        text = _uncell(raw.strip()).replace("\r\n", "\n").replace("\r", "\n").strip()
         value: Any
         if name in LIST_FIELDS:
             value = [part.strip() for part in text.split("|")] if text else None

@@ -362,3 +362,23 @@ def test_unknown_source_is_an_error(kb_url: str, tmp_path: Path) -> None:
     with session_scope(kb_url) as session:
         plan = plan_import(session, tmp_path / "nothing.csv")
     assert plan.errors and "no such file" in str(plan.errors[0])
+
+
+def test_formula_like_cells_are_defused_in_export_and_restored_on_import(kb_url: str) -> None:
+    """A summary starting with '=' must not run as a formula when the CSV is opened in a spreadsheet."""
+    from sqlalchemy import select as _select
+
+    from knowledge.db import session_scope as _scope
+    from knowledge.models import Service as _Service
+    from knowledge.transfer import export_csv, plan_csv
+
+    with _scope(kb_url) as s:
+        svc = s.execute(_select(_Service).where(_Service.key == "roads.pothole")).scalar_one()
+        svc.summary = "=HYPERLINK(\"http://evil.example\",\"Click\") then report it."
+        svc.phone = "+44 300 123 4567"
+    with _scope(kb_url) as s:
+        text = export_csv(s)
+        assert "'=HYPERLINK" in text and "'+44 300 123 4567" in text
+        assert "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+        plan = plan_csv(s, text, "services.csv")
+        assert not plan.errors and not plan.changed and not plan.added
