@@ -7,11 +7,14 @@ script and style: put styles in `static/console.css`.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sanic import response
@@ -94,7 +97,17 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(static_url=static_url, can=can, ROLES=(AGENT, EDITOR, ADMIN))
+    env.filters["uk_time"] = uk_time
     return env
+
+
+def uk_time(value: Optional[dt.datetime], fmt: str = "%d %b %Y %H:%M") -> str:
+    """A stored time (naive UTC) as the council's local clock shows it (BUSINESS_TIMEZONE, Europe/London):
+    staff read "17:30", not "16:30 UTC", in winter and summer alike."""
+    if value is None:
+        return ""
+    tz = ZoneInfo(os.environ.get("BUSINESS_TIMEZONE") or "Europe/London")
+    return value.replace(tzinfo=dt.timezone.utc).astimezone(tz).strftime(fmt)
 
 
 def csrf_token_for(request: Request) -> str:

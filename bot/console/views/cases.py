@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot import casework
 from bot.console.auth import require
 from bot.console.data import in_db
-from bot.console.templating import render
+from bot.console.templating import render, uk_time
 from knowledge import answers, cases
 from knowledge.conversations import utcnow
 from knowledge.models import Case, CaseMessage, StaffUser
@@ -37,7 +37,7 @@ CHANNELS = ("webchat", "rest", "messenger", "facebook_comment", "instagram", "in
 
 def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
     meta = m.meta or {}
-    return {"id": m.id, "author": m.author, "text": m.text, "at": m.created_at.strftime("%d %b %H:%M"),
+    return {"id": m.id, "author": m.author, "text": m.text, "at": uk_time(m.created_at, "%d %b %H:%M"),
             "by": names.get(m.staff_id or 0, meta.get("by") or ""), "intent": meta.get("intent"),
             "confidence": meta.get("confidence"), "links": meta.get("links") or [], "delivery": m.delivery,
             "attachments": meta.get("attachments") or []}

@@ -246,10 +246,9 @@ async def _notices_page(request: Request, *, errors: Optional[dict[str, str]] = 
                                                  .order_by(Service.title)).scalars())}
 
     data = await in_db(request, load)
-    hours = BusinessHours.from_env()
     return render(request, "editor_notices.html", status=status, title="Notices", lists=data["lists"],
                   services=data["services"], errors=errors or {}, error_summary=list((errors or {}).items()),
-                  form=form or {"service_keys": []}, local=hours.local, notice=request.args.get("done"))
+                  form=form or {"service_keys": []}, notice=request.args.get("done"))
 
 
 @require(EDITOR)
