@@ -150,6 +150,13 @@ def require(role: Optional[str] = None) -> Callable[[Handler], Handler]:
 # --- Middleware --------------------------------------------------------------------------------------------
 
 
+def _over_limit(request: Request) -> Optional[int]:
+    """The body limit if the request declares a body over it (the import form has a higher one)."""
+    limit = getattr(request.stream, "request_max_size", None) or request.app.config.REQUEST_MAX_SIZE
+    length = request.headers.get("content-length") or "0"
+    return limit if length.isdigit() and int(length) > limit else None
+
+
 async def load_user(request: Request) -> Optional[HTTPResponse]:
     """Request middleware: who is signed in, and whether this request may go on (see module docstring)."""
     if getattr(request.ctx, "auth_checked", False):
@@ -167,6 +174,13 @@ async def load_user(request: Request) -> Optional[HTTPResponse]:
     if request.ctx.user is None and not is_public(request.path):
         return unauthenticated(request)
     if request.method in UNSAFE_METHODS:
+        too_big = _over_limit(request)
+        if too_big:
+            # Sanic won't read a body over its limit, so the CSRF token can't be checked either: say what
+            # actually happened rather than "form expired".
+            return render(request, "error.html", status=413, title="That was too large to send",
+                          message=f"What you sent is larger than {too_big / 1_000_000:g} MB. Send a smaller "
+                                  f"file or shorter text.")
         if request.path == "/login":
             expected = request.cookies.get(LOGIN_CSRF_COOKIE)
             why = ("This sign-in form has expired or your browser blocked its cookie. Go back to the sign-in "

@@ -177,3 +177,14 @@ def test_posts_without_csrf_are_refused(console: tuple[str, str]) -> None:
     r = c.post(f"/editor/services/{KEY}", data={"summary": "csrf-less", "action": "publish", "reason": "x"})
     assert r.status_code == 403 and published(db).summary == before
     assert isinstance(c, httpx.Client)
+
+
+def test_a_form_too_large_to_read_is_told_so(console: tuple[str, str]) -> None:
+    base, db = console
+    c = signed_in(base, "editor")
+    before = published(db).summary
+    token = csrf_in(c.get(f"/editor/services/{KEY}").text)
+    r = c.post(f"/editor/services/{KEY}", data={"csrf_token": token, "summary": "x" * (2 * 1024 * 1024),
+                                                  "action": "publish", "reason": "big"})
+    assert r.status_code == 413 and "larger than 1 MB" in shown(r)
+    assert published(db).summary == before
