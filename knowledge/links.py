@@ -28,16 +28,17 @@ import logging
 import socket
 import ssl
 from collections import defaultdict
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from itertools import zip_longest
-from typing import AsyncIterator, Callable, Iterator, Optional, Sequence, Union
+from typing import AsyncIterator, Iterator, Optional, Sequence
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from knowledge.db import session_scope
 from knowledge.models import Council, LinkCheck, Service
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ _HEAD_REFUSED = frozenset({405, 501})
 # Column sizes in link_checks.
 _URL_MAX, _DETAIL_MAX = 500, 300
 
-Source = Union[str, Callable[[], Session], None]
+Source = Optional[str]  # a database URL; None: DATABASE_URL
 
 
 @dataclass(frozen=True)
@@ -257,26 +258,6 @@ async def check_links(urls: list[tuple[str, str]], timeout: float = DEFAULT_TIME
 # --- Running a check against the knowledge base ----------------------------------------------------------------
 
 
-@contextmanager
-def _session(source: Source) -> Iterator[Session]:
-    """A transaction from a database URL (None: `DATABASE_URL`) or from a session factory."""
-    if source is None or isinstance(source, str):
-        from knowledge.db import session_scope
-
-        with session_scope(source) as session:
-            yield session
-        return
-    session = source()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 def services_to_check(session: Session) -> list[tuple[str, str]]:
     """(key, url) of every active service, in key order."""
     rows = session.execute(select(Service.key, Service.url).where(Service.active.is_(True)).order_by(Service.key))
@@ -292,14 +273,14 @@ def store_results(session: Session, results: Sequence[Result]) -> None:
 
 
 def _load(source: Source) -> tuple[list[tuple[str, str]], str]:
-    with _session(source) as session:
+    with session_scope(source) as session:
         council = session.get(Council, 1)
         agent = user_agent(council.name, council.site) if council else DEFAULT_USER_AGENT
         return services_to_check(session), agent
 
 
 def _store(source: Source, results: Sequence[Result]) -> None:
-    with _session(source) as session:
+    with session_scope(source) as session:
         store_results(session, results)
 
 
@@ -320,7 +301,7 @@ def run_check(source: Source = None, *, extra: Sequence[tuple[str, str]] = (), t
               concurrency: int = DEFAULT_CONCURRENCY, per_host: int = DEFAULT_PER_HOST,
               host_delay: float = DEFAULT_HOST_DELAY) -> list[Result]:
     """Check every active service's link and store the results; returns them (services first, in key
-    order, then `extra`). `source` is a database URL (None: `DATABASE_URL`) or a session factory. `extra`
+    order, then `extra`). `source` is a database URL (None: `DATABASE_URL`). `extra`
     (label, url) pairs are checked too but not stored: link_checks holds services only."""
     return asyncio.run(run_check_async(source, extra=extra, timeout=timeout, concurrency=concurrency,
                                        per_host=per_host, host_delay=host_delay))

@@ -12,9 +12,8 @@ from typing import Iterator, Optional
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import sessionmaker
 
-from knowledge.db import get_engine, session_scope
+from knowledge.db import session_scope
 from knowledge.links import (ERROR, GONE, OK, REDIRECT, TIMEOUT, Result, check_links, latest_results, run_check,
                              same_page, user_agent)
 from knowledge.models import LinkCheck, Service
@@ -216,8 +215,7 @@ def test_run_check_stores_a_row_per_service_and_latest_results_are_the_newest(kb
         session.execute(update(Service).where(Service.key == "t.ok").values(url=base + "/missing"))
         session.add(LinkCheck(service_key="t.retired", url=base + "/ok", outcome=OK))
 
-    # Also through a session factory rather than a URL.
-    run_check(sessionmaker(bind=get_engine(kb_url), future=True), timeout=TIMEOUT_SECONDS, host_delay=0.0)
+    run_check(kb_url, timeout=TIMEOUT_SECONDS, host_delay=0.0)
     with session_scope(kb_url) as session:
         assert session.execute(select(func.count()).select_from(LinkCheck)).scalar_one() == 7  # history kept
         latest = latest_results(session)
