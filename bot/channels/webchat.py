@@ -13,12 +13,10 @@ it as `web:<sender>`: a page can never write into a Messenger or X conversation 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 import logging
 import re
 import time
-from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
 from pathlib import Path
@@ -30,6 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.rest import BotMessage, OnNewMessage, answer_webhook, updates_response
+from bot.static_files import Asset, load_assets
 from knowledge.answers import council
 from knowledge.db import session_scope
 
@@ -59,25 +58,11 @@ REVALIDATE = "no-cache"
 PLACEHOLDER_RE = re.compile(r"\{\{([\w.]+)\}\}")
 
 
-@dataclass(frozen=True)
-class Asset:
-    """One static file: its bytes, Content-Type, and `version` (a content hash the page puts in its URL)."""
-
-    body: bytes
-    content_type: str
-    version: str
-
-
 @lru_cache(maxsize=1)
 def assets() -> dict[str, Asset]:
     """The page's CSS and JS by file name, read once: the only files `GET /static/<name>` serves, so no
     request path ever reaches the file system."""
-    found = {}
-    for path in sorted(STATIC_DIR.iterdir()):
-        if path.is_file() and path.suffix in ASSET_TYPES:
-            body = path.read_bytes()
-            found[path.name] = Asset(body, ASSET_TYPES[path.suffix], hashlib.sha256(body).hexdigest()[:12])
-    return found
+    return load_assets(STATIC_DIR, ASSET_TYPES)
 
 
 @lru_cache(maxsize=1)

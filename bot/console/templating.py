@@ -8,7 +8,6 @@ script and style: put styles in `static/console.css`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +20,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.static_files import Asset, load_assets
 from knowledge.staff import ADMIN, AGENT, EDITOR, can
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -66,24 +66,10 @@ def home_for(role: Optional[str]) -> str:
     return "/" if can(role, AGENT) else "/editor" if can(role, EDITOR) else "/figures"
 
 
-@dataclass(frozen=True)
-class Asset:
-    """A file from static/: its bytes, Content-Type and `version` (content hash used in its URL)."""
-
-    body: bytes
-    content_type: str
-    version: str
-
-
 @lru_cache(maxsize=1)
 def assets() -> dict[str, Asset]:
     """The servable static files by name, read once, so no request path ever reaches the file system."""
-    found = {}
-    for path in sorted(STATIC_DIR.iterdir()):
-        if path.is_file() and path.suffix in ASSET_TYPES:
-            body = path.read_bytes()
-            found[path.name] = Asset(body, ASSET_TYPES[path.suffix], hashlib.sha256(body).hexdigest()[:12])
-    return found
+    return load_assets(STATIC_DIR, ASSET_TYPES)
 
 
 def static_url(name: str) -> str:
