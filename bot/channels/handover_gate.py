@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,12 +42,17 @@ def rating(text: str) -> Optional[int]:
 
 
 def intercept(conversation_id: str, text: str, attachments: Iterable[str] = (),
-              now: Optional[dt.datetime] = None) -> Optional[list[dict]]:
+              now: Optional[dt.datetime] = None,
+              first: Optional[Callable[[Session], None]] = None) -> Optional[list[dict]]:
     """What to send instead of running the bot, or None to let the bot answer. An empty list means
-    "stay silent" (the message went to staff). Blocking: call it in a thread from async code."""
+    "stay silent" (the message went to staff). `first` runs in the same transaction before the check (the
+    channels record the conversation there: one database round trip per message, not two). Blocking:
+    call it in a thread from async code."""
     now = now or utcnow()
     try:
         with session_scope() as session:
+            if first is not None:
+                first(session)
             case = cases.paused_case(session, conversation_id, now)
             if case is not None:
                 cases.add_resident_message(session, case, text, attachments, now)

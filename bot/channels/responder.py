@@ -9,6 +9,7 @@ import logging
 from typing import Any, Awaitable, Callable, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from sqlalchemy.orm import Session
 
 from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
 from bot.channels.handover_gate import intercept
@@ -43,14 +44,14 @@ class Responder:
         now = conversations.utcnow()
         # The window starts when the resident wrote; a clock-skewed platform time can't move it forward.
         at = min(incoming.sent_at, now) if incoming.sent_at else now
-        await asyncio.to_thread(self._remember, incoming, at)
         supported = [a.kind for a in incoming.attachments if a.kind in SUPPORTED_ATTACHMENTS]
         unsupported = [a.kind for a in incoming.attachments if a.kind not in SUPPORTED_ATTACHMENTS]
         text = clean_text(incoming.text)
         understood = Understanding()
         bot_messages: list[dict] = []
         instead = await asyncio.to_thread(intercept, incoming.conversation_id, text,
-                                          [a.kind for a in incoming.attachments])
+                                          [a.kind for a in incoming.attachments], now,
+                                          lambda session: self._remember(session, incoming, at))
         if instead is not None:  # a person has this conversation, or it was a satisfaction score
             bot_messages, text = instead, ""
             supported = unsupported = []
@@ -76,12 +77,13 @@ class Responder:
         await deliver(self.sender, target, incoming.conversation_id, outgoing, at)
 
     @staticmethod
-    def _remember(incoming: Incoming, at: dt.datetime) -> None:
-        with session_scope() as session:
-            conversations.touch_conversation(session, incoming.conversation_id, incoming.channel, incoming.origin,
-                                             incoming.user_id, incoming.account_id, incoming.reply_to, at)
-            conversations.add_attachments(session, incoming.conversation_id, incoming.channel,
-                                          [vars(a) for a in incoming.attachments], SUPPORTED_ATTACHMENTS, at)
+    def _remember(session: Session, incoming: Incoming, at: dt.datetime) -> None:
+        """Keep the conversation's details (for staff replies and the messaging window) and references to
+        what the resident attached."""
+        conversations.touch_conversation(session, incoming.conversation_id, incoming.channel, incoming.origin,
+                                         incoming.user_id, incoming.account_id, incoming.reply_to, at)
+        conversations.add_attachments(session, incoming.conversation_id, incoming.channel,
+                                      [vars(a) for a in incoming.attachments], SUPPORTED_ATTACHMENTS, at)
 
 
 def _with_service(intent: Optional[str]) -> Understanding:

@@ -131,14 +131,10 @@ def _staff_messages(conversation_id: str, after: int) -> list[tuple[int, BotMess
 
 
 def _before_bot(conversation_id: str, channel: str, user_id: str, text: str) -> Optional[list[dict]]:
-    """Remember the conversation (for the figures' containment rate), then let the handover gate decide
-    whether the bot answers."""
-    try:
-        with session_scope() as session:
-            touch_conversation(session, conversation_id, channel, "private", user_id, None, None, utcnow())
-    except Exception:  # noqa: BLE001 - bookkeeping must never stop an answer
-        log.warning("could not record conversation %s", pseudonym(conversation_id), exc_info=True)
-    return intercept(conversation_id, text)
+    """Remember the conversation (for the figures' containment rate) and let the handover gate decide
+    whether the bot answers, in one transaction."""
+    return intercept(conversation_id, text, first=lambda session: touch_conversation(
+        session, conversation_id, channel, "private", user_id, None, None, utcnow()))
 
 
 class CouncilRestInput(InputChannel):
