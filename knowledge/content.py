@@ -50,6 +50,7 @@ class ContentError:
     path: str
     line: int
     message: str
+    field: Optional[str] = None  # the field the problem is in, for forms that show it beside the field
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
@@ -181,48 +182,48 @@ def _check_fields(item: dict, fields: dict[str, bool], label: str, domains: list
     path, line = item.get("__file__", "?"), item.get(LINE, 1)
     errs = []
 
-    def err(message: str) -> None:
-        errs.append(ContentError(path, line, f"{label}: {message}"))
+    def err(name: str, message: str) -> None:
+        errs.append(ContentError(path, line, f"{label}: {message}", name))
 
     for name in item:
         if name not in fields and name not in (LINE, "__file__"):
-            err(f"unknown field '{name}' (allowed: {', '.join(fields)})")
+            err(name, f"unknown field '{name}' (allowed: {', '.join(fields)})")
     for name, required in fields.items():
         value = item.get(name)
         if value is None or value == "" or value == []:
             if required:
-                err(f"missing required field '{name}'")
+                err(name, f"missing required field '{name}'")
             continue
         if name in ("phone", "emergency", "samaritans", "out_of_hours_social_care"):
             value = item[name] = str(value)
             if not PHONE_RE.match(value):
-                err(f"{name} '{value}' is not a UK phone number like 0300 123 4567")
+                err(name, f"{name} '{value}' is not a UK phone number like 0300 123 4567")
         elif name in ("url", "site"):
             problem = url_problem(value, domains)
             if problem:
-                err(f"{name} {problem}")
+                err(name, f"{name} {problem}")
         elif name == "key":
             if not isinstance(value, str) or not KEY_RE.match(value):
-                err(f"key '{value}' must be lower-case words joined by dots, like bins.missed")
+                err(name, f"key '{value}' must be lower-case words joined by dots, like bins.missed")
         elif name == "category":
             # It names an export file (services/<category>.yml): one plain word, never a path.
             if not isinstance(value, str) or not CATEGORY_RE.match(value):
-                err(f"category '{value}' must be one lower-case word (letters, digits, _), like bins")
+                err(name, f"category '{value}' must be one lower-case word (letters, digits, _), like bins")
         elif name == "review_by":
             if not isinstance(value, dt.date):
-                err(f"review_by '{value}' must be a date like 2027-03-31")
+                err(name, f"review_by '{value}' must be a date like 2027-03-31")
         elif name in ("what_you_need", "synonyms", "allowed_domains"):
             if isinstance(value, list):  # bare numbers like 111 are words too
                 value = item[name] = [str(v) if isinstance(v, (int, float)) else v for v in value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                err(f"{name} must be a list of text items")
+                err(name, f"{name} must be a list of text items")
         elif name in ("always_human", "active"):
             if not isinstance(value, bool):
-                err(f"{name} must be true or false")
+                err(name, f"{name} must be true or false")
         elif not isinstance(value, str):
-            err(f"{name} must be text")
+            err(name, f"{name} must be text")
         elif name in MAX_LENGTHS and len(value) > MAX_LENGTHS[name]:
-            err(f"{name} is {len(value)} characters; keep it under {MAX_LENGTHS[name]}")
+            err(name, f"{name} is {len(value)} characters; keep it under {MAX_LENGTHS[name]}")
     return errs
 
 

@@ -113,8 +113,7 @@ def check_service(session: Session, values: dict[str, Any]) -> dict[str, str]:
     problems: dict[str, str] = {}
     for error in _check_fields(dict(values), {k: SERVICE_FIELDS[k] for k in EDITABLE}, "service", domains):
         message = error.message.split(": ", 1)[-1]
-        name = next((f for f in EDITABLE if f"'{f}'" in message or message.startswith(f"{f} ")), "form")
-        problems.setdefault(name, message[0].upper() + message[1:])
+        problems.setdefault(error.field or "form", message[0].upper() + message[1:])
     return problems
 
 
