@@ -82,6 +82,32 @@ def postgres_url() -> Iterator[str]:
     yield POSTGRES_URL
 
 
+@pytest.fixture
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A migrated knowledge base in a throwaway schema on the PostgreSQL server (dropped afterwards), so
+    PostgreSQL tests never meet each other's rows. Skips where PostgreSQL is absent."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from knowledge.db import get_engine
+    from knowledge.migrations import upgrade
+
+    schema = f"test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url, future=True)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        get_engine(url).dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     if not port_open("127.0.0.1", 6379):

@@ -8,83 +8,19 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from knowledge.db import session_scope
-from knowledge.migrations import upgrade
 from knowledge.models import StaffUser
-from knowledge.settings import PROJECT_ROOT
-from knowledge.staff import ADMIN, AGENT, EDITOR, MAX_FAILED_LOGINS, create_user
-from tests.conftest import free_port
-
-PASSWORD = "correct horse battery"
-SESSION_COOKIE = "councilbot_session"
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-SUMMARY_RE = re.compile(r'<div class="error-summary".*?</div>', re.S)
-# Every account the tests sign in as; each test that changes an account has its own.
-ACCOUNTS = {
-    "admin": (ADMIN, "Ada Admin"),
-    "agent": (AGENT, "Aggie Agent"),
-    "editor": (EDITOR, "Eddie Editor"),
-    "locked": (AGENT, "Lou Locked"),
-    "leaver": (AGENT, "Lee Leaver"),
-    "tricky": (AGENT, "<script>alert('x')</script> & <b>Bold</b>"),
-}
-
-
-@contextmanager
-def running_console(db_url: str, log_path: Path, env: Optional[dict[str, str]] = None) -> Iterator[str]:
-    """`python -m bot.console` on a free port over `db_url`; yields its base URL, stops it afterwards."""
-    port = free_port()
-    child_env = {k: v for k, v in os.environ.items() if k != "CONSOLE_SECURE_COOKIES"}
-    child_env.update({"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1", **(env or {})})
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.console", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=PROJECT_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"console exited with {proc.returncode}: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"console did not start: {log_path.read_text()}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def make_db(tmp: Path) -> str:
-    """A migrated SQLite database holding ACCOUNTS, all with PASSWORD."""
-    url = f"sqlite:///{tmp / 'console.db'}"
-    upgrade(url)
-    with session_scope(url) as session:
-        for username, (role, name) in ACCOUNTS.items():
-            create_user(session, username, name, role, PASSWORD)
-    return url
-
+from knowledge.staff import ADMIN, AGENT, MAX_FAILED_LOGINS
+from tests.bot.console_helpers import (ACCOUNTS, PASSWORD, SESSION_COOKIE, client, csrf_in, error_summary, make_db,
+                                      page_csrf, post_login, running_console, shown, signed_in)
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
@@ -103,51 +39,6 @@ def base(console: tuple[str, str, Path]) -> str:
 @pytest.fixture
 def db_url(console: tuple[str, str, Path]) -> str:
     return console[1]
-
-
-class WebClient(httpx.Client):
-    """An httpx client that may be used in a `with` block after its first request (httpx refuses)."""
-
-    def __enter__(self) -> "WebClient":
-        return self
-
-
-def client(base: str) -> WebClient:
-    return WebClient(base_url=base, follow_redirects=False, timeout=10)
-
-
-def csrf_in(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no csrf_token field on the page"
-    return match.group(1)
-
-
-def post_login(c: httpx.Client, username: str, password: str, **extra: str) -> httpx.Response:
-    """Open the sign-in page (getting its CSRF cookie and field) and submit it."""
-    token = csrf_in(c.get("/login").text)
-    return c.post("/login", data={"csrf_token": token, "username": username, "password": password, **extra})
-
-
-def signed_in(base: str, username: str) -> WebClient:
-    c = client(base)
-    resp = post_login(c, username, PASSWORD)
-    assert resp.status_code == 303, resp.text
-    return c
-
-
-def page_csrf(c: httpx.Client, path: str = "/figures") -> str:
-    return csrf_in(c.get(path).text)
-
-
-def shown(resp: httpx.Response) -> str:
-    """The page's HTML with entities decoded, to look for messages as people read them."""
-    return html.unescape(resp.text)
-
-
-def error_summary(page: str) -> str:
-    match = SUMMARY_RE.search(page)
-    assert match, "no error summary on the page"
-    return match.group(0)
 
 
 # --- Signing in --------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -13,22 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from knowledge import cases
-from knowledge.content import load
 from knowledge.db import session_scope
 from knowledge.models import Case, CaseMessage
-from knowledge.settings import CONTENT_DIR
-from tests.bot.test_console_auth import client, csrf_in, make_db, running_console, shown, signed_in
+from tests.bot.console_helpers import client, csrf_in, seeded_console, shown, signed_in
 
 PAYLOAD = "<img src=x onerror=alert(1)> my bin was missed"
 
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    tmp = tmp_path_factory.mktemp("cases")
-    db_url = make_db(tmp)
-    with session_scope(db_url) as session:
-        load(session, CONTENT_DIR)
-    with running_console(db_url, tmp / "console.log") as base:
+    with seeded_console(tmp_path_factory, "cases") as (base, db_url):
         yield base, db_url
 
 

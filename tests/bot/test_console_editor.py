@@ -11,22 +11,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from knowledge.content import load
 from knowledge.db import session_scope
 from knowledge.models import ContentVersion, Notice, Service
-from knowledge.settings import CONTENT_DIR
-from tests.bot.test_console_auth import csrf_in, make_db, running_console, shown, signed_in
+from tests.bot.console_helpers import csrf_in, seeded_console, shown, signed_in
 
 KEY = "roads.pothole"
 
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    tmp = tmp_path_factory.mktemp("editor")
-    db_url = make_db(tmp)
-    with session_scope(db_url) as session:
-        load(session, CONTENT_DIR)
-    with running_console(db_url, tmp / "console.log", env={"RASA_URL": "http://127.0.0.1:9"}) as base:
+    with seeded_console(tmp_path_factory, "editor", env={"RASA_URL": "http://127.0.0.1:9"}) as (base, db_url):
         yield base, db_url
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.models import LinkCheck, Service
-from tests.bot.test_console_auth import client, csrf_in, make_db, running_console, shown, signed_in
+from tests.bot.console_helpers import client, csrf_in, make_db, running_console, shown, signed_in
 from tests.conftest import free_port
 
 TODAY = dt.date.today()

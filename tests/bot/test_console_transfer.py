@@ -11,23 +11,17 @@ from typing import Iterator
 import pytest
 from sqlalchemy import select
 
-from knowledge.content import load
 from knowledge.db import session_scope
 from knowledge.editing import snapshot, versions
 from knowledge.models import Service
-from knowledge.settings import CONTENT_DIR
-from tests.bot.test_console_auth import WebClient, csrf_in, make_db, running_console, shown, signed_in
+from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, shown, signed_in
 
 KEY = "roads.pothole"
 
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    tmp = tmp_path_factory.mktemp("transfer")
-    db_url = make_db(tmp)
-    with session_scope(db_url) as session:
-        load(session, CONTENT_DIR)
-    with running_console(db_url, tmp / "console.log") as base:
+    with seeded_console(tmp_path_factory, "transfer") as (base, db_url):
         yield base, db_url
 
 

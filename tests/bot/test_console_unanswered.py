@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from knowledge.db import session_scope
 from knowledge.models import UnansweredQuestion
 from knowledge.unanswered import record
-from tests.bot.test_console_auth import csrf_in, make_db, running_console, shown, signed_in
+from tests.bot.console_helpers import csrf_in, make_db, running_console, shown, signed_in
 
 PAYLOAD = "<script>alert('x')</script> bins not collected"
 TEXTS = {

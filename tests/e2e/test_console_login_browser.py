@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.bot.test_console_auth import PASSWORD, make_db, running_console
+from tests.bot.console_helpers import PASSWORD, make_db, running_console
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ import uuid
 from typing import Any, Callable, Optional
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from knowledge import cases
@@ -635,23 +635,8 @@ def test_simultaneous_handovers_get_distinct_references_sqlite(kb_url: str) -> N
 
 
 @pytest.fixture
-def pg_url(postgres_url: str) -> Any:
-    """A throwaway schema on the PostgreSQL server, migrated; dropped afterwards."""
-    from knowledge.migrations import upgrade
-
-    schema = f"casetest_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_url, future=True)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = postgres_url + f"?options=-csearch_path%3D{schema}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        get_engine(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+def pg_url(pg_schema_url: str) -> str:
+    return pg_schema_url
 
 
 @pytest.mark.postgres

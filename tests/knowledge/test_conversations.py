@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from typing import Optional
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from knowledge import conversations as c
 from knowledge.db import get_engine, session_scope
@@ -256,41 +255,28 @@ def test_record_outbound_truncates_errors_to_300(kb_url: str) -> None:
 # --- PostgreSQL (production) ------------------------------------------------------------------------------------
 
 @pytest.mark.postgres
-def test_postgres_dedupe_and_exclusive_claim(postgres_url: str) -> None:
+def test_postgres_dedupe_and_exclusive_claim(pg_schema_url: str) -> None:
     """The unique index and the conditional UPDATE on the production database, in a schema of its own."""
-    from knowledge.migrations import upgrade
+    url = pg_schema_url
+    first = _record(url)
+    assert isinstance(first, int)
+    assert _record(url) is None
+    assert _record(url, key="messenger:m2") not in (None, first)
 
-    schema = f"convtest_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_url, future=True)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = postgres_url + f"?options=-csearch_path%3D{schema}"
-    try:
-        upgrade(url)
-        first = _record(url)
-        assert isinstance(first, int)
-        assert _record(url) is None
-        assert _record(url, key="messenger:m2") not in (None, first)
+    results: list[Optional[dict]] = []
+    barrier = threading.Barrier(6)
 
-        results: list[Optional[dict]] = []
-        barrier = threading.Barrier(6)
+    def worker() -> None:
+        barrier.wait()
+        results.append(_claim(url, first))
 
-        def worker() -> None:
-            barrier.wait()
-            results.append(_claim(url, first))
-
-        threads = [threading.Thread(target=worker) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(20)
-        assert [r for r in results if r is not None] == [EVENT] and len(results) == 6
-        _finish(url, first, True)
-        row = _row(url, first)
-        assert (row.status, row.attempts, row.event) == ("done", 1, None)
-        assert _record(url) is None
-    finally:
-        get_engine(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert [r for r in results if r is not None] == [EVENT] and len(results) == 6
+    _finish(url, first, True)
+    row = _row(url, first)
+    assert (row.status, row.attempts, row.event) == ("done", 1, None)
+    assert _record(url) is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from knowledge.db import session_scope
 from knowledge.models import Service
@@ -62,33 +62,17 @@ def test_query_terms_keep_only_words() -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_full_text_search(postgres_url: str) -> None:
+def test_postgres_full_text_search(pg_schema_url: str) -> None:
     """The production database: migrations, seed load and search on PostgreSQL."""
     from knowledge.content import load
-    from knowledge.migrations import upgrade
     from knowledge.settings import CONTENT_DIR
 
-    from sqlalchemy import create_engine
-
-    engine = create_engine(postgres_url, future=True)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS kbtest CASCADE"))
-        conn.execute(text("CREATE SCHEMA kbtest"))
-    url = postgres_url + "?options=-csearch_path%3Dkbtest"
-    try:
-        upgrade(url)
-        with session_scope(url) as session:
-            load(session, CONTENT_DIR)
-        assert "roads.pothole" in _keys(url, "big hole in the road")
-        assert "bins.bulky" in _keys(url, "collect my old sofa")
-        for query in HOSTILE:
-            _keys(url, query)
-        with session_scope(url) as session:
-            assert session.execute(select(func.count()).select_from(Service)).scalar_one() >= 52
-    finally:
-        from knowledge.db import get_engine
-
-        get_engine(url).dispose()
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS kbtest CASCADE"))
-        engine.dispose()
+    url = pg_schema_url
+    with session_scope(url) as session:
+        load(session, CONTENT_DIR)
+    assert "roads.pothole" in _keys(url, "big hole in the road")
+    assert "bins.bulky" in _keys(url, "collect my old sofa")
+    for query in HOSTILE:
+        _keys(url, query)
+    with session_scope(url) as session:
+        assert session.execute(select(func.count()).select_from(Service)).scalar_one() >= 52

@@ -1,0 +1,138 @@
+"""Shared by the staff console's tests: a real `python -m bot.console` process on a free loopback port
+over a fresh SQLite database with one account per role, and an httpx client that signs in like a browser."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import httpx
+import pytest
+
+from knowledge.content import load
+from knowledge.db import session_scope
+from knowledge.migrations import upgrade
+from knowledge.settings import CONTENT_DIR, PROJECT_ROOT
+from knowledge.staff import ADMIN, AGENT, EDITOR, create_user
+from tests.conftest import free_port
+
+PASSWORD = "correct horse battery"
+SESSION_COOKIE = "councilbot_session"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+SUMMARY_RE = re.compile(r'<div class="error-summary".*?</div>', re.S)
+# Every account the tests sign in as; each test that changes an account has its own.
+ACCOUNTS = {
+    "admin": (ADMIN, "Ada Admin"),
+    "agent": (AGENT, "Aggie Agent"),
+    "editor": (EDITOR, "Eddie Editor"),
+    "locked": (AGENT, "Lou Locked"),
+    "leaver": (AGENT, "Lee Leaver"),
+    "tricky": (AGENT, "<script>alert('x')</script> & <b>Bold</b>"),
+}
+
+
+@contextmanager
+def running_console(db_url: str, log_path: Path, env: Optional[dict[str, str]] = None) -> Iterator[str]:
+    """`python -m bot.console` on a free port over `db_url`; yields its base URL, stops it afterwards."""
+    port = free_port()
+    child_env = {k: v for k, v in os.environ.items() if k != "CONSOLE_SECURE_COOKIES"}
+    child_env.update({"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1", **(env or {})})
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.console", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=PROJECT_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"console exited with {proc.returncode}: {log_path.read_text()}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"console did not start: {log_path.read_text()}")
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def make_db(tmp: Path) -> str:
+    """A migrated SQLite database holding ACCOUNTS, all with PASSWORD."""
+    url = f"sqlite:///{tmp / 'console.db'}"
+    upgrade(url)
+    with session_scope(url) as session:
+        for username, (role, name) in ACCOUNTS.items():
+            create_user(session, username, name, role, PASSWORD)
+    return url
+
+
+class WebClient(httpx.Client):
+    """An httpx client that may be used in a `with` block after its first request (httpx refuses)."""
+
+    def __enter__(self) -> "WebClient":
+        return self
+
+
+def client(base: str) -> WebClient:
+    return WebClient(base_url=base, follow_redirects=False, timeout=10)
+
+
+def csrf_in(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no csrf_token field on the page"
+    return match.group(1)
+
+
+def post_login(c: httpx.Client, username: str, password: str, **extra: str) -> httpx.Response:
+    """Open the sign-in page (getting its CSRF cookie and field) and submit it."""
+    token = csrf_in(c.get("/login").text)
+    return c.post("/login", data={"csrf_token": token, "username": username, "password": password, **extra})
+
+
+def signed_in(base: str, username: str) -> WebClient:
+    c = client(base)
+    resp = post_login(c, username, PASSWORD)
+    assert resp.status_code == 303, resp.text
+    return c
+
+
+def page_csrf(c: httpx.Client, path: str = "/figures") -> str:
+    return csrf_in(c.get(path).text)
+
+
+def shown(resp: httpx.Response) -> str:
+    """The page's HTML with entities decoded, to look for messages as people read them."""
+    return html.unescape(resp.text)
+
+
+def error_summary(page: str) -> str:
+    match = SUMMARY_RE.search(page)
+    assert match, "no error summary on the page"
+    return match.group(0)
+
+
+@contextmanager
+def seeded_console(tmp_path_factory: pytest.TempPathFactory, name: str,
+                   env: Optional[dict[str, str]] = None) -> Iterator[tuple[str, str]]:
+    """(base URL, database URL) of a console over the shipped seed content and the test accounts."""
+    tmp = tmp_path_factory.mktemp(name)
+    db_url = make_db(tmp)
+    with session_scope(db_url) as session:
+        load(session, CONTENT_DIR)
+    with running_console(db_url, tmp / "console.log", env=env) as base:
+        yield base, db_url
