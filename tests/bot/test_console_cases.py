@@ -85,7 +85,7 @@ def test_two_agents_claiming_at_once_one_wins(console: tuple[str, str]) -> None:
 def test_only_the_owner_replies_and_a_double_submit_sends_once(console: tuple[str, str]) -> None:
     base, db = console
     ref = open_case(db, "web:reply")
-    owner, other = signed_in(base, "agent"), signed_in(base, "admin")
+    owner = signed_in(base, "agent")
     assert post(owner, ref, "claim").status_code == 303
     refused = post(signed_in(base, "leaver"), ref, "reply", text="I'll take it", nonce="n-x")
     assert refused.status_code == 409 and "belongs to Aggie Agent" in shown(refused)
@@ -102,7 +102,6 @@ def test_only_the_owner_replies_and_a_double_submit_sends_once(console: tuple[st
         assert [(m.text, m.delivery) for m in staff_lines] == [("Hello, I've booked a collection for tomorrow.",
                                                                "queued")]
         assert case.first_response_at is not None
-    assert other  # the admin could reply too (admins may work any case), but didn't
 
 
 def test_a_reply_without_the_csrf_token_is_refused_and_not_sent(console: tuple[str, str]) -> None:
@@ -126,9 +125,7 @@ def test_a_resolved_case_refuses_replies_with_a_clear_message(console: tuple[str
     assert post(c, ref, "resolve", outcome="answered", outcome_note="Booked").status_code == 303
     row = case_row(db, ref)
     assert row.status == "resolved" and row.satisfaction_asked_at is not None
-    r = post(c, ref, "reply", text="one more thing", nonce="n-late")
-    assert r.status_code in (409, 200)
-    assert "is resolved" in shown(r) or "Send reply" not in r.text  # no reply form on a resolved case
+    assert "Send reply" not in c.get(f"/cases/{ref}").text  # no reply form on a resolved case
     r = c.post(f"/cases/{ref}/reply", data={"csrf_token": csrf_in(c.get(f"/cases/{ref}").text),
                                             "text": "one more thing", "nonce": "n-late2"})
     assert r.status_code == 409 and "is resolved" in shown(r)

@@ -167,8 +167,7 @@ def test_suggested_reply_buttons_send_their_payload(bot: BotStack, phone: Page) 
     log = phone.get_by_role("log")
     expect(log.locator(".msg--bot").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     choices = log.get_by_role("group", name="Suggested replies").get_by_role("button")
-    if choices.count() == 0:
-        pytest.skip("the model understood this message well enough not to offer suggestions")
+    expect(choices.first).to_be_visible()  # unclear words: the bot offers likely services, never a dead end
     title = choices.first.inner_text()
     choices.first.click()
     expect(log.locator(".msg--user").last).to_have_text(f"You said: {title}")

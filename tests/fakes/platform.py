@@ -156,24 +156,27 @@ def body_of(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 
+def _post_signed(url: str, header: str, sign: Any, payload: Any, body: Optional[bytes], signature: Optional[str],
+                 signed: bool) -> httpx.Response:
+    data = body if body is not None else body_of(payload)
+    headers = {"Content-Type": "application/json"}
+    if signed:
+        headers[header] = signature or sign(data)
+    return httpx.post(url, content=data, headers=headers, timeout=30)
+
+
 def send_meta(url: str, secret: str, payload: Any = None, body: Optional[bytes] = None,
               signature: Optional[str] = None, sign: bool = True) -> httpx.Response:
     """POST a webhook as Meta does, signed with X-Hub-Signature-256 over the exact bytes sent."""
-    data = body if body is not None else body_of(payload)
-    headers = {"Content-Type": "application/json"}
-    if sign:
-        headers["X-Hub-Signature-256"] = signature or meta_signature(secret, data)
-    return httpx.post(url, content=data, headers=headers, timeout=30)
+    return _post_signed(url, "X-Hub-Signature-256", lambda data: meta_signature(secret, data), payload, body,
+                        signature, sign)
 
 
 def send_x(url: str, secret: str, payload: Any = None, body: Optional[bytes] = None,
            signature: Optional[str] = None, sign: bool = True) -> httpx.Response:
     """POST an Account Activity event as X does, signed with X-Twitter-Webhooks-Signature."""
-    data = body if body is not None else body_of(payload)
-    headers = {"Content-Type": "application/json"}
-    if sign:
-        headers["X-Twitter-Webhooks-Signature"] = signature or x_signature(secret, data)
-    return httpx.post(url, content=data, headers=headers, timeout=30)
+    return _post_signed(url, "X-Twitter-Webhooks-Signature", lambda data: x_signature(secret, data), payload, body,
+                        signature, sign)
 
 
 def x_crc(url: str, token: str) -> httpx.Response:
