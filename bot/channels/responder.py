@@ -47,7 +47,7 @@ class Responder:
         supported = [a.kind for a in incoming.attachments if a.kind in SUPPORTED_ATTACHMENTS]
         unsupported = [a.kind for a in incoming.attachments if a.kind not in SUPPORTED_ATTACHMENTS]
         text = clean_text(incoming.text)
-        understood = Understanding()
+        intent: Optional[str] = None
         bot_messages: list[dict] = []
         instead = await asyncio.to_thread(intercept, incoming.conversation_id, text,
                                           [a.kind for a in incoming.attachments], now,
@@ -64,14 +64,16 @@ class Responder:
                                                       input_channel=incoming.channel, metadata=metadata))
                 parse = await self.latest_parse(incoming.conversation_id) or {}
             bot_messages = list(collector.messages)
-            understood = await asyncio.to_thread(_with_service, (parse.get("intent") or {}).get("name"))
+            intent = (parse.get("intent") or {}).get("name")
         if supported or unsupported:
             note = answers.attachment_note(supported, unsupported, asked_something=bool(text))
             if note:
                 bot_messages.append({"text": note})
         if not bot_messages:
             return
-        council = await asyncio.to_thread(_council)
+        # Only a public reply depends on the topic and the council's numbers: private ones skip the lookups.
+        understood, council = await asyncio.to_thread(_public_context, intent) if incoming.public \
+            else (Understanding(intent), None)
         outgoing = plan(incoming, bot_messages, understood, council)
         target = Target(incoming.channel, incoming.user_id, incoming.account_id, incoming.reply_to)
         await deliver(self.sender, target, incoming.conversation_id, outgoing, at)
@@ -86,23 +88,15 @@ class Responder:
                                       [vars(a) for a in incoming.attachments], SUPPORTED_ATTACHMENTS, at)
 
 
-def _with_service(intent: Optional[str]) -> Understanding:
-    """The intent, and for a service intent its category and "always a person" flag from the knowledge base."""
+def _public_context(intent: Optional[str]) -> tuple[Understanding, Optional[Council]]:
+    """For a public reply: the intent with its service's category and "always a person" flag, and the
+    council's details. If the knowledge base can't be read, the intent alone and None (replies then use
+    the default emergency numbers)."""
     try:
         with session_scope() as session:
             svc = answers.service_for_intent(session, intent)
-            if svc is not None:
-                return Understanding(intent, svc.category, bool(svc.always_human))
+            understood = Understanding(intent, svc.category, bool(svc.always_human)) if svc else Understanding(intent)
+            return understood, answers.council(session)
     except Exception:  # noqa: BLE001 - without the knowledge base, decide on the intent alone
-        log.warning("could not read the knowledge base to classify intent %s", intent, exc_info=True)
-    return Understanding(intent)
-
-
-def _council() -> Optional[Council]:
-    """The council's details, or None if the knowledge base can't be read (replies then use defaults)."""
-    try:
-        with session_scope() as session:
-            return answers.council(session)
-    except Exception:  # noqa: BLE001
-        log.warning("could not read the council's details", exc_info=True)
-        return None
+        log.warning("could not read the knowledge base for a public reply (intent %s)", intent, exc_info=True)
+        return Understanding(intent), None
