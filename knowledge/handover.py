@@ -7,7 +7,7 @@ the transcript so far (so staff never ask the resident to repeat themselves).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Callable, Iterable, Optional
 
@@ -57,5 +57,5 @@ def request_handover(conversation_id: str, channel: Optional[str], reason: Hando
         if reply_for is not None:
             text = reply_for(handover)
             cases.add_bot_message(session, case, text, now)
-            handover = Handover(**{**handover.__dict__, "reply": text})
+            handover = replace(handover, reply=text)
         return handover
