@@ -12,12 +12,6 @@ from knowledge import answers
 from knowledge.db import session_scope
 from knowledge.handover import HandoverReason
 
-# Used if the knowledge base can't be read: the emergency numbers must go out regardless.
-FALLBACK_CRISIS = (
-    "If you or someone else is in danger right now, call 999.\n"
-    "If you're struggling, you can talk to Samaritans any time, free, on 116 123."
-)
-
 
 class ActionCrisis(Action):
     """Send emergency numbers at once and flag the conversation for a person."""
@@ -30,7 +24,7 @@ class ActionCrisis(Action):
             with session_scope() as session:
                 reply = answers.crisis_answer(answers.council(session))
         except Exception:  # noqa: BLE001 - never let a database problem hold back 999
-            reply = answers.Reply(text=FALLBACK_CRISIS)
+            reply = answers.crisis_answer(None)
         send(dispatcher, reply)
         # Numbers first; then an urgent case, so a person follows up.
         hand_over(dispatcher, tracker, HandoverReason.CRISIS, said_just_now=[reply.text], phone_if_failed=False)

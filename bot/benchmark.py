@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 import httpx
 import yaml
 
+from bot.channels.rest import TOKEN_HEADER
 from bot.settings import Settings
 from bot.stack import BotStack
 from bot.training import rasa_env, train
@@ -72,7 +73,11 @@ def load_test(url: str, texts: list[str], senders: int, per_sender: int) -> dict
                 text = texts[(n * per_sender + i) % len(texts)]
                 start = time.perf_counter()
                 try:
-                    ok = client.post(url, json={"sender": sender, "message": text}).status_code == 200
+                    # The first reply hands out the conversation's owner token; later messages carry it.
+                    reply = client.post(url, json={"sender": sender, "message": text})
+                    ok = reply.status_code == 200
+                    if reply.headers.get(TOKEN_HEADER):
+                        client.headers[TOKEN_HEADER] = reply.headers[TOKEN_HEADER]
                 except httpx.HTTPError:
                     ok = False
                 elapsed = time.perf_counter() - start

@@ -68,7 +68,9 @@ def run() -> int:
         flush=True,
     )
     try:
-        while not stopping and stack.running():
+        # A server that dies is started again (the others keep answering meanwhile: Rasa answers with the
+        # safety net while the action server is down); one that keeps dying ends the run.
+        while not stopping and (stack.supervise() or stack.running()):
             time.sleep(0.5)
     finally:
         print("\nStopping...", flush=True)

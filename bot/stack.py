@@ -23,6 +23,11 @@ from bot.training import rasa_env
 from knowledge.settings import PROJECT_ROOT, var_dir
 
 
+# A server that dies this many times within RESTART_PERIOD seconds is not restarted again.
+RESTART_LIMIT = 5
+RESTART_PERIOD = 300.0
+
+
 class StartupError(RuntimeError):
     """A server did not come up; the message says which and where its log is."""
 
@@ -43,6 +48,10 @@ class BotStack:
         self.log_dir = log_dir or var_dir() / "logs"
         self.quiet = quiet
         self._procs: list[subprocess.Popen] = []
+        # What started each server, by name, so `supervise` can start it again the same way.
+        self._specs: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self._named: dict[str, subprocess.Popen] = {}
+        self._restarts: dict[str, list[float]] = {}
         self._logs: list[IO[bytes]] = []
         self._endpoints: Optional[Path] = None
 
@@ -72,7 +81,29 @@ class BotStack:
         proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**rasa_env(), **self.env, **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT if out else None, start_new_session=True)
         self._procs.append(proc)
+        self._specs[name] = (cmd, dict(env or {}))
+        self._named[name] = proc
         return proc
+
+    def supervise(self, now: Optional[float] = None) -> list[str]:
+        """Start again any server that has died, as it was started. Returns the names restarted. A server
+        that dies RESTART_LIMIT times within RESTART_PERIOD seconds is left down (it would only crash-loop)
+        and `running()` then turns False, so `councilbot run` stops and says so."""
+        now = time.monotonic() if now is None else now
+        restarted = []
+        for name, proc in list(self._named.items()):
+            if proc.poll() is None:
+                continue
+            recent = [t for t in self._restarts.get(name, []) if now - t < RESTART_PERIOD]
+            if len(recent) >= RESTART_LIMIT:
+                continue
+            self._restarts[name] = [*recent, now]
+            print(f"The {name} server stopped (exit code {proc.returncode}); starting it again.", flush=True)
+            self._procs.remove(proc)
+            cmd, env = self._specs[name]
+            self._spawn(name, cmd, env)
+            restarted.append(name)
+        return restarted
 
     def start(self, timeout: float = 240.0) -> "BotStack":
         s = self.settings
@@ -114,6 +145,10 @@ class BotStack:
         """True while every server process is still alive."""
         return bool(self._procs) and all(p.poll() is None for p in self._procs)
 
+    def process(self, name: str) -> subprocess.Popen:
+        """The running process of server `name` (actions, rasa or console)."""
+        return self._named[name]
+
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
 
@@ -133,6 +168,7 @@ class BotStack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self._procs.clear()
+        self._named.clear()
         if self._endpoints is not None:
             self._endpoints.unlink(missing_ok=True)  # it may hold a database password
         for log in self._logs:

@@ -80,8 +80,16 @@ def redirect_answer(r: Redirect) -> Reply:
     return Reply(text="\n".join(parts))
 
 
-def crisis_answer(c: Council) -> Reply:
-    """For anyone who may be in danger. Numbers first, nothing else to read before them."""
+# Used when the knowledge base can't be read: a crisis reply must never depend on the database.
+EMERGENCY, SAMARITANS = "999", "116 123"
+
+
+def crisis_answer(c: Optional[Council]) -> Reply:
+    """For anyone who may be in danger. Numbers first, nothing else to read before them. Without the
+    council's details (`c` None: the knowledge base can't be read) the national numbers still go out."""
+    if c is None:
+        return Reply(text=(f"If you or someone else is in danger right now, call {EMERGENCY}.\n"
+                           f"If you're struggling, you can talk to Samaritans any time, free, on {SAMARITANS}."))
     text = (
         f"If you or someone else is in danger right now, call {c.emergency}.\n"
         f"If you're struggling, you can talk to Samaritans any time, free, on {c.samaritans}.\n"
@@ -90,8 +98,18 @@ def crisis_answer(c: Council) -> Reply:
     return Reply(text=text)
 
 
-# Used when the knowledge base can't be read: a crisis reply must never depend on the database.
-EMERGENCY, SAMARITANS = "999", "116 123"
+def mentions_emergency_number(text: str, c: Optional[Council]) -> bool:
+    """Does a reply already give the emergency number? (So the safety net doesn't say it twice.)"""
+    return (c.emergency if c and c.emergency else EMERGENCY) in text
+
+
+def unavailable_answer(c: Optional[Council]) -> str:
+    """When the bot couldn't work out an answer at all (a part of it is down): never silence, always a
+    person to call."""
+    if c is None:
+        return "Sorry, I can't answer just now. Please try again in a few minutes, or phone the council."
+    return (f"Sorry, I can't answer just now. Please try again in a few minutes, "
+            f"or call us on {c.phone} ({c.opening_hours}).")
 
 
 def public_invite(c: Optional[Council], crisis: bool, private_word: str = "private message") -> str:

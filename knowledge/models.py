@@ -92,7 +92,8 @@ class Conversation(Base):
     """One resident on one channel. `id` is namespaced by channel (`messenger:<psid>`, `x:<user id>`) and is
     the Rasa sender id. `origin` is "public" for comments and mentions, "private" for messages. `reply_to`
     is the latest public post to answer under (comment or tweet id); `last_inbound_at` starts the platform's
-    24-hour messaging window."""
+    24-hour messaging window. `access_token_hash` is the SHA-256 of the owner token that REST and web chat
+    callers must present (knowledge/access.py); platform conversations have none: their webhooks are signed."""
 
     __tablename__ = "conversations"
     id = Column(String(200), primary_key=True)
@@ -102,6 +103,7 @@ class Conversation(Base):
     account_id = Column(String(200), nullable=True)
     reply_to = Column(String(200), nullable=True)
     last_inbound_at = Column(DateTime, nullable=True)
+    access_token_hash = Column(String(64), nullable=True)
     created_at = Column(DateTime, default=_now, nullable=False)
     updated_at = Column(DateTime, default=_now, onupdate=_now, nullable=False)
 

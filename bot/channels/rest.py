@@ -23,8 +23,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import safety_net
 from bot.channels.handover_gate import intercept
 from knowledge import cases
+from knowledge.access import authorize_write, may_read
 from knowledge.conversations import touch_conversation, utcnow
 from knowledge.db import session_scope
 from knowledge.privacy import pseudonym
@@ -35,6 +37,11 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 10_000   # X DMs allow 10,000; Messenger 2,000; WhatsApp 4,096
 MAX_BODY_BYTES = 64 * 1024
 SENDER_RE = re.compile(r"^[A-Za-z0-9:_.@+\-]{1,128}$")
+# REST conversations live in their own namespace: a caller's "messenger:123" becomes "rest:messenger:123",
+# which is not the Messenger resident's conversation.
+SENDER_PREFIX = "rest:"
+# What the actions learn about a REST message. Fixed here: the caller doesn't get to choose it.
+METADATA = {"channel": "rest", "origin": "private"}
 EMPTY_REPLY = "I didn't get any words there. Tell me what you need, like \"missed bin\" or \"pothole\"."
 
 
@@ -70,22 +77,33 @@ def parse_request(body: bytes) -> tuple[str, str, Optional[dict]]:
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 BotMessage = dict[str, Any]  # one message the bot sent, as CollectingOutputChannel records it
+IntentLookup = Callable[[str], Awaitable[Optional[str]]]  # conversation id -> the intent the model chose
+
+# The owner token of a REST or web chat conversation travels in this header both ways (knowledge/access.py).
+TOKEN_HEADER = "X-Conversation-Token"
+NOT_YOURS = ("this conversation was started by someone else: send the X-Conversation-Token you were given "
+             "with its first reply, or use a new sender id")
 
 
 async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channel: str, *,
-                         sender_prefix: str = "", metadata: Optional[dict] = None,
+                         sender_prefix: str, metadata: dict[str, Any], token: Optional[str] = None,
+                         intent_of: Optional[IntentLookup] = None,
                          shape: Callable[[BotMessage], BotMessage] = lambda message: message) -> HTTPResponse:
     """Answer one webhook request: validate `body`, run the message through Rasa, return the bot's messages.
 
     `input_channel` is the channel's name, as Rasa records it and as the log names it. `sender_prefix` is put
-    in front of the caller's sender to make Rasa's conversation id ("web:" keeps browser-made ids apart
-    from every other channel's). `metadata`, if given, replaces whatever the caller sent, for channels
-    whose callers must not choose it. `shape` turns each collected message into what the caller gets back.
-    Malformed input gets 400, a timeout 503 and any other failure 500, each with a plain `error` and no
-    stack trace; message text is never logged.
+    in front of the caller's sender to make Rasa's conversation id: each caller-named channel has its own
+    namespace ("rest:", "web:"), so no caller can write into a Messenger or X conversation. `token` is the
+    caller's owner token: a new conversation gets one (in the TOKEN_HEADER of the answer), an existing one
+    needs it (403 otherwise, and nothing is recorded). `metadata` replaces whatever the caller sent: callers
+    must not choose what the actions believe about the channel. `intent_of` reads what the model understood,
+    for the safety net. `shape` turns each collected message into what the caller gets back.
+    Malformed input gets 400 with a plain `error`. If the bot fails or times out, the resident still gets
+    the safety net's answer (the phone number; the crisis lines if in danger), never a stack trace; message
+    text is never logged.
     """
     try:
-        sender, text, sent_metadata = parse_request(body)
+        sender, text, _ = parse_request(body)
     except BadRequest as exc:
         log.info("%s webhook rejected a request: %s", input_channel, exc)
         return response.json({"error": str(exc)}, status=400)
@@ -93,33 +111,74 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
     if not clean_text(text):
         # Nothing to understand: answer here rather than record an empty turn in the tracker.
         return response.json([shape({"recipient_id": sender_id, "text": EMPTY_REPLY})])
-    instead = await asyncio.to_thread(_before_bot, sender_id, input_channel, sender, text)
+    now = utcnow()
+    try:
+        access = await asyncio.to_thread(authorize_write, sender_id, input_channel, sender, token, now)
+    except Exception:  # noqa: BLE001 - can't check the owner: don't run the bot, but don't leave them silent
+        log.error("%s webhook could not check conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
+        return response.json([shape({"recipient_id": sender_id, **m}) for m in safety_net.complete(text, [])])
+    if not access.allowed:
+        log.warning("%s webhook refused a message for conversation %s without its owner token", input_channel,
+                    pseudonym(sender_id))
+        return response.json({"error": NOT_YOURS}, status=403)
+    headers = {TOKEN_HEADER: access.new_token} if access.new_token else None
+    instead = await asyncio.to_thread(_before_bot, sender_id, input_channel, sender, text, now)
     if instead is not None:  # a person has this conversation, or it was a satisfaction score
-        return response.json([shape({"recipient_id": sender_id, **message}) for message in instead])
+        messages = safety_net.complete(text, instead, silent_ok=True)
+        return response.json([shape({"recipient_id": sender_id, **message}) for message in messages],
+                             headers=headers)
     collector = CollectingOutputChannel()
     try:
         await on_new_message(UserMessage(text, collector, sender_id, input_channel=input_channel,
-                                         metadata=sent_metadata if metadata is None else metadata))
+                                         metadata=dict(metadata)))
     except CancelledError:
         log.error("%s webhook timed out for conversation %s", input_channel, pseudonym(sender_id))
-        return response.json({"error": "the bot took too long to answer; try again"}, status=503)
+        messages = safety_net.complete(text, [])
+        return response.json([shape({"recipient_id": sender_id, **m}) for m in messages], headers=headers)
     except Exception:  # noqa: BLE001 - log without the text, answer without a trace
         log.error("%s webhook failed for conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
-        return response.json({"error": "the bot could not answer; try again"}, status=500)
-    return response.json([shape(message) for message in collector.messages])
+        messages = safety_net.complete(text, [])
+        return response.json([shape({"recipient_id": sender_id, **m}) for m in messages], headers=headers)
+    intent = await _intent(intent_of, sender_id)
+    messages = safety_net.complete(text, list(collector.messages), intent)
+    return response.json([shape({"recipient_id": sender_id, **m}) for m in messages], headers=headers)
 
 
-async def updates_response(prefix: str, sender: Optional[str], after: Optional[str],
+async def _intent(intent_of: Optional[IntentLookup], conversation_id: str) -> Optional[str]:
+    if intent_of is None:
+        return None
+    try:
+        return await intent_of(conversation_id)
+    except Exception:  # noqa: BLE001 - the phrase list alone still decides
+        log.warning("could not read the model's intent for the safety net", exc_info=True)
+        return None
+
+
+def tracker_intent(app: Any) -> IntentLookup:
+    """An IntentLookup reading the latest message's intent from the Rasa app's tracker store."""
+    async def lookup(conversation_id: str) -> Optional[str]:
+        tracker = await app.ctx.agent.tracker_store.retrieve(conversation_id)
+        if tracker is None or tracker.latest_message is None:
+            return None
+        return ((tracker.latest_message.parse_data or {}).get("intent") or {}).get("name")
+    return lookup
+
+
+async def updates_response(prefix: str, sender: Optional[str], after: Optional[str], token: Optional[str],
                            shape: Callable[[BotMessage], BotMessage] = lambda message: message) -> HTTPResponse:
     """Staff replies (and the bot's messages about the case) for a conversation since message id `after`.
-    Channels that can't be pushed to, the web chat and REST callers, poll this. The sender id is the only
-    credential, as for the webhook itself: it is random and known only to the resident's browser."""
+    Channels that can't be pushed to, the web chat and REST callers, poll this. Only the conversation's
+    owner may: the request must carry the owner token given with the conversation's first reply."""
     if not sender or not SENDER_RE.match(sender):
         return response.json({"error": "'sender' must be 1-128 letters, digits or :_.@+- characters"}, status=400)
     try:
         since = int(after or 0)
     except ValueError:
         return response.json({"error": "'after' must be a message id"}, status=400)
+    if not 0 <= since < 2**63:
+        return response.json({"error": "'after' must be a message id"}, status=400)
+    if not await asyncio.to_thread(may_read, prefix + sender, token):
+        return response.json({"error": NOT_YOURS}, status=403)
     rows = await asyncio.to_thread(_staff_messages, prefix + sender, since)
     return response.json([{"id": row_id, **shape(message)} for row_id, message in rows])
 
@@ -130,11 +189,11 @@ def _staff_messages(conversation_id: str, after: int) -> list[tuple[int, BotMess
                 for m in cases.staff_messages_for(session, conversation_id, after)]
 
 
-def _before_bot(conversation_id: str, channel: str, user_id: str, text: str) -> Optional[list[dict]]:
+def _before_bot(conversation_id: str, channel: str, user_id: str, text: str, now: Any) -> Optional[list[dict]]:
     """Remember the conversation (for the figures' containment rate) and let the handover gate decide
     whether the bot answers, in one transaction."""
-    return intercept(conversation_id, text, first=lambda session: touch_conversation(
-        session, conversation_id, channel, "private", user_id, None, None, utcnow()))
+    return intercept(conversation_id, text, now=now, first=lambda session: touch_conversation(
+        session, conversation_id, channel, "private", user_id, None, None, now))
 
 
 class CouncilRestInput(InputChannel):
@@ -174,10 +233,14 @@ class CouncilRestInput(InputChannel):
 
         @webhook.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
-            return await updates_response("", request.args.get("sender"), request.args.get("after"))
+            return await updates_response(SENDER_PREFIX, request.args.get("sender"), request.args.get("after"),
+                                          request.headers.get(TOKEN_HEADER))
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await answer_webhook(request.body or b"", on_new_message, self.name())
+            return await answer_webhook(request.body or b"", on_new_message, self.name(),
+                                        sender_prefix=SENDER_PREFIX, metadata=METADATA,
+                                        token=request.headers.get(TOKEN_HEADER),
+                                        intent_of=tracker_intent(request.app))
 
         return webhook

@@ -7,7 +7,9 @@ Routes, under `/webhooks/webchat/`:
 - `POST /webhook` the REST webhook's JSON contract with the same checks (`rest.answer_webhook`).
 
 The sender comes from the browser (a random id it made up and keeps for the tab's session), so Rasa gets
-it as `web:<sender>`: a page can never write into a Messenger or X conversation by sending that id.
+it as `web:<sender>`: a page can never write into a Messenger or X conversation by sending that id. The
+first reply carries the conversation's owner token (`X-Conversation-Token`), which the page keeps with the
+id and sends with every later message and poll; without it, the conversation is closed to the caller.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.rest import BotMessage, OnNewMessage, answer_webhook, updates_response
+from bot.channels.rest import (TOKEN_HEADER, BotMessage, IntentLookup, OnNewMessage, answer_webhook,
+                               tracker_intent, updates_response)
 from bot.static_files import Asset, load_assets
 from knowledge.answers import council
 from knowledge.db import session_scope
@@ -139,10 +142,12 @@ class WebChatInput(InputChannel):
     def name(cls) -> str:
         return "webchat"
 
-    async def answer(self, body: bytes, on_new_message: OnNewMessage) -> HTTPResponse:
-        """Answer one `POST /webhook` body: the REST contract, in the `web:` namespace, shaped for the page."""
+    async def answer(self, body: bytes, on_new_message: OnNewMessage, token: Optional[str] = None,
+                     intent_of: Optional[IntentLookup] = None) -> HTTPResponse:
+        """Answer one `POST /webhook` body: the REST contract, in the `web:` namespace, shaped for the page.
+        `token` is the conversation's owner token the page was given with its first reply."""
         return await answer_webhook(body, on_new_message, self.name(), sender_prefix=SENDER_PREFIX,
-                                    metadata=dict(METADATA), shape=page_message)
+                                    metadata=METADATA, token=token, intent_of=intent_of, shape=page_message)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         module = inspect.getmodule(self)
@@ -163,12 +168,13 @@ class WebChatInput(InputChannel):
 
         @webchat.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await self.answer(request.body or b"", on_new_message)
+            return await self.answer(request.body or b"", on_new_message, request.headers.get(TOKEN_HEADER),
+                                     tracker_intent(request.app))
 
         @webchat.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
             """Messages staff sent since `after` (the page polls while the tab is open)."""
             return await updates_response(SENDER_PREFIX, request.args.get("sender"), request.args.get("after"),
-                                          shape=page_message)
+                                          request.headers.get(TOKEN_HEADER), shape=page_message)
 
         return webchat

@@ -213,13 +213,19 @@ class Recorder:
                                                                 reply.get("buttons", []))
 
 
-def post(recorder: Recorder, payload: object) -> tuple[int, Any]:
+def post(recorder: Recorder, payload: object, token: Optional[str] = None) -> tuple[int, Any]:
+    status, body, _ = post_full(recorder, payload, token)
+    return status, body
+
+
+def post_full(recorder: Recorder, payload: object, token: Optional[str] = None) -> tuple[int, Any, dict]:
+    """POST to the web chat endpoint in-process: (status, JSON body, response headers)."""
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    resp = asyncio.run(WebChatInput().answer(raw, recorder))
-    return resp.status, json.loads(resp.body)
+    resp = asyncio.run(WebChatInput().answer(raw, recorder, token))
+    return resp.status, json.loads(resp.body), dict(resp.headers)
 
 
-def test_conversation_is_namespaced_with_fixed_metadata() -> None:
+def test_conversation_is_namespaced_with_fixed_metadata(kb_url: str) -> None:
     rasa = Recorder(({"text": "Report it at https://www.northshire.gov.uk/roads/report-a-pothole"},))
     status, body = post(rasa, {"sender": "3f2b9c1e-1111-4222-8333-444455556666", "message": "pothole",
                                "metadata": {"origin": "public", "channel": "x"}})
@@ -231,7 +237,7 @@ def test_conversation_is_namespaced_with_fixed_metadata() -> None:
     assert msg.metadata == {"channel": "webchat", "origin": "private"}
 
 
-def test_buttons_are_returned_with_title_and_payload() -> None:
+def test_buttons_are_returned_with_title_and_payload(kb_url: str) -> None:
     rasa = Recorder(({"text": "Which?", "buttons": [{"title": "Missed bin", "payload": "/svc_bins_missed"}]},))
     assert post(rasa, {"sender": "abc", "message": "bins"})[1] == [
         {"text": "Which?", "buttons": [{"title": "Missed bin", "payload": "/svc_bins_missed"}]}]
@@ -252,10 +258,11 @@ def test_bad_requests_get_400_with_a_reason(payload: object) -> None:
     assert not rasa.messages
 
 
-def test_failures_answer_without_a_trace_or_the_text(caplog: pytest.LogCaptureFixture) -> None:
+def test_failures_answer_with_the_phone_number_without_a_trace_or_the_text(
+        kb_url: str, caplog: pytest.LogCaptureFixture) -> None:
     status, body = post(Recorder(error=RuntimeError("boom")), {"sender": "abc", "message": "secret words"})
-    assert status == 500 and body == {"error": "the bot could not answer; try again"}
-    status, body = post(Recorder(error=asyncio.CancelledError()), {"sender": "abc", "message": "secret words"})
-    assert status == 503 and "error" in body
+    assert status == 200 and "0300 123 4567" in body[0]["text"] and "try again" in body[0]["text"]
+    status, body = post(Recorder(error=asyncio.CancelledError()), {"sender": "abd", "message": "secret words"})
+    assert status == 200 and "0300 123 4567" in body[0]["text"]
     assert "webchat webhook failed" in caplog.text and "webchat webhook timed out" in caplog.text
-    assert "secret words" not in caplog.text
+    assert "secret words" not in caplog.text and "Traceback" not in json.dumps(body)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot import casework
 from bot.stack import BotStack
+from tests.e2e import residents
 from knowledge import cases
 from knowledge.db import session_scope
 from knowledge.models import Case, CaseMessage, StaffUser
@@ -23,13 +24,13 @@ REFERENCE = re.compile(r"NC-\d{4}-\d{6}")
 
 
 def say(bot: BotStack, sender: str, text: str) -> list[dict]:
-    r = httpx.post(bot.webhook_url, json={"sender": sender, "message": text}, timeout=60)
+    r = residents.post(bot.webhook_url, sender, text)
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def updates(bot: BotStack, sender: str, after: int = 0) -> list[dict]:
-    r = httpx.get(f"{bot.rasa_url}/webhooks/rest/updates", params={"sender": sender, "after": after}, timeout=10)
+    r = residents.updates(f"{bot.rasa_url}/webhooks/rest", sender, after)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -44,9 +45,12 @@ def agent(kb_url: str, username: str = "sam") -> int:
         return user.id
 
 
-def case_for(kb_url: str, sender: str) -> Case:
+def case_for(kb_url: str, conversation_id: str) -> Case:
+    """The latest case of a conversation; a bare REST sender means its `rest:` conversation."""
+    if ":" not in conversation_id:
+        conversation_id = f"rest:{conversation_id}"
     with session_scope(kb_url) as session:
-        return session.execute(select(Case).where(Case.conversation_id == sender)).scalars().all()[-1]
+        return session.execute(select(Case).where(Case.conversation_id == conversation_id)).scalars().all()[-1]
 
 
 def test_asking_for_a_person_pauses_the_bot_until_staff_resolve(bot: BotStack) -> None:
@@ -69,7 +73,7 @@ def test_asking_for_a_person_pauses_the_bot_until_staff_resolve(bot: BotStack) -
     again = " ".join(m["text"] for m in say(bot, sender, "hello? can I talk to someone"))
     assert set(REFERENCE.findall(again)) <= {reference}
     with session_scope(bot.kb_url) as session:
-        assert len(session.execute(select(Case).where(Case.conversation_id == sender)).scalars().all()) == 1
+        assert len(session.execute(select(Case).where(Case.conversation_id == f"rest:{sender}")).scalars().all()) == 1
 
     # Staff claim and reply; the reply reaches the resident's channel (REST callers poll for it).
     staff = agent(bot.kb_url)
@@ -100,7 +104,7 @@ def test_pause_survives_a_restart(bot: BotStack) -> None:
     reply = say(bot, sender, "pothole")
     assert all(POTHOLE not in m.get("text", "") for m in reply)
     with session_scope(bot.kb_url) as session:
-        case = session.execute(select(Case).where(Case.conversation_id == sender)).scalar_one()
+        case = session.execute(select(Case).where(Case.conversation_id == f"rest:{sender}")).scalar_one()
         last = session.execute(select(CaseMessage).where(CaseMessage.case_id == case.id)
                                .order_by(CaseMessage.id.desc())).scalars().first()
     assert (last.author, last.text) in {("resident", "pothole"), ("bot", f"Thanks, I've added that to your case "
@@ -117,8 +121,7 @@ def test_a_crisis_opens_an_urgent_case_and_still_gives_the_numbers(bot: BotStack
 
 def test_web_chat_resident_gets_staff_replies(bot: BotStack) -> None:
     sender = uuid.uuid4().hex
-    r = httpx.post(f"{bot.rasa_url}/webhooks/webchat/webhook", json={"sender": sender,
-                                                                     "message": "can I talk to a person"}, timeout=60)
+    r = residents.post(f"{bot.rasa_url}/webhooks/webchat/webhook", sender, "can I talk to a person")
     assert REFERENCE.search(" ".join(m["text"] for m in r.json()))
     case = case_for(bot.kb_url, f"web:{sender}")
     assert case.channel == "webchat"
@@ -126,7 +129,9 @@ def test_web_chat_resident_gets_staff_replies(bot: BotStack) -> None:
     with session_scope(bot.kb_url) as session:
         cases.claim(session, case.id, session.get(StaffUser, staff))
     asyncio.run(casework.reply(case.id, staff, "Hello from Jo <b>at the council</b>", "n-web"))
-    got = httpx.get(f"{bot.rasa_url}/webhooks/webchat/updates", params={"sender": sender, "after": 0}).json()
+    got = residents.updates(f"{bot.rasa_url}/webhooks/webchat", sender).json()
     assert got[-1]["text"] == "Hello from Jo <b>at the council</b>"
-    other = httpx.get(f"{bot.rasa_url}/webhooks/webchat/updates", params={"sender": uuid.uuid4().hex}).json()
-    assert other == []  # another browser sees nothing of it
+    # Another browser sees nothing of it: not with its own id, nor by naming this one without the token.
+    assert httpx.get(f"{bot.rasa_url}/webhooks/webchat/updates", params={"sender": uuid.uuid4().hex}).status_code == 403
+    stolen = httpx.get(f"{bot.rasa_url}/webhooks/webchat/updates", params={"sender": sender, "after": 0})
+    assert stolen.status_code == 403 and "Hello from Jo" not in stolen.text

@@ -53,7 +53,7 @@ def test_bot_runs_on_postgres_and_redis(model: Path, postgres_url: str, redis_ur
                 calls = fake.settle(at_least=1)
                 assert len(calls) == 1 and POTHOLE in calls[0].body["message"]["text"]
         with admin.connect() as conn:
-            stored = conn.execute(text("SELECT count(*) FROM public.events WHERE sender_id = :s"), {"s": sender})
+            stored = conn.execute(text("SELECT count(*) FROM public.events WHERE sender_id = :s"), {"s": f"rest:{sender}"})
             assert stored.scalar_one() > 0
             seen = conn.execute(text(f"SELECT status FROM {schema}.inbound_events WHERE delivery_key = :k"),
                                 {"k": f"messenger:m_{psid}"}).scalars().all()

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.stack import BotStack
+from tests.e2e import residents
 from knowledge.db import session_scope
 from knowledge.models import Service
 
@@ -19,8 +20,7 @@ SITE = "https://www.northshire.gov.uk"
 
 
 def say(bot: BotStack, text: str, sender: str = "") -> str:
-    response = httpx.post(bot.webhook_url, json={"sender": sender or f"r-{uuid.uuid4().hex[:10]}", "message": text},
-                          timeout=60)
+    response = residents.post(bot.webhook_url, sender or f"r-{uuid.uuid4().hex[:10]}", text)
     assert response.status_code == 200, response.text
     return "\n".join(m.get("text", "") for m in response.json())
 
@@ -110,13 +110,13 @@ def test_bad_requests_get_400_and_leave_no_trace(bot: BotStack, raw: bytes) -> N
     response = httpx.post(bot.webhook_url, content=raw, headers={"Content-Type": "application/json"}, timeout=30)
     assert response.status_code == 400
     assert "error" in response.json() and "Traceback" not in response.text
-    assert events_for(bot, "bad-input") == 0
-    assert events_for(bot, "x") == 0
+    assert events_for(bot, "rest:bad-input") == 0
+    assert events_for(bot, "rest:x") == 0
 
 
 def test_conversation_is_kept_in_the_tracker_store(bot: BotStack) -> None:
     say(bot, "pothole", sender="kept-1")
-    assert events_for(bot, "kept-1") > 0
+    assert events_for(bot, "rest:kept-1") > 0
 
 
 def test_bin_type_is_understood_and_used(bot: BotStack) -> None:

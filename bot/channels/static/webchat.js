@@ -11,6 +11,9 @@
   var POLL_MS = 3000;
   var SENDER_KEY = "councilbot.webchat.sender";
   var SENDER_RE = /^[A-Za-z0-9-]{16,64}$/;
+  var TOKEN_KEY = "councilbot.webchat.token";
+  var TOKEN_HEADER = "X-Conversation-Token";  // the server gives it with the first reply; we send it back
+  var TOKEN_RE = /^[A-Za-z0-9_-]{16,64}$/;
   var TIMEOUT_MS = 45000;              // Rasa answers in well under a second; this only catches a hang
   var URL_RE = /https?:\/\/[^\s<>"']+/g;
   var TRAILING_PUNCTUATION = /[.,;:!?'"\])}]+$/;
@@ -24,6 +27,7 @@
 
   var log, form, input, typing, errorBox;
   var memorySender = null;             // used only when sessionStorage is unavailable (private modes)
+  var memoryToken = null;
   var queue = Promise.resolve();       // one request at a time, so replies stay in order
   var lastUpdate = 0;                  // id of the last staff message shown
 
@@ -53,6 +57,48 @@
       memorySender = memorySender || randomId();
       return memorySender;
     }
+  }
+
+  /** The owner token of this conversation, if the server has given us one yet. */
+  function ownerToken() {
+    try {
+      var token = window.sessionStorage.getItem(TOKEN_KEY);
+      return token && TOKEN_RE.test(token) ? token : memoryToken;
+    } catch (e) {
+      return memoryToken;
+    }
+  }
+
+  function keepToken(token) {
+    if (!token || !TOKEN_RE.test(token)) {
+      return;
+    }
+    memoryToken = token;
+    try {
+      window.sessionStorage.setItem(TOKEN_KEY, token);
+    } catch (e) { /* memory copy is enough for this page */ }
+  }
+
+  /** Forget this conversation: a new id, no token (the server refused the old pair). */
+  function newConversation() {
+    memorySender = null;
+    memoryToken = null;
+    lastUpdate = 0;
+    try {
+      window.sessionStorage.removeItem(SENDER_KEY);
+      window.sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) { /* nothing kept */ }
+  }
+
+  /** Request headers: JSON, plus the owner token once we have it. */
+  function headers(extra) {
+    var all = { "Accept": "application/json" };
+    var token = ownerToken();
+    if (token) {
+      all[TOKEN_HEADER] = token;
+    }
+    Object.keys(extra || {}).forEach(function (key) { all[key] = extra[key]; });
+    return all;
   }
 
   function element(tag, className) {
@@ -187,18 +233,24 @@
     });
   }
 
-  /** POST one message and show the answer. Resolves to true if the bot answered. */
-  function exchange(message) {
+  /** POST one message and show the answer. Resolves to true if the bot answered. If the server no longer
+      knows this page as the conversation's owner (403), start a new conversation and send it there once. */
+  function exchange(message, retried) {
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     var timer = controller ? window.setTimeout(function () { controller.abort(); }, TIMEOUT_MS) : null;
     setTyping(true);
     return fetch(ENDPOINT, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      headers: headers({ "Content-Type": "application/json" }),
       body: JSON.stringify({ sender: senderId(), message: message }),
       credentials: "same-origin",
       signal: controller ? controller.signal : undefined
     }).then(function (response) {
+      keepToken(response.headers.get(TOKEN_HEADER));
+      if (response.status === 403 && !retried) {
+        newConversation();
+        return "retry";
+      }
       return response.json().catch(function () { return null; }).then(function (body) {
         if (response.ok) {
           showReplies(body);
@@ -217,7 +269,7 @@
         window.clearTimeout(timer);
       }
       setTyping(false);
-      return answered;
+      return answered === "retry" ? exchange(message, true) : answered;
     });
   }
 
@@ -254,7 +306,10 @@
       return;
     }
     var url = UPDATES + "?sender=" + encodeURIComponent(senderId()) + "&after=" + lastUpdate;
-    fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" }).then(function (response) {
+    if (!ownerToken()) {
+      return;   // nothing sent yet, so nothing to collect
+    }
+    fetch(url, { headers: headers(), credentials: "same-origin" }).then(function (response) {
       return response.ok ? response.json() : [];
     }).then(function (messages) {
       if (!Array.isArray(messages)) {
