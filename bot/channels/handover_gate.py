@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.channels.safety_net import in_danger
 from knowledge import answers, cases
 from knowledge.conversations import utcnow
 from knowledge.db import session_scope
@@ -56,6 +57,10 @@ def intercept(conversation_id: str, text: str, attachments: Iterable[str] = (),
             case = cases.paused_case(session, conversation_id, now)
             if case is not None:
                 cases.add_resident_message(session, case, text, attachments, now)
+                if in_danger(text):
+                    # The bot is quiet, so staff are the help: the case jumps to urgent (the safety net
+                    # gives the resident 999 and Samaritans meanwhile).
+                    cases.open_case(session, conversation_id, case.channel, "crisis", [], now=now)
                 if _acknowledged_recently(session, case.id, now):
                     return []
                 ack = answers.case_acknowledgement(case.reference)

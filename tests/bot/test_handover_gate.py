@@ -173,3 +173,17 @@ def test_default_clock_is_now(kb_url: str) -> None:
     _open(kb_url, now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
     got: Optional[list[dict]] = intercept(CONV, "hello")
     assert got is not None and "NC-" in got[0]["text"]
+
+
+def test_a_crisis_while_staff_have_the_case_makes_it_urgent_and_breaks_the_silence(kb_url: str) -> None:
+    from bot.channels import safety_net
+
+    case = _open(kb_url)
+    assert intercept(CONV, "any news?", now=T0) is not None           # acknowledged, bot quiet
+    quiet = intercept(CONV, "hello??", now=T0 + dt.timedelta(minutes=1))
+    assert quiet == []
+    said = intercept(CONV, "i can't cope, i'm going to kill myself", now=T0 + dt.timedelta(minutes=2))
+    escalated = _in(kb_url, lambda s: s.get(Case, case.id))
+    assert (escalated.priority, escalated.reason) == ("urgent", "crisis")
+    out = safety_net.complete("i can't cope, i'm going to kill myself", said or [], silent_ok=True)
+    assert "999" in out[0]["text"] and "116 123" in out[0]["text"]
