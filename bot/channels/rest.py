@@ -23,6 +23,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
 from knowledge import cases
 from knowledge.conversations import touch_conversation, utcnow
@@ -74,13 +75,15 @@ BotMessage = dict[str, Any]  # one message the bot sent, as CollectingOutputChan
 
 async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channel: str, *,
                          sender_prefix: str = "", metadata: Optional[dict] = None,
-                         shape: Callable[[BotMessage], BotMessage] = lambda message: message) -> HTTPResponse:
+                         shape: Callable[[BotMessage], BotMessage] = lambda message: message,
+                         address: Optional[str] = None) -> HTTPResponse:
     """Answer one webhook request: validate `body`, run the message through Rasa, return the bot's messages.
 
     `input_channel` is the channel's name, as Rasa records it and as the log names it. `sender_prefix` is put
     in front of the caller's sender to make Rasa's conversation id ("web:" keeps browser-made ids apart
     from every other channel's). `metadata`, if given, replaces whatever the caller sent, for channels
     whose callers must not choose it. `shape` turns each collected message into what the caller gets back.
+    `address` is the caller's network address, for the rate limits (`flood_gate`): over one, 429.
     Malformed input gets 400, a timeout 503 and any other failure 500, each with a plain `error` and no
     stack trace; message text is never logged.
     """
@@ -90,6 +93,9 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
         log.info("%s webhook rejected a request: %s", input_channel, exc)
         return response.json({"error": str(exc)}, status=400)
     sender_id = sender_prefix + sender
+    refused = await rest_refusal(input_channel, sender_id, text, address, shape)
+    if refused is not None:  # over a rate limit: a polite 429 (or, for a crisis, the emergency numbers)
+        return refused
     if not clean_text(text):
         # Nothing to understand: answer here rather than record an empty turn in the tracker.
         return response.json([shape({"recipient_id": sender_id, "text": EMPTY_REPLY})])
@@ -178,6 +184,6 @@ class CouncilRestInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await answer_webhook(request.body or b"", on_new_message, self.name())
+            return await answer_webhook(request.body or b"", on_new_message, self.name(), address=address_of(request))
 
         return webhook

@@ -27,6 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.flood_gate import address_of
 from bot.channels.rest import BotMessage, OnNewMessage, answer_webhook, updates_response
 from bot.static_files import Asset, load_assets
 from knowledge.answers import council
@@ -139,10 +140,10 @@ class WebChatInput(InputChannel):
     def name(cls) -> str:
         return "webchat"
 
-    async def answer(self, body: bytes, on_new_message: OnNewMessage) -> HTTPResponse:
+    async def answer(self, body: bytes, on_new_message: OnNewMessage, address: Optional[str] = None) -> HTTPResponse:
         """Answer one `POST /webhook` body: the REST contract, in the `web:` namespace, shaped for the page."""
         return await answer_webhook(body, on_new_message, self.name(), sender_prefix=SENDER_PREFIX,
-                                    metadata=dict(METADATA), shape=page_message)
+                                    metadata=dict(METADATA), shape=page_message, address=address)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         module = inspect.getmodule(self)
@@ -163,7 +164,7 @@ class WebChatInput(InputChannel):
 
         @webchat.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await self.answer(request.body or b"", on_new_message)
+            return await self.answer(request.body or b"", on_new_message, address_of(request))
 
         @webchat.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
