@@ -9,10 +9,11 @@ database, so two agents can never both own a case. Every function that changes a
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -309,21 +310,69 @@ def audit_trail(session: Session, case_id: int) -> list[CaseAudit]:
     return list(session.execute(select(CaseAudit).where(CaseAudit.case_id == case_id).order_by(CaseAudit.id)).scalars())
 
 
-def queue(session: Session, status: Optional[str] = None, channel: Optional[str] = None, reason: Optional[str] = None,
-          assignee_id: Optional[int] = None, unassigned: bool = False, limit: int = 200) -> list[Case]:
-    """Cases to work, urgent first, then by SLA due time. Default: every open case."""
-    q = select(Case)
+def _filtered(q: Any, status: Optional[str], channel: Optional[str], reason: Optional[str],
+              assignee_id: Optional[int], unassigned: bool, priority: Optional[str] = None) -> Any:
     q = q.where(Case.status == status) if status else q.where(Case.status.in_(OPEN_STATUSES))
     if channel:
         q = q.where(Case.channel == channel)
     if reason:
         q = q.where(Case.reason == reason)
+    if priority:
+        q = q.where(Case.priority == priority)
     if assignee_id:
         q = q.where(Case.assignee_id == assignee_id)
     if unassigned:
         q = q.where(Case.assignee_id.is_(None))
+    return q
+
+
+def queue(session: Session, status: Optional[str] = None, channel: Optional[str] = None, reason: Optional[str] = None,
+          assignee_id: Optional[int] = None, unassigned: bool = False, limit: int = 200) -> list[Case]:
+    """Cases to work, urgent first, then by SLA due time. Default: every open case."""
+    q = _filtered(select(Case), status, channel, reason, assignee_id, unassigned)
     urgent_first = sql_case((Case.priority == "urgent", 0), else_=1)
     return list(session.execute(q.order_by(urgent_first, Case.sla_due_at, Case.id).limit(limit)).scalars())
+
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class QueuePage:
+    """One screen of the queue. `urgent`: every open urgent case the filters match, by SLA due time: on
+    the first page whatever else there is, so a flood of other cases can never push one out of sight.
+    `rows`: this page of the other matching cases (urgent first, then by SLA due time). `total`: all
+    matching cases, urgent ones included; `urgent_elsewhere`: open urgent cases the filters hide."""
+
+    urgent: list[Case]
+    rows: list[Case]
+    page: int
+    pages: int
+    total: int
+    urgent_total: int
+    urgent_elsewhere: int
+
+
+def queue_page(session: Session, page: int = 1, per_page: int = PAGE_SIZE, status: Optional[str] = None,
+               channel: Optional[str] = None, reason: Optional[str] = None, priority: Optional[str] = None,
+               assignee_id: Optional[int] = None, unassigned: bool = False) -> QueuePage:
+    """Page `page` (from 1; past the end means the last page) of the queue with these filters."""
+    def matching(q: Any) -> Any:
+        return _filtered(q, status, channel, reason, assignee_id, unassigned, priority)
+
+    open_urgent = (Case.priority == "urgent") & Case.status.in_(OPEN_STATUSES)
+    urgent_total = session.execute(matching(select(func.count(Case.id))).where(open_urgent)).scalar_one()
+    rest_total = session.execute(matching(select(func.count(Case.id))).where(~open_urgent)).scalar_one()
+    all_urgent = session.execute(select(func.count(Case.id)).where(open_urgent)).scalar_one()
+    pages = max(1, -(-rest_total // per_page))
+    page = min(max(1, page), pages)
+    urgent = list(session.execute(matching(select(Case)).where(open_urgent)
+                                  .order_by(Case.sla_due_at, Case.id)).scalars()) if page == 1 else []
+    urgent_first = sql_case((Case.priority == "urgent", 0), else_=1)
+    rows = list(session.execute(matching(select(Case)).where(~open_urgent)
+                                .order_by(urgent_first, Case.sla_due_at, Case.id)
+                                .offset((page - 1) * per_page).limit(per_page)).scalars())
+    return QueuePage(urgent, rows, page, pages, urgent_total + rest_total, urgent_total, all_urgent - urgent_total)
 
 
 def by_reference(session: Session, reference: str) -> Optional[Case]:
