@@ -204,13 +204,14 @@ def no_words_answer(c: Council) -> Reply:
 
 
 def case_cap_answer(c: Council, busy: bool, reference: Optional[str] = None) -> Reply:
-    """When no new case can be opened: the resident already opened as many as allowed today (`busy` False;
-    `reference` is their latest, which this message was added to), or the team's queue for this channel is
-    full (`busy` True). Either way, the phone number."""
+    """When no new case can be opened: the resident already opened as many as allowed today (`busy` False),
+    or the team's queue for this channel is full (`busy` True). `reference` is their latest case, to
+    quote on the phone. Either way, the phone number."""
     if busy:
         first = "Our team is getting a lot of messages right now, so I can't pass this on here."
     elif reference:
-        first = f"You've contacted our team several times today, so I've added this to your case {reference}."
+        first = (f"You've contacted our team several times today (your latest case is {reference}), so I can't "
+                 f"open another one here.")
     else:
         first = "You've contacted our team several times today, so I can't pass this on here."
     return Reply(text=f"{first}\nTo talk to a person, call us on {c.phone} ({c.opening_hours}).\n"

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from knowledge.business_hours import BusinessHours, idle_limit, sla_hours
 from knowledge.conversations import utcnow
-from knowledge.models import Case, CaseAudit, CaseMessage, ReferenceCounter, StaffUser
+from knowledge.models import Case, CaseAudit, CaseMessage, CaseRefusal, ReferenceCounter, StaffUser
+from knowledge.privacy import pseudonym
+from knowledge.settings import case_caps
 
 REASONS = ("asked", "repeated_fallback", "crisis", "safeguarding", "complaint", "topic")
 URGENT_REASONS = frozenset({"crisis", "safeguarding"})
@@ -91,6 +93,42 @@ def open_case(session: Session, conversation_id: str, channel: str, reason: str,
                                 meta=line.get("meta") or {}, created_at=line.get("at") or now))
     _audit(session, case, "bot", "opened", now, reason=reason, priority=priority)
     return case, True
+
+
+@dataclass(frozen=True)
+class CapReached:
+    """No new case: `cap` is sender_day or channel_hour (see `CaseRefusal`); `latest` is the
+    conversation's most recent case, if it has one (its history records the refusal)."""
+
+    cap: str
+    latest: Optional[Case] = None
+
+
+def check_caps(session: Session, conversation_id: str, channel: str, reason: str,
+               now: Optional[dt.datetime] = None) -> Optional[CapReached]:
+    """Whether a new case for this conversation would go over a cap; if so, the refusal is recorded
+    (`case_refusals`, and the latest case's audit). Call it only when the conversation has no open case.
+    Urgent reasons are never capped: a flood must not stop a real crisis reaching staff."""
+    if reason in URGENT_REASONS:
+        return None
+    now = now or utcnow()
+    per_sender, per_channel = case_caps()
+    cap: Optional[str] = None
+    if per_sender and session.execute(select(func.count(Case.id)).where(
+            Case.conversation_id == conversation_id,
+            Case.created_at > now - dt.timedelta(days=1))).scalar_one() >= per_sender:
+        cap = "sender_day"
+    elif per_channel and session.execute(select(func.count(Case.id)).where(
+            Case.channel == channel, Case.created_at > now - dt.timedelta(hours=1))).scalar_one() >= per_channel:
+        cap = "channel_hour"
+    if cap is None:
+        return None
+    session.add(CaseRefusal(conversation=pseudonym(conversation_id), channel=channel, reason=reason, cap=cap, at=now))
+    latest = session.execute(select(Case).where(Case.conversation_id == conversation_id)
+                             .order_by(Case.id.desc()).limit(1)).scalar_one_or_none()
+    if latest is not None:
+        _audit(session, latest, "bot", "cap_reached", now, cap=cap, reason=reason)
+    return CapReached(cap, latest)
 
 
 def paused_case(session: Session, conversation_id: str, now: Optional[dt.datetime] = None) -> Optional[Case]:
