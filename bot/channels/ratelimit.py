@@ -173,6 +173,7 @@ class RateLimiter:
             # Many different senders from one address is what a script opening conversations looks like.
             known = await self.backend.admit(f"nc:{address}:{hour}", f"{channel}:{sender}",
                                              self.limits.new_conversations_per_address, 2 * HOUR)
+            # As a count against a limit of 0: 1 (over) for a conversation the address may not start.
             counts.append(("new_conversations", 0 if known else 1, 0, hour_left))
         if self.limits.per_sender:
             counts.append(("sender", await self.backend.hit(f"se:{channel}:{sender}:{minute}", 2 * MINUTE),
