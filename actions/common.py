@@ -125,5 +125,10 @@ def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Handov
         except Exception:  # noqa: BLE001
             send(dispatcher, Reply(text=UNAVAILABLE))
         return None
+    if handover.capped:  # the caps allow no new case: the phone number instead
+        send(dispatcher, answers.case_cap_answer(council, busy=handover.capped == "channel_hour",
+                                                 reference=handover.reference or None))
+        log.info("handover capped (%s) in conversation %s", handover.capped, pseudonym(tracker.sender_id))
+        return handover
     dispatcher.utter_message(text=handover.reply)
     return handover

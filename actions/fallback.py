@@ -12,6 +12,7 @@ from actions.common import answer, hand_over, note_unanswered
 from knowledge import answers, unanswered
 from knowledge.handover import HandoverReason
 from knowledge.models import Service
+from knowledge.real_words import has_real_words
 from knowledge.search import search_services
 
 # Service intents the model ranked at least this high are worth offering as a choice.
@@ -46,9 +47,22 @@ def fallbacks_in_a_row(tracker: Tracker) -> int:
     return count
 
 
+def missed_texts(tracker: Tracker) -> list[str]:
+    """What the resident wrote in the current run of misses, newest first."""
+    texts: list[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+            break
+        texts.append(event.get("text") or "")
+    return texts
+
+
 class ActionKnowledgeFallback(Action):
     """Answer directly if search and model agree; else up to three likely services plus the phone number.
-    After a second miss in a row, offer a person."""
+    After a second miss in a row, offer a person: a case if the resident wrote real words, else the phone
+    number and how to ask for a person (`knowledge.real_words`)."""
 
     def name(self) -> str:
         return "action_kb_fallback"
@@ -69,6 +83,11 @@ class ActionKnowledgeFallback(Action):
             return answers.suggestions_answer(council, likely_services(session, found, ranking))
 
         note_unanswered(tracker, unanswered.FALLBACK)
+        if repeated and not any(has_real_words(t) for t in missed_texts(tracker) or [text]):
+            # Nothing a person could act on ("asdfgh", "???"): a case would only silence the bot for
+            # days. The phone number and how to ask for a person instead.
+            return answer(dispatcher, tracker, self.name(), lambda session: answers.no_words_answer(
+                answers.council(session)))
         events = answer(dispatcher, tracker, self.name(), build)
         if repeated:  # two misses in a row: a person takes over rather than a third guess
             said = [m.get("text") or "" for m in dispatcher.messages]

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from bot.channels.config import NO_RATE_LIMITS
 from bot.channels.signatures import meta_signature
 from bot.settings import Settings
 from bot.stack import BotStack
@@ -128,7 +129,7 @@ def main() -> int:
         settings = Settings(**{**base.__dict__, "rasa_port": _free_port(), "action_port": _free_port(), "console_port": _free_port(),
                                "tracker_store_url": f"sqlite:///{tmp}/tracker.db"})
         env = {"DATABASE_URL": kb_url, "META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "bench",
-               "META_PAGE_ACCESS_TOKEN": "bench", "META_GRAPH_URL": sink.url}
+               "META_PAGE_ACCESS_TOKEN": "bench", "META_GRAPH_URL": sink.url, **NO_RATE_LIMITS}
         previous = os.environ.get("DATABASE_URL")
         with BotStack(model, settings, log_dir=Path(tmp) / "logs", env=env, console=False) as stack:
             url = f"{stack.rasa_url}/webhooks/meta/webhook"

@@ -193,3 +193,35 @@ def satisfaction_thanks() -> str:
 def contact_line(c: Council) -> str:
     """One line with the phone number and hours, for replies that need a way out."""
     return f"You can also call us on {c.phone} ({c.opening_hours})."
+
+
+# --- Floods: rate limits, case caps and messages the bot can't read ------------------------------------------
+
+def slow_down_text() -> str:
+    """Said when a resident (or someone pretending to be many) sends faster than the limits allow. Needs no
+    database, so it costs nothing under a flood; the emergency number is there in case it matters."""
+    return ("You're sending messages very quickly, so I can't answer them all. Please wait a minute, then "
+            f"send your message again. If you or someone else is in danger, call {EMERGENCY} now.")
+
+
+def no_words_answer(c: Council) -> Reply:
+    """After two messages in a row with no words the bot can read (gibberish, only punctuation or emoji):
+    how to reach a person, instead of opening a case nobody can act on."""
+    return Reply(text=(f"Sorry, I still can't understand. To talk to a person, call us on {c.phone} "
+                       f"({c.opening_hours}).\nOr tell me in a few words what you need, like \"missed bin\", or "
+                       f"type \"speak to a person\" and our team will reply here."))
+
+
+def case_cap_answer(c: Council, busy: bool, reference: Optional[str] = None) -> Reply:
+    """When no new case can be opened: the resident already opened as many as allowed today (`busy` False),
+    or the team's queue for this channel is full (`busy` True). `reference` is their latest case, to
+    quote on the phone. Either way, the phone number."""
+    if busy:
+        first = "Our team is getting a lot of messages right now, so I can't pass this on here."
+    elif reference:
+        first = (f"You've contacted our team several times today (your latest case is {reference}), so I can't "
+                 f"open another one here.")
+    else:
+        first = "You've contacted our team several times today, so I can't pass this on here."
+    return Reply(text=f"{first}\nTo talk to a person, call us on {c.phone} ({c.opening_hours}).\n"
+                      f"If you or someone else is in danger, call {c.emergency} now.")

@@ -9,16 +9,19 @@ database, so two agents can never both own a case. Every function that changes a
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from knowledge.business_hours import BusinessHours, idle_limit, sla_hours
 from knowledge.conversations import utcnow
-from knowledge.models import Case, CaseAudit, CaseMessage, ReferenceCounter, StaffUser
+from knowledge.models import Case, CaseAudit, CaseMessage, CaseRefusal, ReferenceCounter, StaffUser
+from knowledge.privacy import pseudonym
+from knowledge.settings import case_caps
 
 REASONS = ("asked", "repeated_fallback", "crisis", "safeguarding", "complaint", "topic")
 URGENT_REASONS = frozenset({"crisis", "safeguarding"})
@@ -90,6 +93,42 @@ def open_case(session: Session, conversation_id: str, channel: str, reason: str,
                                 meta=line.get("meta") or {}, created_at=line.get("at") or now))
     _audit(session, case, "bot", "opened", now, reason=reason, priority=priority)
     return case, True
+
+
+@dataclass(frozen=True)
+class CapReached:
+    """No new case: `cap` is sender_day or channel_hour (see `CaseRefusal`); `latest` is the
+    conversation's most recent case, if it has one (its history records the refusal)."""
+
+    cap: str
+    latest: Optional[Case] = None
+
+
+def check_caps(session: Session, conversation_id: str, channel: str, reason: str,
+               now: Optional[dt.datetime] = None) -> Optional[CapReached]:
+    """Whether a new case for this conversation would go over a cap; if so, the refusal is recorded
+    (`case_refusals`, and the latest case's audit). Call it only when the conversation has no open case.
+    Urgent reasons are never capped: a flood must not stop a real crisis reaching staff."""
+    if reason in URGENT_REASONS:
+        return None
+    now = now or utcnow()
+    per_sender, per_channel = case_caps()
+    cap: Optional[str] = None
+    if per_sender and session.execute(select(func.count(Case.id)).where(
+            Case.conversation_id == conversation_id,
+            Case.created_at > now - dt.timedelta(days=1))).scalar_one() >= per_sender:
+        cap = "sender_day"
+    elif per_channel and session.execute(select(func.count(Case.id)).where(
+            Case.channel == channel, Case.created_at > now - dt.timedelta(hours=1))).scalar_one() >= per_channel:
+        cap = "channel_hour"
+    if cap is None:
+        return None
+    session.add(CaseRefusal(conversation=pseudonym(conversation_id), channel=channel, reason=reason, cap=cap, at=now))
+    latest = session.execute(select(Case).where(Case.conversation_id == conversation_id)
+                             .order_by(Case.id.desc()).limit(1)).scalar_one_or_none()
+    if latest is not None:
+        _audit(session, latest, "bot", "cap_reached", now, cap=cap, reason=reason)
+    return CapReached(cap, latest)
 
 
 def paused_case(session: Session, conversation_id: str, now: Optional[dt.datetime] = None) -> Optional[Case]:
@@ -309,21 +348,69 @@ def audit_trail(session: Session, case_id: int) -> list[CaseAudit]:
     return list(session.execute(select(CaseAudit).where(CaseAudit.case_id == case_id).order_by(CaseAudit.id)).scalars())
 
 
-def queue(session: Session, status: Optional[str] = None, channel: Optional[str] = None, reason: Optional[str] = None,
-          assignee_id: Optional[int] = None, unassigned: bool = False, limit: int = 200) -> list[Case]:
-    """Cases to work, urgent first, then by SLA due time. Default: every open case."""
-    q = select(Case)
+def _filtered(q: Any, status: Optional[str], channel: Optional[str], reason: Optional[str],
+              assignee_id: Optional[int], unassigned: bool, priority: Optional[str] = None) -> Any:
     q = q.where(Case.status == status) if status else q.where(Case.status.in_(OPEN_STATUSES))
     if channel:
         q = q.where(Case.channel == channel)
     if reason:
         q = q.where(Case.reason == reason)
+    if priority:
+        q = q.where(Case.priority == priority)
     if assignee_id:
         q = q.where(Case.assignee_id == assignee_id)
     if unassigned:
         q = q.where(Case.assignee_id.is_(None))
+    return q
+
+
+def queue(session: Session, status: Optional[str] = None, channel: Optional[str] = None, reason: Optional[str] = None,
+          assignee_id: Optional[int] = None, unassigned: bool = False, limit: int = 200) -> list[Case]:
+    """Cases to work, urgent first, then by SLA due time. Default: every open case."""
+    q = _filtered(select(Case), status, channel, reason, assignee_id, unassigned)
     urgent_first = sql_case((Case.priority == "urgent", 0), else_=1)
     return list(session.execute(q.order_by(urgent_first, Case.sla_due_at, Case.id).limit(limit)).scalars())
+
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class QueuePage:
+    """One screen of the queue. `urgent`: every open urgent case the filters match, by SLA due time: on
+    the first page whatever else there is, so a flood of other cases can never push one out of sight.
+    `rows`: this page of the other matching cases (urgent first, then by SLA due time). `total`: all
+    matching cases, urgent ones included; `urgent_elsewhere`: open urgent cases the filters hide."""
+
+    urgent: list[Case]
+    rows: list[Case]
+    page: int
+    pages: int
+    total: int
+    urgent_total: int
+    urgent_elsewhere: int
+
+
+def queue_page(session: Session, page: int = 1, per_page: int = PAGE_SIZE, status: Optional[str] = None,
+               channel: Optional[str] = None, reason: Optional[str] = None, priority: Optional[str] = None,
+               assignee_id: Optional[int] = None, unassigned: bool = False) -> QueuePage:
+    """Page `page` (from 1; past the end means the last page) of the queue with these filters."""
+    def matching(q: Any) -> Any:
+        return _filtered(q, status, channel, reason, assignee_id, unassigned, priority)
+
+    open_urgent = (Case.priority == "urgent") & Case.status.in_(OPEN_STATUSES)
+    urgent_total = session.execute(matching(select(func.count(Case.id))).where(open_urgent)).scalar_one()
+    rest_total = session.execute(matching(select(func.count(Case.id))).where(~open_urgent)).scalar_one()
+    all_urgent = session.execute(select(func.count(Case.id)).where(open_urgent)).scalar_one()
+    pages = max(1, -(-rest_total // per_page))
+    page = min(max(1, page), pages)
+    urgent = list(session.execute(matching(select(Case)).where(open_urgent)
+                                  .order_by(Case.sla_due_at, Case.id)).scalars()) if page == 1 else []
+    urgent_first = sql_case((Case.priority == "urgent", 0), else_=1)
+    rows = list(session.execute(matching(select(Case)).where(~open_urgent)
+                                .order_by(urgent_first, Case.sla_due_at, Case.id)
+                                .offset((page - 1) * per_page).limit(per_page)).scalars())
+    return QueuePage(urgent, rows, page, pages, urgent_total + rest_total, urgent_total, all_urgent - urgent_total)
 
 
 def by_reference(session: Session, reference: str) -> Optional[Case]:

@@ -39,6 +39,9 @@ class Handover:
     urgent: bool
     expectation: str
     reply: str = ""
+    #: set when no case was opened because of a cap (sender_day or channel_hour): `reference` is then the
+    #: conversation's latest case, if any, and the resident should be given the phone number instead
+    capped: Optional[str] = None
 
 
 def request_handover(conversation_id: str, channel: Optional[str], reason: HandoverReason,
@@ -46,10 +49,16 @@ def request_handover(conversation_id: str, channel: Optional[str], reason: Hando
                      reply_for: Optional[Callable[[Handover], str]] = None) -> Handover:
     """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
     the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
-    so staff see exactly what the resident was told."""
+    so staff see exactly what the resident was told. If a new case would go over a cap (`cases.check_caps`)
+    none is opened and the result says which cap (`capped`); `reply_for` is not called."""
     now = utcnow()
     hours = BusinessHours.from_env()
     with session_scope() as session:
+        if cases.open_case_for(session, conversation_id) is None:
+            cap = cases.check_caps(session, conversation_id, channel or "unknown", reason.value, now)
+            if cap is not None:
+                return Handover(reason=reason, reference=cap.latest.reference if cap.latest else "", created=False,
+                                urgent=False, expectation="", capped=cap.cap)
         case, created = cases.open_case(session, conversation_id, channel or "unknown", reason.value, transcript,
                                         origin=origin, topic=topic, now=now, hours=hours)
         handover = Handover(reason=reason, reference=case.reference, created=created,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import declarative_base
 
 # SQLAlchemy 1.4 (pinned by Rasa 3.6) has no `mapped_column`; classic `Column` declarations move to 2.0 as is.
@@ -346,3 +346,22 @@ class LinkCheck(Base):
     final_url = Column(String(500), nullable=True)
     detail = Column(String(300), nullable=True)
     checked_at = Column(DateTime, default=_now, nullable=False)
+
+
+# Case caps count a channel's cases in the last hour on every handover: an index keeps that cheap.
+Index("ix_cases_channel_created", Case.channel, Case.created_at)
+
+
+class CaseRefusal(Base):
+    """A handover the case caps turned away (the resident was given the phone number instead). `cap`:
+    sender_day (the conversation already opened CASES_PER_SENDER_PER_DAY cases in 24 hours) or
+    channel_hour (the channel opened CASES_PER_CHANNEL_PER_HOUR in the last hour). `conversation` is a
+    one-way hash, not the id; `reason` is the handover reason that was asked for."""
+
+    __tablename__ = "case_refusals"
+    id = Column(Integer, primary_key=True)
+    conversation = Column(String(60), nullable=False)
+    channel = Column(String(40), nullable=False)
+    reason = Column(String(30), nullable=False)
+    cap = Column(String(20), nullable=False)
+    at = Column(DateTime, default=_now, nullable=False, index=True)

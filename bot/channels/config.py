@@ -81,3 +81,61 @@ class XConfig:
 
     def api(self) -> ApiClient:
         return ApiClient("x", self.api_url, self.access_token or "")
+
+
+def _count(name: str, default: int) -> int:
+    """A non-negative whole number from the environment (0 switches the limit off); `default` if unset.
+    A bad value stops the server at start, naming the variable, rather than running unprotected."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more")
+    return value
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """How much may reach the bot before it asks people to slow down (0: no limit of that kind).
+
+    `per_sender`: messages a minute from one conversation; `per_address`: messages a minute from one
+    network address (REST and web chat callers); `new_conversations_per_address`: different conversations
+    an hour from one address; `per_channel`: messages a minute on one channel, all residents together.
+    `trusted_proxies`: how many reverse proxies in front of the Rasa server append to X-Forwarded-For
+    (0: the header is ignored). `redis_url`: shared counters for several replicas (else in memory)."""
+
+    per_sender: int = 20
+    per_address: int = 60
+    new_conversations_per_address: int = 20
+    per_channel: int = 3000
+    trusted_proxies: int = 0
+    redis_url: Optional[str] = None
+
+    @classmethod
+    def from_env(cls) -> "RateLimits":
+        return cls(per_sender=_count("RATE_LIMIT_PER_SENDER_PER_MINUTE", cls.per_sender),
+                   per_address=_count("RATE_LIMIT_PER_ADDRESS_PER_MINUTE", cls.per_address),
+                   new_conversations_per_address=_count("RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR",
+                                                        cls.new_conversations_per_address),
+                   per_channel=_count("RATE_LIMIT_PER_CHANNEL_PER_MINUTE", cls.per_channel),
+                   trusted_proxies=_count("TRUSTED_PROXY_COUNT", cls.trusted_proxies),
+                   redis_url=_env("REDIS_URL"))
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.per_sender, self.per_address, self.new_conversations_per_address, self.per_channel))
+
+    def describe(self) -> str:
+        """The limits in words for the start-up log (no URL: it may hold a password)."""
+        return (f"{self.per_sender}/min per sender, {self.per_address}/min per address, "
+                f"{self.new_conversations_per_address} new conversations/hour per address, "
+                f"{self.per_channel}/min per channel, {self.trusted_proxies} trusted proxies")
+
+
+# Every rate limit off: for benchmarks and tests that measure or exercise something else from one address.
+NO_RATE_LIMITS = {"RATE_LIMIT_PER_SENDER_PER_MINUTE": "0", "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
+                  "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR": "0", "RATE_LIMIT_PER_CHANNEL_PER_MINUTE": "0"}

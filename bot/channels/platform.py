@@ -20,6 +20,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.config import retention
 from bot.channels.events import BadPayload, Incoming
+from bot.channels.flood_gate import admit
 from bot.channels.inbox import Inbox
 from bot.channels.replies import Sender
 from bot.channels.responder import Responder
@@ -133,7 +134,7 @@ class PlatformInput(InputChannel):
                 reason = str(exc) if isinstance(exc, BadPayload) else "body is not valid JSON"
                 log.warning("%s webhook refused a signed but malformed request: %s", self.name(), reason)
                 return response.json({"error": reason}, status=400)
-            queued, repeated = await inbox.accept(messages)
+            queued, repeated = await inbox.accept(await admit(messages, self.sender))
             if skipped:
                 log.info("%s webhook ignored %d event(s): %s", self.name(), len(skipped),
                          ", ".join(sorted(set(skipped))))

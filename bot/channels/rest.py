@@ -24,6 +24,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import safety_net
+from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
 from knowledge import cases
 from knowledge.access import authorize_write, may_read
@@ -88,7 +89,8 @@ NOT_YOURS = ("this conversation was started by someone else: send the X-Conversa
 async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channel: str, *,
                          sender_prefix: str, metadata: dict[str, Any], token: Optional[str] = None,
                          intent_of: Optional[IntentLookup] = None,
-                         shape: Callable[[BotMessage], BotMessage] = lambda message: message) -> HTTPResponse:
+                         shape: Callable[[BotMessage], BotMessage] = lambda message: message,
+                         address: Optional[str] = None) -> HTTPResponse:
     """Answer one webhook request: validate `body`, run the message through Rasa, return the bot's messages.
 
     `input_channel` is the channel's name, as Rasa records it and as the log names it. `sender_prefix` is put
@@ -97,7 +99,8 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
     caller's owner token: a new conversation gets one (in the TOKEN_HEADER of the answer), an existing one
     needs it (403 otherwise, and nothing is recorded). `metadata` replaces whatever the caller sent: callers
     must not choose what the actions believe about the channel. `intent_of` reads what the model understood,
-    for the safety net. `shape` turns each collected message into what the caller gets back.
+    for the safety net. `shape` turns each collected message into what the caller gets back. `address` is
+    the caller's network address, for the rate limits (`flood_gate`): over one, 429.
     Malformed input gets 400 with a plain `error`. If the bot fails or times out, the resident still gets
     the safety net's answer (the phone number; the crisis lines if in danger), never a stack trace; message
     text is never logged.
@@ -108,14 +111,12 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
         log.info("%s webhook rejected a request: %s", input_channel, exc)
         return response.json({"error": str(exc)}, status=400)
     sender_id = sender_prefix + sender
+    refused = await rest_refusal(input_channel, sender_id, text, address, shape)
+    if refused is not None:  # over a rate limit: a polite 429 (or, for a crisis, the emergency numbers)
+        return refused
     if not clean_text(text):
         # Nothing to understand: answer here rather than record an empty turn in the tracker.
         return response.json([shape({"recipient_id": sender_id, "text": EMPTY_REPLY})])
-    now = utcnow()
-    try:
-        access = await asyncio.to_thread(authorize_write, sender_id, input_channel, sender, token, now)
-    except Exception:  # noqa: BLE001 - can't check the owner: don't run the bot, but don't leave them silent
-        log.error("%s webhook could not check conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
         return response.json([shape({"recipient_id": sender_id, **m}) for m in safety_net.complete(text, [])])
     if not access.allowed:
         log.warning("%s webhook refused a message for conversation %s without its owner token", input_channel,
@@ -241,6 +242,6 @@ class CouncilRestInput(InputChannel):
             return await answer_webhook(request.body or b"", on_new_message, self.name(),
                                         sender_prefix=SENDER_PREFIX, metadata=METADATA,
                                         token=request.headers.get(TOKEN_HEADER),
-                                        intent_of=tracker_intent(request.app))
+                                        intent_of=tracker_intent(request.app), address=address_of(request))
 
         return webhook

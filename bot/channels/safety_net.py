@@ -47,9 +47,10 @@ def in_danger(text: str, intent: Optional[str] = None) -> bool:
         return True
     try:
         return bool(text) and default_matcher().match(text) is not None
-    except Exception:  # noqa: BLE001 - the phrase list is checked at startup; never fail a reply here
-        log.error("crisis phrase matcher failed", exc_info=True)
-        return False
+    except Exception:  # noqa: BLE001 - never fail a reply here
+        # A false alarm costs one extra message with the emergency numbers; a miss could cost a life.
+        log.error("crisis phrase matcher failed; treating the message as possibly urgent", exc_info=True)
+        return bool(text)
 
 
 def complete(text: str, messages: list[dict[str, Any]], intent: Optional[str] = None,

@@ -29,6 +29,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.flood_gate import address_of
 from bot.channels.rest import (TOKEN_HEADER, BotMessage, IntentLookup, OnNewMessage, answer_webhook,
                                tracker_intent, updates_response)
 from bot.static_files import Asset, load_assets
@@ -143,11 +144,13 @@ class WebChatInput(InputChannel):
         return "webchat"
 
     async def answer(self, body: bytes, on_new_message: OnNewMessage, token: Optional[str] = None,
-                     intent_of: Optional[IntentLookup] = None) -> HTTPResponse:
+                     intent_of: Optional[IntentLookup] = None, address: Optional[str] = None) -> HTTPResponse:
         """Answer one `POST /webhook` body: the REST contract, in the `web:` namespace, shaped for the page.
-        `token` is the conversation's owner token the page was given with its first reply."""
+        `token` is the conversation's owner token the page was given with its first reply; `address` the
+        caller's network address, for the rate limits."""
         return await answer_webhook(body, on_new_message, self.name(), sender_prefix=SENDER_PREFIX,
-                                    metadata=METADATA, token=token, intent_of=intent_of, shape=page_message)
+                                    metadata=METADATA, token=token, intent_of=intent_of, shape=page_message,
+                                    address=address)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         module = inspect.getmodule(self)
@@ -169,7 +172,7 @@ class WebChatInput(InputChannel):
         @webchat.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             return await self.answer(request.body or b"", on_new_message, request.headers.get(TOKEN_HEADER),
-                                     tracker_intent(request.app))
+                                     tracker_intent(request.app), address_of(request))
 
         @webchat.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:

@@ -256,6 +256,11 @@
           showReplies(body);
           return true;
         }
+        // 429: sending too fast. The body is a reply in the usual shape asking the resident to wait.
+        if (response.status === 429 && Array.isArray(body)) {
+          showReplies(body);
+          return false;
+        }
         // A 400 says in plain words what was wrong with the message; anything else is our fault.
         var reason = response.status === 400 && body && typeof body.error === "string" ? body.error : null;
         showError(reason ? MESSAGES.rejected + reason + "." : MESSAGES.failed);

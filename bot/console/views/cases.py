@@ -30,7 +30,7 @@ from knowledge.models import Case, CaseMessage, StaffUser
 from knowledge.search import search_services
 from knowledge.staff import AGENT
 
-FILTERS = ("status", "channel", "reason", "owner")
+FILTERS = ("status", "channel", "reason", "priority", "owner")
 CHANNELS = ("webchat", "rest", "messenger", "facebook_comment", "instagram", "instagram_comment", "whatsapp", "x",
             "x_mention")
 
@@ -47,22 +47,47 @@ def _names(session: Session) -> dict[int, str]:
     return {u.id: u.display_name for u in session.execute(select(StaffUser)).scalars()}
 
 
+MAX_PAGE_DIGITS = 6  # a million pages of 50: far beyond any queue; longer input is not a page number
+
+
+def _page_number(raw: Optional[str]) -> Optional[int]:
+    """The `page` query value as a page number (absent: 1), or None if it isn't one."""
+    raw = (raw or "1").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
+        return None
+    return int(raw)
+
+
+def _page_link(filters: dict[str, str], page: int) -> str:
+    return "/?" + urlencode({**{k: v for k, v in filters.items() if v}, "page": page})
+
+
 @require(AGENT)
 async def queue_page(request: Request) -> HTTPResponse:
-    """GET /: open cases, urgent first then by SLA due time, with filters."""
+    """GET /: cases with filters, a page at a time. Every open urgent case the filters match is on the
+    first page, above the rest, however many other cases there are."""
     chosen = {f: (request.args.get(f) or "").strip() for f in FILTERS}
+    page = _page_number(request.args.get("page"))
+    if page is None:
+        return render(request, "error.html", status=400, title="That page doesn't exist",
+                      message="The page number must be a whole number from 1 upwards.")
     me = request.ctx.user.id
 
     def load(session: Session) -> dict[str, Any]:
-        rows = cases.queue(session, status=chosen["status"] or None, channel=chosen["channel"] or None,
-                           reason=chosen["reason"] or None, assignee_id=me if chosen["owner"] == "me" else None,
-                           unassigned=chosen["owner"] == "none")
-        return {"rows": rows, "names": _names(session)}
+        shown = cases.queue_page(session, page, status=chosen["status"] or None, channel=chosen["channel"] or None,
+                                 reason=chosen["reason"] or None, priority=chosen["priority"] or None,
+                                 assignee_id=me if chosen["owner"] == "me" else None,
+                                 unassigned=chosen["owner"] == "none")
+        return {"queue": shown, "names": _names(session)}
 
     data = await in_db(request, load)
-    return render(request, "cases.html", title="Cases", cases=data["rows"], names=data["names"], filters=chosen,
-                  now=utcnow(), statuses=cases.OPEN_STATUSES + ("resolved",), reasons=cases.REASONS,
-                  channels=CHANNELS)
+    shown: cases.QueuePage = data["queue"]
+    return render(request, "cases.html", title="Cases", queue=shown, cases=shown.urgent + shown.rows,
+                  names=data["names"], filters=chosen, now=utcnow(), statuses=cases.OPEN_STATUSES + ("resolved",),
+                  reasons=cases.REASONS, channels=CHANNELS,
+                  previous_page=_page_link(chosen, shown.page - 1) if shown.page > 1 else None,
+                  next_page=_page_link(chosen, shown.page + 1) if shown.page < shown.pages else None,
+                  first_page=_page_link(chosen, 1))
 
 
 async def _case_page(request: Request, reference: str, *, status: int = 200, error: Optional[str] = None,
