@@ -117,6 +117,11 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
     if not clean_text(text):
         # Nothing to understand: answer here rather than record an empty turn in the tracker.
         return response.json([shape({"recipient_id": sender_id, "text": EMPTY_REPLY})])
+    now = utcnow()
+    try:
+        access = await asyncio.to_thread(authorize_write, sender_id, input_channel, sender, token, now)
+    except Exception:  # noqa: BLE001 - can't check the owner: don't run the bot, but don't leave them silent
+        log.error("%s webhook could not check conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
         return response.json([shape({"recipient_id": sender_id, **m}) for m in safety_net.complete(text, [])])
     if not access.allowed:
         log.warning("%s webhook refused a message for conversation %s without its owner token", input_channel,
