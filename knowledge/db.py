@@ -21,7 +21,9 @@ def get_engine(url: Optional[str] = None) -> Engine:
 
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    # hide_parameters: a database error would otherwise put the statement's values (a resident's message,
+    # their platform id) into the exception text and so into the logs.
+    engine = create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

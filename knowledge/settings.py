@@ -19,3 +19,22 @@ def var_dir() -> Path:
 def database_url() -> str:
     """SQLAlchemy URL of the knowledge base: `DATABASE_URL`, or a SQLite file under `var/`."""
     return os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir() / 'knowledge.db'}"
+
+
+# How long residents' data is kept (README "Residents' data"), in days; 0 keeps that kind for ever.
+# Defaults follow a typical council retention schedule for contact records.
+RETENTION_DEFAULTS = {
+    "RETENTION_TRANSCRIPT_DAYS": 183,  # conversations, tracker events, case messages, attachments: 6 months
+    "RETENTION_CASE_DAYS": 1096,       # cases, 3 years after they were resolved
+    "RETENTION_UNANSWERED_DAYS": 90,   # questions the bot couldn't answer, kept for editors
+}
+
+
+def retention_days(name: str) -> int:
+    """One of RETENTION_DEFAULTS from the environment: a whole number of days, 0 meaning keep for ever."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return RETENTION_DEFAULTS[name]
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number of days (0 keeps for ever), not {raw!r}")
+    return int(raw)
