@@ -22,6 +22,12 @@
                                         what the bot couldn't answer well, grouped by similarity
     councilbot unanswered export (--ids 1,2,3 | --group N) [--out FILE]
                                         those messages as candidate NLU training examples (YAML)
+    councilbot privacy erase WHO [--dry-run]
+                                        erase one resident (conversation id, reference, email or phone)
+    councilbot privacy export WHO --out FILE
+                                        everything held about one resident, for a subject access request
+    councilbot privacy retention [--dry-run]
+                                        delete what is past its retention period (the console does it daily)
 """
 
 from __future__ import annotations
@@ -505,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     export_unanswered.add_argument("--kind", action="append", choices=KINDS, default=argparse.SUPPRESS,
                                    help="only this kind, as when the groups were listed (repeatable)")
     export_unanswered.set_defaults(func=_unanswered_export)
+
+    from bot.privacy_commands import add_parser as add_privacy
+
+    add_privacy(sub, _author)
     return parser
 
 

@@ -11,14 +11,21 @@ from sqlalchemy.engine import make_url
 from bot.settings import Settings
 
 
+# Rasa's SQL tracker store, but with SQL parameters kept out of error messages and so out of the logs.
+TRACKER_STORE_TYPE = "bot.tracker_store.QuietSQLTrackerStore"
+
+
 def tracker_store_config(url: str) -> dict[str, Any]:
-    """Rasa's SQL tracker store settings from a SQLAlchemy URL."""
+    """Rasa's SQL tracker store settings from a SQLAlchemy URL. Query options (a PostgreSQL
+    `options=-csearch_path=...`) are passed on, so Rasa and `councilbot privacy` open the same tables."""
     parsed = make_url(url)
-    config: dict[str, Any] = {"type": "SQL", "dialect": parsed.drivername, "db": parsed.database}
+    config: dict[str, Any] = {"type": TRACKER_STORE_TYPE, "dialect": parsed.drivername, "db": parsed.database}
     for key, value in (("url", parsed.host), ("port", parsed.port), ("username", parsed.username),
                        ("password", parsed.password)):
         if value:
             config[key] = value
+    if parsed.query:
+        config["query"] = dict(parsed.query)
     return config
 
 

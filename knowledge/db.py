@@ -21,7 +21,10 @@ def get_engine(url: Optional[str] = None) -> Engine:
 
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    # hide_parameters: a database error would otherwise put the statement's values (a resident's message,
+    # their platform id) into the exception text and so into the logs.
+    engine = create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
+    hide_values_in_errors(engine)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -33,6 +36,19 @@ def _engine_for(url: str) -> Engine:
             cur.close()
 
     return engine
+
+
+def hide_values_in_errors(engine: Engine) -> None:
+    """Keep only the first line of the database's own error message. `hide_parameters` drops the values we
+    sent, but PostgreSQL adds its own DETAIL line with them ("Failing row contains (...)", "Key (id)=(...)
+    already exists"): a resident's words and id. The first line still names the table, column or
+    constraint, which is what debugging needs."""
+
+    @event.listens_for(engine, "handle_error")
+    def _first_line_only(context) -> None:  # noqa: ANN001 - SQLAlchemy's ExceptionContext
+        for error in (context.original_exception, context.sqlalchemy_exception):
+            if error is not None and len(error.args) == 1 and isinstance(error.args[0], str):
+                error.args = (error.args[0].split("\n", 1)[0],)
 
 
 @contextmanager

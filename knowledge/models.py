@@ -364,4 +364,24 @@ class CaseRefusal(Base):
     channel = Column(String(40), nullable=False)
     reason = Column(String(30), nullable=False)
     cap = Column(String(20), nullable=False)
+
+
+# --- Residents' data -----------------------------------------------------------------------------------------
+
+
+class PrivacyAudit(Base):
+    """One thing done to residents' data on request or by schedule, so the council can show it was done.
+    `action`: erase, export (a subject access request) or retention (the scheduled clear-out). `actor`: who
+    ran it (a login name, or "retention job"). `identifier_kind`: how the resident was named (conversation,
+    reference, email or phone; none for retention). Never the identifier itself: `subject_hash` is a slow
+    one-way hash of it, so a later request about the same person can be matched to this line, but the line
+    can't be turned back into a phone number. `counts`: rows per table erased, exported or expired."""
+
+    __tablename__ = "privacy_audit"
+    id = Column(Integer, primary_key=True)
+    action = Column(String(20), nullable=False)
+    actor = Column(String(100), nullable=False)
+    identifier_kind = Column(String(20), nullable=True)
+    subject_hash = Column(String(64), nullable=True, index=True)
+    counts = Column(JSON, nullable=False, default=dict)
     at = Column(DateTime, default=_now, nullable=False, index=True)

@@ -1,10 +1,15 @@
-"""Background work the console process does besides serving pages: for now, the link check.
+"""Background work the console process does besides serving pages: the link check and the retention run.
 
 Every `LINK_CHECK_HOURS` hours (default 24; 0 turns it off) the console checks every service's link, the
 first time `LINK_CHECK_FIRST_DELAY_SECONDS` (default 300) after it starts, so a restart doesn't hammer the
 council's site. `LINK_CHECK_TIMEOUT_SECONDS` (default 10) bounds each request. A failed check is logged and
 the schedule carries on: nothing here may take the console down. Editors can also start a check from the
 links page (`start_link_check`); only one check runs at a time.
+
+Every `RETENTION_HOURS` hours (default 24; 0 turns it off), first `RETENTION_FIRST_DELAY_SECONDS` (default
+600) after start, the console deletes residents' data that is past its retention period
+(`knowledge.retention`, periods from the RETENTION_*_DAYS settings) from the knowledge base and Rasa's
+tracker store. Only counts are logged.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from typing import Any, Coroutine
 
 from sanic import Sanic
 
+from knowledge import retention
 from knowledge.links import DEFAULT_TIMEOUT, run_check_async
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_HOURS = 24.0
 DEFAULT_FIRST_DELAY_SECONDS = 300.0
+DEFAULT_RETENTION_HOURS = 24.0
+DEFAULT_RETENTION_FIRST_DELAY_SECONDS = 600.0
 
 
 def _setting(name: str, default: float) -> float:
@@ -87,7 +95,36 @@ async def _schedule(app: Sanic, every_seconds: float, first_delay: float) -> Non
         await asyncio.sleep(every_seconds)
 
 
+async def _retention_schedule(app: Sanic, every_seconds: float, first_delay: float) -> None:
+    from bot.settings import Settings
+
+    await asyncio.sleep(first_delay)
+    while True:
+        try:
+            periods = retention.Periods.from_env()
+            report = await asyncio.to_thread(retention.apply, app.ctx.database_url,
+                                             Settings.from_env().tracker_store_url, periods)
+            log.info("console: retention run deleted %d row(s): %s", report.total,
+                     ", ".join(f"{table} {n}" for table, n in sorted(report.counts.items())) or "nothing due")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - logged (without parameters: see knowledge/db.py); try again later
+            log.exception("console: retention run failed")
+        await asyncio.sleep(every_seconds)
+
+
+def _start_retention(app: Sanic) -> None:
+    hours = _setting("RETENTION_HOURS", DEFAULT_RETENTION_HOURS)
+    if hours == 0:
+        log.info("console: scheduled retention runs are off (RETENTION_HOURS=0)")
+        return
+    first = _setting("RETENTION_FIRST_DELAY_SECONDS", DEFAULT_RETENTION_FIRST_DELAY_SECONDS)
+    _spawn(app, _retention_schedule(app, hours * 3600, first))
+    log.info("console: retention run every %g hour(s), first in %g s", hours, first)
+
+
 async def _after_start(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+    _start_retention(app)
     hours = _setting("LINK_CHECK_HOURS", DEFAULT_INTERVAL_HOURS)
     if hours == 0:
         log.info("console: scheduled link checks are off (LINK_CHECK_HOURS=0)")
@@ -104,7 +141,7 @@ async def _before_stop(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
 
 
 def register(app: Sanic) -> None:
-    """Run the scheduled link check while the server is up; stop it cleanly when the server stops."""
+    """Run the scheduled link check and retention while the server is up; stop them when it stops."""
     app.ctx.background_tasks = set()
     app.ctx.link_check_running = False
     app.register_listener(_after_start, "after_server_start")

@@ -14,7 +14,8 @@ def test_defaults_use_sqlite_and_no_redis(monkeypatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COUNCILBOT_VAR_DIR", str(tmp_path))
     endpoints = build_endpoints(Settings.from_env())
-    assert endpoints["tracker_store"] == {"type": "SQL", "dialect": "sqlite", "db": str(tmp_path / "tracker.db")}
+    assert endpoints["tracker_store"] == {"type": "bot.tracker_store.QuietSQLTrackerStore", "dialect": "sqlite",
+                                          "db": str(tmp_path / "tracker.db")}
     assert endpoints["action_endpoint"]["url"] == "http://127.0.0.1:5055/webhook"
     assert "lock_store" not in endpoints
 
@@ -24,7 +25,8 @@ def test_production_urls_become_rasa_settings(monkeypatch, tmp_path: Path) -> No
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6380/2")
     settings = Settings.from_env()
     endpoints = build_endpoints(settings)
-    assert endpoints["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "db": "rasa",
+    assert endpoints["tracker_store"] == {"type": "bot.tracker_store.QuietSQLTrackerStore",
+                                          "dialect": "postgresql", "db": "rasa",
                                           "url": "db.internal", "port": 5433, "username": "bot",
                                           "password": "s3cret"}
     assert endpoints["lock_store"] == {"type": "redis", "url": "cache.internal", "port": 6380, "db": 2}
