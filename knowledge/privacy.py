@@ -7,8 +7,15 @@ one tap, a miss leaves their address on the council's page.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
+import secrets
+from functools import lru_cache
 from typing import Optional
+
+from knowledge.settings import var_dir
 
 # Topics the issue and the council's safeguarding policy say never to discuss in public.
 SENSITIVE_CATEGORIES = frozenset({"adult_social_care", "safeguarding", "benefits"})
@@ -55,10 +62,27 @@ def is_sensitive(intent: Optional[str], category: Optional[str] = None, always_h
 
 def pseudonym(conversation_id: str) -> str:
     """A conversation id fit for logs. WhatsApp ids are phone numbers and other platforms' ids identify a
-    person too, so logs get the channel and a short one-way hash: enough to follow one conversation
-    through the logs, useless for finding the resident."""
-    import hashlib
-
+    person too, so logs get the channel and a short keyed hash (HMAC-SHA256 with `pseudonym_key()`):
+    enough to follow one conversation through the logs, useless for finding the resident. A plain hash
+    would not do: there are few enough phone numbers to hash them all and look the digest up."""
     channel, _, user = conversation_id.rpartition(":")
-    digest = hashlib.sha256(conversation_id.encode("utf-8")).hexdigest()[:10]
+    digest = hmac.new(pseudonym_key(), conversation_id.encode("utf-8"), hashlib.sha256).hexdigest()[:10]
     return f"{channel or 'conversation'}#{digest}" if user else f"#{digest}"
+
+
+@lru_cache(maxsize=1)
+def pseudonym_key() -> bytes:
+    """The secret behind `pseudonym`: PSEUDONYM_KEY, or a random key made once and kept in var/ (readable
+    by its owner only), so every process on this machine names a conversation alike. Replicas on several
+    machines must share PSEUDONYM_KEY."""
+    configured = os.environ.get("PSEUDONYM_KEY", "").strip()
+    if configured:
+        return configured.encode("utf-8")
+    path = var_dir() / "pseudonym.key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as out:
+        out.write(secrets.token_hex(32).encode("ascii"))
+    return path.read_bytes()

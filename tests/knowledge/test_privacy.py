@@ -134,3 +134,22 @@ def test_pseudonym_hides_the_resident_but_follows_the_conversation() -> None:
     assert pseudonym("whatsapp:447700900124") != name
     assert pseudonym("messenger:447700900123") != name.replace("whatsapp", "messenger")  # hashed with the channel
     assert "12345" not in pseudonym("no-channel-12345")
+
+
+def test_pseudonym_is_keyed_so_a_phone_number_cannot_be_found_by_hashing_them_all(monkeypatch) -> None:
+    import hashlib
+
+    from knowledge.privacy import pseudonym_key
+
+    phone = "whatsapp:447700900123"
+    plain = hashlib.sha256(phone.encode()).hexdigest()[:10]
+    monkeypatch.setenv("PSEUDONYM_KEY", "key-one")
+    pseudonym_key.cache_clear()
+    try:
+        one = pseudonym(phone)
+        monkeypatch.setenv("PSEUDONYM_KEY", "key-two")
+        pseudonym_key.cache_clear()
+        two = pseudonym(phone)
+    finally:
+        pseudonym_key.cache_clear()
+    assert plain not in one and plain not in two and one != two
