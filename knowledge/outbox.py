@@ -111,11 +111,12 @@ def finish(session: Session, row_id: int, claimer: Claimer, status: str, now: dt
            error_code: Optional[str] = None) -> None:
     """Record the outcome of a message we hold (sent, failed, unknown, outside_window) and forget its words.
     Guarded only by our token, not the status: if our lease lapsed while the platform was slow and a sweeper
-    wrote "unknown", what really happened is better."""
+    wrote "unknown", what really happened is better. The last error stays unless a new one is given."""
     assert status in FINAL
     values = _final_values(status, now)
-    values.update(platform_message_id=platform_message_id, error=(error or None) and error[:300],
-                  error_code=error_code)
+    values["platform_message_id"] = platform_message_id
+    if error:
+        values.update(error=error[:300], error_code=error_code)
     result = session.execute(update(OutboundMessage).where(OutboundMessage.id == row_id,
                                                            OutboundMessage.claim_token == claimer.token)
                              .values(**values))
