@@ -37,8 +37,12 @@ log = logging.getLogger(__name__)
 class Dispatcher:
     """Sends queued messages of the conversations on `channels` through `sender`."""
 
-    def __init__(self, sender: Sender, channels: Iterable[str], config: DeliveryConfig, claimer: Claimer):
+    def __init__(self, sender: Sender, channels: Iterable[str], config: DeliveryConfig, claimer: Claimer,
+                 wake_for_retries: bool = True):
         self.sender = sender
+        # False for a one-off sender (the console answering a form): retries are then left to the Rasa
+        # server's sweep, so the request finishes after one pass.
+        self.wake_for_retries = wake_for_retries
         self.channels = frozenset(channels)
         self.config = config
         self.claimer = claimer
@@ -54,11 +58,12 @@ class Dispatcher:
             self._tasks[conversation_id] = task
 
     async def send_now(self, conversation_id: str) -> None:
-        """Send whatever of this conversation is due and wait for it (staff replies: the console shows the
-        outcome at once when the platform answers at once)."""
+        """Send whatever of this conversation is due and wait for that one pass (staff replies: the console
+        shows the outcome at once when the platform answers at once; retries happen in the background)."""
         self.kick(conversation_id)
-        while conversation_id in self._tasks:
-            await asyncio.gather(self._tasks[conversation_id], return_exceptions=True)
+        task = self._tasks.get(conversation_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     async def sweep(self, now: Optional[dt.datetime] = None) -> int:
         """Messages left "sending" by a process that is gone become unknown; every conversation with a
@@ -132,7 +137,7 @@ class Dispatcher:
                             row.channel, who)
                 await self._finish(row, "unknown", error=str(exc), code=exc.code)
             elif exc.retryable:
-                await self._retry(row, exc, now)
+                await self._retry(row, exc, utcnow())  # the wait starts when the send gave up
             else:
                 await self._finish(row, "failed", error=str(exc), code=exc.code)
         except Exception:  # noqa: BLE001 - a bug must not stop the queue; the row says what happened
@@ -157,8 +162,8 @@ class Dispatcher:
                 outbox.retry_later(session, row.id, self.claimer, at, str(exc), exc.code)
 
         await asyncio.to_thread(store)
-        # Wake up when it is due; the sweep is the backstop if this process stops first.
-        asyncio.get_running_loop().call_later(wait.total_seconds(), self.kick, row.conversation_id)
+        if self.wake_for_retries:  # wake up when it is due; the sweep is the backstop if this process stops
+            asyncio.get_running_loop().call_later(wait.total_seconds(), self.kick, row.conversation_id)
 
     def wait(self, attempts: int, retry_after: Optional[float] = None) -> dt.timedelta:
         """How long to wait after the `attempts`-th failed try: doubling from the base up to the maximum,

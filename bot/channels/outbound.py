@@ -81,7 +81,7 @@ async def send_to_resident(conversation_id: str, channel: str, text: str,
                 for i, chunk in enumerate(chunks)]
     target = Target(channel, conv.platform_user_id, conv.account_id, conv.reply_to)
     config = DeliveryConfig.from_env()
-    dispatcher = Dispatcher(sender, [channel], config, _console_claimer(config))
+    dispatcher = Dispatcher(sender, [channel], config, _console_claimer(config), wake_for_retries=False)
     statuses = await deliver(dispatcher, target, conversation_id, outgoing, conv.last_inbound_at, case_message_id)
     return next((s for s in statuses if s != "sent"), "sent")
 
