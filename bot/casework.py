@@ -48,7 +48,7 @@ async def reply(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
     message_id, created, conversation_id, channel, delivery = await asyncio.to_thread(record)
     if not created:
         return Sent(message_id, False, delivery or "pending")
-    status = await send_to_resident(conversation_id, channel, text.strip())
+    status = await send_to_resident(conversation_id, channel, text.strip(), case_message_id=message_id)
     await asyncio.to_thread(_set_delivery, message_id, status)
     return Sent(message_id, True, status)
 
@@ -65,7 +65,8 @@ async def resolve(case_id: int, staff_id: int, outcome: str, note: str = "") -> 
             return msg.id, case.conversation_id, case.channel, question
 
     message_id, conversation_id, channel, question = await asyncio.to_thread(record)
-    status = await send_to_resident(conversation_id, channel, question.text, question.buttons)
+    status = await send_to_resident(conversation_id, channel, question.text, question.buttons,
+                                    case_message_id=message_id)
     await asyncio.to_thread(_set_delivery, message_id, status)
     return Sent(message_id, True, status)
 

@@ -1,5 +1,5 @@
-"""What the channels remember about conversations: deliveries seen (exactly-once), the work queue,
-attachments, the messaging window and every send attempt.
+"""What the channels remember about conversations: deliveries seen (exactly-once), the inbound work queue
+with its claims, attachments and the messaging window. (What is sent back lives in `knowledge.outbox`.)
 
 All functions take a session and an explicit `now` where time matters, so tests can move the clock.
 Times are naive UTC, like the rest of the database.
@@ -10,18 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from knowledge.models import Attachment, Conversation, InboundEvent, OutboundMessage
+from knowledge.claims import DEFAULT_LEASE, Claimer, taken_over
+from knowledge.models import Attachment, Conversation, InboundEvent
 
 # How long a delivery id is remembered. Platforms retry for hours (Meta for up to a day and a half), so a
 # week covers every honest retry; anything older than this is refused outright as a replay.
 DEFAULT_RETENTION = dt.timedelta(days=7)
-# A delivery left "processing" this long was being handled by a process that died; it may be retried.
-STALE_PROCESSING = dt.timedelta(minutes=5)
-MAX_ATTEMPTS = 3
+# A message is tried this many times (a failed bot run, or a process that died while on it), then given up.
+MAX_ATTEMPTS = 6
+# Waits before trying a failed message again: long enough for a restarted action server to come back,
+# short enough that the resident still gets the answer in the same sitting.
+RETRY_BASE = dt.timedelta(seconds=10)
+RETRY_MAX = dt.timedelta(minutes=5)
+UNFINISHED = ("pending", "processing")
 
 
 def utcnow() -> dt.datetime:
@@ -45,45 +50,105 @@ def record_delivery(session: Session, delivery_key: str, conversation_id: str, c
     return row.id
 
 
-def _claimable(now: dt.datetime) -> Any:
-    """Deliveries that may be (re)started: new ones, failed ones, and ones a dead process left "processing";
-    never one that has used up its attempts, so a message that crashes the process can't loop forever."""
+def _open(model: Any) -> Any:
+    """SQL condition: a delivery that still has to be answered (so later ones of its conversation wait)."""
+    return model.status.in_(UNFINISHED) | ((model.status == "failed") & (model.attempts < MAX_ATTEMPTS))
+
+
+def _earlier_open() -> Any:
+    earlier = aliased(InboundEvent)
+    return exists().where(earlier.conversation_id == InboundEvent.conversation_id, earlier.id < InboundEvent.id,
+                          _open(earlier))
+
+
+def _claimable(claimer: Claimer, now: dt.datetime) -> Any:
+    """Deliveries that may be (re)started now: new ones, failed ones whose wait is over, and ones whose
+    holder is gone; never one that has used up its attempts (a message that crashes the process can't loop
+    forever), and never while an earlier message of the same conversation is unfinished (order is kept
+    across restarts and replicas)."""
     retry_left = InboundEvent.attempts < MAX_ATTEMPTS
-    return ((InboundEvent.status == "pending")
-            | ((InboundEvent.status == "failed") & retry_left)
-            | ((InboundEvent.status == "processing") & retry_left & (InboundEvent.processed_at < now - STALE_PROCESSING)))
+    due = InboundEvent.next_attempt_at.is_(None) | (InboundEvent.next_attempt_at <= now)
+    return (((InboundEvent.status == "pending") & due)
+            | ((InboundEvent.status == "failed") & retry_left & due)
+            | ((InboundEvent.status == "processing") & retry_left & taken_over(InboundEvent, claimer, now))) \
+        & ~_earlier_open()
 
 
-def claim(session: Session, event_id: int, now: Optional[dt.datetime] = None) -> Optional[dict[str, Any]]:
-    """Take a queued delivery for processing. Returns its event, or None if another worker has it or it is
-    finished. The conditional UPDATE is the lock: only one claimer sees a changed row."""
+def claim(session: Session, event_id: int, claimer: Claimer, now: Optional[dt.datetime] = None,
+          lease: dt.timedelta = DEFAULT_LEASE) -> Optional[dict[str, Any]]:
+    """Take a queued delivery for processing. Returns its event, or None if another worker has it, it is
+    finished, or it must wait for an earlier message. The conditional UPDATE is the lock: only one claimer
+    sees a changed row."""
     now = now or utcnow()
     result = session.execute(
-        update(InboundEvent).where(InboundEvent.id == event_id, _claimable(now))
-        .values(status="processing", attempts=InboundEvent.attempts + 1, processed_at=now)
+        update(InboundEvent).where(InboundEvent.id == event_id, _claimable(claimer, now))
+        .values(status="processing", attempts=InboundEvent.attempts + 1, processed_at=now,
+                claimed_by=claimer.replica, claim_token=claimer.token, lease_until=now + lease)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return None
     return session.execute(select(InboundEvent.event).where(InboundEvent.id == event_id)).scalar_one()
 
 
-def finish(session: Session, event_id: int, ok: bool, now: Optional[dt.datetime] = None) -> None:
-    """Mark a delivery done (and forget its content) or failed (kept for a retry)."""
-    values: dict[str, Any] = {"status": "done" if ok else "failed", "processed_at": now or utcnow()}
-    if ok:
-        values["event"] = None
-    session.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(**values))
+def answer(session: Session, event_id: int, claimer: Claimer, now: Optional[dt.datetime] = None) -> bool:
+    """Mark a delivery we hold done and forget its content. Call it in the transaction that queues its
+    replies, so "answered" and "replies planned" are one fact. False if our claim was taken over (then
+    queue nothing: the new holder answers it)."""
+    result = session.execute(
+        update(InboundEvent).where(InboundEvent.id == event_id, InboundEvent.status == "processing",
+                                   InboundEvent.claim_token == claimer.token)
+        .values(status="done", event=None, processed_at=now or utcnow(), next_attempt_at=None, lease_until=None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
-def unfinished(session: Session, channels: Iterable[str],
-               now: Optional[dt.datetime] = None) -> list[tuple[int, str]]:
-    """(id, conversation id) of deliveries still to do on these channels, oldest first: those left pending
-    or failed by a stopped process, and those stuck "processing" past the stale limit."""
+def retry_delay(attempts: int) -> dt.timedelta:
+    """How long to wait before the next try of a message tried `attempts` times."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+def fail(session: Session, event_id: int, claimer: Claimer, now: Optional[dt.datetime] = None) -> None:
+    """A delivery we hold could not be answered: keep it for a later try (or give up after MAX_ATTEMPTS)."""
     now = now or utcnow()
-    rows = session.execute(
-        select(InboundEvent.id, InboundEvent.conversation_id)
-        .where(InboundEvent.channel.in_(list(channels)), _claimable(now))
-        .order_by(InboundEvent.id))
+    attempts = session.execute(select(InboundEvent.attempts).where(InboundEvent.id == event_id)).scalar_one_or_none()
+    session.execute(
+        update(InboundEvent).where(InboundEvent.id == event_id, InboundEvent.status == "processing",
+                                   InboundEvent.claim_token == claimer.token)
+        .values(status="failed", processed_at=now, next_attempt_at=now + retry_delay(attempts or 1),
+                lease_until=None)
+        .execution_options(synchronize_session=False))
+
+
+def give_up_stuck(session: Session, channels: Iterable[str], claimer: Claimer, now: Optional[dt.datetime] = None) -> int:
+    """Deliveries whose every attempt ended with the process dying become failed, so they stop holding up
+    their conversation. Returns how many."""
+    now = now or utcnow()
+    result = session.execute(
+        update(InboundEvent).where(InboundEvent.channel.in_(list(channels)), InboundEvent.status == "processing",
+                                   InboundEvent.attempts >= MAX_ATTEMPTS, taken_over(InboundEvent, claimer, now))
+        .values(status="failed", processed_at=now, lease_until=None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def renew(session: Session, claimer: Claimer, now: Optional[dt.datetime] = None,
+          lease: dt.timedelta = DEFAULT_LEASE) -> None:
+    """Extend the lease on every delivery this process is working on (the heartbeat)."""
+    session.execute(update(InboundEvent).where(InboundEvent.claim_token == claimer.token,
+                                               InboundEvent.status == "processing")
+                    .values(lease_until=(now or utcnow()) + lease))
+
+
+def unfinished(session: Session, channels: Iterable[str], claimer: Claimer,
+               now: Optional[dt.datetime] = None, conversation_id: Optional[str] = None) -> list[tuple[int, str]]:
+    """(id, conversation id) of deliveries on these channels (of one conversation, if given) that may be
+    started now, oldest first: those left pending or failed, and those whose holder is gone."""
+    now = now or utcnow()
+    query = select(InboundEvent.id, InboundEvent.conversation_id).where(
+        InboundEvent.channel.in_(list(channels)), _claimable(claimer, now))
+    if conversation_id is not None:
+        query = query.where(InboundEvent.conversation_id == conversation_id)
+    rows = session.execute(query.order_by(InboundEvent.id))
     return [(r.id, r.conversation_id) for r in rows]
 
 
@@ -134,12 +199,3 @@ def add_attachments(session: Session, conversation_id: str, channel: str, attach
                                supported=a["kind"] in ok, received_at=at))
         count += 1
     return count
-
-
-def record_outbound(session: Session, conversation_id: str, channel: str, kind: str, status: str,
-                    platform_message_id: Optional[str] = None, error: Optional[str] = None,
-                    now: Optional[dt.datetime] = None) -> None:
-    """Remember one send attempt and how it went."""
-    session.add(OutboundMessage(conversation_id=conversation_id, channel=channel, kind=kind, status=status,
-                                platform_message_id=platform_message_id, error=(error or None) and error[:300],
-                                created_at=now or utcnow()))

@@ -111,9 +111,15 @@ class Conversation(Base):
 class InboundEvent(Base):
     """A platform delivery we have accepted: the dedupe record and the work queue in one. `delivery_key`
     (`<channel>:<platform message id>`) is unique, so a retried or replayed delivery is refused by the
-    database itself. `event` holds the normalised message until it is processed, then is cleared: the
-    tracker store keeps the conversation, this table only remembers that the id was seen. `status` is
-    pending, processing, done or failed. Rows older than the retention period are purged."""
+    database itself. `event` holds the normalised message until it is answered, then is cleared: the
+    tracker store keeps the conversation, this table only remembers that the id was seen.
+
+    `status` is pending, processing (the bot is working on it), done (answered: its replies, if any, were
+    written to `outbound_messages` in the same transaction, so the bot never runs for it again) or failed
+    (retried at `next_attempt_at` until `attempts` runs out). A processing row is held by `claimed_by` (the
+    replica's stable name, e.g. host:port) and `claim_token` (that process's incarnation) until
+    `lease_until`, which the holder keeps renewing; once the lease lapses, or the same replica restarts with
+    a new token, another worker may take it over. Rows older than the retention period are purged."""
 
     __tablename__ = "inbound_events"
     id = Column(Integer, primary_key=True)
@@ -125,6 +131,10 @@ class InboundEvent(Base):
     event = Column(JSON, nullable=True)
     received_at = Column(DateTime, default=_now, nullable=False, index=True)
     processed_at = Column(DateTime, nullable=True)
+    next_attempt_at = Column(DateTime, nullable=True)
+    claimed_by = Column(String(200), nullable=True)
+    claim_token = Column(String(40), nullable=True)
+    lease_until = Column(DateTime, nullable=True)
 
 
 class Attachment(Base):
@@ -146,19 +156,45 @@ class Attachment(Base):
 
 
 class OutboundMessage(Base):
-    """One attempt to send something to a resident through a platform. `kind` is message, public_reply or
-    private_reply; `status` is sent, failed or outside_window (the platform's messaging window had closed, so
-    nothing was sent). The text itself is not kept here: the tracker store has the bot's words."""
+    """One message to a resident through a platform: the durable outbound queue and the record of how the
+    send went. `kind` is message, public_reply or private_reply.
+
+    A row is written before anything is sent (for a bot answer, in the same transaction that marks the
+    inbound event done; `inbound_event_id` is that event, `seq` its place among that answer's messages;
+    `case_message_id` is the staff line on a case it carries). Rows of one conversation go out in `id`
+    order, one at a time. `status`: pending (waiting for its turn or for `next_attempt_at` after a
+    429/5xx/network error), sending (held by `claimed_by`/`claim_token` until `lease_until`), sent,
+    failed (refused by the platform, or still failing at `give_up_at`), unknown (the request may have
+    reached the platform but no answer came: never resent blindly, shown to staff) or outside_window
+    (the messaging window closed at `window_ends_at` before it could go: nothing sent). `text`, `buttons`
+    and `target` (the resident's platform id, our account id and the post to answer under) are what is
+    needed to send; they are cleared once the row is final, since the tracker store keeps the bot's
+    words. `error` is a short description and `error_code` the platform's code, never message content."""
 
     __tablename__ = "outbound_messages"
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(200), nullable=False, index=True)
     channel = Column(String(40), nullable=False)
     kind = Column(String(20), nullable=False)
-    status = Column(String(20), nullable=False)
+    status = Column(String(20), nullable=False, index=True)
     platform_message_id = Column(String(300), nullable=True)
     error = Column(String(300), nullable=True)
     created_at = Column(DateTime, default=_now, nullable=False)
+    inbound_event_id = Column(Integer, nullable=True, index=True)
+    case_message_id = Column(Integer, nullable=True)
+    seq = Column(Integer, nullable=False, default=0)
+    text = Column(Text, nullable=True)
+    buttons = Column(JSON, nullable=True)
+    target = Column(JSON, nullable=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=True)
+    window_ends_at = Column(DateTime, nullable=True)
+    give_up_at = Column(DateTime, nullable=True)
+    error_code = Column(String(80), nullable=True)
+    claimed_by = Column(String(200), nullable=True)
+    claim_token = Column(String(40), nullable=True)
+    lease_until = Column(DateTime, nullable=True)
+    finished_at = Column(DateTime, nullable=True)
 
 
 # --- Staff and handover cases --------------------------------------------------------------------------------

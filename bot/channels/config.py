@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 from dataclasses import dataclass
 from typing import Optional
 
@@ -25,6 +26,44 @@ def _env(name: str) -> Optional[str]:
 def retention() -> dt.timedelta:
     """How long delivery ids are remembered for exactly-once (CHANNEL_DEDUPE_RETENTION_DAYS, default 7)."""
     return dt.timedelta(days=float(_env("CHANNEL_DEDUPE_RETENTION_DAYS") or 7))
+
+
+def api_timeout() -> float:
+    """Seconds to wait for a platform API's answer (PLATFORM_API_TIMEOUT_SECONDS, default 10). A send that
+    times out is recorded as "unknown", not resent: the platform may have delivered it."""
+    return float(_env("PLATFORM_API_TIMEOUT_SECONDS") or 10)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """How replies are retried and how in-flight work is shared between processes.
+
+    `retry_base`/`retry_max`: the first and the longest wait between tries of a failed send (doubling, with
+    jitter); `retry_for`: the longest a reply is retried on a channel with no messaging window (a
+    platform's window ends it sooner where there is one); `lease`: how long a process's claim on a message
+    lasts without renewal (a heartbeat renews it while the process works); `replica`: this process's
+    stable name among the bot's replicas, the same after a restart (default host:port), so a restarted
+    process takes back its own unfinished work at once instead of waiting for the lease to lapse."""
+
+    retry_base: dt.timedelta
+    retry_max: dt.timedelta
+    retry_for: dt.timedelta
+    lease: dt.timedelta
+    replica: Optional[str]
+
+    @classmethod
+    def from_env(cls) -> "DeliveryConfig":
+        return cls(retry_base=dt.timedelta(seconds=float(_env("OUTBOUND_RETRY_BASE_SECONDS") or 5)),
+                   retry_max=dt.timedelta(seconds=float(_env("OUTBOUND_RETRY_MAX_SECONDS") or 300)),
+                   retry_for=dt.timedelta(hours=float(_env("OUTBOUND_RETRY_HOURS") or 24)),
+                   lease=dt.timedelta(seconds=float(_env("CHANNEL_CLAIM_LEASE_SECONDS") or 30)),
+                   replica=_env("COUNCILBOT_REPLICA_ID"))
+
+    def replica_for(self, port: Optional[int], role: str = "") -> str:
+        """The replica name: COUNCILBOT_REPLICA_ID, else this host and port; `role` keeps two kinds of
+        process on one host (the Rasa server, the console) from ever sharing a name."""
+        base = self.replica or f"{socket.gethostname()}:{port if port else os.getpid()}"
+        return f"{base}/{role}" if role else base
 
 
 @dataclass(frozen=True)
@@ -53,10 +92,10 @@ class MetaConfig:
         return [name for name, value in zip(self.REQUIRED, values) if not value]
 
     def graph(self) -> ApiClient:
-        return ApiClient("graph", self.graph_url, self.page_token or "")
+        return ApiClient("graph", self.graph_url, self.page_token or "", timeout=api_timeout())
 
     def whatsapp(self) -> ApiClient:
-        return ApiClient("whatsapp", self.graph_url, self.whatsapp_token or "")
+        return ApiClient("whatsapp", self.graph_url, self.whatsapp_token or "", timeout=api_timeout())
 
 
 @dataclass(frozen=True)
@@ -139,3 +178,4 @@ class RateLimits:
 # Every rate limit off: for benchmarks and tests that measure or exercise something else from one address.
 NO_RATE_LIMITS = {"RATE_LIMIT_PER_SENDER_PER_MINUTE": "0", "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
                   "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR": "0", "RATE_LIMIT_PER_CHANNEL_PER_MINUTE": "0"}
+        return ApiClient("x", self.api_url, self.access_token or "", timeout=api_timeout())

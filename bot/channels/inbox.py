@@ -1,8 +1,15 @@
-"""Acknowledge first, work after, exactly once, in order per conversation.
+"""Acknowledge first, work after, exactly once, in order per conversation, nothing lost or doubled when a
+process dies.
 
 The webhook stores each delivery (the unique key refuses retries and replays) and answers the platform at
-once; a worker per conversation then runs the bot on its messages one at a time, oldest first. Stored
-work survives a restart: `resume` picks up whatever a stopped process left unfinished.
+once; a worker per conversation then runs the bot on its messages one at a time, oldest first. The bot's
+answer is written to the durable outbound queue in the same transaction that marks the message done, so a
+message is either still to be answered (and the bot runs for it again) or answered with its replies
+planned (and the bot never runs for it again); the `Dispatcher` sends the replies.
+
+Work is claimed with a lease that `tick` renews while this process lives. After a crash, a restarted
+process (same replica name) takes its own unfinished work back at once; other replicas take it over when
+the lease lapses. A conversation's later message is never started while an earlier one is unfinished.
 """
 
 from __future__ import annotations
@@ -10,27 +17,39 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable, Iterable, Optional
 
+from bot.channels.dispatch import Dispatcher
 from bot.channels.events import Incoming
-from knowledge import conversations
+from knowledge import conversations, outbox
+from knowledge.claims import DEFAULT_LEASE, Claimer
 from knowledge.db import session_scope
 from knowledge.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Incoming], Awaitable[None]]
+# The bot's work for one message: the replies to queue (None or empty: nothing to send).
+Handler = Callable[[Incoming], Awaitable[Optional[list[outbox.Planned]]]]
 
 
 class Inbox:
-    """The work queue for the channels in `channels`, handing each message to `handler`."""
+    """The work queue for the channels in `channels`, handing each message to `handler` and its replies
+    to `dispatcher`."""
 
-    def __init__(self, channels: Iterable[str], handler: Handler, retention: dt.timedelta):
+    def __init__(self, channels: Iterable[str], handler: Handler, retention: dt.timedelta,
+                 dispatcher: Optional[Dispatcher] = None, claimer: Optional[Claimer] = None,
+                 lease: dt.timedelta = DEFAULT_LEASE, clock: Callable[[], dt.datetime] = conversations.utcnow):
         self.channels = frozenset(channels)
         self.handler = handler
         self.retention = retention
+        self.dispatcher = dispatcher
+        # Without a name, a replica of its own: it never mistakes another live inbox for its past self.
+        self.claimer = claimer or (dispatcher.claimer if dispatcher else Claimer(f"inbox-{secrets.token_hex(4)}"))
+        self.lease = lease
+        self.clock = clock  # naive UTC now; tests move it
         self._queues: dict[str, deque[int]] = {}
         self._workers: dict[str, asyncio.Task] = {}
         # One thread does every store, first come first served: a burst keeps its order, and a store never
@@ -40,7 +59,7 @@ class Inbox:
     async def accept(self, messages: list[Incoming], now: Optional[dt.datetime] = None) -> tuple[int, int]:
         """Store and queue new messages. Returns (queued, refused as already seen or too old)."""
         loop = asyncio.get_running_loop()
-        ids = await loop.run_in_executor(self._store_thread, self._store, messages, now or conversations.utcnow())
+        ids = await loop.run_in_executor(self._store_thread, self._store, messages, now or self.clock())
         for message, event_id in zip(messages, ids):
             if event_id is not None:
                 self._enqueue(message.conversation_id, event_id)
@@ -64,7 +83,9 @@ class Inbox:
         return ids
 
     def _enqueue(self, conversation_id: str, event_id: int) -> None:
-        self._queues.setdefault(conversation_id, deque()).append(event_id)
+        queue = self._queues.setdefault(conversation_id, deque())
+        if event_id not in queue:
+            queue.append(event_id)
         if conversation_id not in self._workers:
             task = asyncio.get_running_loop().create_task(self._drain(conversation_id))
             self._workers[conversation_id] = task
@@ -82,33 +103,59 @@ class Inbox:
     async def _run(self, event_id: int) -> None:
         data = await asyncio.to_thread(self._claim, event_id)
         if data is None:
-            return  # another worker (or replica) has it, or it is already done
+            return  # another worker (or replica) has it, it is done, or an earlier message comes first
+        incoming = Incoming.from_dict(data)
+        replies: list[outbox.Planned] = []
         ok = False
         try:
-            await self.handler(Incoming.from_dict(data))
+            replies = list(await self.handler(incoming) or [])
             ok = True
         except Exception:  # noqa: BLE001 - keep the worker alive; the delivery stays for a retry
-            log.error("handling %s delivery %d failed", data.get("channel"), event_id, exc_info=True)
-        await asyncio.to_thread(self._finish, event_id, ok)
+            log.error("handling %s delivery %d failed", incoming.channel, event_id, exc_info=True)
+        queued, waiting = await asyncio.to_thread(self._finish, event_id, incoming, ok, replies)
+        if queued and self.dispatcher is not None:
+            self.dispatcher.kick(incoming.conversation_id)
+        for later in waiting:  # messages that were held back behind this one (received meanwhile elsewhere)
+            self._enqueue(incoming.conversation_id, later)
 
-    @staticmethod
-    def _claim(event_id: int) -> Optional[dict]:
+    def _claim(self, event_id: int) -> Optional[dict]:
         with session_scope() as session:
-            return conversations.claim(session, event_id)
+            return conversations.claim(session, event_id, self.claimer, self.clock(), self.lease)
 
-    @staticmethod
-    def _finish(event_id: int, ok: bool) -> None:
+    def _finish(self, event_id: int, incoming: Incoming, ok: bool,
+                replies: list[outbox.Planned]) -> tuple[bool, list[int]]:
+        """Done and its replies queued, in one transaction; or failed, kept for a retry. Returns whether
+        replies were queued, and the conversation's messages that may start now."""
+        now = self.clock()
+        queued = False
         with session_scope() as session:
-            conversations.finish(session, event_id, ok)
+            if not ok:
+                conversations.fail(session, event_id, self.claimer, now)
+            elif not conversations.answer(session, event_id, self.claimer, now):
+                # Our lease lapsed and another worker took the message over: it will answer, we must not.
+                log.warning("a %s delivery was taken over while the bot worked on it; its answer was dropped",
+                            incoming.channel)
+            elif replies:
+                outbox.queue(session, incoming.conversation_id, incoming.channel, replies, now,
+                             inbound_event_id=event_id)
+                queued = True
+        with session_scope() as session:
+            waiting = conversations.unfinished(session, self.channels, self.claimer, now, incoming.conversation_id)
+        return queued, [i for i, _ in waiting]
 
-    async def resume(self) -> int:
-        """Queue what a stopped process left unfinished; also forget deliveries past retention."""
+    async def resume(self, now: Optional[dt.datetime] = None) -> int:
+        """Queue what may be started now: what a stopped process left unfinished, failed messages whose
+        wait is over; also forget deliveries past retention. Returns how many were queued."""
         def load() -> list[tuple[int, str]]:
+            at = now or self.clock()
             with session_scope() as session:
-                purged = conversations.purge(session, self.retention)
+                purged = conversations.purge(session, self.retention, at)
                 if purged:
                     log.info("forgot %d delivery ids older than %s", purged, self.retention)
-                return conversations.unfinished(session, self.channels)
+                stuck = conversations.give_up_stuck(session, self.channels, self.claimer, at)
+                if stuck:
+                    log.error("gave up on %d message(s) after %d tries each", stuck, conversations.MAX_ATTEMPTS)
+                return conversations.unfinished(session, self.channels, self.claimer, at)
 
         pending = await asyncio.to_thread(load)
         for event_id, conversation_id in pending:
@@ -117,7 +164,24 @@ class Inbox:
             log.info("resumed %d unfinished deliveries", len(pending))
         return len(pending)
 
+    async def tick(self) -> None:
+        """One round of upkeep: renew our leases (the heartbeat), pick up unfinished and due work, and let
+        the dispatcher send due replies and settle abandoned sends."""
+        def renew() -> None:
+            with session_scope() as session:
+                conversations.renew(session, self.claimer, self.clock(), self.lease)
+
+        await asyncio.to_thread(renew)
+        if self.dispatcher is not None:
+            await self.dispatcher.renew()
+        await self.resume()
+        if self.dispatcher is not None:
+            await self.dispatcher.sweep()
+
     async def idle(self) -> None:
-        """Wait until every queued message has been handled (for shutdown and tests)."""
-        while self._workers:
+        """Wait until every queued message has been handled and its replies sent or put off for a retry
+        (for shutdown and tests)."""
+        while self._workers or (self.dispatcher is not None and self.dispatcher.busy):
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+            if self.dispatcher is not None:
+                await self.dispatcher.idle()

@@ -3,6 +3,10 @@ satisfaction question. They go out on the channel the resident used, within the 
 
 Web chat and REST residents can't be pushed to: their messages wait in the case timeline and the page
 polls for them (`GET /webhooks/webchat/updates`), so "queued" is their success.
+
+On the platforms, a staff reply goes through the same durable queue as the bot's answers (in order with
+them): it is written down first, then sent at once if the platform answers; if not, the Rasa server's
+sender keeps trying and the case page shows the row's status as it changes.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import asyncio
 import logging
 from typing import Optional
 
-from bot.channels.config import MetaConfig, XConfig
+from bot.channels.config import DeliveryConfig, MetaConfig, XConfig
+from bot.channels.dispatch import Dispatcher
 from bot.channels.limits import LIMITS, split
 from bot.channels.meta import MetaInput
 from bot.channels.replies import Sender, deliver
 from bot.channels.senders import MetaSender, Outgoing, Target, XSender
 from bot.channels.x import XInput
+from knowledge.claims import Claimer
 from knowledge.db import session_scope
 from knowledge.models import Conversation
 from knowledge.privacy import pseudonym
@@ -38,11 +44,25 @@ def _sender_for(channel: str) -> Optional[Sender]:
     return None
 
 
+_claimer: Optional[Claimer] = None
+
+
+def _console_claimer(config: DeliveryConfig) -> Claimer:
+    """This process's claimer for the messages it sends (one per process, so a claim names one sender)."""
+    global _claimer
+    if _claimer is None:
+        _claimer = Claimer(config.replica_for(None, role="console"))
+    return _claimer
+
+
 async def send_to_resident(conversation_id: str, channel: str, text: str,
-                           buttons: Optional[list[dict[str, str]]] = None) -> str:
+                           buttons: Optional[list[dict[str, str]]] = None,
+                           case_message_id: Optional[int] = None) -> str:
     """Send `text` into the conversation. Returns the status to show staff: queued (web chat/REST: the
-    page collects it), sent, failed, outside_window (the platform's messaging window has closed) or
-    too_long (a private reply to a comment must be one message of at most 2,000 characters)."""
+    page collects it; platforms: waiting for a retry or for earlier messages), sent, failed, unknown (no
+    answer from the platform: it may have arrived), outside_window (the platform's messaging window has
+    closed) or too_long (a private reply to a comment must be one message of at most 2,000 characters).
+    `case_message_id`: the case timeline line that shows this reply's status as it changes."""
     if channel in POLLED_CHANNELS:
         return "queued"
     sender = _sender_for(channel)
@@ -60,7 +80,9 @@ async def send_to_resident(conversation_id: str, channel: str, text: str,
     outgoing = [Outgoing(kind, chunk, (buttons or []) if i == len(chunks) - 1 else [])
                 for i, chunk in enumerate(chunks)]
     target = Target(channel, conv.platform_user_id, conv.account_id, conv.reply_to)
-    statuses = await deliver(sender, target, conversation_id, outgoing, conv.last_inbound_at)
+    config = DeliveryConfig.from_env()
+    dispatcher = Dispatcher(sender, [channel], config, _console_claimer(config), wake_for_retries=False)
+    statuses = await deliver(dispatcher, target, conversation_id, outgoing, conv.last_inbound_at, case_message_id)
     return next((s for s in statuses if s != "sent"), "sent")
 
 

@@ -18,28 +18,32 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.config import retention
+from bot.channels.config import DeliveryConfig, retention
+from bot.channels.dispatch import Dispatcher
 from bot.channels.events import BadPayload, Incoming
 from bot.channels.flood_gate import admit
 from bot.channels.inbox import Inbox
 from bot.channels.replies import Sender
 from bot.channels.responder import Responder
 from bot.channels.signatures import valid
+from knowledge.claims import Claimer
 
 log = logging.getLogger(__name__)
 
 # Meta batches up to 1,000 events in one delivery; real bodies stay well under this.
 MAX_BODY_BYTES = 1024 * 1024
-# How often unfinished work is looked for: failed deliveries are retried, and those a stopped process (or
-# replica) left half-done are taken over once stale.
-SWEEP_SECONDS = 60.0
+# How often the heartbeat renews our claims and unfinished work is looked for: failed deliveries and
+# replies whose retry is due, and work a stopped process (or replica) left half-done. Well inside the
+# claim lease (30 s by default), so a live process never loses its claims.
+SWEEP_SECONDS = 5.0
 
 
 async def _sweep(inbox: Inbox) -> None:
-    """At start and then every SWEEP_SECONDS: resume unfinished deliveries and forget expired ids."""
+    """At start and then every SWEEP_SECONDS: renew claims, resume unfinished deliveries, send due
+    replies, forget expired ids."""
     while True:
         try:
-            await inbox.resume()
+            await inbox.tick()
         except Exception:  # noqa: BLE001 - a database hiccup must not end the sweeping
             log.error("could not look for unfinished deliveries", exc_info=True)
         await asyncio.sleep(SWEEP_SECONDS)
@@ -92,7 +96,19 @@ class PlatformInput(InputChannel):
             log.warning("%s channel is not configured (unset: %s); its webhook answers 503",
                         self.name(), ", ".join(missing))
         else:
-            inbox = Inbox(self.channels, Responder(on_new_message, self.sender(), latest_parse), retention())
+            delivery = DeliveryConfig.from_env()
+            dispatcher = Dispatcher(self.sender(), self.channels, delivery, Claimer(delivery.replica_for(None, "rasa")))
+            inbox = Inbox(self.channels, Responder(on_new_message, latest_parse, delivery.retry_for), retention(),
+                          dispatcher, lease=delivery.lease)
+
+        @bp.listener("before_server_start")
+        async def _name(app: Any, _loop: Any) -> None:
+            # Claims name this replica by host and port unless COUNCILBOT_REPLICA_ID says otherwise: the port
+            # is known once the server is configured, before it takes any request.
+            if inbox is not None and inbox.dispatcher is not None:
+                port = getattr(getattr(app, "state", None), "port", None)
+                claimer = Claimer(DeliveryConfig.from_env().replica_for(port, "rasa"))
+                inbox.claimer = inbox.dispatcher.claimer = claimer
 
         @bp.listener("after_server_start")
         async def _resume(app: Any, _loop: Any) -> None:

@@ -1,7 +1,8 @@
 """Turning the bot's answer into what is actually sent: public or private, within each platform's rules.
 
-`plan` decides (a pure function, so the policy is easy to test); `deliver` sends, respecting the
-messaging window, and records every attempt.
+`plan` decides (a pure function, so the policy is easy to test); `planned` turns the decision into rows for
+the durable outbound queue with their messaging-window limits; `deliver` queues and sends at once (staff
+replies).
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 from bot.channels.events import Incoming
 from bot.channels.limits import LIMITS, buttons_as_text, fit_one, split
 from bot.channels.senders import Outgoing, Target
-from bot.platforms.api import PlatformError
-from knowledge import conversations
+from knowledge import conversations, outbox
 from knowledge.answers import public_invite
 from knowledge.db import session_scope
 from knowledge.models import Council
-from knowledge.privacy import is_sensitive, personal_details, pseudonym
+from knowledge.privacy import is_sensitive, personal_details
+
+if TYPE_CHECKING:
+    from bot.channels.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -89,30 +92,41 @@ def plan(incoming: Incoming, bot_messages: list[dict], understood: Understanding
     return out
 
 
-async def deliver(sender: Sender, target: Target, conversation_id: str, outgoing: list[Outgoing],
-                  last_inbound_at: Optional[dt.datetime], now: Optional[dt.datetime] = None) -> list[str]:
-    """Send each message in order; returns each one's status (sent, failed, outside_window), also recorded
-    in `outbound_messages`. Outside the platform's window nothing free-form is sent: the platform would
-    refuse it, and repeated refusals put the page's messaging at risk."""
-    statuses = []
+def planned(target: Target, outgoing: list[Outgoing], last_inbound_at: Optional[dt.datetime], now: dt.datetime,
+            retry_for: dt.timedelta) -> list[outbox.Planned]:
+    """The messages as rows for the outbound queue, each with where it goes, when the platform's messaging
+    window closes for it (public replies and X have none; no message from the resident yet: closed) and
+    when retrying stops (the window's end, or `retry_for` from now if sooner)."""
+    rows = []
     for out in outgoing:
-        now_ = now or conversations.utcnow()
         window = None if out.kind == "public_reply" or target.channel == "x_mention" else LIMITS[target.channel].window
-        if window is not None and (last_inbound_at is None or now_ - last_inbound_at > window):
-            status, msg_id, error = "outside_window", None, f"last message from resident over {window} ago"
-            log.warning("not sending on %s to conversation %s: outside the messaging window",
-                        target.channel, pseudonym(conversation_id))
-        else:
-            try:
-                msg_id, status, error = await sender.send(target, out), "sent", None
-            except PlatformError as exc:  # already logged by the client, without content
-                msg_id, status, error = None, "failed", str(exc)
-        await asyncio.to_thread(_record, conversation_id, target.channel, out.kind, status, msg_id, error)
-        statuses.append(status)
-    return statuses
+        ends = None if window is None else (last_inbound_at or dt.datetime.min) + window
+        give_up = now + retry_for if ends is None else min(ends, now + retry_for)
+        rows.append(outbox.Planned(out.kind, out.text, {"user_id": target.user_id, "account_id": target.account_id,
+                                                        "reply_to": target.reply_to},
+                                   give_up, ends, list(out.buttons)))
+    return rows
 
 
-def _record(conversation_id: str, channel: str, kind: str, status: str, msg_id: Optional[str],
-            error: Optional[str]) -> None:
-    with session_scope() as session:
-        conversations.record_outbound(session, conversation_id, channel, kind, status, msg_id, error)
+async def deliver(dispatcher: "Dispatcher", target: Target, conversation_id: str, outgoing: list[Outgoing],
+                  last_inbound_at: Optional[dt.datetime], case_message_id: Optional[int] = None) -> list[str]:
+    """Queue the messages, then send what can go now. Returns each one's status as staff see it (sent,
+    queued: waiting for a retry or for earlier messages, failed, unknown, outside_window). Outside the
+    platform's window nothing free-form is sent: the platform would refuse it, and repeated refusals put
+    the page's messaging at risk."""
+    now = conversations.utcnow()
+    rows = planned(target, outgoing, last_inbound_at, now, dispatcher.config.retry_for)
+
+    def store() -> list[int]:
+        with session_scope() as session:
+            return outbox.queue(session, conversation_id, target.channel, rows, now,
+                                case_message_id=case_message_id)
+
+    ids = await asyncio.to_thread(store)
+    await dispatcher.send_now(conversation_id)
+
+    def read() -> list[str]:
+        with session_scope() as session:
+            return [outbox.staff_status(s) for s in outbox.statuses(session, ids)]
+
+    return await asyncio.to_thread(read)

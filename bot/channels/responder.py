@@ -1,5 +1,6 @@
 """What happens to one resident message after it has been acknowledged: keep the conversation's details
-and attachments, run the bot, and send its answer the way the platform and the privacy policy require."""
+and attachments, run the bot, and plan its answer the way the platform and the privacy policy require.
+The inbox queues the planned replies durably and the dispatcher sends them."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from sqlalchemy.orm import Session
 from bot.channels import safety_net
 from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
 from bot.channels.handover_gate import intercept
-from bot.channels.replies import Sender, Understanding, deliver, plan
+from bot.channels.replies import Understanding, plan, planned
 from bot.channels.senders import Target
-from knowledge import answers, conversations
+from knowledge import answers, conversations, outbox
 from knowledge.db import session_scope
 from knowledge.models import Council
 from knowledge.text import clean_text
@@ -34,14 +35,17 @@ ParseLookup = Callable[[str], Awaitable[Optional[dict[str, Any]]]]
 class Responder:
     """Handles `Incoming` messages for the inbox: one instance per input channel."""
 
-    def __init__(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], sender: Sender,
-                 latest_parse: ParseLookup):
+    def __init__(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], latest_parse: ParseLookup,
+                 retry_for: dt.timedelta):
         self.on_new_message = on_new_message
-        self.sender = sender
         self.latest_parse = latest_parse
+        self.retry_for = retry_for
         self._bot_slots = asyncio.Semaphore(BOT_CONCURRENCY)
 
-    async def __call__(self, incoming: Incoming) -> None:
+    async def __call__(self, incoming: Incoming) -> list[outbox.Planned]:
+        """The replies to queue for one message. Never none when the bot ran: if it said nothing (the action
+        server is down, say), the safety net answers with the phone number, and 999 for danger, at once,
+        rather than leave the resident waiting for a retry that may be an hour away."""
         now = conversations.utcnow()
         # The window starts when the resident wrote; a clock-skewed platform time can't move it forward.
         at = min(incoming.sent_at, now) if incoming.sent_at else now
@@ -73,13 +77,13 @@ class Responder:
             if note:
                 bot_messages.append({"text": note})
         if not bot_messages:
-            return
+            return []  # a person has the conversation and was told recently: silence is the answer
         # Only a public reply depends on the topic and the council's numbers: private ones skip the lookups.
         understood, council = await asyncio.to_thread(_public_context, intent) if incoming.public \
             else (Understanding(intent), None)
         outgoing = plan(incoming, bot_messages, understood, council)
         target = Target(incoming.channel, incoming.user_id, incoming.account_id, incoming.reply_to)
-        await deliver(self.sender, target, incoming.conversation_id, outgoing, at)
+        return planned(target, outgoing, at, now, self.retry_for)
 
     @staticmethod
     def _remember(session: Session, incoming: Incoming, at: dt.datetime) -> None:

@@ -2,6 +2,10 @@
 
 Platforms rate-limit (429) and have bad minutes (5xx); a resident's reply should survive both. Anything
 else (a 400 for a closed messaging window, a 403 for a revoked token) will not get better by retrying.
+The client itself retries only briefly, so one slow platform never holds a worker for long; the durable
+outbound queue (`bot/channels/dispatch.py`) retries for as long as the platform allows. A call that timed
+out after the request went out is never retried here: the platform may have acted on it, and sending it
+again could give the resident the same message twice.
 Failures are logged by call, status and the platform's error code, never with the message or the body.
 """
 
@@ -20,21 +24,38 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _ID_SEGMENT = re.compile(r"/(?=[^/]*\d{3})[^/]+")  # a path segment with 3+ digits in a row is an id
 
 
-class PlatformError(Exception):
-    """A platform API call failed; `status` is the HTTP status (None if no response arrived)."""
+# Network failures after which the platform can't have acted on the request: it never got it whole.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
-    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None):
+
+class PlatformError(Exception):
+    """A platform API call failed. `status` is the HTTP status (None if no response arrived); `code` the
+    platform's error code; `retry_after` the seconds the platform asked us to wait (429/503);
+    `maybe_delivered` is True when the request went out but no answer came back (a timeout or a dropped
+    connection), so the platform may have acted on it."""
+
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None,
+                 retry_after: Optional[float] = None, maybe_delivered: bool = False):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying again later: rate limits, server errors and requests that never reached the platform."""
+        if self.maybe_delivered:
+            return False
+        return self.status is None or self.status in RETRY_STATUSES
 
 
 class ApiClient:
     """Calls to one platform API at `base_url` with a bearer token. Base URLs are configurable so tests
     and staging can point at a fake platform on loopback."""
 
-    def __init__(self, name: str, base_url: str, token: str, timeout: float = 10.0, attempts: int = 4,
-                 backoff: float = 0.5, max_backoff: float = 8.0):
+    def __init__(self, name: str, base_url: str, token: str, timeout: float = 10.0, attempts: int = 2,
+                 backoff: float = 0.5, max_backoff: float = 2.0):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
@@ -50,8 +71,9 @@ class ApiClient:
         return await self.request("GET", path, params=params)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """The JSON answer of a call, retrying 429/5xx and network errors with exponential backoff (or the
-        platform's Retry-After, capped). Raises PlatformError when it gives up."""
+        """The JSON answer of a call, retrying 429/5xx and connection failures with exponential backoff (or
+        the platform's Retry-After, capped), but never a request that may have arrived. Raises PlatformError
+        when it gives up."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         # Paths hold ids (an X DM path holds the resident's user id): logs get the shape, not the ids.
         what = f"{self.name} {method} /{_ID_SEGMENT.sub('/{id}', '/' + path.lstrip('/').split('?')[0])[1:]}"
@@ -61,26 +83,38 @@ class ApiClient:
                 try:
                     resp = await client.request(method, url, **kwargs)
                 except httpx.TransportError as exc:
-                    last = PlatformError(f"{what}: {type(exc).__name__}")
+                    maybe = not isinstance(exc, _NOT_SENT)
+                    last = PlatformError(f"{what}: {type(exc).__name__}", maybe_delivered=maybe)
+                    if maybe:
+                        break
                     delay = self._delay(attempt, None)
                 else:
                     if resp.status_code < 300:
                         return _json(resp)
-                    last = PlatformError(f"{what}: HTTP {resp.status_code}", resp.status_code, _error_code(resp))
+                    retry_after = _seconds(resp.headers.get("retry-after"))
+                    last = PlatformError(f"{what}: HTTP {resp.status_code}", resp.status_code, _error_code(resp),
+                                         retry_after)
                     if resp.status_code not in RETRY_STATUSES:
                         break
-                    delay = self._delay(attempt, resp.headers.get("retry-after"))
+                    delay = self._delay(attempt, retry_after)
                 if attempt < self.attempts:
                     log.warning("%s; retry %d of %d in %.1fs", last, attempt, self.attempts - 1, delay)
                     await asyncio.sleep(delay)
         assert last is not None
-        log.error("%s (platform error code %s); giving up", last, last.code or "none")
+        # A warning: the outbound queue decides whether this is the end of it.
+        log.warning("%s (platform error code %s)", last, last.code or "none")
         raise last
 
-    def _delay(self, attempt: int, retry_after: Optional[str]) -> float:
-        if retry_after and retry_after.strip().isdigit():
-            return min(float(retry_after), self.max_backoff)
+    def _delay(self, attempt: int, retry_after: Optional[float]) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
         return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+
+
+def _seconds(retry_after: Optional[str]) -> Optional[float]:
+    """Retry-After in seconds (the delay form; an HTTP date is rare from these APIs and ignored)."""
+    value = (retry_after or "").strip()
+    return float(value) if value.isdigit() else None
 
 
 def _json(resp: httpx.Response) -> dict[str, Any]:

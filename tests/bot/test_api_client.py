@@ -151,3 +151,25 @@ def test_logs_have_the_status_never_the_text(fake: FakePlatform, caplog: pytest.
     for secret in ("Jean", "Elm Road", "NG1 5DT", "page-token-123"):
         assert secret not in logged
         assert secret not in str(err)
+
+
+def test_a_request_that_got_no_answer_is_not_sent_again(fake: FakePlatform) -> None:
+    """The platform took the request and went quiet: it may have delivered it, so a second try could give the
+    resident the same message twice. The outbound queue marks it unknown instead."""
+    fake.stall_next(1, seconds=1.0)
+    err = _error(_client(fake.url, attempts=4, timeout=0.2))
+    assert err.maybe_delivered and not err.retryable
+    assert len(fake.settle(quiet=1.2)) == 1
+
+
+def test_what_the_queue_needs_to_retry_is_on_the_error(fake: FakePlatform) -> None:
+    fake.fail_next(503, times=2, retry_after="7")
+    err = _error(_client(fake.url, attempts=2, max_backoff=0.05))
+    assert (err.status, err.retry_after, err.retryable, err.maybe_delivered) == (503, 7.0, True, False)
+    fake.fail_next(400)
+    assert _error(_client(fake.url)).retryable is False
+
+
+def test_connection_refused_is_worth_retrying_later() -> None:
+    err = _error(_client(f"http://127.0.0.1:{free_port()}", attempts=1))
+    assert err.retryable and not err.maybe_delivered  # it never reached the platform

@@ -159,3 +159,16 @@ def test_figures_page_counts_cases(console: tuple[str, str]) -> None:
     opened = int(re.search(r'id="opened">(\d+)<', page).group(1))
     with session_scope(db) as session:
         assert opened == len(session.execute(select(Case)).scalars().all())
+
+
+def test_a_reply_whose_delivery_is_unknown_says_so_plainly(console: tuple[str, str]) -> None:
+    """The platform took a staff reply and never answered: staff must see that it may not have arrived and
+    was not sent again, not a quiet "(unknown)"."""
+    base, db = console
+    ref = open_case(db, "messenger:unknown-delivery")
+    with session_scope(db) as session:
+        case = cases.by_reference(session, ref)
+        session.add(CaseMessage(case_id=case.id, author="staff", text="Your collection is booked.",
+                                delivery="unknown"))
+    page = shown(signed_in(base, "agent").get(f"/cases/{ref}"))
+    assert "Delivery unknown: the platform did not confirm this reply, so it was not sent again." in page

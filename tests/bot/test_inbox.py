@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.channels.events import Incoming
 from bot.channels.inbox import Inbox
 from knowledge import conversations
+from knowledge.claims import Claimer
 from knowledge.db import session_scope
 from knowledge.models import InboundEvent
 
@@ -131,11 +132,25 @@ def test_a_message_older_than_retention_is_refused(kb_url: str) -> None:
     assert [r.delivery_key for r in _rows()] == ["messenger:alice-m2", "messenger:nodate"]  # the replay isn't stored
 
 
-def test_failure_is_retried_after_a_restart_then_given_up(kb_url: str) -> None:
+class Clock:
+    """A clock the test moves: retries wait, and leases lapse, in database time."""
+
+    def __init__(self) -> None:
+        self.now = conversations.utcnow()
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self.now += delta
+
+
+def test_failure_is_retried_later_then_given_up(kb_url: str) -> None:
     m = _msg("alice", 1)
+    clock = Clock()
 
     async def first_run() -> None:
-        inbox = Inbox(CHANNELS, Recorder(fail=lambda _: True), RETENTION)
+        inbox = Inbox(CHANNELS, Recorder(fail=lambda _: True), RETENTION, clock=clock)
         assert await inbox.accept([m]) == (1, 0)
         await inbox.idle()
 
@@ -147,21 +162,28 @@ def test_failure_is_retried_after_a_restart_then_given_up(kb_url: str) -> None:
     for attempt in range(2, conversations.MAX_ATTEMPTS + 1):
         handler = Recorder(fail=lambda _: True)
 
-        async def restart() -> int:
-            inbox = Inbox(CHANNELS, handler, RETENTION)  # a new process
+        async def not_yet() -> int:
+            return await Inbox(CHANNELS, handler, RETENTION, clock=clock).resume()
+
+        assert _run(not_yet) == 0  # a retry waits, so a broken action server isn't hammered
+        clock.advance(conversations.RETRY_MAX)
+
+        async def later() -> int:
+            inbox = Inbox(CHANNELS, handler, RETENTION, clock=clock)
             count = await inbox.resume()
             await inbox.idle()
             return count
 
-        assert _run(restart) == 1
+        assert _run(later) == 1
         assert handler.started == ["alice message 1"]
         [row] = _rows()
         assert (row.status, row.attempts) == ("failed", attempt)
 
     handler = Recorder()
+    clock.advance(conversations.RETRY_MAX)
 
     async def last() -> int:
-        inbox = Inbox(CHANNELS, handler, RETENTION)
+        inbox = Inbox(CHANNELS, handler, RETENTION, clock=clock)
         count = await inbox.resume()
         await inbox.idle()
         return count
@@ -170,7 +192,7 @@ def test_failure_is_retried_after_a_restart_then_given_up(kb_url: str) -> None:
     assert handler.started == []  # gave up after MAX_ATTEMPTS
 
 
-def test_a_failure_then_success_on_resume_is_done(kb_url: str) -> None:
+def test_a_later_message_waits_for_an_earlier_one_that_failed(kb_url: str) -> None:
     calls = {"n": 0}
 
     def fail_first(_: Incoming) -> bool:
@@ -178,49 +200,122 @@ def test_a_failure_then_success_on_resume_is_done(kb_url: str) -> None:
         return calls["n"] == 1
 
     handler = Recorder(fail=fail_first)
+    clock = Clock()
 
     async def go() -> None:
-        inbox = Inbox(CHANNELS, handler, RETENTION)
-        await inbox.accept([_msg("alice", 1), _msg("alice", 2)])
-        await inbox.idle()  # message 1 failed, message 2 was still answered
-        assert handler.handled == ["alice message 2"]
-        again = Inbox(CHANNELS, handler, RETENTION)
-        assert await again.resume() == 1
+        inbox = Inbox(CHANNELS, handler, RETENTION, clock=clock)
+        await inbox.accept([_msg("alice", 1), _msg("alice", 2), _msg("bob", 1)])
+        await inbox.idle()
+        # message 1 failed: message 2 must not overtake it, but bob is not held up
+        assert handler.handled == ["bob message 1"]
+        clock.advance(conversations.RETRY_MAX)
+        again = Inbox(CHANNELS, handler, RETENTION, clock=clock)
+        assert await again.resume() == 1  # message 1 only: message 2 still waits behind it
         await again.idle()
 
     _run(go)
-    assert handler.handled == ["alice message 2", "alice message 1"]
-    assert [(r.status, r.attempts, r.event) for r in _rows()] == [("done", 2, None), ("done", 1, None)]
+    assert handler.handled == ["bob message 1", "alice message 1", "alice message 2"]
+    assert [(r.status, r.attempts, r.event) for r in _rows()] == [("done", 2, None), ("done", 1, None),
+                                                                   ("done", 1, None)]
+
+
+def _record(messages: list[Incoming], now: dt.datetime) -> dict[str, int]:
+    ids = {}
+    for m in messages:
+        with session_scope() as s:
+            ids[m.text] = conversations.record_delivery(s, m.delivery_key, m.conversation_id, m.channel,
+                                                        m.to_dict(), now)
+    return ids
 
 
 def test_resume_picks_up_what_a_crashed_process_left(kb_url: str) -> None:
     now = conversations.utcnow()
     pending = [_msg("alice", 1), _msg("alice", 2), _msg("carol", 1, channel="whatsapp")]
     stuck, busy, elsewhere = _msg("dave", 1), _msg("erin", 1), _msg("frank", 1, channel="x")
-    ids = {}
-    for m in pending + [stuck, busy, elsewhere]:
-        with session_scope() as s:
-            ids[m.text] = conversations.record_delivery(s, m.delivery_key, m.conversation_id, m.channel,
-                                                        m.to_dict(), now)
+    ids = _record(pending + [stuck, busy, elsewhere], now)
     with session_scope() as s:
-        # dave's was being handled when the process died 10 minutes ago; erin's is being handled right now
-        conversations.claim(s, ids[stuck.text], now - dt.timedelta(minutes=10))
-        conversations.claim(s, ids[busy.text], now)
+        # dave's replica died 10 minutes ago (its lease lapsed); erin's is being handled right now by a live one
+        conversations.claim(s, ids[stuck.text], Claimer("replica-a"), now - dt.timedelta(minutes=10))
+        conversations.claim(s, ids[busy.text], Claimer("replica-b"), now)
     handler = Recorder()
 
     async def go() -> int:
-        inbox = Inbox(CHANNELS, handler, RETENTION)
+        inbox = Inbox(CHANNELS, handler, RETENTION, claimer=Claimer("replica-c"))
         count = await inbox.resume()
         await inbox.idle()
         return count
 
-    assert _run(go) == 4
+    assert _run(go) == 3  # alice's second follows her first
     assert sorted(handler.handled) == sorted(["alice message 1", "alice message 2", "carol message 1",
                                               "dave message 1"])
     assert handler.handled.index("alice message 1") < handler.handled.index("alice message 2")
     status = {r.delivery_key: r.status for r in _rows()}
     assert status[busy.delivery_key] == "processing"  # not taken from the live process
     assert status[elsewhere.delivery_key] == "pending"  # another inbox's channel
+
+
+def test_a_restarted_process_takes_back_its_own_work_at_once(kb_url: str) -> None:
+    """The old incarnation's lease has most of its time left: a restart must not wait for it (the 5 minutes
+    residents used to wait), while another replica's live claim is left alone."""
+    now = conversations.utcnow()
+    mine, theirs = _msg("alice", 1), _msg("bob", 1)
+    ids = _record([mine, theirs], now)
+    before_crash = Claimer("host-1:5005", token="old")
+    with session_scope() as s:
+        assert conversations.claim(s, ids[mine.text], before_crash, now, dt.timedelta(minutes=10)) is not None
+        assert conversations.claim(s, ids[theirs.text], Claimer("host-2:5005"), now, dt.timedelta(minutes=10))
+    handler = Recorder()
+
+    async def restart() -> int:
+        inbox = Inbox(CHANNELS, handler, RETENTION, claimer=Claimer("host-1:5005"))  # same replica, new token
+        count = await inbox.resume()
+        await inbox.idle()
+        return count
+
+    assert _run(restart) == 1
+    assert handler.handled == ["alice message 1"]
+    status = {r.delivery_key: (r.status, r.attempts) for r in _rows()}
+    assert status[mine.delivery_key] == ("done", 2)
+    assert status[theirs.delivery_key] == ("processing", 1)
+
+
+def test_a_message_is_not_started_while_an_earlier_one_is_held_elsewhere(kb_url: str) -> None:
+    """Two replicas: while one answers a resident's first message, the other must not answer the second."""
+    now = conversations.utcnow()
+    first, second = _msg("alice", 1), _msg("alice", 2)
+    ids = _record([first, second], now)
+    with session_scope() as s:
+        conversations.claim(s, ids[first.text], Claimer("replica-a"), now)
+    handler = Recorder()
+
+    async def other_replica() -> int:
+        inbox = Inbox(CHANNELS, handler, RETENTION, claimer=Claimer("replica-b"))
+        inbox._enqueue(second.conversation_id, ids[second.text])  # as if its webhook had received it
+        count = await inbox.resume()
+        await inbox.idle()
+        return count
+
+    assert _run(other_replica) == 0
+    assert handler.started == []
+    assert [r.status for r in _rows()] == ["processing", "pending"]
+
+
+def test_an_answer_is_dropped_if_the_message_was_taken_over_meanwhile(kb_url: str) -> None:
+    """A process that stalled past its lease must not queue replies for a message another one now owns."""
+    now = conversations.utcnow()
+    ids = _record([_msg("alice", 1)], now)
+    [event_id] = ids.values()
+    slow, fast = Claimer("replica-a"), Claimer("replica-b")
+    with session_scope() as s:
+        assert conversations.claim(s, event_id, slow, now - dt.timedelta(minutes=1)) is not None
+    with session_scope() as s:
+        assert conversations.claim(s, event_id, fast, now) is not None  # the lease had lapsed
+    with session_scope() as s:
+        assert conversations.answer(s, event_id, slow, now) is False
+    with session_scope() as s:
+        assert conversations.answer(s, event_id, fast, now) is True
+    [row] = _rows()
+    assert (row.status, row.attempts, row.event) == ("done", 2, None)
 
 
 def test_done_rows_have_their_content_cleared(kb_url: str) -> None:
@@ -241,9 +336,10 @@ def test_resume_forgets_old_finished_deliveries(kb_url: str) -> None:
     long_ago = conversations.utcnow() - RETENTION - dt.timedelta(days=1)
     with session_scope() as s:
         old = conversations.record_delivery(s, "messenger:old", "messenger:alice", "messenger", {}, long_ago)
+    holder = Claimer("replica-a")
     with session_scope() as s:
-        conversations.claim(s, old, long_ago)
-        conversations.finish(s, old, True, long_ago)
+        conversations.claim(s, old, holder, long_ago)
+        conversations.answer(s, old, holder, long_ago)
 
     async def go() -> int:
         inbox = Inbox(CHANNELS, Recorder(), RETENTION)

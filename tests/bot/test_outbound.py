@@ -11,10 +11,14 @@ from typing import Iterator, Optional
 import pytest
 from sqlalchemy import select
 
+from bot.channels.config import DeliveryConfig, MetaConfig
+from bot.channels.dispatch import Dispatcher
 from bot.channels.outbound import send_to_resident
+from bot.channels.senders import MetaSender
+from knowledge.claims import Claimer
 from knowledge.conversations import utcnow
 from knowledge.db import session_scope
-from knowledge.models import Conversation, OutboundMessage
+from knowledge.models import CaseMessage, Conversation, OutboundMessage
 from tests.fakes.platform import FakePlatform
 
 REPLY = "Hello, this is Alice from the council. The crew will come back for your bin tomorrow."
@@ -222,3 +226,62 @@ def test_x_dm_conversation(kb_url: str, x: FakePlatform) -> None:
     assert _send(conv, "x") == "sent"
     [call] = list(x.calls)
     assert call.path == "/2/dm_conversations/with/x-user-2/messages" and call.body == {"text": REPLY}
+
+
+# --- the durable queue: staff replies are not lost to a bad minute or doubled by a hang ----------------------------
+
+def _case_line(url: str) -> int:
+    with session_scope(url) as s:
+        line = CaseMessage(case_id=1, author="staff", text=REPLY, delivery="pending")
+        s.add(line)
+        s.flush()
+        return line.id
+
+
+def test_a_staff_reply_that_meets_a_bad_minute_is_queued_then_sent_once(kb_url: str, meta: FakePlatform,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTBOUND_RETRY_BASE_SECONDS", "0.02")
+    monkeypatch.setenv("OUTBOUND_RETRY_MAX_SECONDS", "0.2")
+    conv = _conversation(kb_url, "messenger", "psid-8")
+    line = _case_line(kb_url)
+    meta.fail_for(2.0, 503)
+    assert asyncio.run(send_to_resident(conv, "messenger", REPLY, case_message_id=line)) == "queued"
+
+    async def rasa_server_sender() -> None:  # the Rasa server's sweep takes it from here
+        dispatcher = Dispatcher(MetaSender(MetaConfig.from_env().graph()), ["messenger"],
+                                DeliveryConfig.from_env(), Claimer("host-1:5005"))
+        while _outbound(kb_url)[0][3] != "sent":
+            await dispatcher.sweep()
+            await dispatcher.idle()
+            await asyncio.sleep(0.05)
+
+    asyncio.run(asyncio.wait_for(rasa_server_sender(), timeout=30))
+    delivered = [c for c in meta.settle(quiet=0.5) if c.status == 200]
+    assert len(delivered) == 1 and delivered[0].body["message"]["text"] == REPLY
+    with session_scope(kb_url) as s:
+        assert s.get(CaseMessage, line).delivery == "sent"  # what staff see follows the queue
+
+
+def test_a_staff_reply_with_no_answer_is_unknown_and_not_resent(kb_url: str, meta: FakePlatform,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLATFORM_API_TIMEOUT_SECONDS", "0.3")
+    conv = _conversation(kb_url, "messenger", "psid-9")
+    meta.stall_next(1, seconds=1.0)
+    assert _send(conv, "messenger") == "unknown"
+
+    async def sweep() -> int:
+        dispatcher = Dispatcher(MetaSender(MetaConfig.from_env().graph()), ["messenger"],
+                                DeliveryConfig.from_env(), Claimer("host-1:5005"))
+        return await dispatcher.sweep()
+
+    assert asyncio.run(sweep()) == 0
+    assert len(meta.settle(quiet=1.5)) == 1
+    assert [row[3] for row in _outbound(kb_url)] == ["unknown"]
+
+
+def test_a_staff_reply_waits_behind_an_earlier_unsent_message(kb_url: str, meta: FakePlatform) -> None:
+    conv = _conversation(kb_url, "messenger", "psid-10")
+    meta.fail_next(500, times=2)  # the first reply's two quick tries fail; it waits for a retry
+    assert _send(conv, "messenger", "First") == "queued"
+    assert _send(conv, "messenger", "Second") == "queued"  # must not overtake "First"
+    assert [c.body["message"]["text"] for c in meta.calls] == ["First", "First"]

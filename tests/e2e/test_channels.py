@@ -85,13 +85,15 @@ def user_texts(bot: BotStack, sender: str) -> list[str]:
 
 
 def outbound_statuses(bot: BotStack, conversation_id: str, timeout: float = 30.0) -> list[str]:
-    """Statuses of the send attempts recorded for a conversation, once there are any."""
+    """Statuses of the messages queued for a conversation, once there are some and none is still waiting
+    or on its way."""
     deadline = time.monotonic() + timeout
     while True:
         with session_scope(bot.kb_url) as s:
             rows = s.execute(select(OutboundMessage.status).where(
                 OutboundMessage.conversation_id == conversation_id).order_by(OutboundMessage.id)).scalars().all()
-        if rows or time.monotonic() > deadline:
+        settled = rows and not {"pending", "sending"} & set(rows)
+        if settled or time.monotonic() > deadline:
             return list(rows)
         time.sleep(0.2)
 

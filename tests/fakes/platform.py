@@ -41,6 +41,7 @@ class Call:
     headers: dict[str, str]
     body: Any
     at: float = field(default_factory=time.monotonic)
+    status: int = 0  # what the fake answered (0 until it has)
 
 
 class FakePlatform:
@@ -49,6 +50,10 @@ class FakePlatform:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._failures: list[tuple[int, dict[str, str]]] = []
+        self._failing_until = 0.0
+        self._failing_status = 500
+        self._stalls: list[Optional[float]] = []
+        self._released = threading.Event()
         self.delay = 0.0
         self._ids = count(1)
         self._lock = threading.Condition()
@@ -99,16 +104,44 @@ class FakePlatform:
         with self._lock:
             self._failures.extend([(status, headers)] * times)
 
+    def fail_for(self, seconds: float, status: int = 500) -> None:
+        """Answer every API call with `status` for the next `seconds` (a platform's bad minute)."""
+        with self._lock:
+            self._failing_status = status
+            self._failing_until = time.monotonic() + seconds
+
+    def stall_next(self, times: int = 1, seconds: Optional[float] = None) -> None:
+        """Record the next `times` API calls, then hang before answering them: for `seconds`, or until
+        `release()` (a platform that took the request and went quiet)."""
+        with self._lock:
+            self._released.clear()
+            self._stalls.extend([seconds] * times)
+
+    def release(self) -> None:
+        """Let stalled calls answer."""
+        self._released.set()
+
     def _answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any, dict]:
         if self.delay:
             time.sleep(self.delay)
+        call = Call(method, path, headers, body)
         with self._lock:
-            self.calls.append(Call(method, path, headers, body))
+            self.calls.append(call)
             self._lock.notify_all()
             failure = self._failures.pop(0) if self._failures else None
+            if failure is None and time.monotonic() < self._failing_until:
+                failure = (self._failing_status, {})
+            stall = self._stalls.pop(0) if self._stalls else False
+        if stall is not False:
+            if stall is None:
+                self._released.wait(timeout=300)
+            else:
+                time.sleep(stall)
         if failure:
             status, extra = failure
+            call.status = status
             return status, {"error": {"message": "fake failure", "code": status}}, extra
+        call.status = 200
         n = next(self._ids)
         if path.startswith("/2/tweets"):
             return 201, {"data": {"id": f"tw{n}", "text": (body or {}).get("text", "")}}, {}
@@ -147,6 +180,9 @@ class FakePlatform:
         with self._lock:
             self.calls.clear()
             self._failures.clear()
+            self._stalls.clear()
+            self._failing_until = 0.0
+        self._released.set()
         self.delay = 0.0
 
 

@@ -191,7 +191,10 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
         return await _case_page(request, reference, status=409, error=str(exc), draft=text)
     if not sent.created:
         return _back(reference, "That reply was already sent.")
-    words = {"sent": "Reply sent.", "queued": "Reply sent: it shows in the resident's chat.",
+    words = {"sent": "Reply sent.", "queued": "Reply queued: it reaches the resident as soon as their channel "
+                                               "takes it. This page shows when it has.",
+             "unknown": "We don't know if the reply arrived: the platform did not answer. It was not sent again. "
+                        "Check with the resident before resending.",
              "failed": "The reply could not be delivered. It is on the case; try again or phone the resident.",
              "outside_window": "Not sent: the platform only allows replies within 24 hours of the resident's "
                                "last message. Phone or email them instead.",
