@@ -119,7 +119,7 @@ class XConfig:
         return [name for name, value in zip(self.REQUIRED, (self.consumer_secret, self.access_token)) if not value]
 
     def api(self) -> ApiClient:
-        return ApiClient("x", self.api_url, self.access_token or "")
+        return ApiClient("x", self.api_url, self.access_token or "", timeout=api_timeout())
 
 
 def _count(name: str, default: int) -> int:
@@ -178,4 +178,3 @@ class RateLimits:
 # Every rate limit off: for benchmarks and tests that measure or exercise something else from one address.
 NO_RATE_LIMITS = {"RATE_LIMIT_PER_SENDER_PER_MINUTE": "0", "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
                   "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR": "0", "RATE_LIMIT_PER_CHANNEL_PER_MINUTE": "0"}
-        return ApiClient("x", self.api_url, self.access_token or "", timeout=api_timeout())
