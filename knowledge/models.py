@@ -400,6 +400,7 @@ class CaseRefusal(Base):
     channel = Column(String(40), nullable=False)
     reason = Column(String(30), nullable=False)
     cap = Column(String(20), nullable=False)
+    at = Column(DateTime, default=_now, nullable=False, index=True)
 
 
 # --- Residents' data -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -45,13 +46,21 @@ def social(model: Path, fake: FakePlatform, tmp_path_factory: pytest.TempPathFac
 
 
 def _kill_and_restart_rasa(stack: BotStack, timeout: float = 240.0) -> None:
-    """kill -9 the Rasa server, then start it again on the same port, as a supervisor would."""
-    rasa = next(proc for proc in stack._procs if "rasa" in proc.args and "run" in proc.args)
+    """kill -9 the Rasa server, then let the stack's supervisor start it again on the same port, as
+    `councilbot run` does."""
+    rasa = stack.process("rasa")
     os.killpg(rasa.pid, signal.SIGKILL)
     rasa.wait()
-    stack._procs.remove(rasa)
-    new = stack._spawn("rasa", list(rasa.args), env={"LOG_LEVEL": stack.settings.log_level})
-    stack._wait(new, "Rasa server", f"{stack.rasa_url}/webhooks/rest/", time.monotonic() + timeout)
+    assert stack.supervise() == ["rasa"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{stack.rasa_url}/webhooks/rest/", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail("the Rasa server did not come back")
 
 
 def _statuses(stack: BotStack, conversation_id: str) -> list[str]:
