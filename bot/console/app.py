@@ -15,6 +15,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console import auth
+from bot.console.params import BadValue, has_nul
 from bot.console.templating import assets, render
 from bot.console.views import AREAS
 from knowledge.settings import database_url as default_database_url
@@ -55,6 +56,8 @@ class ConsoleErrorHandler(ErrorHandler):
             title, message = "Page not found", "Check the address, or go back to the console's home page."
         elif status == 405:
             title, message = "That didn't work", "This page can't be used that way."
+        elif isinstance(exception, BadValue):
+            title, message = "That didn't work", str(exception)  # written for staff; names no data
         else:
             title, message = "That didn't work", "The request couldn't be handled."
         if auth.is_api(request):
@@ -80,6 +83,14 @@ async def _security_headers(request: Request, resp: HTTPResponse) -> None:
         resp.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
+async def _refuse_nul(request: Request) -> None:
+    """Request middleware: a NUL in the query string or a form body is a 400, before any view sees it
+    (PostgreSQL can't store one in text, so it would otherwise be a 500 deep in a view)."""
+    body = request.body if request.content_type.startswith("application/x-www-form-urlencoded") else b""
+    if has_nul(request.query_string.encode("utf-8", "replace")) or (body and has_nul(body)):
+        raise BadValue("What you sent holds a character that isn't allowed (a NUL). Go back and try again.")
+
+
 async def _static(request: Request, name: str) -> HTTPResponse:
     asset = assets().get(name)
     if asset is None:
@@ -102,6 +113,7 @@ def create_app(database_url: Optional[str] = None) -> Sanic:
     app.ctx.database_url = database_url or default_database_url()
     app.ctx.secure_cookies = os.environ.get("CONSOLE_SECURE_COOKIES") == "1"
 
+    app.register_middleware(_refuse_nul, "request")
     auth.install(app)
     app.add_route(_static, "/static/<name:str>", methods=["GET"], name="static_file")
     app.add_route(_health, "/healthz", methods=["GET"], name="health")
