@@ -13,10 +13,10 @@ import re
 from typing import Any, Optional
 
 from bot.channels.events import AttachmentRef, BadPayload, Incoming
-from bot.channels.events import as_list as _list
-from bot.channels.events import collect as _collect
 from bot.channels.events import as_dict as _dict
+from bot.channels.events import as_list as _list
 from bot.channels.events import as_str as _str
+from bot.channels.events import collect as _collect
 from bot.channels.events import from_epoch
 
 _NAME = re.compile(r"[a-z_]{1,40}")
@@ -38,8 +38,8 @@ def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
         if obj in ("page", "instagram"):
             private_channel = "messenger" if obj == "page" else "instagram"
             for item in _list(entry.get("messaging")):
-                _collect(lambda: _messaging(_dict(item), private_channel, account, entry_time), f"{private_channel} event",
-                     messages, skipped)
+                _collect(lambda: _messaging(_dict(item), private_channel, account, entry_time),
+                         f"{private_channel} event", messages, skipped)
             for change in _list(entry.get("changes")):
                 change = _dict(change)
                 kind = f"{obj} {_label(change.get('field'), 'change')}"

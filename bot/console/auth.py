@@ -3,8 +3,8 @@
 The session cookie `councilbot_session` holds the raw token from `knowledge.staff.start_session` (the
 database keeps only its hash). It is HttpOnly, SameSite=Strict, Path=/, and Secure unless
 `CONSOLE_INSECURE_COOKIES=1` (only for a console on loopback over plain http: `councilbot run` sets it;
-anywhere else the console is served over HTTPS). It has no Max-Age: closing the browser signs out, which suits shared council PCs;
-the server ends the session after `knowledge.staff.SESSION_TTL` regardless.
+anywhere else the console is served over HTTPS). It has no Max-Age: closing the browser signs out, which
+suits shared council PCs; the server ends the session after `knowledge.staff.SESSION_TTL` regardless.
 
 CSRF. Signed-in forms send the session's own random token (`StaffSession.csrf_token`). The login form
 has no session yet, so it uses a double-submit cookie: `GET /login` sets a random `councilbot_login_csrf`
