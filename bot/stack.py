@@ -6,6 +6,7 @@ the same real servers on loopback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import signal
@@ -26,6 +27,17 @@ from knowledge.settings import PROJECT_ROOT, var_dir
 # A server that dies this many times within RESTART_PERIOD seconds is not restarted again.
 RESTART_LIMIT = 5
 RESTART_PERIOD = 300.0
+
+
+def _plain_http_cookies(host: str) -> dict[str, str]:
+    """The console's session cookie is Secure unless told otherwise. On loopback (the embedded default)
+    there is no TLS and no network to sniff, so the cookie may travel over plain http; anywhere else the
+    console must sit behind HTTPS and keeps Secure cookies."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return {"CONSOLE_INSECURE_COOKIES": "1"} if loopback else {}
 
 
 class StartupError(RuntimeError):
@@ -117,7 +129,8 @@ class BotStack:
                            env={"LOG_LEVEL": s.log_level})
         console = self._spawn("console", [sys.executable, "-m", "bot.console", "--host", s.host,
                                           "--port", str(s.console_port)],
-                              env={"LOG_LEVEL": s.log_level, "RASA_URL": self.rasa_url}) if self.console else None
+                              env={"LOG_LEVEL": s.log_level, "RASA_URL": self.rasa_url,
+                                   **_plain_http_cookies(s.host)}) if self.console else None
         deadline = time.monotonic() + timeout
         try:
             self._wait(actions, "action server", f"{self.action_url}/health", deadline)

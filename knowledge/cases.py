@@ -227,9 +227,10 @@ def _require_open(session: Session, case_id: int) -> Case:
 
 
 def _require_owner(session: Session, case_id: int, staff: StaffUser) -> Case:
+    """The open case if `staff` may work on it (reply, note, tag, resolve): its owner, or an admin."""
     case = _require_open(session, case_id)
     if case.assignee_id is None:
-        raise CaseError(f"Claim {case.reference} before replying or resolving it.")
+        raise CaseError(f"Claim {case.reference} before replying or resolving it, or adding notes or tags.")
     if case.assignee_id != staff.id and staff.role != "admin":
         raise CaseError(f"{case.reference} belongs to {_name(session, case.assignee_id)}.")
     return case
@@ -274,7 +275,7 @@ def add_note(session: Session, case_id: int, staff: StaffUser, text: str, now: O
     text = (text or "").strip()
     if not text:
         raise CaseError("Write a note before saving.")
-    case = _get(session, case_id)
+    case = _require_owner(session, case_id, staff)  # the same rule as replies: the owner, or an admin
     msg = CaseMessage(case_id=case.id, author="note", staff_id=staff.id, text=text[:4000],
                       meta={"by": staff.display_name}, created_at=now)
     session.add(msg)
@@ -284,7 +285,8 @@ def add_note(session: Session, case_id: int, staff: StaffUser, text: str, now: O
 
 
 def set_tags(session: Session, case_id: int, staff: StaffUser, tags: Iterable[str], now: Optional[dt.datetime] = None) -> Case:
-    case = _get(session, case_id)
+    """Replace the case's tags (lower-case, at most 20 of 40 characters). Only its owner or an admin."""
+    case = _require_owner(session, case_id, staff)
     clean = sorted({t.strip().lower()[:40] for t in tags if t.strip()})[:20]
     _audit(session, case, staff.username, "tagged", now or utcnow(), before=case.tags or [], after=clean)
     case.tags = clean

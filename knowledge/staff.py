@@ -9,9 +9,13 @@ Passwords are stored as `scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`: the paramete
 they can be raised later without breaking existing accounts. The policy: at least 12 characters, not one
 character repeated, not the username.
 
-Signing in. `authenticate(session, username, password, now)` returns a `LoginResult`: the user, or why not
-(`LoginRefused`). After `MAX_FAILED_LOGINS` wrong passwords in a row the account is locked for `LOCKOUT`;
-attempts while locked are refused without checking the password and neither extend the lock nor count. An
+Signing in. `authenticate(session, username, password, now, trusted_address=...)` returns a
+`LoginResult`: the user, or why not (`LoginRefused`). After `MAX_FAILED_LOGINS` wrong passwords in a row
+the account is locked for `LOCKOUT`, but only against addresses the caller doesn't vouch for
+(`trusted_address`: the console passes True for an address this account recently signed in from), so a
+lock is not a way to keep the real user out; attempts while locked are refused without checking the
+password and neither extend the lock nor count. Guessing from one address is stopped before it gets
+here, by the console's per-address throttle (bot/console/throttle.py explains the whole design). An
 unknown username costs the same scrypt work as a known one and gets the same reason as a wrong password,
 so neither timing nor the reason tells an attacker which usernames exist. Callers must show one message
 for every refusal (the console does).
@@ -48,7 +52,9 @@ from knowledge.models import StaffSession, StaffUser
 AGENT, EDITOR, ADMIN = "agent", "editor", "admin"
 ROLES: tuple[str, ...] = (AGENT, EDITOR, ADMIN)
 
-MAX_FAILED_LOGINS = 5                    # wrong passwords in a row before the account locks
+# Wrong passwords in a row before the account locks (for unknown addresses). High, because the console
+# already throttles each address after 5: reaching 20 takes a guesser several addresses.
+MAX_FAILED_LOGINS = 20
 LOCKOUT = dt.timedelta(minutes=15)       # how long it stays locked
 SESSION_TTL = dt.timedelta(hours=8)      # a working day; then sign in again
 
@@ -267,14 +273,17 @@ def set_active(session: Session, user: StaffUser, active: bool) -> None:
 # --- Signing in --------------------------------------------------------------------------------------------
 
 
-def authenticate(session: Session, username: str, password: str, now: dt.datetime) -> LoginResult:
-    """Check a sign-in attempt at time `now` and record its effect on the lockout (see module docstring)."""
+def authenticate(session: Session, username: str, password: str, now: dt.datetime, *,
+                 trusted_address: bool = False) -> LoginResult:
+    """Check a sign-in attempt at time `now` and record its effect on the lockout (see module docstring).
+    `trusted_address`: the attempt comes from somewhere this account signed in from recently, so a lock
+    (which exists to stop guessers elsewhere) doesn't apply to it."""
     now = _naive_utc(now)
     user = get_user(session, username) if USERNAME_RE.fullmatch(normalise_username(username)) else None
     if user is None:
         verify_password(password, _dummy_hash())
         return LoginResult(refused=LoginRefused.INVALID)
-    if user.locked_until is not None and user.locked_until > now:
+    if user.locked_until is not None and user.locked_until > now and not trusted_address:
         verify_password(password, _dummy_hash())  # same cost, and a right guess while locked learns nothing
         return LoginResult(refused=LoginRefused.LOCKED)
     if not verify_password(password, user.password_hash):
@@ -283,7 +292,8 @@ def authenticate(session: Session, username: str, password: str, now: dt.datetim
     if not user.active:
         return LoginResult(refused=LoginRefused.DISABLED)
     user.failed_logins = 0
-    user.locked_until = None
+    if user.locked_until is not None and user.locked_until <= now:
+        user.locked_until = None  # a lock still running stays, for the guessers it was set against
     user.last_login_at = now
     session.flush()
     return LoginResult(user=user)

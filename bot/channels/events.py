@@ -7,14 +7,28 @@ work queue, the bot, the reply) nothing needs to know the platform's format.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 # What residents may send besides text that reports can use. Everything else gets a polite "can't open".
 SUPPORTED_ATTACHMENTS = frozenset({"image", "location"})
 
 # Channel -> is it public? Public channels are comments and mentions; their replies are seen by everyone.
 PUBLIC_CHANNELS = frozenset({"facebook_comment", "instagram_comment", "x_mention"})
+
+# What a platform id looks like: digits, or letters, digits and ._-:=+/@ (WhatsApp's wamids are base64,
+# Facebook comment ids are "<post>_<comment>"). Anything else, or anything longer than our columns hold,
+# did not come from a real platform's id space; storing it would fail (PostgreSQL refuses an over-long
+# value) on every retry and hold up the good messages delivered with it.
+ID_RE = re.compile(r"[A-Za-z0-9._:=+/@-]+")
+MAX_USER_ID_CHARS = 150      # conversation ids are "<channel>:<user id>" in String(200) columns
+MAX_MESSAGE_ID_CHARS = 250   # delivery keys are "<channel>:<message id>" in a String(300) column
+MAX_REF_CHARS = 200          # account_id and reply_to columns are String(200)
+MAX_MEDIA_ID_CHARS = 300     # attachments.media_id
+MAX_MIME_CHARS = 100         # attachments.mime_type
+# Platform timestamps outside these years are nonsense (or an attempt to overflow date arithmetic).
+_EARLIEST, _LATEST = dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1)
 
 
 @dataclass
@@ -78,13 +92,20 @@ class Incoming:
         return cls(**data)
 
 
-def from_epoch(value: Any, millis: bool = False) -> Optional[dt.datetime]:
-    """A platform timestamp (seconds or milliseconds since 1970, number or string) as naive UTC."""
+def from_epoch(value: Any, millis: Optional[bool] = False) -> Optional[dt.datetime]:
+    """A platform timestamp (seconds or milliseconds since 1970, number or string) as naive UTC, or None
+    if it is missing or not a time between 2000 and 2100. `millis=None`: decide by size (Meta's entry
+    `time` is milliseconds for Messenger, seconds for Instagram and the page feed)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
     try:
-        seconds = float(value) / (1000 if millis else 1)
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(tzinfo=None)
+        number = float(value)
+        if millis is None:
+            millis = abs(number) >= 1e11  # 1e11 seconds is the year 5138; 1e11 ms is 1973
+        when = dt.datetime.fromtimestamp(number / (1000 if millis else 1), dt.timezone.utc).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+    return when if _EARLIEST <= when < _LATEST else None
 
 
 class BadPayload(ValueError):
@@ -101,3 +122,57 @@ def as_str(value: Any) -> Optional[str]:
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
         return str(value)
     return None
+
+
+def _usable_id(value: Optional[str], limit: int) -> bool:
+    return value is not None and len(value) <= limit and ID_RE.fullmatch(value) is not None
+
+
+def id_problem(message: Incoming) -> Optional[str]:
+    """Which of `message`'s ids can't be stored (too long, or characters no platform uses), or None if all
+    can. The answer names the field only, never the value: ids can be phone numbers."""
+    if not _usable_id(message.user_id, MAX_USER_ID_CHARS):
+        return "user id"
+    if not _usable_id(message.platform_id, MAX_MESSAGE_ID_CHARS):
+        return "message id"
+    for name, value in (("account id", message.account_id), ("reply-to id", message.reply_to)):
+        if value is not None and not _usable_id(value, MAX_REF_CHARS):
+            return name
+    return None
+
+
+def tidy_attachments(message: Incoming) -> Incoming:
+    """`message` with attachment details that wouldn't fit their columns dropped (the attachment itself is
+    kept, so the resident still gets the right answer about it)."""
+    for a in message.attachments:
+        if a.media_id is not None and not _usable_id(a.media_id, MAX_MEDIA_ID_CHARS):
+            a.media_id = None
+        if a.mime_type is not None and len(a.mime_type) > MAX_MIME_CHARS:
+            a.mime_type = None
+    return message
+
+
+def as_list(value: Any) -> list:
+    """`value` if it is a JSON array, else an empty one (a platform's optional lists are often absent)."""
+    return value if isinstance(value, list) else []
+
+
+def collect(parse_one: Callable[[], Optional[Incoming]], kind: str, messages: list[Incoming],
+            skipped: list[str]) -> None:
+    """Parse one event with `parse_one` and add it to `messages`, or add why not to `skipped` (by kind
+    only): not a resident's message, not readable, or with an id we can't store. One bad event costs
+    that event only; the rest of the batch is still handled."""
+    try:
+        parsed = parse_one()
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
+        # A signed body can still hold a shape we never saw (a field of another type).
+        skipped.append(f"unreadable {kind}")
+        return
+    if parsed is None:
+        skipped.append(kind)
+        return
+    problem = id_problem(parsed)
+    if problem:
+        skipped.append(f"{kind} with an unusable {problem}")
+        return
+    messages.append(tidy_attachments(parsed))

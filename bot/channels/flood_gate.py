@@ -22,10 +22,11 @@ from sanic.response import HTTPResponse
 
 from bot.channels.config import RateLimits
 from bot.channels.events import Incoming
-from bot.channels.ratelimit import Verdict, client_address, limiter
+from bot.channels.ratelimit import Verdict, limiter
 from bot.channels.replies import Sender, Understanding, deliver, plan
 from bot.channels.safety_net import council_details, in_danger
 from bot.channels.senders import Target
+from bot.client_address import client_address
 from knowledge import answers
 from knowledge.conversations import utcnow
 from knowledge.privacy import pseudonym

@@ -7,16 +7,25 @@ skipped and counted, so the webhook can log what it ignored without logging cont
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import re
 from typing import Any, Optional
 
 from bot.channels.events import AttachmentRef, BadPayload, Incoming
 from bot.channels.events import as_dict as _dict
+from bot.channels.events import as_list as _list
 from bot.channels.events import as_str as _str
+from bot.channels.events import collect as _collect
 from bot.channels.events import from_epoch
+
+_NAME = re.compile(r"[a-z_]{1,40}")
 
 
 def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
-    """(messages, kinds of event skipped) from one Meta webhook body."""
+    """(messages, kinds of event skipped) from one Meta webhook body. One event we can't use (a field of
+    the wrong type, an id no platform would send, no time to tell a replay by) is skipped and counted; the
+    rest of the batch is still handled."""
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise BadPayload("expected an object with an 'entry' list")
     obj = payload.get("object")
@@ -25,38 +34,43 @@ def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
     for entry in payload["entry"]:
         entry = _dict(entry)
         account = _str(entry.get("id"))
+        entry_time = from_epoch(entry.get("time"), millis=None)
         if obj in ("page", "instagram"):
             private_channel = "messenger" if obj == "page" else "instagram"
-            for item in entry.get("messaging") or []:
-                _add(_messaging(_dict(item), private_channel, account), f"{private_channel} event", messages, skipped)
-            for change in entry.get("changes") or []:
+            for item in _list(entry.get("messaging")):
+                _collect(lambda: _messaging(_dict(item), private_channel, account, entry_time),
+                         f"{private_channel} event", messages, skipped)
+            for change in _list(entry.get("changes")):
                 change = _dict(change)
-                parsed = (_page_comment(change, account) if obj == "page" else _instagram_comment(change, account))
-                _add(parsed, f"{obj} {change.get('field', 'change')}", messages, skipped)
+                kind = f"{obj} {_label(change.get('field'), 'change')}"
+                if obj == "page":
+                    _collect(lambda: _page_comment(change, account, entry_time), kind, messages, skipped)
+                else:
+                    _collect(lambda: _instagram_comment(change, account, entry_time), kind, messages, skipped)
         elif obj == "whatsapp_business_account":
-            for change in entry.get("changes") or []:
+            for change in _list(entry.get("changes")):
                 value = _dict(_dict(change).get("value"))
                 phone_id = _str(_dict(value.get("metadata")).get("phone_number_id"))
-                for msg in value.get("messages") or []:
-                    _add(_whatsapp(_dict(msg), phone_id), "whatsapp message", messages, skipped)
+                for msg in _list(value.get("messages")):
+                    _collect(lambda: _whatsapp(_dict(msg), phone_id), "whatsapp message", messages, skipped)
                 if value.get("statuses"):
                     skipped.append("whatsapp status")
         else:
-            skipped.append(f"object {str(obj)[:40]}")
+            skipped.append(f"object {_label(obj, 'unnamed')}")
     return messages, skipped
 
 
-def _add(parsed: Optional[Incoming], kind: str, messages: list[Incoming], skipped: list[str]) -> None:
-    if parsed is None:
-        skipped.append(kind)
-    else:
-        messages.append(parsed)
+def _label(value: Any, default: str) -> str:
+    """A field or object name from the body for the log: a plain name, else `default` (the log names
+    kinds of event, never content)."""
+    return value if isinstance(value, str) and _NAME.fullmatch(value) else default
 
 
-def _messaging(item: dict, channel: str, account: Optional[str]) -> Optional[Incoming]:
+def _messaging(item: dict, channel: str, account: Optional[str],
+               entry_time: Optional[dt.datetime]) -> Optional[Incoming]:
     """A Messenger or Instagram direct message, quick reply or button postback."""
     sender = _str(_dict(item.get("sender")).get("id"))
-    sent_at = from_epoch(item.get("timestamp"), millis=True)
+    sent_at = from_epoch(item.get("timestamp"), millis=True) or entry_time
     message, postback = _dict(item.get("message")), _dict(item.get("postback"))
     if not sender or sender == account:
         return None
@@ -66,7 +80,7 @@ def _messaging(item: dict, channel: str, account: Optional[str]) -> Optional[Inc
             return None
         payload = _str(_dict(message.get("quick_reply")).get("payload"))
         text = payload or (message.get("text") if isinstance(message.get("text"), str) else "")
-        attachments = [a for a in (_meta_attachment(_dict(x)) for x in message.get("attachments") or []) if a]
+        attachments = [a for a in (_meta_attachment(_dict(x)) for x in _list(message.get("attachments"))) if a]
         return Incoming(channel=channel, platform_id=mid, user_id=sender, text=text, account_id=account,
                         sent_at=sent_at, attachments=attachments)
     if postback:
@@ -92,8 +106,9 @@ def _meta_attachment(att: dict) -> Optional[AttachmentRef]:
     return None
 
 
-def _page_comment(change: dict, page_id: Optional[str]) -> Optional[Incoming]:
-    """A new comment (or reply) on one of the page's posts. The page's own comments are our replies."""
+def _page_comment(change: dict, page_id: Optional[str], entry_time: Optional[dt.datetime]) -> Optional[Incoming]:
+    """A new comment (or reply) on one of the page's posts. The page's own comments are our replies.
+    Like an Instagram comment, one with no usable time is skipped (see `_instagram_comment`)."""
     value = _dict(change.get("value"))
     if change.get("field") != "feed" or value.get("item") != "comment" or value.get("verb") != "add":
         return None
@@ -101,15 +116,22 @@ def _page_comment(change: dict, page_id: Optional[str]) -> Optional[Incoming]:
     author = _str(_dict(value.get("from")).get("id"))
     if not comment_id or not author or author == page_id:
         return None
+    sent_at = from_epoch(value.get("created_time")) or entry_time
+    if sent_at is None:
+        return None
     attachments = [AttachmentRef(kind="image", url=_str(value["photo"]))] if _str(value.get("photo")) else []
     return Incoming(channel="facebook_comment", platform_id=comment_id, user_id=author,
                     text=value.get("message") if isinstance(value.get("message"), str) else "",
-                    account_id=page_id, reply_to=comment_id, sent_at=from_epoch(value.get("created_time")),
+                    account_id=page_id, reply_to=comment_id, sent_at=sent_at,
                     attachments=attachments)
 
 
-def _instagram_comment(change: dict, ig_id: Optional[str]) -> Optional[Incoming]:
-    """A comment on the council's Instagram media (residents' @mentions of us there arrive the same way)."""
+def _instagram_comment(change: dict, ig_id: Optional[str], entry_time: Optional[dt.datetime]) -> Optional[Incoming]:
+    """A comment on the council's Instagram media (residents' @mentions of us there arrive the same way).
+
+    Instagram's comment webhook carries no time of its own, so the entry's `time` (when Meta sent the
+    batch) stands in: without one, a signed body replayed after the dedupe window could not be told from
+    a new comment and would be answered again, so a comment without a usable time is skipped."""
     value = _dict(change.get("value"))
     if change.get("field") not in ("comments", "live_comments"):
         return None
@@ -117,15 +139,18 @@ def _instagram_comment(change: dict, ig_id: Optional[str]) -> Optional[Incoming]
     author = _str(_dict(value.get("from")).get("id"))
     if not comment_id or not author or author == ig_id:
         return None
+    sent_at = from_epoch(value.get("timestamp"), millis=None) or entry_time
+    if sent_at is None:
+        return None
     return Incoming(channel="instagram_comment", platform_id=comment_id, user_id=author,
                     text=value.get("text") if isinstance(value.get("text"), str) else "", account_id=ig_id,
-                    reply_to=comment_id)
+                    reply_to=comment_id, sent_at=sent_at)
 
 
 def _whatsapp(msg: dict, phone_id: Optional[str]) -> Optional[Incoming]:
     """A WhatsApp Cloud API message: text, a reply button or list choice, or media/location."""
     wamid, sender, kind = _str(msg.get("id")), _str(msg.get("from")), msg.get("type")
-    if not wamid or not sender or kind in (None, "reaction", "system", "ephemeral"):
+    if not wamid or not sender or not isinstance(kind, str) or kind in ("reaction", "system", "ephemeral"):
         return None
     text, attachments = "", []
     if kind == "text":
@@ -153,7 +178,11 @@ def _whatsapp(msg: dict, phone_id: Optional[str]) -> Optional[Incoming]:
 
 
 def _float(value: Any) -> Optional[float]:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+    """A coordinate as a finite number, else None (NaN or infinity can't be stored as JSON)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None

@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Callable, Optional, Protocol
 
 from bot.channels.config import RateLimits
+from bot.client_address import client_address  # noqa: F401 - part of this module's surface
 
 log = logging.getLogger(__name__)
 
@@ -197,19 +198,6 @@ def limiter() -> RateLimiter:
     """The process's limiter, from the environment (RATE_LIMIT_* and REDIS_URL)."""
     limits = RateLimits.from_env()
     return _shared(limits.redis_url, limits)
-
-
-def client_address(remote: Optional[str], forwarded_for: Optional[str], trusted_proxies: int) -> Optional[str]:
-    """The caller's network address. Behind `trusted_proxies` reverse proxies, each appends the address it
-    saw to X-Forwarded-For, so the client is that many entries from the right; anything further left was
-    written by the client and can't be trusted. With no trusted proxy the header is ignored (anyone can
-    send one) and the socket's address is used."""
-    if trusted_proxies <= 0 or not forwarded_for:
-        return remote
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-    if not hops:
-        return remote
-    return hops[-trusted_proxies] if len(hops) >= trusted_proxies else hops[0]
 
 
 async def close_shared() -> None:

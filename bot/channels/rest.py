@@ -26,6 +26,7 @@ from sanic.response import HTTPResponse
 from bot.channels import safety_net
 from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
+from bot.channels.jsonsafe import UnsafeJson, loads
 from knowledge import cases
 from knowledge.access import authorize_write, may_read
 from knowledge.conversations import touch_conversation, utcnow
@@ -55,11 +56,9 @@ def parse_request(body: bytes) -> tuple[str, str, Optional[dict]]:
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(f"request body is larger than {MAX_BODY_BYTES // 1024} KB")
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadRequest("request body is not valid UTF-8") from None
-    except ValueError:
-        raise BadRequest("request body is not valid JSON") from None
+        payload = loads(body)   # refuses bad UTF-8, deep nesting, NULs and lone surrogates, with a reason
+    except UnsafeJson as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(payload, dict):
         raise BadRequest('expected a JSON object like {"sender": "...", "message": "..."}')
     sender, message, metadata = payload.get("sender"), payload.get("message"), payload.get("metadata")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from bot.channels.events import AttachmentRef, BadPayload, Incoming
+from bot.channels.events import AttachmentRef, BadPayload, Incoming, as_list, collect
 from bot.channels.events import as_dict as _dict
 from bot.channels.events import as_str as _str
 from bot.channels.events import from_epoch
@@ -24,12 +24,10 @@ def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
     account = _str(payload["for_user_id"])
     messages: list[Incoming] = []
     skipped: list[str] = []
-    for tweet in payload.get("tweet_create_events") or []:
-        parsed = _mention(_dict(tweet), account)
-        (messages.append(parsed) if parsed else skipped.append("x tweet"))
-    for event in payload.get("direct_message_events") or []:
-        parsed = _direct_message(_dict(event), account)
-        (messages.append(parsed) if parsed else skipped.append("x dm event"))
+    for tweet in as_list(payload.get("tweet_create_events")):
+        collect(lambda: _mention(_dict(tweet), account), "x tweet", messages, skipped)
+    for event in as_list(payload.get("direct_message_events")):
+        collect(lambda: _direct_message(_dict(event), account), "x dm event", messages, skipped)
     for key in payload:
         if key.endswith("_events") and key not in ("tweet_create_events", "direct_message_events"):
             skipped.append(f"x {key[:40]}")
@@ -40,12 +38,12 @@ def _mention(tweet: dict, account: Optional[str]) -> Optional[Incoming]:
     tweet_id, author = _str(tweet.get("id_str")), _str(_dict(tweet.get("user")).get("id_str"))
     if not tweet_id or not author or author == account or tweet.get("retweeted_status"):
         return None
-    text = _dict(tweet.get("extended_tweet")).get("full_text") or tweet.get("text") or ""
-    media = _dict(tweet.get("extended_entities")).get("media") or []
+    text = _text(_dict(tweet.get("extended_tweet")).get("full_text")) or _text(tweet.get("text"))
+    media = as_list(_dict(tweet.get("extended_entities")).get("media"))
     attachments = [AttachmentRef(kind="image" if m.get("type") == "photo" else "video",
                                  url=_str(m.get("media_url_https"))) for m in map(_dict, media)]
     return Incoming(channel="x_mention", platform_id=tweet_id, user_id=author,
-                    text=_LEADING_MENTIONS.sub("", str(text)), account_id=account, reply_to=tweet_id,
+                    text=_LEADING_MENTIONS.sub("", text), account_id=account, reply_to=tweet_id,
                     sent_at=from_epoch(tweet.get("timestamp_ms"), millis=True), attachments=attachments)
 
 
@@ -61,8 +59,13 @@ def _direct_message(event: dict, account: Optional[str]) -> Optional[Incoming]:
     if media:
         attachments.append(AttachmentRef(kind="image" if media.get("type") == "photo" else "video",
                                          url=_str(media.get("media_url_https"))))
-    text = quick or (data.get("text") if isinstance(data.get("text"), str) else "")
+    text = quick or _text(data.get("text"))
     if media and _str(media.get("url")):
         text = text.replace(str(media["url"]), "").strip()  # X appends the media's t.co link to the text
     return Incoming(channel="x", platform_id=event_id, user_id=sender, text=text, account_id=account,
                     sent_at=from_epoch(event.get("created_timestamp"), millis=True), attachments=attachments)
+
+
+def _text(value: Any) -> str:
+    """A text field as a string; anything else (a number, an object) counts as no text."""
+    return value if isinstance(value, str) else ""

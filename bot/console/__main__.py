@@ -1,7 +1,8 @@
 """`python -m bot.console [--host H] [--port P]`: run the staff console in one process.
 
 Defaults from the environment: `COUNCILBOT_HOST` (127.0.0.1), `CONSOLE_PORT` (5010), `DATABASE_URL` (the
-knowledge base, as everywhere), `CONSOLE_SECURE_COOKIES=1` behind HTTPS. The access log is off: request
+knowledge base, as everywhere), `CONSOLE_INSECURE_COOKIES=1` only for
+plain http on loopback (cookies are Secure otherwise). The access log is off: request
 lines would carry query strings; the console logs sign-ins and errors itself, never passwords or tokens.
 """
 

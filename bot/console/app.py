@@ -15,7 +15,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.console import auth
+from bot.console.params import BadValue, has_nul
 from bot.console.templating import assets, render
+from bot.console.throttle import SignInThrottle
 from bot.console.views import AREAS
 from knowledge.settings import database_url as default_database_url
 
@@ -55,6 +57,8 @@ class ConsoleErrorHandler(ErrorHandler):
             title, message = "Page not found", "Check the address, or go back to the console's home page."
         elif status == 405:
             title, message = "That didn't work", "This page can't be used that way."
+        elif isinstance(exception, BadValue):
+            title, message = "That didn't work", str(exception)  # written for staff; names no data
         else:
             title, message = "That didn't work", "The request couldn't be handled."
         if auth.is_api(request):
@@ -80,6 +84,14 @@ async def _security_headers(request: Request, resp: HTTPResponse) -> None:
         resp.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
+async def _refuse_nul(request: Request) -> None:
+    """Request middleware: a NUL in the query string or a form body is a 400, before any view sees it
+    (PostgreSQL can't store one in text, so it would otherwise be a 500 deep in a view)."""
+    body = request.body if request.content_type.startswith("application/x-www-form-urlencoded") else b""
+    if has_nul(request.query_string.encode("utf-8", "replace")) or (body and has_nul(body)):
+        raise BadValue("What you sent holds a character that isn't allowed (a NUL). Go back and try again.")
+
+
 async def _static(request: Request, name: str) -> HTTPResponse:
     asset = assets().get(name)
     if asset is None:
@@ -92,6 +104,25 @@ async def _health(request: Request) -> HTTPResponse:
     return response.text("ok")
 
 
+def secure_cookies() -> bool:
+    """Cookies are `Secure` (sent only over HTTPS) unless CONSOLE_INSECURE_COOKIES=1, which is only for a
+    console on loopback over plain http (`councilbot run` on a developer's machine). Secure by default, so
+    a deployment that forgets a setting fails safe: sign-in stops working over http rather than session
+    tokens travelling in clear."""
+    return os.environ.get("CONSOLE_INSECURE_COOKIES", "").strip() != "1"
+
+
+def trusted_proxies() -> int:
+    """How many reverse proxies in front of the console append to X-Forwarded-For
+    (CONSOLE_TRUSTED_PROXIES, default 0: the header is ignored and the connection's peer is the client).
+    Anything but a small whole number is a mistake: it is logged and the header ignored, the safe side."""
+    raw = os.environ.get("CONSOLE_TRUSTED_PROXIES", "").strip() or "0"
+    if raw.isascii() and raw.isdigit() and int(raw) <= 10:
+        return int(raw)
+    log.error("CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to 10; ignoring X-Forwarded-For")
+    return 0
+
+
 def create_app(database_url: Optional[str] = None) -> Sanic:
     """The console over the knowledge base at `database_url` (default `DATABASE_URL`). The database must
     already be migrated (`councilbot db upgrade`)."""
@@ -100,8 +131,11 @@ def create_app(database_url: Optional[str] = None) -> Sanic:
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.ACCESS_LOG = False  # access lines would carry query strings; we log what matters ourselves
     app.ctx.database_url = database_url or default_database_url()
-    app.ctx.secure_cookies = os.environ.get("CONSOLE_SECURE_COOKIES") == "1"
+    app.ctx.secure_cookies = secure_cookies()
+    app.ctx.trusted_proxies = trusted_proxies()
+    app.ctx.sign_in_throttle = SignInThrottle()
 
+    app.register_middleware(_refuse_nul, "request")
     auth.install(app)
     app.add_route(_static, "/static/<name:str>", methods=["GET"], name="static_file")
     app.add_route(_health, "/healthz", methods=["GET"], name="health")

@@ -1,10 +1,10 @@
 """Signing in and out, the session cookie, CSRF checks and `require(role)`.
 
 The session cookie `councilbot_session` holds the raw token from `knowledge.staff.start_session` (the
-database keeps only its hash). It is HttpOnly, SameSite=Strict, Path=/, and Secure when
-`CONSOLE_SECURE_COOKIES=1` (set it whenever the console is served over HTTPS, which is always outside a
-developer's machine). It has no Max-Age: closing the browser signs out, which suits shared council PCs;
-the server ends the session after `knowledge.staff.SESSION_TTL` regardless.
+database keeps only its hash). It is HttpOnly, SameSite=Strict, Path=/, and Secure unless
+`CONSOLE_INSECURE_COOKIES=1` (only for a console on loopback over plain http: `councilbot run` sets it;
+anywhere else the console is served over HTTPS). It has no Max-Age: closing the browser signs out, which
+suits shared council PCs; the server ends the session after `knowledge.staff.SESSION_TTL` regardless.
 
 CSRF. Signed-in forms send the session's own random token (`StaffSession.csrf_token`). The login form
 has no session yet, so it uses a double-submit cookie: `GET /login` sets a random `councilbot_login_csrf`
@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 
 from bot.console.data import in_db
 from bot.console.templating import home_for, render
-from knowledge.staff import (LOCKOUT, MAX_FAILED_LOGINS, LoginResult, authenticate, can, end_session,
+from bot.console.throttle import ADDRESS_WINDOW, client_address
+from knowledge.staff import (LoginRefused, LoginResult, authenticate, can, end_session, normalise_username,
                              purge_expired_sessions, session_for, start_session, utcnow)
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what secrets.token_urlsafe ma
 
 # One message for every refused sign-in: saying "locked" or "no such user" would tell a guesser which
 # usernames exist.
-LOGIN_REFUSED = (f"We couldn't sign you in with that username and password. After {MAX_FAILED_LOGINS} wrong "
-                 f"passwords in a row an account is locked for {int(LOCKOUT.total_seconds() // 60)} minutes. "
+LOGIN_REFUSED = ("We couldn't sign you in with that username and password. Check them and try again. "
                  "If you still can't sign in, ask an administrator.")
+# For an address that has failed too often (bot/console/throttle.py). Says nothing about any account.
+THROTTLED = (f"There have been too many failed sign-ins from your network. Wait "
+             f"{int(ADDRESS_WINDOW.total_seconds() // 60)} minutes and try again, or ask an administrator.")
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -237,10 +240,17 @@ async def login_submit(request: Request) -> HTTPResponse:
         return _login_page(request, status=400, errors=errors, username=username, next=target)
 
     old_token = request.cookies.get(SESSION_COOKIE)
+    throttle = request.app.ctx.sign_in_throttle
+    address = client_address(request.ip, request.headers.get("X-Forwarded-For"), request.app.ctx.trusted_proxies)
+    now = utcnow()
+    if throttle.blocked(address, now):
+        # Refused before the password is checked: it costs no account a failure and teaches nothing.
+        log.info("console: sign-in refused (address throttled)")
+        return _login_page(request, status=429, error_summary=THROTTLED, username=username, next=target)
+    known = throttle.known(normalise_username(username), address, now)
 
     def attempt(session: Session) -> tuple[LoginResult, Optional[tuple[str, str]]]:
-        now = utcnow()
-        result = authenticate(session, username, password, now)
+        result = authenticate(session, username, password, now, trusted_address=known)
         if result.user is None:
             return result, None
         # A fresh token at every sign-in, so a token planted before it (session fixation) is worthless.
@@ -249,10 +259,13 @@ async def login_submit(request: Request) -> HTTPResponse:
         return result, start_session(session, result.user, now)
 
     result, tokens = await in_db(request, attempt)
+    if result.refused in (LoginRefused.INVALID, LoginRefused.LOCKED):
+        throttle.failed(address, now)
     if result.user is None or tokens is None:
         # The reason goes to the log only; the username doesn't (people type passwords into that box).
         log.info("console: sign-in refused (%s)", result.refused.value if result.refused else "unknown")
         return _login_page(request, status=200, error_summary=LOGIN_REFUSED, username=username, next=target)
+    throttle.succeeded(result.user.username, address, now)
     log.info("console: staff user %s signed in", result.user.id)
     resp = response.redirect(target or home_for(result.user.role), status=303)
     _set_cookie(resp, request, SESSION_COOKIE, tokens[0], "/")

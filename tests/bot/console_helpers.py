@@ -42,7 +42,8 @@ ACCOUNTS = {
 def running_console(db_url: str, log_path: Path, env: Optional[dict[str, str]] = None) -> Iterator[str]:
     """`python -m bot.console` on a free port over `db_url`; yields its base URL, stops it afterwards."""
     port = free_port()
-    child_env = {k: v for k, v in os.environ.items() if k != "CONSOLE_SECURE_COOKIES"}
+    # These tests speak plain http to loopback, where a Secure cookie would never be sent back.
+    child_env = {**os.environ, "CONSOLE_INSECURE_COOKIES": "1"}
     child_env.update({"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1", **(env or {})})
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "bot.console", "--host", "127.0.0.1", "--port", str(port)],

@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.models import StaffUser
-from knowledge.staff import ADMIN, AGENT, MAX_FAILED_LOGINS
+from bot.console.throttle import ADDRESS_MAX_FAILURES
+from knowledge.staff import ADMIN, AGENT, MAX_FAILED_LOGINS, create_user
 from tests.bot.console_helpers import (ACCOUNTS, PASSWORD, SESSION_COOKIE, client, csrf_in, error_summary, make_db,
                                       page_csrf, post_login, running_console, shown, signed_in)
 
@@ -27,7 +28,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     """(base URL, database URL, log file) of one console shared by this module's tests."""
     tmp = tmp_path_factory.mktemp("console")
     db_url = make_db(tmp)
-    with running_console(db_url, tmp / "console.log") as base:
+    # One trusted proxy, so tests can sign in "from" different networks with X-Forwarded-For.
+    with running_console(db_url, tmp / "console.log", env={"CONSOLE_TRUSTED_PROXIES": "1"}) as base:
         yield base, db_url, tmp / "console.log"
 
 
@@ -62,7 +64,7 @@ def test_signing_in_sets_a_strict_httponly_session_cookie(base: str) -> None:
         cookie = next(v for v in resp.headers.get_list("set-cookie") if v.startswith(f"{SESSION_COOKIE}="))
         attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
         assert {"httponly", "samesite=strict", "path=/"} <= attributes
-        assert "secure" not in attributes  # CONSOLE_SECURE_COOKIES is not set in this test
+        assert "secure" not in attributes  # CONSOLE_INSECURE_COOKIES=1 in these plain-http tests
         home = c.get("/")
         assert home.status_code == 200 and "<h1>Cases</h1>" in home.text
         assert "Ada Admin" in home.text
@@ -109,15 +111,73 @@ def test_empty_fields_are_named(base: str) -> None:
     assert "Enter your username." in resp.text and "Enter your password." in resp.text
 
 
-def test_five_wrong_passwords_lock_the_account(base: str) -> None:
+def _from(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+def test_a_guessers_address_is_throttled_and_the_real_user_still_signs_in(base: str) -> None:
+    attacker, real_user = _from("203.0.113.9"), _from("198.51.100.7")
     with client(base) as c:
-        for _ in range(MAX_FAILED_LOGINS):
+        c.headers.update(attacker)
+        for _ in range(ADDRESS_MAX_FAILURES):
             assert post_login(c, "locked", "wrong password!").status_code == 200
-        refused = post_login(c, "locked", PASSWORD)
+        # The guesser's address is now paused, whatever it sends: even the right password isn't checked.
+        for username, password in (("locked", PASSWORD), ("agent", PASSWORD), ("nobody-here", "x" * 12)):
+            throttled = post_login(c, username, password)
+            assert throttled.status_code == 429 and SESSION_COOKIE not in throttled.headers.get("set-cookie", "")
+            assert "too many failed sign-ins from your network" in shown(throttled)
+    # The real member of staff, somewhere else, is not locked out of their account.
+    with client(base) as c:
+        c.headers.update(real_user)
+        assert post_login(c, "locked", PASSWORD).status_code == 303
+
+
+def test_x_forwarded_for_is_ignored_unless_proxies_are_trusted(tmp_path: Path) -> None:
+    """Without CONSOLE_TRUSTED_PROXIES a guesser can't pick a fresh address for every try."""
+    with running_console(make_db(tmp_path), tmp_path / "console.log") as base, client(base) as c:
+        for n in range(ADDRESS_MAX_FAILURES):
+            c.headers["X-Forwarded-For"] = f"192.0.2.{n}"
+            assert post_login(c, "agent", "wrong password!").status_code == 200
+        c.headers["X-Forwarded-For"] = "192.0.2.200"
+        assert post_login(c, "agent", PASSWORD).status_code == 429
+
+
+def test_many_guessing_addresses_lock_the_account_only_for_addresses_it_never_used(base: str, db_url: str) -> None:
+    with session_scope(db_url) as session:
+        create_user(session, "targeted", "Tara Targeted", AGENT, PASSWORD)
+    with client(base) as c:  # the real user signs in from the office once
+        c.headers.update(_from("198.51.100.20"))
+        assert post_login(c, "targeted", PASSWORD).status_code == 303
+    for n in range(MAX_FAILED_LOGINS):  # a botnet: a few guesses from each of many addresses
+        with client(base) as c:
+            c.headers.update(_from(f"203.0.113.{100 + n // 4}"))
+            assert post_login(c, "targeted", f"guess number {n}").status_code == 200
+    with session_scope(db_url) as session:
+        assert session.execute(select(StaffUser).where(StaffUser.username == "targeted")).scalar_one().locked_until
+    with client(base) as c:  # a new address, right password: still locked (and told only the usual message)
+        c.headers.update(_from("203.0.113.250"))
+        refused = post_login(c, "targeted", PASSWORD)
         assert refused.status_code == 200 and SESSION_COOKIE not in refused.headers.get("set-cookie", "")
         unknown = post_login(c, "nobody-here", PASSWORD)
         assert error_summary(refused.text) == error_summary(unknown.text)  # "locked" is not revealed
-        assert post_login(c, "agent", PASSWORD).status_code == 303  # others are unaffected
+    with client(base) as c:  # the office: in
+        c.headers.update(_from("198.51.100.20"))
+        assert post_login(c, "targeted", PASSWORD).status_code == 303
+
+
+def test_cookies_are_secure_unless_insecure_cookies_are_asked_for(tmp_path: Path) -> None:
+    with running_console(make_db(tmp_path), tmp_path / "console.log",
+                         env={"CONSOLE_INSECURE_COOKIES": ""}) as base, client(base) as c:
+        page = c.get("/login")
+        assert "secure" in {part.strip().lower() for part in page.headers["set-cookie"].split(";")[1:]}
+        assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
+        # httpx (like a browser) won't send a Secure cookie back over plain http, so signing in here fails
+        # safe: the session token never travels in clear.
+        resp = c.post("/login", data={"csrf_token": csrf_in(page.text), "username": "admin", "password": PASSWORD},
+                      headers={"Cookie": f"councilbot_login_csrf={page.cookies.get('councilbot_login_csrf')}"})
+        assert resp.status_code == 303
+        cookie = next(v for v in resp.headers.get_list("set-cookie") if v.startswith(f"{SESSION_COOKIE}="))
+        assert "secure" in {part.strip().lower() for part in cookie.split(";")[1:]}
 
 
 # --- Roles -------------------------------------------------------------------------------------------------

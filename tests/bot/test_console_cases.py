@@ -104,6 +104,24 @@ def test_only_the_owner_replies_and_a_double_submit_sends_once(console: tuple[st
         assert case.first_response_at is not None
 
 
+def test_another_agent_cannot_add_notes_or_tags_and_is_told_why(console: tuple[str, str]) -> None:
+    base, db = console
+    ref = open_case(db, "web:notes")
+    owner, other = signed_in(base, "agent"), signed_in(base, "leaver")
+    assert post(owner, ref, "claim").status_code == 303
+    assert 'action="/cases/%s/note"' % ref not in other.get(f"/cases/{ref}").text  # no form to use
+    note = post(other, ref, "note", note="Not my case, but here I am.")
+    assert note.status_code == 409 and f"{ref} belongs to Aggie Agent" in shown(note)
+    tags = post(other, ref, "tags", tags="spam, closed")
+    assert tags.status_code == 409 and f"{ref} belongs to Aggie Agent" in shown(tags)
+    with session_scope(db) as session:
+        case = cases.by_reference(session, ref)
+        assert [m for m in cases.timeline(session, case.id) if m.author == "note"] == []
+        assert not case.tags
+    assert post(owner, ref, "note", note="Checked the round sheet.").status_code == 303  # the owner still can
+    assert post(signed_in(base, "admin"), ref, "tags", tags="reviewed").status_code == 303  # and an admin
+
+
 def test_a_reply_without_the_csrf_token_is_refused_and_not_sent(console: tuple[str, str]) -> None:
     base, db = console
     ref = open_case(db, "web:csrf")

@@ -336,3 +336,81 @@ def test_incoming_round_trips_through_a_dict() -> None:
     assert Incoming.from_dict(json.loads(json.dumps(data))) == msg  # survives storage as JSON
     empty = Incoming(channel="x", platform_id="1", user_id="2")
     assert Incoming.from_dict(empty.to_dict()) == empty
+
+
+# --- Odd but signed bodies (issue 9) ---------------------------------------------------------------------------
+
+def test_instagram_comment_is_dated_by_its_entry_and_skipped_without_a_time() -> None:
+    body = p.instagram_comment("igc-user", "pothole")
+    body["entry"][0]["time"] = 1700000000
+    assert _one(meta_events.parse(body)).sent_at == dt.datetime(2023, 11, 14, 22, 13, 20)
+    del body["entry"][0]["time"]
+    assert _none(meta_events.parse(body)) == ["instagram comments"]
+    body["entry"][0]["time"] = "not a time"
+    _none(meta_events.parse(body))
+
+
+def test_messenger_entry_time_in_milliseconds_dates_an_event_without_a_timestamp() -> None:
+    body = p.messenger("psid-1", "hi")
+    del body["entry"][0]["messaging"][0]["timestamp"]
+    body["entry"][0]["time"] = 1700000000123
+    assert _one(meta_events.parse(body)).sent_at == dt.datetime(2023, 11, 14, 22, 13, 20, 123000)
+
+
+@pytest.mark.parametrize("bad_id", ["7" * 251, "a b", "psid\n1", "<script>", "\u00e9t\u00e9", ""],
+                         ids=["too-long", "space", "newline", "markup", "non-ascii", "empty"])
+def test_an_event_with_an_unusable_id_is_skipped_and_the_rest_of_the_batch_kept(bad_id: str) -> None:
+    batch = p.messenger("good-psid", "pothole")
+    batch["entry"].append(p.messenger(bad_id, "pothole")["entry"][0])
+    messages, skipped = meta_events.parse(batch)
+    assert [m.user_id for m in messages] == ["good-psid"]
+    assert len(skipped) == 1 and bad_id not in skipped[0] if bad_id else True
+
+
+def test_ids_at_the_column_limits_are_kept() -> None:
+    user, mid = "1" * 150, "m" * 250
+    msg = _one(meta_events.parse(p.messenger(user, "hi", mid=mid)))
+    assert len(msg.conversation_id) <= 200 and len(msg.delivery_key) <= 300
+    _none(meta_events.parse(p.messenger("1" * 151, "hi")))
+
+
+@pytest.mark.parametrize("swap", [
+    ("entry", 0, "messaging", 0, "sender"), ("entry", 0, "messaging", 0, "message"),
+    ("entry", 0, "messaging", 0, "message", "attachments"), ("entry", 0, "messaging", 0, "timestamp"),
+    ("entry", 0, "messaging"), ("entry", 0),
+])
+@pytest.mark.parametrize("value", [7, "x", [1], {"id": {}}, None, 1e308, True])
+def test_fields_of_the_wrong_type_never_raise(swap: tuple, value: object) -> None:
+    body = p.messenger("psid-1", "hi", attachments=[{"type": "location", "payload": {"coordinates": {"lat": 1}}}])
+    target = body
+    for key in swap[:-1]:
+        target = target[key]
+    target[swap[-1]] = value
+    messages, skipped = meta_events.parse(body)  # returns (the event is used or skipped), never raises
+    assert all(isinstance(m, Incoming) for m in messages) and all(isinstance(k, str) for k in skipped)
+
+
+def test_timestamps_out_of_range_are_no_time() -> None:
+    from bot.channels.events import from_epoch
+
+    for value in (10**30, -10**30, 1e308, float("nan"), "9" * 400, -1, True, {"t": 1}, [1]):
+        assert from_epoch(value) is None and from_epoch(value, millis=True) is None
+    assert from_epoch(1700000000, millis=None) == from_epoch(1700000000000, millis=None)
+
+
+def test_coordinates_that_are_not_finite_numbers_are_dropped() -> None:
+    atts = [{"type": "location", "payload": {"coordinates": {"lat": "1e999", "long": "nan"}}}]
+    msg = _one(meta_events.parse(p.messenger("psid-1", attachments=atts)))
+    assert msg.attachments[0].latitude is None and msg.attachments[0].longitude is None
+    json.dumps(msg.to_dict(), allow_nan=False)  # storable as strict JSON (PostgreSQL refuses NaN)
+
+
+def test_x_bodies_with_fields_of_the_wrong_type() -> None:
+    body = p.x_mention("x-user", "pothole")
+    body["tweet_create_events"][0]["text"] = {"not": "text"}
+    body["direct_message_events"] = 7
+    messages, _ = x_events.parse(body)
+    assert [m.text for m in messages] == [""]
+    body = p.x_mention("x-user", "pothole")
+    body["tweet_create_events"][0]["extended_entities"] = {"media": "not a list"}
+    assert _one(x_events.parse(body)).attachments == []

@@ -88,7 +88,8 @@ def test_forwarded_for_is_believed_only_as_far_as_the_trusted_proxies() -> None:
     assert client_address("10.0.0.2", spoofed, 0) == "10.0.0.2"
     assert client_address("10.0.0.2", spoofed, 1) == "203.0.113.9"
     assert client_address("10.0.0.2", "203.0.113.9, 10.0.0.5", 2) == "203.0.113.9"
-    assert client_address("10.0.0.2", "203.0.113.9", 3) == "203.0.113.9"
+    assert client_address("10.0.0.2", "203.0.113.9", 3) == "10.0.0.2"  # too short: misconfigured, use the peer
+    assert client_address("10.0.0.2", "not-an-address, 10.0.0.5", 2) == "10.0.0.2"
     assert client_address("10.0.0.2", None, 1) == "10.0.0.2"
 
 

@@ -333,6 +333,7 @@ def test_set_delivery_records_how_sending_went(kb_url: str, alice: StaffUser) ->
 
 def test_notes_are_internal_and_audited(kb_url: str, alice: StaffUser) -> None:
     case, _ = _open(kb_url)
+    _claim(kb_url, case.id, alice)
     note = _in(kb_url, lambda s: cases.add_note(s, case.id, alice, "  Third missed collection: tell the depot. "))
     assert (note.author, note.text, note.meta, note.delivery) == ("note", "Third missed collection: tell the depot.",
                                                                    {"by": "Alice Smith"}, None)
@@ -409,6 +410,29 @@ def test_hand_back_of_someone_elses_case_is_refused(kb_url: str, alice: StaffUse
     with pytest.raises(CaseError, match="belongs to Alice Smith"):
         _in(kb_url, lambda s: cases.hand_back(s, case.id, bob, T0))
     assert _case(kb_url, case.id).status == "assigned"
+
+
+def test_notes_and_tags_on_someone_elses_case_are_refused_and_nothing_is_written(
+        kb_url: str, alice: StaffUser, bob: StaffUser) -> None:
+    case, _ = _open(kb_url)
+    with pytest.raises(CaseError, match="Claim NC-2026-000001 before"):
+        _in(kb_url, lambda s: cases.add_note(s, case.id, bob, "Unclaimed: not mine to note."))
+    _claim(kb_url, case.id, alice)
+    with pytest.raises(CaseError, match="belongs to Alice Smith"):
+        _in(kb_url, lambda s: cases.add_note(s, case.id, bob, "Bob was here."))
+    with pytest.raises(CaseError, match="belongs to Alice Smith"):
+        _in(kb_url, lambda s: cases.set_tags(s, case.id, bob, ["spam"], T0))
+    assert [m.author for m in _in(kb_url, lambda s: cases.timeline(s, case.id))].count("note") == 0
+    assert _case(kb_url, case.id).tags in (None, [])
+    assert ("bob", "noted") not in _trail(kb_url, case.id) and ("bob", "tagged") not in _trail(kb_url, case.id)
+
+
+def test_an_admin_may_note_and_tag_anyones_case(kb_url: str, alice: StaffUser, boss: StaffUser) -> None:
+    case, _ = _open(kb_url)
+    _claim(kb_url, case.id, alice)
+    _in(kb_url, lambda s: cases.add_note(s, case.id, boss, "Checked by a supervisor."))
+    _in(kb_url, lambda s: cases.set_tags(s, case.id, boss, ["reviewed"], T0))
+    assert _case(kb_url, case.id).tags == ["reviewed"]
 
 
 def test_every_change_is_audited_with_who_did_it(kb_url: str, alice: StaffUser, bob: StaffUser) -> None:

@@ -151,7 +151,7 @@ def test_unknown_user_still_costs_a_password_hash(db: Session, monkeypatch: pyte
     assert calls == [1]
 
 
-def test_five_failures_lock_the_account_for_fifteen_minutes(db: Session, alice: StaffUser) -> None:
+def test_many_failures_lock_the_account_for_fifteen_minutes(db: Session, alice: StaffUser) -> None:
     for i in range(MAX_FAILED_LOGINS):
         assert authenticate(db, "alice", f"wrong password {i}", T0).refused == LoginRefused.INVALID
     assert alice.locked_until == T0 + LOCKOUT
@@ -164,7 +164,7 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(db: Session, alice: 
     assert authenticate(db, "alice", PASSWORD, T0 + LOCKOUT).ok
 
 
-def test_four_failures_then_success_resets_the_count(db: Session, alice: StaffUser) -> None:
+def test_failures_short_of_the_limit_then_success_reset_the_count(db: Session, alice: StaffUser) -> None:
     for _ in range(MAX_FAILED_LOGINS - 1):
         authenticate(db, "alice", "wrong password", T0)
     assert authenticate(db, "alice", PASSWORD, T0).ok
@@ -219,3 +219,15 @@ def test_ending_a_session_and_disabling_an_account_sign_out(db: Session, alice: 
     assert session_for(db, second, T0) is None
     set_active(db, alice, True)
     assert session_for(db, second, T0) is None  # ended, not just hidden
+
+
+def test_a_lock_does_not_apply_to_an_address_the_account_signed_in_from(db: Session, alice: StaffUser) -> None:
+    for i in range(MAX_FAILED_LOGINS):
+        authenticate(db, "alice", f"wrong password {i}", T0)
+    later = T0 + dt.timedelta(minutes=1)
+    assert authenticate(db, "alice", PASSWORD, later).refused == LoginRefused.LOCKED
+    assert authenticate(db, "alice", PASSWORD, later, trusted_address=True).ok
+    assert not authenticate(db, "alice", "still wrong", later, trusted_address=True).ok
+    # The real user getting in doesn't lift the lock for the guessers it was set against.
+    assert alice.locked_until == T0 + LOCKOUT
+    assert authenticate(db, "alice", PASSWORD, later).refused == LoginRefused.LOCKED

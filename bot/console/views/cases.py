@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from bot import casework
 from bot.console.auth import require
 from bot.console.data import in_db
+from bot.console.params import int_arg, parse_int
 from bot.console.templating import render, uk_time
 from knowledge import answers, cases
 from knowledge.conversations import utcnow
@@ -151,10 +152,10 @@ async def claim(request: Request, reference: str) -> HTTPResponse:
 
 @require(AGENT)
 async def assign(request: Request, reference: str) -> HTTPResponse:
-    to_id = request.form.get("assignee") or ""
+    to_id = parse_int(request.form.get("assignee"), "person to give the case to", low=1)
 
     def change(s: Session, cid: int, me: StaffUser) -> None:
-        to = s.get(StaffUser, int(to_id)) if to_id.isdigit() else None
+        to = s.get(StaffUser, to_id) if to_id is not None else None
         if to is None:
             raise cases.CaseError("Choose who to give the case to.")
         cases.assign(s, cid, me, to)
@@ -227,14 +228,14 @@ async def hand_back(request: Request, reference: str) -> HTTPResponse:
 @require(AGENT)
 async def messages_api(request: Request, reference: str) -> HTTPResponse:
     """GET /api/cases/<reference>/messages?after=<id>: timeline lines newer than `after`, and the status."""
-    after = request.args.get("after") or "0"
+    after = int_arg(request, "after", 0) or 0
 
     def load(session: Session) -> dict[str, Any]:
         case = cases.by_reference(session, reference)
         if case is None:
             raise NotFound("No such case")
         names = _names(session)
-        lines = cases.timeline(session, case.id, int(after) if after.isdigit() else 0)
+        lines = cases.timeline(session, case.id, after)
         return {"status": case.status, "messages": [_message_json(m, names) for m in lines]}
 
     return response.json(await in_db(request, load), headers={"Cache-Control": "no-store"})

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from bot.console import preview as previews
 from bot.console.auth import require
 from bot.console.data import in_db
+from bot.console.params import check_id, int_arg
 from bot.console.templating import render
 from knowledge import editing, notices
 from knowledge.business_hours import BusinessHours
@@ -198,11 +199,11 @@ async def retire_service(request: Request, key: str) -> HTTPResponse:
 @require(EDITOR)
 async def versions_page(request: Request) -> HTTPResponse:
     """GET /editor/versions (with ?a=&b= a diff between two)."""
-    a, b = request.args.get("a") or "", request.args.get("b") or ""
+    a, b = int_arg(request, "a"), int_arg(request, "b")
 
     def load(session: Session) -> dict[str, Any]:
         rows = editing.versions(session)
-        diff = editing.diff(session, int(a), int(b)) if a.isdigit() and b.isdigit() else None
+        diff = editing.diff(session, a, b) if a is not None and b is not None else None
         return {"rows": rows, "diff": diff}
 
     try:
@@ -218,6 +219,7 @@ async def versions_page(request: Request) -> HTTPResponse:
 @require(EDITOR)
 async def rollback(request: Request, number: int) -> HTTPResponse:
     """POST /editor/versions/<n>/rollback."""
+    check_id(number, "version")
     reason = request.form.get("reason") or f"Roll back to version {number}"
     try:
         version = await in_db(request, lambda s: editing.rollback(s, request.ctx.user.username, number, reason))
@@ -275,6 +277,7 @@ async def add_notice(request: Request) -> HTTPResponse:
 @require(EDITOR)
 async def end_notice(request: Request, notice_id: int) -> HTTPResponse:
     """POST /editor/notices/<id>/end."""
+    check_id(notice_id, "notice")
     try:
         await in_db(request, lambda s: notices.end(s, notice_id))
     except notices.NoticeError as exc:

@@ -9,6 +9,7 @@ from sanic.response import HTTPResponse
 
 from bot.console.auth import require
 from bot.console.data import in_db
+from bot.console.params import int_arg
 from bot.console.templating import render
 from knowledge.figures import compute
 
@@ -16,8 +17,7 @@ from knowledge.figures import compute
 @require()
 async def index(request: Request) -> HTTPResponse:
     """GET /figures."""
-    raw = request.args.get("days") or "30"
-    days = min(max(int(raw), 1), 366) if raw.isdigit() else 30
+    days = min(max(int_arg(request, "days", 30) or 1, 1), 366)
     figures = await in_db(request, lambda session: compute(session, days))
     return render(request, "figures.html", title="Figures", fig=figures, days=days)
 

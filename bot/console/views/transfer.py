@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.console.auth import require
 from bot.console.data import in_db
+from bot.console.params import int_arg
 from bot.console.templating import render
 from knowledge import editing
 from knowledge.content import ContentInvalid
@@ -81,9 +82,9 @@ async def _page(request: Request, *, status: int = 200, plan: Optional[ImportPla
 async def import_page(request: Request) -> HTTPResponse:
     """GET /editor/import."""
     notice = None
-    number = request.args.get("version") or ""
-    if number.isdigit():
-        found = await in_db(request, lambda s: editing.version(s, int(number)))
+    number = int_arg(request, "version")
+    if number is not None:
+        found = await in_db(request, lambda s: editing.version(s, number))
         if found is not None:
             notice = f"Imported and published as version {found.number}: {found.summary}."
     return await _page(request, notice=notice)

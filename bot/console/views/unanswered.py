@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 
 from bot.console.auth import require
 from bot.console.data import in_db
+from bot.console.params import int_arg
 from bot.console.templating import render
 from knowledge.staff import EDITOR
 from knowledge.unanswered import KINDS, NothingToExport, export_candidates, groups
@@ -23,8 +24,7 @@ MAX_EXPORT = 5000
 
 
 def _filters(request: Request) -> tuple[int, Optional[str]]:
-    raw = request.args.get("days") or "30"
-    days = min(max(int(raw), 1), 366) if raw.isdigit() else 30
+    days = min(max(int_arg(request, "days", 30) or 1, 1), 366)
     kind = request.args.get("kind") or None
     return days, kind if kind in KINDS else None
 

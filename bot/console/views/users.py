@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.console.auth import require
 from bot.console.data import in_db
+from bot.console.params import check_id, int_arg
 from bot.console.templating import render
 from knowledge.models import StaffUser
 from knowledge.staff import ADMIN, AGENT, ROLES, StaffInputError, create_user, get_user_by_id, list_users, set_active
@@ -22,8 +23,7 @@ FIELDS = ("username", "display_name", "role", "password")
 
 
 def _id_arg(request: Request, name: str) -> Optional[int]:
-    value = request.args.get(name) or ""
-    return int(value) if value.isdigit() else None
+    return int_arg(request, name)
 
 
 async def _page(request: Request, *, status: int = 200, errors: Optional[dict[str, str]] = None,
@@ -71,6 +71,7 @@ async def users_create(request: Request) -> HTTPResponse:
 
 
 async def _switch(request: Request, user_id: int, active: bool) -> HTTPResponse:
+    check_id(user_id, "account")
     if user_id == request.ctx.user.id and not active:
         return await _page(request, status=400, errors={"account": "You can't disable your own account."})
 
