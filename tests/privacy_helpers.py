@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from knowledge import cases, conversations, unanswered
+from knowledge import cases, conversations, outbox, unanswered
 from knowledge.db import get_engine, session_scope
 from knowledge.models import StaffUser
 
@@ -127,7 +127,7 @@ def populate(stores: Stores, at: dt.datetime = START) -> dict[str, str]:
             conversations.record_delivery(session, f"messenger:m_{user}", cid, "messenger", {"text": texts[0]}, at)
             conversations.add_attachments(session, cid, "messenger",
                                           [{"kind": "image", "url": f"https://cdn.example/{user}.jpg"}], ["image"], at)
-            conversations.record_outbound(session, cid, "messenger", "message", "sent", f"out_{user}", now=at)
+            _queue_reply(session, cid, "messenger", user, f"Thanks {who}, we've logged it", at)
             case, _ = cases.open_case(session, cid, "messenger", "asked",
                                       [{"author": "resident", "text": t} for t in texts], now=at)
             cases.claim(session, case.id, staff, now=at)
@@ -137,7 +137,7 @@ def populate(stores: Stores, at: dt.datetime = START) -> dict[str, str]:
                               channel="messenger", conversation_id=cid, now=at)
         # Ann on WhatsApp: no case, a conversation record and a send attempt.
         conversations.touch_conversation(session, ANN_WHATSAPP, "whatsapp", "private", "447700900123", None, None, at)
-        conversations.record_outbound(session, ANN_WHATSAPP, "whatsapp", "message", "sent", "wamid.1", now=at)
+        _queue_reply(session, ANN_WHATSAPP, "whatsapp", "447700900123", "Your bin day is Tuesday", at)
         # A web chat visitor (anonymous id) who typed Ann's email into a question the bot couldn't answer.
         unanswered.record(session, f"please update my email to {ANN_EMAIL.upper()}", "fallback", channel="webchat",
                           conversation_id="webchat:anon-1", now=at)
@@ -172,3 +172,10 @@ def tables_of(url: str) -> list[str]:
         return inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def _queue_reply(session, conversation_id: str, channel: str, user: str, text: str, at: dt.datetime) -> None:
+    """A reply still waiting in the outbound queue: it holds its words and where it goes until sent."""
+    row = outbox.Planned("message", text, {"user_id": user, "account_id": "page1", "reply_to": None},
+                         at + dt.timedelta(hours=24), at + dt.timedelta(hours=24), [])
+    outbox.queue(session, conversation_id, channel, [row], at)

@@ -23,7 +23,8 @@ from sanic.response import HTTPResponse
 from bot.channels.config import RateLimits
 from bot.channels.events import Incoming
 from bot.channels.ratelimit import Verdict, limiter
-from bot.channels.replies import Sender, Understanding, deliver, plan
+from bot.channels.dispatch import Dispatcher
+from bot.channels.replies import Understanding, deliver, plan
 from bot.channels.safety_net import council_details, in_danger
 from bot.channels.senders import Target
 from bot.client_address import client_address
@@ -65,10 +66,11 @@ async def rest_refusal(channel: str, conversation_id: str, text: str, address: O
                          status=429, headers={"Retry-After": str(verdict.retry_after)})
 
 
-async def admit(messages: list[Incoming], sender: Callable[[], Sender]) -> list[Incoming]:
+async def admit(messages: list[Incoming], dispatcher: Callable[[], Dispatcher]) -> list[Incoming]:
     """For platform webhooks: the messages that may go to the bot. The rest are answered here, in the
     background, if they need an answer (a crisis message; the first refusal of a private conversation),
-    through a Sender made by `sender` (only when there is something to send)."""
+    through the durable outbound queue of the channel's `dispatcher` (asked for only when there is
+    something to send)."""
     allowed: list[Incoming] = []
     to_answer: list[tuple[Incoming, bool]] = []
     for message in messages:
@@ -81,13 +83,13 @@ async def admit(messages: list[Incoming], sender: Callable[[], Sender]) -> list[
         if crisis or (verdict.notify and not message.public):
             to_answer.append((message, crisis))
     if to_answer:
-        task = asyncio.get_running_loop().create_task(_answer_limited(sender(), to_answer))
+        task = asyncio.get_running_loop().create_task(_answer_limited(dispatcher(), to_answer))
         _pending.add(task)
         task.add_done_callback(_pending.discard)
     return allowed
 
 
-async def _answer_limited(sender: Sender, due: list[tuple[Incoming, bool]]) -> None:
+async def _answer_limited(dispatcher: Dispatcher, due: list[tuple[Incoming, bool]]) -> None:
     council = await asyncio.to_thread(council_details) if any(crisis for _, crisis in due) else None
     for message, crisis in due:
         text = answers.crisis_answer(council).text if crisis else answers.slow_down_text()
@@ -95,7 +97,8 @@ async def _answer_limited(sender: Sender, due: list[tuple[Incoming, bool]]) -> N
         target = Target(message.channel, message.user_id, message.account_id, message.reply_to)
         at = min(message.sent_at, utcnow()) if message.sent_at else utcnow()
         try:
-            await deliver(sender, target, message.conversation_id, plan(message, [{"text": text}], understood, council), at)
+            await deliver(dispatcher, target, message.conversation_id,
+                          plan(message, [{"text": text}], understood, council), at)
         except Exception:  # noqa: BLE001 - one failed reply must not stop the others
             log.error("could not answer a rate-limited %s message in conversation %s", message.channel,
                       pseudonym(message.conversation_id), exc_info=True)

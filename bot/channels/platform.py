@@ -157,7 +157,7 @@ class PlatformInput(InputChannel):
                 log.warning("%s webhook refused a signed request it could not read (%s)", self.name(),
                             type(exc).__name__)
                 return response.json({"error": "body is not shaped like this platform's webhook"}, status=400)
-            queued, repeated = await inbox.accept(await admit(messages, self.sender))
+            queued, repeated = await inbox.accept(await admit(messages, lambda: inbox.dispatcher))
             if skipped:
                 log.info("%s webhook ignored %d event(s): %s", self.name(), len(skipped),
                          ", ".join(sorted(set(skipped))))

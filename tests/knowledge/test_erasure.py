@@ -26,8 +26,10 @@ __all__ = ["stores"]  # the fixture, imported for the tests below
 
 # Ann, however she might be found in a row: ids, number in every form, email, what she wrote.
 ANN_TRACES = ("1000000000000001", "447700900123", "7700900123", "07700 900123", "900123", ANN_EMAIL,
-              ANN_EMAIL.upper(), "Acacia", "Ann again", "Thanks Ann", "is my bin day changing", "Rang ann")
-BOB_TRACES = ("2000000000000002", *BOB_TEXTS, BOB_UNANSWERED, "Rang bob", "cdn.example/2000000000000002.jpg", "out_2000000000000002")
+              ANN_EMAIL.upper(), "Acacia", "Ann again", "Thanks Ann", "is my bin day changing", "Rang ann",
+              "Thanks ann, we've logged it", "Your bin day is Tuesday")
+BOB_TRACES = ("2000000000000002", *BOB_TEXTS, BOB_UNANSWERED, "Rang bob", "cdn.example/2000000000000002.jpg",
+              "Thanks bob, we've logged it")
 
 
 def both_stores(stores) -> str:  # noqa: ANN001
@@ -135,7 +137,9 @@ def test_export_holds_the_residents_data_and_nothing_of_anyone_else(stores, tmp_
     assert all(f"resident: {t}" in transcript for t in ANN_TEXTS) and "bot: Thanks Ann" in transcript
     assert "resident: is my bin day changing? 07700900123" in "\n".join(by_id[ANN_WHATSAPP]["transcript"])
     assert by_id[ANN_MESSENGER]["attachments"][0]["url"] == "https://cdn.example/1000000000000001.jpg"
-    assert [o["status"] for o in by_id[ANN_WHATSAPP]["outbound_messages"]] == ["sent"]
+    # A reply still queued for her is hers too, words and all.
+    assert [(o["status"], o["text"]) for o in by_id[ANN_WHATSAPP]["outbound_messages"]] == [
+        ("pending", "Your bin day is Tuesday")]
     [case] = data["cases"]
     assert case["reference"] == refs["ann"]
     assert [m["text"] for m in case["messages"]] == [*ANN_TEXTS, "Rang ann back about it"]
