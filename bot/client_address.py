@@ -21,3 +21,18 @@ def client_address(peer: Optional[str], forwarded_for: Optional[str], trusted_pr
             except ValueError:
                 pass
     return peer
+
+
+def address_bucket(address: str) -> str:
+    """What limits count by: an IPv4 address as it is, an IPv6 address by its /64 network (one household
+    or one server gets a whole /64, so counting single IPv6 addresses would give an attacker billions of
+    fresh ones). Anything that isn't an IP address is returned unchanged."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:   # ::ffff:203.0.113.9 is the IPv4 caller 203.0.113.9
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

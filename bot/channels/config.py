@@ -143,7 +143,9 @@ class RateLimits:
 
     `per_sender`: messages a minute from one conversation; `per_address`: messages a minute from one
     network address (REST and web chat callers); `new_conversations_per_address`: different conversations
-    an hour from one address; `per_channel`: messages a minute on one channel, all residents together.
+    an hour from one address; `per_channel`: messages a minute on one channel, all residents together;
+    `polls_per_address`: polls for staff replies a minute from one address (a web chat page polls every
+    few seconds, so this is counted apart from messages).
     `trusted_proxies`: how many reverse proxies in front of the Rasa server append to X-Forwarded-For
     (0: the header is ignored). `redis_url`: shared counters for several replicas (else in memory)."""
 
@@ -151,6 +153,7 @@ class RateLimits:
     per_address: int = 60
     new_conversations_per_address: int = 20
     per_channel: int = 3000
+    polls_per_address: int = 600
     trusted_proxies: int = 0
     redis_url: Optional[str] = None
 
@@ -161,6 +164,7 @@ class RateLimits:
                    new_conversations_per_address=_count("RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR",
                                                         cls.new_conversations_per_address),
                    per_channel=_count("RATE_LIMIT_PER_CHANNEL_PER_MINUTE", cls.per_channel),
+                   polls_per_address=_count("RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE", cls.polls_per_address),
                    trusted_proxies=_count("TRUSTED_PROXY_COUNT", cls.trusted_proxies),
                    redis_url=_env("REDIS_URL"))
 
@@ -177,4 +181,5 @@ class RateLimits:
 
 # Every rate limit off: for benchmarks and tests that measure or exercise something else from one address.
 NO_RATE_LIMITS = {"RATE_LIMIT_PER_SENDER_PER_MINUTE": "0", "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
-                  "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR": "0", "RATE_LIMIT_PER_CHANNEL_PER_MINUTE": "0"}
+                  "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR": "0", "RATE_LIMIT_PER_CHANNEL_PER_MINUTE": "0",
+                  "RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE": "0"}

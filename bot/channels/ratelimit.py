@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Callable, Optional, Protocol
 
 from bot.channels.config import RateLimits
-from bot.client_address import client_address  # noqa: F401 - part of this module's surface
+from bot.client_address import address_bucket, client_address  # noqa: F401 - client_address: this module's surface
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +39,33 @@ class Backend(Protocol):
 
 
 class MemoryBackend:
-    """Counters in this process's memory. Expired keys are dropped as the table grows."""
+    """Counters in this process's memory. Expired keys are dropped as the table grows, at most once a
+    second (a flood must not make every check walk the whole table); past MAX_KEYS live keys the oldest
+    are dropped too, so memory stays bounded whatever an attacker sends (a dropped key only forgets a count)."""
 
-    SWEEP_AT = 10_000  # keys; a sweep is cheap next to a flood that size
+    SWEEP_AT = 10_000    # keys; below this nothing is swept
+    MAX_KEYS = 200_000   # per table; about 40 MB at worst
+    SWEEP_EVERY = 1.0    # seconds
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._counts: dict[str, tuple[float, int]] = {}     # key -> (expires at, count)
         self._sets: dict[str, tuple[float, set[str]]] = {}  # key -> (expires at, members)
+        self._swept_at = float("-inf")
 
     def _sweep(self) -> None:
         now = self._clock()
+        full = any(len(table) > self.MAX_KEYS for table in (self._counts, self._sets))
+        if not full and now - self._swept_at < self.SWEEP_EVERY:
+            return
+        self._swept_at = now
         for table in (self._counts, self._sets):
             if len(table) >= self.SWEEP_AT:
                 for key in [k for k, (expires, _) in table.items() if expires <= now]:
                     del table[key]
+            # Still too many live keys: drop the oldest (dicts keep insertion order).
+            for key in list(table)[: max(0, len(table) - self.MAX_KEYS)]:
+                del table[key]
 
     async def hit(self, key: str, ttl: int) -> int:
         self._sweep()
@@ -153,10 +165,23 @@ class RateLimiter:
         if not self.limits.enabled:
             return ALLOWED
         try:
-            return await self._check(channel, digest(sender), digest(address) if address else None)
+            return await self._check(channel, digest(sender), digest(address_bucket(address)) if address else None)
         except Exception as exc:  # noqa: BLE001 - fail open: a limiter outage must not silence the bot
             log.warning("rate limiter unavailable (%s); message let through", type(exc).__name__)
             return ALLOWED
+
+    async def check_poll(self, address: Optional[str]) -> Verdict:
+        """Count one poll for staff replies (GET .../updates) from network `address`. Polls are counted
+        apart from messages (a page polls every few seconds) against `polls_per_address` a minute."""
+        if not address or not self.limits.polls_per_address:
+            return ALLOWED
+        try:
+            minute, left = self._window(MINUTE)
+            count = await self.backend.hit(f"po:{digest(address_bucket(address))}:{minute}", 2 * MINUTE)
+        except Exception as exc:  # noqa: BLE001 - fail open, as for messages
+            log.warning("rate limiter unavailable (%s); poll let through", type(exc).__name__)
+            return ALLOWED
+        return ALLOWED if count <= self.limits.polls_per_address else Verdict(False, "polls", left)
 
     async def _check(self, channel: str, sender: str, address: Optional[str]) -> Verdict:
         minute, minute_left = self._window(MINUTE)

@@ -20,6 +20,7 @@ from bot.channels.senders import Target
 from knowledge import answers, conversations, outbox
 from knowledge.db import session_scope
 from knowledge.models import Council
+from knowledge.privacy import pseudonym
 from knowledge.text import clean_text
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,16 @@ class Responder:
             metadata = {"channel": incoming.channel, "origin": incoming.origin,
                         "attachments": [a.kind for a in incoming.attachments]}
             async with self._bot_slots:
-                await self.on_new_message(UserMessage(text, collector, incoming.conversation_id,
-                                                      input_channel=incoming.channel, metadata=metadata))
-                parse = await self.latest_parse(incoming.conversation_id) or {}
-            intent = (parse.get("intent") or {}).get("name")
+                try:
+                    await self.on_new_message(UserMessage(text, collector, incoming.conversation_id,
+                                                          input_channel=incoming.channel, metadata=metadata))
+                except Exception:  # noqa: BLE001 - the tracker or lock store is down, say
+                    # Answer now (the safety net's phone number, and 999 for danger) rather than retry:
+                    # a retry would leave the resident waiting, and answer twice if it then worked.
+                    log.error("the bot failed on a %s message in conversation %s", incoming.channel,
+                              pseudonym(incoming.conversation_id), exc_info=True)
+                    collector.messages.clear()
+                intent = await self._intent(incoming.conversation_id)
             # With the action server down Rasa answers nothing: the net adds the phone number (and 999).
             bot_messages = safety_net.complete(text, list(collector.messages), intent)
         if supported or unsupported:
@@ -84,6 +91,15 @@ class Responder:
         outgoing = plan(incoming, bot_messages, understood, council)
         target = Target(incoming.channel, incoming.user_id, incoming.account_id, incoming.reply_to)
         return planned(target, outgoing, at, now, self.retry_for)
+
+    async def _intent(self, conversation_id: str) -> Optional[str]:
+        """The intent the model chose for the latest message, or None if the tracker can't be read."""
+        try:
+            parse = await self.latest_parse(conversation_id) or {}
+        except Exception:  # noqa: BLE001 - the crisis phrase list alone still decides
+            log.warning("could not read what the model understood", exc_info=True)
+            return None
+        return (parse.get("intent") or {}).get("name")
 
     @staticmethod
     def _remember(session: Session, incoming: Incoming, at: dt.datetime) -> None:

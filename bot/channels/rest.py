@@ -27,6 +27,7 @@ from bot.channels import safety_net
 from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
 from bot.channels.jsonsafe import UnsafeJson, loads
+from bot.channels.ratelimit import limiter
 from knowledge import cases
 from knowledge.access import authorize_write, may_read
 from knowledge.conversations import touch_conversation, utcnow
@@ -170,10 +171,16 @@ def tracker_intent(app: Any) -> IntentLookup:
 
 
 async def updates_response(prefix: str, sender: Optional[str], after: Optional[str], token: Optional[str],
-                           shape: Callable[[BotMessage], BotMessage] = lambda message: message) -> HTTPResponse:
+                           shape: Callable[[BotMessage], BotMessage] = lambda message: message,
+                           address: Optional[str] = None) -> HTTPResponse:
     """Staff replies (and the bot's messages about the case) for a conversation since message id `after`.
     Channels that can't be pushed to, the web chat and REST callers, poll this. Only the conversation's
-    owner may: the request must carry the owner token given with the conversation's first reply."""
+    owner may: the request must carry the owner token given with the conversation's first reply. Polls
+    from one network `address` are limited (each costs database reads), apart from messages."""
+    verdict = await limiter().check_poll(address)
+    if not verdict.allowed:
+        return response.json({"error": "too many requests: wait a minute"}, status=429,
+                             headers={"Retry-After": str(verdict.retry_after)})
     if not sender or not SENDER_RE.match(sender):
         return response.json({"error": "'sender' must be 1-128 letters, digits or :_.@+- characters"}, status=400)
     try:
@@ -239,7 +246,7 @@ class CouncilRestInput(InputChannel):
         @webhook.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
             return await updates_response(SENDER_PREFIX, request.args.get("sender"), request.args.get("after"),
-                                          request.headers.get(TOKEN_HEADER))
+                                          request.headers.get(TOKEN_HEADER), address=address_of(request))
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

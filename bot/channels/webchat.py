@@ -178,6 +178,7 @@ class WebChatInput(InputChannel):
         async def updates(request: Request) -> HTTPResponse:
             """Messages staff sent since `after` (the page polls while the tab is open)."""
             return await updates_response(SENDER_PREFIX, request.args.get("sender"), request.args.get("after"),
-                                          request.headers.get(TOKEN_HEADER), shape=page_message)
+                                          request.headers.get(TOKEN_HEADER), shape=page_message,
+                                          address=address_of(request))
 
         return webchat

@@ -133,3 +133,44 @@ def test_redis_counters_are_shared_by_two_limiters(redis_url: str) -> None:
 def test_an_unreachable_redis_lets_messages_through() -> None:
     limiter = RateLimiter(RateLimits(per_sender=1), RedisBackend("redis://127.0.0.1:1/0"), Clock())
     assert all(v.allowed for v in verdicts(limiter, 3))
+
+
+def test_one_ipv6_network_counts_as_one_address() -> None:
+    """A /64 is one household or one server: fresh addresses from it must not mean fresh allowances."""
+    clock = Clock()
+    limiter = memory_limiter(clock, new_conversations_per_address=20)
+
+    async def go() -> list:
+        return [await limiter.check("webchat", f"web:{n}", f"2001:db8:1:2::{n:x}") for n in range(200)]
+
+    assert sum(v.allowed for v in asyncio.run(go())) == 20
+    # Another /64 is another household.
+    assert verdicts(limiter, 1, sender="web:other", address="2001:db8:1:3::1")[0].allowed
+
+
+def test_polls_for_staff_replies_are_limited_per_address_apart_from_messages() -> None:
+    clock = Clock()
+    limiter = memory_limiter(clock, per_address=5, polls_per_address=10)
+
+    async def polls(address: str, n: int) -> list:
+        return [await limiter.check_poll(address) for _ in range(n)]
+
+    got = asyncio.run(polls("198.51.100.7", 12))
+    assert [v.allowed for v in got] == [True] * 10 + [False] * 2 and got[10].scope == "polls"
+    assert verdicts(limiter, 1, address="198.51.100.7")[0].allowed   # messages are counted apart
+    assert asyncio.run(polls("198.51.100.8", 1))[0].allowed
+    clock.at += 40
+    assert asyncio.run(polls("198.51.100.7", 1))[0].allowed
+
+
+def test_the_memory_backend_stays_bounded_under_a_flood_of_fresh_keys() -> None:
+    clock = Clock()
+    backend = MemoryBackend(clock)
+    backend.MAX_KEYS = 1_000
+
+    async def flood() -> None:
+        for n in range(5_000):
+            await backend.hit(f"se:webchat:{n}:1", 120)   # none has expired: all live
+
+    asyncio.run(flood())
+    assert len(backend._counts) <= backend.MAX_KEYS + 1

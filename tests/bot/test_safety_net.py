@@ -79,3 +79,26 @@ def test_rest_answers_a_crisis_with_999_when_rasa_says_nothing(kb_url: str) -> N
     out = json.loads(resp.body)
     assert resp.status == 200 and len(silent_rasa.messages) == 1
     assert "999" in out[0]["text"] and "116 123" in out[0]["text"] and PHONE in texts(out)
+
+
+def test_a_platform_message_the_bot_fails_on_is_answered_with_999_and_the_phone(kb_url: str) -> None:
+    """The tracker store or lock store down: Rasa raises. The resident still gets an answer at once."""
+    import datetime as dt
+
+    from bot.channels.events import Incoming
+    from bot.channels.responder import Responder
+    from knowledge.conversations import utcnow
+
+    async def broken_rasa(_message) -> None:  # noqa: ANN001
+        raise ConnectionError("tracker store unreachable")
+
+    async def broken_parse(_conversation_id: str) -> dict:
+        raise ConnectionError("tracker store unreachable")
+
+    responder = Responder(broken_rasa, broken_parse, dt.timedelta(hours=24))
+    for n, (said, expected) in enumerate(((CRISIS, ("999", "116 123", PHONE)), ("pothole on my road", (PHONE,)))):
+        incoming = Incoming(channel="messenger", platform_id=f"m-{n}", user_id=f"psid-{n}", text=said,
+                            account_id="page-1", sent_at=utcnow())
+        rows = asyncio.run(responder(incoming))
+        out = "\n".join(r.text for r in rows)
+        assert all(number in out for number in expected), out
