@@ -12,7 +12,10 @@ import hmac
 import os
 import re
 import secrets
+import tempfile
+import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Optional
 
 from knowledge.settings import var_dir
@@ -70,19 +73,53 @@ def pseudonym(conversation_id: str) -> str:
     return f"{channel or 'conversation'}#{digest}" if user else f"#{digest}"
 
 
+class PseudonymKeyError(RuntimeError):
+    """The kept pseudonym key is unusable (an empty file): hashing with it would name conversations
+    differently from every other process, and erasure would miss their rows."""
+
+
+# How long to wait for a key file another process has created but not yet filled: a writer from before
+# keys were linked into place wrote the file after creating it. Now a key file appears already whole.
+_EMPTY_KEY_WAIT_SECONDS = 2.0
+
+
 @lru_cache(maxsize=1)
 def pseudonym_key() -> bytes:
     """The secret behind `pseudonym`: PSEUDONYM_KEY, or a random key made once and kept in var/ (readable
     by its owner only), so every process on this machine names a conversation alike. Replicas on several
-    machines must share PSEUDONYM_KEY."""
+    machines must share PSEUDONYM_KEY. Raises PseudonymKeyError rather than hash with an empty key."""
     configured = os.environ.get("PSEUDONYM_KEY", "").strip()
     if configured:
         return configured.encode("utf-8")
     path = var_dir() / "pseudonym.key"
+    deadline = time.monotonic() + _EMPTY_KEY_WAIT_SECONDS
+    while True:
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            _make_key(path)  # loses quietly to a process that made one first; either way, read it again
+            continue
+        if key.strip():
+            return key
+        if time.monotonic() >= deadline:
+            raise PseudonymKeyError(f"{path} is empty: stop councilbot, delete the file (a new key is made) "
+                                    "or set PSEUDONYM_KEY, and start it again")
+        time.sleep(0.05)
+
+
+def _make_key(path: Path) -> None:
+    """Put a new random key at `path` unless one is there. The key is written whole to a private file
+    beside it and then linked into place, so no process can ever read a half-written key; linking fails
+    if `path` exists, so when several processes start at once exactly one key wins."""
+    fd, temporary = tempfile.mkstemp(prefix=".pseudonym.key.", dir=path.parent)  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as out:
-        out.write(secrets.token_hex(32).encode("ascii"))
-    return path.read_bytes()
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_hex(32).encode("ascii"))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(temporary)

@@ -8,7 +8,9 @@ Three periods (`Periods`, from the RETENTION_* settings; defaults from a typical
   conversation with an open case is never expired, whatever its age.
 - cases, 3 years after they were resolved: the case itself, its history and anything else about it.
   Open cases are never expired.
-- unanswered questions (what the bot couldn't match), 90 days after they were asked.
+- unanswered questions (what the bot couldn't match), 90 days after they were asked; the record of each
+  handover the case caps turned away (`case_refusals`: a pseudonym of the conversation, the channel and
+  why) goes after the same period, counted from the refusal. Both are kept only to spot patterns.
 
 A conversation's last activity is the latest time anything about it was recorded, in either store. `apply`
 runs daily in the console process and on demand (`councilbot privacy retention`); a run with something to
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session
 from knowledge import tracker_events
 from knowledge.db import session_scope
 from knowledge.erasure import TRACKER_EVENTS, Report
-from knowledge.models import Base, Case, CaseAudit, Conversation, PrivacyAudit, UnansweredQuestion
+from knowledge.models import Base, Case, CaseAudit, CaseRefusal, Conversation, PrivacyAudit, UnansweredQuestion
 from knowledge.settings import retention_days
 
 ACTOR = "retention job"
@@ -141,6 +143,8 @@ def apply(kb_url: str, tracker_url: str, periods: Periods, now: Optional[dt.date
                 add("unanswered_questions", _count_or_delete(
                     session, UnansweredQuestion.__table__,
                     UnansweredQuestion.created_at < now - periods.unanswered, not dry_run))
+                add("case_refusals", _count_or_delete(
+                    session, CaseRefusal.__table__, CaseRefusal.at < now - periods.unanswered, not dry_run))
             if dry_run:
                 session.rollback()
             elif counts:

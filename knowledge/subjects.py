@@ -7,8 +7,10 @@ they were given (NC-2026-000123), an email address or a phone number. `find_subj
 unanswered questions they asked. Every store is then searched by those ids.
 
 An email address or phone number finds the conversations in which it was written (by the resident in a
-message, or by staff in a case) and, for a phone number, the WhatsApp conversation, whose id is the number
-in international form without the '+'.
+message, or by staff in a case), the conversations whose id holds it (a REST or web chat integrator may
+name a conversation by the resident's address or number: `rest:ann@example.org`, `rest:+447700900123`)
+and, for a phone number, the WhatsApp conversation, whose id is the number in international form without
+the '+'.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from sqlalchemy import Table, func, or_, select
 from sqlalchemy.engine import Connection
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from knowledge import tracker_events
 from knowledge.cases import REFERENCE_PREFIX
-from knowledge.models import Base, Case, CaseMessage, Conversation, UnansweredQuestion
+from knowledge.models import Base, Case, CaseMessage, CaseRefusal, Conversation, UnansweredQuestion
 from knowledge.privacy import pseudonym
 
 KINDS: tuple[str, ...] = ("conversation", "reference", "email", "phone")
@@ -36,6 +38,8 @@ _PHONE_INPUT = re.compile(r"^\+?[\d\s().-]+$")
 # digits run together before comparing.
 _INSIDE_NUMBER = re.compile(r"(?<=\d)[\s().-]{1,3}(?=\+?\d)")
 _DIGIT_RUN = re.compile(r"\d{7,}")
+# A number as it can stand in a conversation id: the whole run of digits, with any '+' before it.
+_NUMBER_RUN = re.compile(r"\+?\d{7,}")
 # A slow hash: a phone number is one of only some billions, so a fast hash could be reversed by trying
 # them all; at about 50 ms a try that takes years. Fixed salt, so the same identifier always hashes alike.
 _SALT = b"councilbot privacy audit v1"
@@ -91,6 +95,18 @@ class Identifier:
             return any(core in run for run in _DIGIT_RUN.findall(_INSIDE_NUMBER.sub("", text)))
         return False
 
+    def names(self, conversation_id: str) -> bool:
+        """Is `conversation_id` named by this email address or phone number (`rest:Ann@Example.org`,
+        `rest:+447700900123`, `web:07700900123`)? Stricter than `mentioned_in`: a number must be a whole
+        run of digits in the id, in any form `normalise_phone` reads as this number, so a long platform id
+        that happens to contain the digits of someone's number is not taken for it."""
+        if self.kind == "email":
+            return self.mentioned_in(conversation_id)
+        if self.kind == "phone":
+            return any(normalise_phone(run) == self.value
+                       for run in _NUMBER_RUN.findall(_INSIDE_NUMBER.sub("", conversation_id)))
+        return False
+
 
 def parse_identifier(raw: str, kind: Optional[str] = None) -> Identifier:
     """Read `raw` as `kind`, or guess the kind: a reference, an email, a phone number, else a conversation
@@ -140,6 +156,18 @@ class Subject:
     def found(self) -> bool:
         return bool(self.case_ids or self.unanswered_ids or self.conversation_ids)
 
+    @property
+    def pseudonyms(self) -> frozenset[str]:
+        return pseudonyms_of(self.conversation_ids)
+
+
+def pseudonyms_of(conversation_ids: Iterable[str]) -> frozenset[str]:
+    """The one-way hashes by which tables that may not hold the id name these conversations
+    (`unanswered_questions`, `case_refusals`): whole, and cut to their last 60 characters as
+    `knowledge.unanswered.record` stores them."""
+    names = {pseudonym(c) for c in conversation_ids}
+    return frozenset(names | {name[-60:] for name in names})
+
 
 def rows_of(subject: Subject) -> list[tuple[Table, Any]]:
     """Every knowledge-base table holding something of `subject`, with the condition that picks it out,
@@ -147,7 +175,8 @@ def rows_of(subject: Subject) -> list[tuple[Table, Any]]:
 
     Found by column, not by a list, so a table added later is covered without changing this: any
     `conversation_id` column, any `case_id` column (the case's messages and history), plus the
-    conversations themselves, the cases and the unanswered questions."""
+    conversations themselves, the cases, the unanswered questions and the handovers the case caps
+    turned away (`case_refusals`, by the conversations' pseudonyms)."""
     found = []
     for table in reversed(Base.metadata.sorted_tables):
         conditions = []
@@ -159,6 +188,8 @@ def rows_of(subject: Subject) -> list[tuple[Table, Any]]:
             conditions.append(table.c.id.in_(sorted(subject.conversation_ids)))
         if table is UnansweredQuestion.__table__ and subject.unanswered_ids:
             conditions.append(table.c.id.in_(sorted(subject.unanswered_ids)))
+        if table is CaseRefusal.__table__ and subject.conversation_ids:
+            conditions.append(table.c.conversation.in_(sorted(subject.pseudonyms)))
         if conditions:
             found.append((table, or_(*conditions)))
     return found
@@ -179,7 +210,7 @@ def find_subject(session: Session, tracker: Optional[Connection], identifier: Id
             conversations.add(f"whatsapp:{identifier.value}")
     case_ids = set(session.execute(select(Case.id).where(Case.conversation_id.in_(conversations))).scalars()
                    ) if conversations else set()
-    hashes = [pseudonym(c)[-60:] for c in conversations]  # as knowledge.unanswered.record stores them
+    hashes = sorted(pseudonyms_of(conversations))
     unanswered = set(session.execute(select(UnansweredQuestion.id)
                                      .where(UnansweredQuestion.conversation.in_(hashes))).scalars()
                      ) if hashes else set()
@@ -205,4 +236,20 @@ def _conversations_mentioning(session: Session, tracker: Optional[Connection], i
     found.update(c for c, text in notes if identifier.mentioned_in(text or ""))
     if tracker is not None:
         found.update(tracker_events.senders_mentioning(tracker, identifier.needle, identifier.mentioned_in))
+    found.update(_conversations_named_by(session, tracker, identifier))
+    return found
+
+
+def _conversations_named_by(session: Session, tracker: Optional[Connection], identifier: Identifier) -> set[str]:
+    """Conversations whose id holds the email address or phone number, in any store: the conversation
+    records and every column naming a conversation (found by column, like `rows_of`), and the tracker
+    store, which may be all there is of a conversation the bot answered without a handover."""
+    columns = [Conversation.__table__.c.id] + [table.c.conversation_id for table in Base.metadata.sorted_tables
+                                                if "conversation_id" in table.c]
+    found: set[str] = set()
+    for column in columns:
+        ids = session.execute(select(column).distinct().where(_contains(column, identifier.needle))).scalars()
+        found.update(c for c in ids if c and identifier.names(c))
+    if tracker is not None:
+        found.update(tracker_events.senders_named(tracker, identifier.needle, identifier.names))
     return found

@@ -90,6 +90,14 @@ def senders_mentioning(conn: Connection, needle: str, matches: Callable[[str], b
     return {sender for sender, data in rows if matches(_user_text(data))}
 
 
+def senders_named(conn: Connection, needle: str, names: Callable[[str], bool]) -> set[str]:
+    """Conversations whose id itself `names` the resident (an integrator's `rest:ann@example.org`).
+    `needle` is a fragment such an id contains, compared without regard to case."""
+    rows = conn.execute(select(EVENTS.c.sender_id).distinct()
+                        .where(func.lower(EVENTS.c.sender_id).contains(needle.lower(), autoescape=True)))
+    return {sender for sender in rows.scalars() if names(sender)}
+
+
 def _user_text(data: Optional[str]) -> str:
     try:
         return str(json.loads(data or "{}").get("text") or "")

@@ -7,6 +7,7 @@ the other resident's data is all still there. A dry run changes nothing; a secon
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from pathlib import Path
@@ -14,13 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, String, Table, select
 
+from knowledge import cases, conversations
 from knowledge.db import session_scope
 from knowledge.erasure import TRACKER_EVENTS, erase
-from knowledge.models import PrivacyAudit
+from knowledge.models import CaseRefusal, PrivacyAudit
+from knowledge.privacy import pseudonym
 from knowledge.subject_access import export, write
 from knowledge.subjects import IdentifierError, normalise_phone, parse_identifier
 from tests.privacy_helpers import (ANN_EMAIL, ANN_MESSENGER, ANN_TEXTS, ANN_UNANSWERED, ANN_WHATSAPP, BOB_MESSENGER,
-                                   BOB_TEXTS, BOB_UNANSWERED, everything, populate, stores)
+                                   BOB_TEXTS, BOB_UNANSWERED, START, everything, populate, save_conversation, stores)
 
 __all__ = ["stores"]  # the fixture, imported for the tests below
 
@@ -74,6 +77,53 @@ def test_phone_and_email_find_every_conversation_they_were_written_in(stores) ->
     report = erase(parse_identifier(ANN_EMAIL), stores.kb_url, stores.tracker_url, actor="tester")
     assert report.counts == {"unanswered_questions": 1}
     assert ANN_EMAIL not in both_stores(stores).lower()
+
+
+def test_email_and_phone_find_conversations_named_by_them(stores) -> None:
+    """A REST integrator may use the resident's email address or number as the sender id. Erasing by
+    either finds those conversations in every store, including one only the tracker store knows; a longer
+    number that merely contains hers is someone else's."""
+    populate(stores)
+    by_email = "rest:Ann.Example_1@EXAMPLE.org"  # the address as the integrator spelled it
+    by_phone, web_phone, someone_else = "rest:+447700900123", "web:07700900123", "rest:+4477009001234"
+    with session_scope(stores.kb_url) as session:
+        for cid in (by_email, web_phone, someone_else):
+            conversations.touch_conversation(session, cid, "rest", "private", cid.split(":")[1], None, None, START)
+            cases.open_case(session, cid, "rest", "asked", [{"author": "resident", "text": "my bins again"}],
+                            now=START)
+    for cid in (by_email, by_phone, web_phone, someone_else):  # by_phone: the bot answered, no handover
+        save_conversation(stores.tracker_url, cid, [("user", "when are my bins"), ("bot", "On Tuesday.")], START)
+
+    report = erase(parse_identifier(ANN_EMAIL), stores.kb_url, stores.tracker_url, actor="tester")
+    assert report.counts["conversations"] == 2 and report.counts["cases"] == 2  # by_email and her Messenger
+    assert "EXAMPLE.org" not in both_stores(stores)
+    report = erase(parse_identifier("07700 900123"), stores.kb_url, stores.tracker_url, actor="tester")
+    # WhatsApp, web chat and by_phone (tracker store only); her Messenger conversation went with her email.
+    assert report.counts["conversations"] == 2 and report.counts["cases"] == 1
+    remaining = both_stores(stores)
+    for cid in (by_email, by_phone, web_phone):
+        assert f"'{cid}'" not in remaining, f"{cid} is still stored"
+    assert remaining.count(f"'{someone_else}'") > 2  # conversation, case and tracker events all still there
+
+
+def test_handovers_refused_by_the_case_caps_are_erased_and_exported(stores, monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    """The caps keep a pseudonym of each conversation they turned away: it is the resident's, so it is
+    in their export and goes with them; the other resident's refusal stays."""
+    monkeypatch.setenv("CASES_PER_SENDER_PER_DAY", "1")
+    populate(stores)
+    later = START + dt.timedelta(hours=2)
+    with session_scope(stores.kb_url) as session:
+        for cid in (ANN_MESSENGER, BOB_MESSENGER):
+            assert cases.check_caps(session, cid, "messenger", "asked", now=later).cap == "sender_day"
+    document, _ = export(parse_identifier(ANN_MESSENGER), stores.kb_url, stores.tracker_url, actor="tester")
+    assert [(r["channel"], r["cap"], r["reason"]) for r in document["other_records"]["case_refusals"]] == [
+        ("messenger", "sender_day", "asked")]
+    report = erase(parse_identifier("07700 900123"), stores.kb_url, stores.tracker_url, actor="tester")
+    assert report.counts["case_refusals"] == 1
+    with session_scope(stores.kb_url) as session:
+        left = session.execute(select(CaseRefusal.conversation)).scalars().all()
+    assert left == [pseudonym(BOB_MESSENGER)]
 
 
 def test_dry_run_counts_and_changes_nothing(stores) -> None:
@@ -138,8 +188,8 @@ def test_export_holds_the_residents_data_and_nothing_of_anyone_else(stores, tmp_
     assert "resident: is my bin day changing? 07700900123" in "\n".join(by_id[ANN_WHATSAPP]["transcript"])
     assert by_id[ANN_MESSENGER]["attachments"][0]["url"] == "https://cdn.example/1000000000000001.jpg"
     # A reply still queued for her is hers too, words and all.
-    assert [(o["status"], o["text"]) for o in by_id[ANN_WHATSAPP]["outbound_messages"]] == [
-        ("pending", "Your bin day is Tuesday")]
+    assert [(o["status"], o["text"], o["target"]["user_id"]) for o in by_id[ANN_WHATSAPP]["outbound_messages"]
+            ] == [("pending", "Your bin day is Tuesday", "447700900123")]
     [case] = data["cases"]
     assert case["reference"] == refs["ann"]
     assert [m["text"] for m in case["messages"]] == [*ANN_TEXTS, "Rang ann back about it"]

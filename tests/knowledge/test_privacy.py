@@ -6,12 +6,19 @@ moves an ordinary answer into a private message. Both directions are checked.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import re
+from pathlib import Path
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.models import Service
-from knowledge.privacy import SENSITIVE_CATEGORIES, is_sensitive, personal_details, pseudonym
+from knowledge.privacy import (SENSITIVE_CATEGORIES, PseudonymKeyError, is_sensitive, personal_details, pseudonym,
+                               pseudonym_key)
 
 
 @pytest.mark.parametrize("text,kind", [
@@ -153,3 +160,61 @@ def test_pseudonym_is_keyed_so_a_phone_number_cannot_be_found_by_hashing_them_al
     finally:
         pseudonym_key.cache_clear()
     assert plain not in one and plain not in two and one != two
+
+
+def _key_when_all_start(var_dirs: list[str], start: Any, keys: Any) -> None:
+    """One process of `councilbot run`, started again for each of `var_dirs`: wait for the others, then
+    ask for the pseudonym key as a fresh process would."""
+    os.environ.pop("PSEUDONYM_KEY", None)
+    for var_dir in var_dirs:
+        os.environ["COUNCILBOT_VAR_DIR"] = var_dir
+        pseudonym_key.cache_clear()
+        start.wait()
+        try:
+            keys.put((var_dir, pseudonym_key().decode("ascii")))
+        except Exception as error:  # noqa: BLE001 - reported to the test, which fails on it
+            keys.put((var_dir, f"failed: {error!r}"))
+
+
+def test_processes_starting_together_share_one_whole_key(tmp_path: Path) -> None:
+    """`councilbot run` starts several processes at once on a new install: each must end up with the
+    same, non-empty key, or they would hash one conversation differently and erasure would miss rows."""
+    processes, rounds = 6, 25
+    var_dirs = [str(tmp_path / f"install{i}") for i in range(rounds)]
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter, like each process of the stack
+    start, keys = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_key_when_all_start, args=(var_dirs, start, keys)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    seen: dict[str, set[str]] = {}
+    for _ in range(processes * rounds):
+        var_dir, key = keys.get(timeout=120)
+        seen.setdefault(var_dir, set()).add(key)
+    for worker in workers:
+        worker.join(timeout=60)
+    for var_dir, found in seen.items():
+        [key] = found  # one key per install
+        assert re.fullmatch(r"[0-9a-f]{64}", key), key
+        assert (Path(var_dir) / "pseudonym.key").read_text(encoding="ascii") == key
+        assert os.listdir(var_dir) == ["pseudonym.key"]  # no temporary files left behind
+        assert (Path(var_dir) / "pseudonym.key").stat().st_mode & 0o077 == 0
+
+
+def test_an_empty_key_file_is_refused_rather_than_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty key file (left by a process that died between creating and writing it) would make every
+    pseudonym a hash with no secret: the bot refuses it and says what to do; deleting it makes a new key."""
+    monkeypatch.setenv("COUNCILBOT_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("PSEUDONYM_KEY", raising=False)
+    key_file = tmp_path / "pseudonym.key"
+    key_file.write_bytes(b"")
+    pseudonym_key.cache_clear()
+    try:
+        with pytest.raises(PseudonymKeyError, match="pseudonym.key is empty.*delete the file"):
+            pseudonym("whatsapp:447700900123")
+        key_file.unlink()
+        name = pseudonym("whatsapp:447700900123")
+        assert len(key_file.read_bytes()) == 64 and key_file.stat().st_mode & 0o077 == 0
+        pseudonym_key.cache_clear()
+        assert pseudonym("whatsapp:447700900123") == name  # kept: the next process names it alike
+    finally:
+        pseudonym_key.cache_clear()

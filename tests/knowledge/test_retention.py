@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from knowledge import cases, unanswered
 from knowledge.db import session_scope
 from knowledge.erasure import TRACKER_EVENTS
-from knowledge.models import (Attachment, Case, CaseAudit, CaseMessage, Conversation, OutboundMessage, PrivacyAudit,
-                              StaffUser, UnansweredQuestion)
+from knowledge.models import (Attachment, Case, CaseAudit, CaseMessage, CaseRefusal, Conversation, OutboundMessage,
+                              PrivacyAudit, StaffUser, UnansweredQuestion)
 from knowledge.retention import Periods, apply
 from tests.privacy_helpers import (ANN_MESSENGER, ANN_WHATSAPP, BOB_MESSENGER, START, everything, populate,
                                    save_conversation, stores)
@@ -119,3 +119,21 @@ def test_defaults_follow_the_council_schedule(monkeypatch: pytest.MonkeyPatch) -
     for name in ("RETENTION_TRANSCRIPT_DAYS", "RETENTION_CASE_DAYS", "RETENTION_UNANSWERED_DAYS"):
         monkeypatch.delenv(name, raising=False)
     assert Periods.from_env() == DEFAULTS
+
+
+def test_refused_handovers_go_after_the_unanswered_questions_period(stores, monkeypatch) -> None:  # noqa: ANN001
+    """The case caps' record of each handover they turned away names the conversation (by pseudonym):
+    it goes 90 days after the refusal, like the unanswered questions, and the audit line counts it."""
+    monkeypatch.setenv("CASES_PER_SENDER_PER_DAY", "1")
+    populate(stores)
+    with session_scope(stores.kb_url) as session:
+        assert cases.check_caps(session, ANN_MESSENGER, "messenger", "asked", now=days(0.1)) is not None
+        assert cases.check_caps(session, BOB_MESSENGER, "messenger", "asked", now=days(0.5)) is not None
+    assert "case_refusals" not in apply(stores.kb_url, stores.tracker_url, DEFAULTS, now=days(90.05)).counts
+    report = apply(stores.kb_url, stores.tracker_url, DEFAULTS, now=days(90.3))
+    assert report.counts["case_refusals"] == 1 and count(stores.kb_url, CaseRefusal) == 1
+    with session_scope(stores.kb_url) as session:
+        audit = session.execute(select(PrivacyAudit).order_by(PrivacyAudit.id.desc())).scalars().first()
+        assert audit.action == "retention" and audit.counts["case_refusals"] == 1
+    assert apply(stores.kb_url, stores.tracker_url, DEFAULTS, now=days(91)).counts.get("case_refusals") == 1
+    assert count(stores.kb_url, CaseRefusal) == 0
