@@ -63,14 +63,21 @@ def is_sensitive(intent: Optional[str], category: Optional[str] = None, always_h
     return intent in SENSITIVE_INTENTS or category in SENSITIVE_CATEGORIES or always_human
 
 
+_CHANNEL_NAME = re.compile(r"[a-z_]{1,40}")
+
+
 def pseudonym(conversation_id: str) -> str:
     """A conversation id fit for logs. WhatsApp ids are phone numbers and other platforms' ids identify a
     person too, so logs get the channel and a short keyed hash (HMAC-SHA256 with `pseudonym_key()`):
     enough to follow one conversation through the logs, useless for finding the resident. A plain hash
     would not do: there are few enough phone numbers to hash them all and look the digest up."""
-    channel, _, user = conversation_id.rpartition(":")
+    # Only the first part names the channel: a REST caller chooses everything after "rest:", colons and
+    # e-mail addresses included, and none of that may reach a log.
+    channel, sep, _ = conversation_id.partition(":")
     digest = hmac.new(pseudonym_key(), conversation_id.encode("utf-8"), hashlib.sha256).hexdigest()[:10]
-    return f"{channel or 'conversation'}#{digest}" if user else f"#{digest}"
+    if not sep or not _CHANNEL_NAME.fullmatch(channel):
+        return f"#{digest}"
+    return f"{channel}#{digest}"
 
 
 class PseudonymKeyError(RuntimeError):

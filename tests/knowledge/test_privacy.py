@@ -218,3 +218,10 @@ def test_an_empty_key_file_is_refused_rather_than_used(tmp_path: Path, monkeypat
         assert pseudonym("whatsapp:447700900123") == name  # kept: the next process names it alike
     finally:
         pseudonym_key.cache_clear()
+
+
+def test_pseudonym_never_carries_what_a_rest_caller_chose() -> None:
+    for sender in ("rest:ann.smith@example.com:1", "rest:07700900123:x", "rest:" + "a:" * 100 + "b"):
+        name = pseudonym(sender)
+        assert name.startswith("rest#") and len(name) <= 20, name
+    assert pseudonym("Ann Smith:1").startswith("#")
