@@ -131,12 +131,19 @@ def give_up_stuck(session: Session, channels: Iterable[str], claimer: Claimer, n
     return result.rowcount or 0
 
 
-def renew(session: Session, claimer: Claimer, now: Optional[dt.datetime] = None,
+def renew(session: Session, claimer: Claimer, event_ids: Iterable[int], now: Optional[dt.datetime] = None,
           lease: dt.timedelta = DEFAULT_LEASE) -> None:
-    """Extend the lease on every delivery this process is working on (the heartbeat)."""
-    session.execute(update(InboundEvent).where(InboundEvent.claim_token == claimer.token,
+    """Extend the lease on the deliveries in `event_ids`, the ones this process is working on right now
+    (the heartbeat). Only those: a delivery we claimed but could not finish (say the database failed as
+    we recorded the answer) must be let go, so its lease lapses and it is tried again, rather than kept
+    for ever by a process that has stopped working on it."""
+    ids = list(event_ids)
+    if not ids:
+        return
+    session.execute(update(InboundEvent).where(InboundEvent.id.in_(ids), InboundEvent.claim_token == claimer.token,
                                                InboundEvent.status == "processing")
-                    .values(lease_until=(now or utcnow()) + lease))
+                    .values(lease_until=(now or utcnow()) + lease)
+                    .execution_options(synchronize_session=False))
 
 
 def unfinished(session: Session, channels: Iterable[str], claimer: Claimer,

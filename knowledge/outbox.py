@@ -169,11 +169,19 @@ def due_conversations(session: Session, channels: Iterable[str], now: dt.datetim
     return list(seen)
 
 
-def renew(session: Session, claimer: Claimer, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE) -> None:
-    """Extend the lease on every message this process is sending."""
-    session.execute(update(OutboundMessage).where(OutboundMessage.claim_token == claimer.token,
+def renew(session: Session, claimer: Claimer, row_ids: Iterable[int], now: dt.datetime,
+          lease: dt.timedelta = DEFAULT_LEASE) -> None:
+    """Extend the lease on the messages in `row_ids`, the ones this process is sending right now. Only
+    those: a message whose outcome we could not record must be let go, so its lease lapses and a sweep
+    marks it unknown, instead of holding up the rest of its conversation for as long as we live."""
+    ids = list(row_ids)
+    if not ids:
+        return
+    session.execute(update(OutboundMessage).where(OutboundMessage.id.in_(ids),
+                                                  OutboundMessage.claim_token == claimer.token,
                                                   OutboundMessage.status == "sending")
-                    .values(lease_until=now + lease))
+                    .values(lease_until=now + lease)
+                    .execution_options(synchronize_session=False))
 
 
 def statuses(session: Session, row_ids: Iterable[int]) -> list[str]:

@@ -10,7 +10,9 @@ in order per conversation, retrying what the platform may accept later.
 
 Every process that sends (each Rasa replica, the staff console) holds a claim with a lease on the message
 it is sending, so two never send the same one; a sender that died mid-send leaves its message to become
-"unknown" when its claim is taken over.
+"unknown" when its claim is taken over. The heartbeat keeps only the messages in the middle of a send: one
+whose outcome could not be recorded (the database failed, again and again) is let go, so it too becomes
+"unknown" (it may have gone out) and stops holding up its conversation.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from bot.channels.config import DeliveryConfig
 from bot.channels.replies import Sender
@@ -33,13 +35,22 @@ from knowledge.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
+# Waits (seconds) before trying again to record a send's outcome after a database error: short, and well
+# inside the lease. After the last one the message is let go.
+STORE_RETRY_WAITS = (0.1, 0.5, 2.0)
+
+
+class Unrecorded(Exception):
+    """A send's outcome could not be written to the database (already logged)."""
+
 
 class Dispatcher:
     """Sends queued messages of the conversations on `channels` through `sender`."""
 
     def __init__(self, sender: Sender, channels: Iterable[str], config: DeliveryConfig, claimer: Claimer,
-                 wake_for_retries: bool = True):
+                 wake_for_retries: bool = True, clock: Callable[[], dt.datetime] = utcnow):
         self.sender = sender
+        self.clock = clock  # naive UTC now, for claims and their leases; tests move it
         # False for a one-off sender (the console answering a form): retries are then left to the Rasa
         # server's sweep, so the request finishes after one pass.
         self.wake_for_retries = wake_for_retries
@@ -48,6 +59,8 @@ class Dispatcher:
         self.claimer = claimer
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
+        # Messages claimed and in the middle of a send right now: the only ones the heartbeat keeps.
+        self._sending: set[int] = set()
 
     # --- starting work -------------------------------------------------------------------------------------
     def kick(self, conversation_id: str) -> None:
@@ -69,7 +82,7 @@ class Dispatcher:
         """Messages left "sending" by a process that is gone become unknown; every conversation with a
         message due is started. Returns how many conversations were started."""
         def look() -> list[str]:
-            at = now or utcnow()
+            at = now or self.clock()
             with session_scope() as session:
                 abandoned = outbox.abandon_stale(session, self.channels, self.claimer, at)
                 if abandoned:
@@ -83,10 +96,12 @@ class Dispatcher:
         return len(due)
 
     async def renew(self) -> None:
-        """Heartbeat: keep our claims on messages being sent."""
+        """Heartbeat: keep our claims on the messages in the middle of a send."""
+        sending = set(self._sending)  # copied here: the senders change the set while the thread runs
+
         def renew() -> None:
             with session_scope() as session:
-                outbox.renew(session, self.claimer, utcnow(), self.config.lease)
+                outbox.renew(session, self.claimer, sending, self.clock(), self.config.lease)
 
         await asyncio.to_thread(renew)
 
@@ -109,7 +124,14 @@ class Dispatcher:
                     row = await asyncio.to_thread(self._claim, conversation_id)
                     if row is None:
                         break
-                    await self._send(row)
+                    self._sending.add(row.id)
+                    try:
+                        await self._send(row)
+                    finally:
+                        # Let go: if the outcome wasn't recorded, the lease lapses and a sweep settles it.
+                        self._sending.discard(row.id)
+        except Unrecorded:
+            pass  # logged where it happened; the conversation waits for the sweep
         except Exception:  # noqa: BLE001 - a database hiccup: the sweep tries again
             log.error("sending for conversation %s stopped", pseudonym(conversation_id), exc_info=True)
         finally:
@@ -118,10 +140,10 @@ class Dispatcher:
 
     def _claim(self, conversation_id: str) -> Optional[outbox.Claimed]:
         with session_scope() as session:
-            return outbox.claim_next(session, conversation_id, self.claimer, utcnow(), self.config.lease)
+            return outbox.claim_next(session, conversation_id, self.claimer, self.clock(), self.config.lease)
 
     async def _send(self, row: outbox.Claimed) -> None:
-        now = utcnow()
+        now = self.clock()
         who = pseudonym(row.conversation_id)
         if row.window_ends_at is not None and now > row.window_ends_at:
             log.warning("not sending on %s to conversation %s: outside the messaging window", row.channel, who)
@@ -137,7 +159,7 @@ class Dispatcher:
                             row.channel, who)
                 await self._finish(row, "unknown", error=str(exc), code=exc.code)
             elif exc.retryable:
-                await self._retry(row, exc, utcnow())  # the wait starts when the send gave up
+                await self._retry(row, exc, self.clock())  # the wait starts when the send gave up
             else:
                 await self._finish(row, "failed", error=str(exc), code=exc.code)
         except Exception:  # noqa: BLE001 - a bug must not stop the queue; the row says what happened
@@ -161,7 +183,7 @@ class Dispatcher:
             with session_scope() as session:
                 outbox.retry_later(session, row.id, self.claimer, at, str(exc), exc.code)
 
-        await asyncio.to_thread(store)
+        await self._store(store, row, "retry")
         if self.wake_for_retries:  # wake up when it is due; the sweep is the backstop if this process stops
             asyncio.get_running_loop().call_later(wait.total_seconds(), self.kick, row.conversation_id)
 
@@ -180,6 +202,24 @@ class Dispatcher:
                       error: Optional[str] = None, code: Optional[str] = None) -> None:
         def store() -> None:
             with session_scope() as session:
-                outbox.finish(session, row.id, self.claimer, status, utcnow(), platform_message_id, error, code)
+                outbox.finish(session, row.id, self.claimer, status, self.clock(), platform_message_id, error, code)
 
-        await asyncio.to_thread(store)
+        await self._store(store, row, status)
+
+    async def _store(self, write: Callable[[], None], row: outbox.Claimed, what: str) -> None:
+        """Run `write` (one transaction recording a send's outcome), trying again after a database error.
+        If it still fails, raise: the message is then let go (see `_drain`), its lease lapses and a sweep
+        marks it unknown, which is the truth as far as we can tell."""
+        for wait in (*STORE_RETRY_WAITS, None):
+            try:
+                await asyncio.to_thread(write)
+                return
+            except Exception as exc:  # noqa: BLE001 - the database failed; the queue must not be stuck
+                if wait is None:
+                    log.error("could not record a %s outcome on %s for conversation %s (%s); it will be "
+                              "marked unknown when its claim lapses", what, row.channel,
+                              pseudonym(row.conversation_id), type(exc).__name__)
+                    raise Unrecorded(what) from exc
+                log.warning("recording a %s outcome on %s failed (%s); trying again", what, row.channel,
+                            type(exc).__name__)
+                await asyncio.sleep(wait)

@@ -7,9 +7,12 @@ answer is written to the durable outbound queue in the same transaction that mar
 message is either still to be answered (and the bot runs for it again) or answered with its replies
 planned (and the bot never runs for it again); the `Dispatcher` sends the replies.
 
-Work is claimed with a lease that `tick` renews while this process lives. After a crash, a restarted
-process (same replica name) takes its own unfinished work back at once; other replicas take it over when
-the lease lapses. A conversation's later message is never started while an earlier one is unfinished.
+Work is claimed with a lease that `tick` renews while this process is working on it, and only then: a
+message whose answer could not be recorded (the database failed, again and again) is let go, so its lease
+lapses and it is tried again rather than holding up its conversation for as long as the process lives.
+After a crash, a restarted process (same replica name) takes its own unfinished work back at once; other
+replicas take it over when the lease lapses. A conversation's later message is never started while an
+earlier one is unfinished.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ log = logging.getLogger(__name__)
 # The bot's work for one message: the replies to queue (None or empty: nothing to send).
 Handler = Callable[[Incoming], Awaitable[Optional[list[outbox.Planned]]]]
 
+# Waits (seconds) before trying again to record a message's outcome after a database error. Short, and
+# well inside the lease, so a passing blip costs the resident nothing; after the last one the message is
+# let go, and is tried again once its lease lapses.
+FINISH_RETRY_WAITS = (0.1, 0.5, 2.0)
+
 
 class Inbox:
     """The work queue for the channels in `channels`, handing each message to `handler` and its replies
@@ -52,6 +60,8 @@ class Inbox:
         self.clock = clock  # naive UTC now; tests move it
         self._queues: dict[str, deque[int]] = {}
         self._workers: dict[str, asyncio.Task] = {}
+        # Deliveries claimed and being worked on right now: the only ones the heartbeat keeps.
+        self._working: set[int] = set()
         # One thread does every store, first come first served: a burst keeps its order, and a store never
         # waits for a free thread behind the workers' database calls (which use the default pool).
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-store")
@@ -94,38 +104,70 @@ class Inbox:
         queue = self._queues[conversation_id]
         try:
             while queue:
-                await self._run(queue.popleft())
+                event_id = queue.popleft()
+                try:
+                    await self._run(event_id)
+                except Exception:  # noqa: BLE001 - a database error: the sweep finds the message again
+                    log.error("could not work on delivery %d; it will be tried again", event_id, exc_info=True)
         finally:
             # No await between the empty check and here, so nothing can be enqueued in between.
             self._workers.pop(conversation_id, None)
             self._queues.pop(conversation_id, None)
 
     async def _run(self, event_id: int) -> None:
-        data = await asyncio.to_thread(self._claim, event_id)
-        if data is None:
-            return  # another worker (or replica) has it, it is done, or an earlier message comes first
-        incoming = Incoming.from_dict(data)
-        replies: list[outbox.Planned] = []
-        ok = False
+        # In the working set from before the claim, so no heartbeat can miss a claim just made.
+        self._working.add(event_id)
         try:
-            replies = list(await self.handler(incoming) or [])
-            ok = True
-        except Exception:  # noqa: BLE001 - keep the worker alive; the delivery stays for a retry
-            log.error("handling %s delivery %d failed", incoming.channel, event_id, exc_info=True)
-        queued, waiting = await asyncio.to_thread(self._finish, event_id, incoming, ok, replies)
+            data = await asyncio.to_thread(self._claim, event_id)
+            if data is None:
+                return  # another worker (or replica) has it, it is done, or an earlier message comes first
+            incoming = Incoming.from_dict(data)
+            replies: list[outbox.Planned] = []
+            ok = False
+            try:
+                replies = list(await self.handler(incoming) or [])
+                ok = True
+            except Exception:  # noqa: BLE001 - keep the worker alive; the delivery stays for a retry
+                log.error("handling %s delivery %d failed", incoming.channel, event_id, exc_info=True)
+            queued = await self._finish_with_retries(event_id, incoming, ok, replies)
+        finally:
+            # Let go: from now on only a lapsed lease (or our own restart) lets anyone take it up again.
+            self._working.discard(event_id)
+        if queued is None:
+            return
         if queued and self.dispatcher is not None:
             self.dispatcher.kick(incoming.conversation_id)
-        for later in waiting:  # messages that were held back behind this one (received meanwhile elsewhere)
+        # Messages that were held back behind this one (received meanwhile elsewhere). If they can't be
+        # looked up now, the sweep finds them.
+        waiting = await asyncio.to_thread(self._waiting, incoming.conversation_id)
+        for later in waiting:
             self._enqueue(incoming.conversation_id, later)
 
     def _claim(self, event_id: int) -> Optional[dict]:
         with session_scope() as session:
             return conversations.claim(session, event_id, self.claimer, self.clock(), self.lease)
 
-    def _finish(self, event_id: int, incoming: Incoming, ok: bool,
-                replies: list[outbox.Planned]) -> tuple[bool, list[int]]:
+    async def _finish_with_retries(self, event_id: int, incoming: Incoming, ok: bool,
+                                   replies: list[outbox.Planned]) -> Optional[bool]:
+        """`_finish`, tried again after a database error (each try is a whole transaction, so trying again
+        is safe). Returns whether replies were queued, or None if the outcome could not be recorded: the
+        message is then left to its lease, and the bot runs for it again later (nothing was queued)."""
+        for wait in (*FINISH_RETRY_WAITS, None):
+            try:
+                return await asyncio.to_thread(self._finish, event_id, incoming, ok, replies)
+            except Exception as exc:  # noqa: BLE001 - the database failed; the message must not be stuck
+                if wait is None:
+                    log.error("could not record the outcome of %s delivery %d (%s); it will be tried again "
+                              "when its claim lapses", incoming.channel, event_id, type(exc).__name__)
+                    return None
+                log.warning("recording the outcome of %s delivery %d failed (%s); trying again",
+                            incoming.channel, event_id, type(exc).__name__)
+                await asyncio.sleep(wait)
+        return None
+
+    def _finish(self, event_id: int, incoming: Incoming, ok: bool, replies: list[outbox.Planned]) -> bool:
         """Done and its replies queued, in one transaction; or failed, kept for a retry. Returns whether
-        replies were queued, and the conversation's messages that may start now."""
+        replies were queued."""
         now = self.clock()
         queued = False
         with session_scope() as session:
@@ -139,9 +181,13 @@ class Inbox:
                 outbox.queue(session, incoming.conversation_id, incoming.channel, replies, now,
                              inbound_event_id=event_id)
                 queued = True
+        return queued
+
+    def _waiting(self, conversation_id: str) -> list[int]:
+        """The conversation's messages that may start now."""
         with session_scope() as session:
-            waiting = conversations.unfinished(session, self.channels, self.claimer, now, incoming.conversation_id)
-        return queued, [i for i, _ in waiting]
+            waiting = conversations.unfinished(session, self.channels, self.claimer, self.clock(), conversation_id)
+        return [i for i, _ in waiting]
 
     async def resume(self, now: Optional[dt.datetime] = None) -> int:
         """Queue what may be started now: what a stopped process left unfinished, failed messages whose
@@ -165,11 +211,13 @@ class Inbox:
         return len(pending)
 
     async def tick(self) -> None:
-        """One round of upkeep: renew our leases (the heartbeat), pick up unfinished and due work, and let
-        the dispatcher send due replies and settle abandoned sends."""
+        """One round of upkeep: renew the leases of the messages being worked on (the heartbeat), pick up
+        unfinished and due work, and let the dispatcher send due replies and settle abandoned sends."""
+        working = set(self._working)  # copied here: the workers change the set while the thread runs
+
         def renew() -> None:
             with session_scope() as session:
-                conversations.renew(session, self.claimer, self.clock(), self.lease)
+                conversations.renew(session, self.claimer, working, self.clock(), self.lease)
 
         await asyncio.to_thread(renew)
         if self.dispatcher is not None:

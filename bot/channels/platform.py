@@ -16,6 +16,7 @@ from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.config import DeliveryConfig, retention
 from bot.channels.dispatch import Dispatcher
@@ -23,6 +24,7 @@ from bot.channels.events import BadPayload, Incoming
 from bot.channels.flood_gate import admit
 from bot.channels.inbox import Inbox
 from bot.channels.jsonsafe import UnsafeJson, loads
+from bot.channels.outage import unstored
 from bot.channels.replies import Sender
 from bot.channels.responder import Responder
 from bot.channels.signatures import valid
@@ -44,7 +46,9 @@ async def _sweep(inbox: Inbox) -> None:
     while True:
         try:
             await inbox.tick()
-        except Exception:  # noqa: BLE001 - a database hiccup must not end the sweeping
+        except SQLAlchemyError as exc:  # the database is down: say so once a round, without a traceback
+            log.error("could not look for unfinished deliveries: database unavailable (%s)", type(exc).__name__)
+        except Exception:  # noqa: BLE001 - a bug must not end the sweeping either
             log.error("could not look for unfinished deliveries", exc_info=True)
         await asyncio.sleep(SWEEP_SECONDS)
 
@@ -157,7 +161,12 @@ class PlatformInput(InputChannel):
                 log.warning("%s webhook refused a signed request it could not read (%s)", self.name(),
                             type(exc).__name__)
                 return response.json({"error": "body is not shaped like this platform's webhook"}, status=400)
-            queued, repeated = await inbox.accept(await admit(messages, lambda: inbox.dispatcher))
+            admitted = await admit(messages, lambda: inbox.dispatcher)
+            try:
+                queued, repeated = await inbox.accept(admitted)
+            except Exception as exc:  # noqa: BLE001 - nothing stored: the platform must send it again
+                return unstored(self.name(), admitted, inbox.dispatcher.sender if inbox.dispatcher else self.sender(),
+                                exc)
             if skipped:
                 log.info("%s webhook ignored %d event(s): %s", self.name(), len(skipped),
                          ", ".join(sorted(set(skipped))))

@@ -155,9 +155,24 @@ def test_a_renewed_lease_is_not_taken_over(db: str) -> None:
     event_id = _record(db)
     _claim(db, event_id, T0)
     with session_scope(db) as s:
-        c.renew(s, HOLDER, T0 + dt.timedelta(seconds=25))  # the heartbeat while the bot works
+        c.renew(s, HOLDER, [event_id], T0 + dt.timedelta(seconds=25))  # the heartbeat while the bot works
     assert _claim(db, event_id, T0 + dt.timedelta(seconds=40), OTHER) is None
     assert _claim(db, event_id, T0 + dt.timedelta(seconds=56), OTHER) == EVENT
+
+
+def test_the_heartbeat_keeps_only_the_deliveries_it_names(db: str) -> None:
+    """A delivery the process has let go of (its answer could not be recorded) is not kept alive by the
+    heartbeat: its lease lapses and it is tried again."""
+    dropped = _record(db)
+    working = _record(db, key="messenger:m2", conv="messenger:u2")
+    _claim(db, dropped, T0)
+    _claim(db, working, T0)
+    with session_scope(db) as s:
+        c.renew(s, HOLDER, [working], T0 + dt.timedelta(seconds=25))
+    later = T0 + dt.timedelta(seconds=40)
+    assert _unfinished(db, later) == [(dropped, "messenger:u1")]
+    assert _claim(db, dropped, later, OTHER) == EVENT
+    assert _claim(db, working, later, OTHER) is None
 
 
 def test_a_restarted_replica_takes_its_work_back_at_once(db: str) -> None:

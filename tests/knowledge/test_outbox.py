@@ -101,10 +101,10 @@ def test_an_abandoned_send_becomes_unknown_and_shows_on_the_case(db: str) -> Non
 
 
 def test_a_lapsed_lease_makes_a_send_unknown_for_any_replica(db: str) -> None:
-    _queue(db, "messenger:u1", ["one"])
+    [row_id] = _queue(db, "messenger:u1", ["one"])
     _claim(db, "messenger:u1", A)
     with session_scope(db) as s:
-        outbox.renew(s, A, T0 + dt.timedelta(seconds=20))  # the heartbeat
+        outbox.renew(s, A, [row_id], T0 + dt.timedelta(seconds=20))  # the heartbeat
         assert outbox.abandon_stale(s, ["messenger"], B, T0 + DEFAULT_LEASE + dt.timedelta(seconds=1)) == 0
         assert outbox.abandon_stale(s, ["messenger"], B, T0 + DEFAULT_LEASE + dt.timedelta(seconds=21)) == 1
 
@@ -122,3 +122,17 @@ def test_due_conversations_are_those_with_a_message_ready(db: str) -> None:
             ["messenger:u1", "whatsapp:u2"]
         assert outbox.statuses(s, [later]) == ["pending"]
     assert outbox.staff_status("pending") == outbox.staff_status("sending") == "queued"
+
+
+def test_the_heartbeat_keeps_only_the_sends_it_names(db: str) -> None:
+    """A send whose outcome could not be recorded is left out of the heartbeat: its lease lapses and it
+    becomes unknown, while the send still under way keeps its claim."""
+    [dropped] = _queue(db, "messenger:u1", ["one"])
+    [working] = _queue(db, "whatsapp:u2", ["two"])
+    _claim(db, "messenger:u1", A)
+    _claim(db, "whatsapp:u2", A)
+    with session_scope(db) as s:
+        outbox.renew(s, A, [working], T0 + dt.timedelta(seconds=20))
+        outbox.renew(s, A, [], T0 + dt.timedelta(seconds=20))  # nothing being sent: nothing to do
+        assert outbox.abandon_stale(s, ["messenger", "whatsapp"], B, T0 + DEFAULT_LEASE + dt.timedelta(seconds=1)) == 1
+    assert {r.id: r.status for r in _rows(db)} == {dropped: "unknown", working: "sending"}
