@@ -25,7 +25,7 @@ import yaml
 
 from bot.channels.rest import TOKEN_HEADER
 from bot.settings import Settings
-from bot.stack import BotStack
+from bot.stack import BotStack, wait_until_answers
 from bot.training import rasa_env, train
 from knowledge.settings import PROJECT_ROOT, var_dir
 
@@ -108,16 +108,8 @@ def measure(start: Callable[[], Any], stop: Callable[[Any], None], pids: Callabl
     began = time.monotonic()
     handle = start()
     try:
-        first_answer_deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.post(url, json={"sender": "bench-first", "message": texts[0]}, timeout=30).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > first_answer_deadline:
-                raise RuntimeError(f"no answer from {url}")
-            time.sleep(0.2)
+        wait_until_answers(url, time.monotonic() + 300, name="the bot",
+                           json={"sender": "bench-first", "message": texts[0]}, timeout=30, every=0.2)
         cold = round(time.monotonic() - began, 1)
         load_test(url, texts, 2, 5)  # warm-up, not reported
         n1, n8 = (10, 5) if quick else (100, 50)

@@ -44,6 +44,27 @@ class StartupError(RuntimeError):
     """A server did not come up; the message says which and where its log is."""
 
 
+def wait_until_answers(url: str, deadline: float, proc: Optional[subprocess.Popen] = None,
+                       name: str = "the server", see: Optional[Path] = None, *, json: Optional[dict] = None,
+                       timeout: float = 2.0, every: float = 0.5) -> None:
+    """Return once `url` answers 200 (a GET, or a POST of `json` if given), asking every `every` seconds with
+    a `timeout` per request. Raises StartupError naming `name` (and the log `see`, if given) if `proc` exits
+    first or nothing has answered by `deadline`, a `time.monotonic()` time."""
+    where = f"; see {see}" if see is not None else ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StartupError(f"{name} exited with code {proc.returncode}{where}")
+        try:
+            answer = (httpx.get(url, timeout=timeout) if json is None
+                      else httpx.post(url, json=json, timeout=timeout))
+            if answer.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(every)
+    raise StartupError(f"{name} did not answer at {url} in time{where}")
+
+
 class BotStack:
     """The action server and Rasa server for one model. Use as a context manager."""
 
@@ -143,16 +164,7 @@ class BotStack:
         return self
 
     def _wait(self, proc: subprocess.Popen, name: str, url: str, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise StartupError(f"{name} exited with code {proc.returncode}; see {self.log_dir}")
-            try:
-                if httpx.get(url, timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise StartupError(f"{name} did not answer at {url} in time; see {self.log_dir}")
+        wait_until_answers(url, deadline, proc, name, see=self.log_dir)
 
     def running(self) -> bool:
         """True while every server process is still alive."""

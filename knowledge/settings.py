@@ -27,7 +27,7 @@ def whole_number(name: str, default: int, what: str = "a whole number, 0 or more
     raw = (os.environ.get(name) or "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # isdigit alone lets '²' through to int(), which fails
         raise ValueError(f"{name} must be {what}, not {raw!r}")
     return int(raw)
 

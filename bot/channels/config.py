@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from bot.platforms.api import ApiClient
+from knowledge.settings import whole_number
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
 DEFAULT_X_API_URL = "https://api.x.com"
@@ -122,21 +123,6 @@ class XConfig:
         return ApiClient("x", self.api_url, self.access_token or "", timeout=api_timeout())
 
 
-def _count(name: str, default: int) -> int:
-    """A non-negative whole number from the environment (0 switches the limit off); `default` if unset.
-    A bad value stops the server at start, naming the variable, rather than running unprotected."""
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must be 0 or more")
-    return value
-
-
 @dataclass(frozen=True)
 class RateLimits:
     """How much may reach the bot before it asks people to slow down (0: no limit of that kind).
@@ -159,13 +145,14 @@ class RateLimits:
 
     @classmethod
     def from_env(cls) -> "RateLimits":
-        return cls(per_sender=_count("RATE_LIMIT_PER_SENDER_PER_MINUTE", cls.per_sender),
-                   per_address=_count("RATE_LIMIT_PER_ADDRESS_PER_MINUTE", cls.per_address),
-                   new_conversations_per_address=_count("RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR",
-                                                        cls.new_conversations_per_address),
-                   per_channel=_count("RATE_LIMIT_PER_CHANNEL_PER_MINUTE", cls.per_channel),
-                   polls_per_address=_count("RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE", cls.polls_per_address),
-                   trusted_proxies=_count("TRUSTED_PROXY_COUNT", cls.trusted_proxies),
+        # A bad value stops the server at start, naming the variable, rather than running unprotected.
+        return cls(per_sender=whole_number("RATE_LIMIT_PER_SENDER_PER_MINUTE", cls.per_sender),
+                   per_address=whole_number("RATE_LIMIT_PER_ADDRESS_PER_MINUTE", cls.per_address),
+                   new_conversations_per_address=whole_number("RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR",
+                                                              cls.new_conversations_per_address),
+                   per_channel=whole_number("RATE_LIMIT_PER_CHANNEL_PER_MINUTE", cls.per_channel),
+                   polls_per_address=whole_number("RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE", cls.polls_per_address),
+                   trusted_proxies=whole_number("TRUSTED_PROXY_COUNT", cls.trusted_proxies),
                    redis_url=_env("REDIS_URL"))
 
     @property

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 from sanic import Sanic
 
@@ -113,25 +113,25 @@ async def _retention_schedule(app: Sanic, every_seconds: float, first_delay: flo
         await asyncio.sleep(every_seconds)
 
 
-def _start_retention(app: Sanic) -> None:
-    hours = _setting("RETENTION_HOURS", DEFAULT_RETENTION_HOURS)
+def _start_every(app: Sanic, job: str, hours_setting: str, default_hours: float, first_delay_setting: str,
+                 default_first_delay: float,
+                 schedule: Callable[[Sanic, float, float], Coroutine[Any, Any, None]]) -> None:
+    """Start `schedule(app, every_seconds, first_delay)` every `hours_setting` hours (0: off, logged as such),
+    the first run `first_delay_setting` seconds after start. `job` names the work in the log ("link check")."""
+    hours = _setting(hours_setting, default_hours)
     if hours == 0:
-        log.info("console: scheduled retention runs are off (RETENTION_HOURS=0)")
+        log.info("console: scheduled %ss are off (%s=0)", job, hours_setting)
         return
-    first = _setting("RETENTION_FIRST_DELAY_SECONDS", DEFAULT_RETENTION_FIRST_DELAY_SECONDS)
-    _spawn(app, _retention_schedule(app, hours * 3600, first))
-    log.info("console: retention run every %g hour(s), first in %g s", hours, first)
+    first = _setting(first_delay_setting, default_first_delay)
+    _spawn(app, schedule(app, hours * 3600, first))
+    log.info("console: %s every %g hour(s), first in %g s", job, hours, first)
 
 
 async def _after_start(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
-    _start_retention(app)
-    hours = _setting("LINK_CHECK_HOURS", DEFAULT_INTERVAL_HOURS)
-    if hours == 0:
-        log.info("console: scheduled link checks are off (LINK_CHECK_HOURS=0)")
-        return
-    first = _setting("LINK_CHECK_FIRST_DELAY_SECONDS", DEFAULT_FIRST_DELAY_SECONDS)
-    _spawn(app, _schedule(app, hours * 3600, first))
-    log.info("console: link check every %g hour(s), first in %g s", hours, first)
+    _start_every(app, "retention run", "RETENTION_HOURS", DEFAULT_RETENTION_HOURS,
+                 "RETENTION_FIRST_DELAY_SECONDS", DEFAULT_RETENTION_FIRST_DELAY_SECONDS, _retention_schedule)
+    _start_every(app, "link check", "LINK_CHECK_HOURS", DEFAULT_INTERVAL_HOURS,
+                 "LINK_CHECK_FIRST_DELAY_SECONDS", DEFAULT_FIRST_DELAY_SECONDS, _schedule)
 
 
 async def _before_stop(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:

@@ -4,11 +4,8 @@ over a fresh SQLite database with one account per role, and an httpx client that
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -19,9 +16,10 @@ import pytest
 from knowledge.content import load
 from knowledge.db import session_scope
 from knowledge.migrations import upgrade
-from knowledge.settings import CONTENT_DIR, PROJECT_ROOT
+from knowledge.settings import CONTENT_DIR
 from knowledge.staff import ADMIN, AGENT, EDITOR, create_user
 from tests.conftest import free_port
+from tests.servers import running_server
 
 PASSWORD = "correct horse battery"
 SESSION_COOKIE = "councilbot_session"
@@ -42,34 +40,12 @@ ACCOUNTS = {
 def running_console(db_url: str, log_path: Path, env: Optional[dict[str, str]] = None) -> Iterator[str]:
     """`python -m bot.console` on a free port over `db_url`; yields its base URL, stops it afterwards."""
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     # These tests speak plain http to loopback, where a Secure cookie would never be sent back.
-    child_env = {**os.environ, "CONSOLE_INSECURE_COOKIES": "1"}
-    child_env.update({"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1", **(env or {})})
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.console", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=PROJECT_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"console exited with {proc.returncode}: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"console did not start: {log_path.read_text()}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    child_env = {"CONSOLE_INSECURE_COOKIES": "1", "DATABASE_URL": db_url, **(env or {})}
+    with running_server([sys.executable, "-m", "bot.console", "--host", "127.0.0.1", "--port", str(port)],
+                        child_env, log_path, f"{base}/healthz", "console"):
+        yield base
 
 
 def make_db(tmp: Path) -> str:

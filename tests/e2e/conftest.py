@@ -14,12 +14,30 @@ from bot.settings import Settings
 from bot.stack import BotStack
 from bot.training import ensure_model
 from tests.conftest import free_port
+from tests.fakes.platform import FakePlatform
+
+PAGE_TOKEN = "page-token"  # what the bot sends to the fake Graph API as its page access token
 
 
 @pytest.fixture(scope="session")
 def model() -> Path:
     """The model for the current training data (trained once, reused by `make run` afterwards)."""
     return ensure_model()
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakePlatform]:
+    """A fake Meta and X API on loopback, one for each test module, recording the bot's calls."""
+    with FakePlatform() as platform:
+        yield platform
+
+
+def platform_env(fake_url: str, app_secret: str, verify_token: str = "verify", **extra: str) -> dict[str, str]:
+    """Settings for the Meta channels with the fake at `fake_url` standing in for the Graph API: webhooks
+    signed with `app_secret`, Meta's subscription check answered for `verify_token`, replies sent with
+    PAGE_TOKEN. `extra` adds settings (or overrides these)."""
+    return {"META_APP_SECRET": app_secret, "META_VERIFY_TOKEN": verify_token, "META_PAGE_ACCESS_TOKEN": PAGE_TOKEN,
+            "META_GRAPH_URL": fake_url, **extra}
 
 
 def stack_settings(tmp: Path, **overrides: object) -> Settings:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.stack import BotStack
 from knowledge.db import session_scope
 from knowledge.models import Attachment, Conversation, InboundEvent, OutboundMessage
-from tests.e2e.conftest import running_bot
+from tests.e2e.conftest import PAGE_TOKEN, platform_env, running_bot
 from tests.fakes import payloads as p
 from tests.fakes.platform import Call, FakePlatform, body_of, expected_crc, send_meta, send_x, x_crc
 
@@ -30,16 +30,9 @@ HOSPITAL = "https://www.northshire.gov.uk/adult-social-care/leaving-hospital"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakePlatform]:
-    with FakePlatform() as platform:
-        yield platform
-
-
-@pytest.fixture(scope="module")
 def social(model: Path, fake: FakePlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
-    env = {"META_APP_SECRET": APP_SECRET, "META_VERIFY_TOKEN": VERIFY_TOKEN, "META_PAGE_ACCESS_TOKEN": "page-token",
-           "META_GRAPH_URL": fake.url, "X_CONSUMER_SECRET": X_SECRET, "X_ACCESS_TOKEN": "x-user-token",
-           "X_API_URL": fake.url}
+    env = platform_env(fake.url, APP_SECRET, VERIFY_TOKEN, X_CONSUMER_SECRET=X_SECRET, X_ACCESS_TOKEN="x-user-token",
+                       X_API_URL=fake.url)
     with running_bot(model, tmp_path_factory.mktemp("social"), env=env) as stack:
         yield stack
 
@@ -124,7 +117,7 @@ def test_messenger_message_gets_the_pothole_link(social: BotStack, fake: FakePla
     assert call.path == f"/{p.PAGE_ID}/messages"
     assert call.body["recipient"] == {"id": "psid-101"}
     assert POTHOLE in text_of(call)
-    assert call.headers.get("Authorization") == "Bearer page-token"
+    assert call.headers.get("Authorization") == f"Bearer {PAGE_TOKEN}"
     assert tracker_events(social, "messenger:psid-101") > 0  # namespaced conversation id
 
 

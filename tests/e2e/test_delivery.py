@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.stack import BotStack
+from bot.stack import BotStack, wait_until_answers
 from knowledge.db import session_scope
 from knowledge.models import OutboundMessage
-from tests.e2e.conftest import running_bot
+from tests.e2e.conftest import platform_env, running_bot
 from tests.e2e.test_channels import MISSED_BIN, POTHOLE, meta_url, text_of
 from tests.fakes import payloads as p
 from tests.fakes.platform import FakePlatform, send_meta
@@ -28,19 +27,12 @@ APP_SECRET = "test-app-secret"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakePlatform]:
-    with FakePlatform() as platform:
-        yield platform
-
-
-@pytest.fixture(scope="module")
 def social(model: Path, fake: FakePlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
-    env = {"META_APP_SECRET": APP_SECRET, "META_VERIFY_TOKEN": "verify", "META_PAGE_ACCESS_TOKEN": "page-token",
-           "META_GRAPH_URL": fake.url,
-           # A lease far longer than the test may take: only the restarted replica knowing its own work
-           # can make the answers come promptly.
-           "CHANNEL_CLAIM_LEASE_SECONDS": "900",
-           "OUTBOUND_RETRY_BASE_SECONDS": "0.2", "OUTBOUND_RETRY_MAX_SECONDS": "1"}
+    env = platform_env(fake.url, APP_SECRET,
+                       # A lease far longer than the test may take: only the restarted replica knowing its
+                       # own work can make the answers come promptly.
+                       CHANNEL_CLAIM_LEASE_SECONDS="900",
+                       OUTBOUND_RETRY_BASE_SECONDS="0.2", OUTBOUND_RETRY_MAX_SECONDS="1")
     with running_bot(model, tmp_path_factory.mktemp("delivery"), env=env) as stack:
         yield stack
 
@@ -52,15 +44,8 @@ def _kill_and_restart_rasa(stack: BotStack, timeout: float = 240.0) -> None:
     os.killpg(rasa.pid, signal.SIGKILL)
     rasa.wait()
     assert stack.supervise() == ["rasa"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{stack.rasa_url}/webhooks/rest/", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("the Rasa server did not come back")
+    wait_until_answers(f"{stack.rasa_url}/webhooks/rest/", time.monotonic() + timeout, stack.process("rasa"),
+                       "the restarted Rasa server")
 
 
 def _statuses(stack: BotStack, conversation_id: str) -> list[str]:

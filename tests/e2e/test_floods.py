@@ -21,7 +21,7 @@ from bot.channels.config import NO_RATE_LIMITS
 from bot.stack import BotStack
 from knowledge.db import session_scope
 from knowledge.models import Case
-from tests.e2e.conftest import running_bot
+from tests.e2e.conftest import platform_env, running_bot
 from tests.fakes import payloads as p
 from tests.fakes.platform import FakePlatform, send_meta
 
@@ -33,16 +33,9 @@ SLOW_DOWN = "sending messages very quickly"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakePlatform]:
-    with FakePlatform() as platform:
-        yield platform
-
-
-@pytest.fixture(scope="module")
 def bot(model: Path, fake: FakePlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
     defaults = {name: "" for name in NO_RATE_LIMITS}  # unset: the shipped defaults
-    env = {**defaults, "TRUSTED_PROXY_COUNT": "1", "META_APP_SECRET": APP_SECRET, "META_VERIFY_TOKEN": "v",
-           "META_PAGE_ACCESS_TOKEN": "page-token", "META_GRAPH_URL": fake.url}
+    env = platform_env(fake.url, APP_SECRET, **defaults, TRUSTED_PROXY_COUNT="1")
     with running_bot(model, tmp_path_factory.mktemp("floods"), env=env) as stack:
         yield stack
 

@@ -11,12 +11,11 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 
-from bot.stack import BotStack
+from bot.stack import BotStack, wait_until_answers
 from tests.e2e import residents
-from tests.e2e.conftest import running_bot
+from tests.e2e.conftest import platform_env, running_bot
 from tests.fakes import payloads
 from tests.fakes.platform import FakePlatform, send_meta
 
@@ -27,16 +26,8 @@ POTHOLE = "https://www.northshire.gov.uk/roads/report-a-pothole"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakePlatform]:
-    with FakePlatform() as platform:
-        yield platform
-
-
-@pytest.fixture(scope="module")
 def stack(model: Path, tmp_path_factory: pytest.TempPathFactory, fake: FakePlatform) -> Iterator[BotStack]:
-    env = {"META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "v", "META_PAGE_ACCESS_TOKEN": "t",
-           "META_GRAPH_URL": fake.url}
-    with running_bot(model, tmp_path_factory.mktemp("resilience"), env=env) as bot:
+    with running_bot(model, tmp_path_factory.mktemp("resilience"), env=platform_env(fake.url, SECRET)) as bot:
         yield bot
 
 
@@ -76,16 +67,8 @@ def test_the_supervisor_starts_a_dead_server_again_and_full_answers_return(stack
     if stack.process("actions").poll() is None:
         kill_actions(stack)
     assert stack.supervise() == ["actions"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{stack.action_url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        pytest.fail("the action server did not come back")
+    wait_until_answers(f"{stack.action_url}/health", time.monotonic() + 120, stack.process("actions"),
+                       "the restarted action server")
     assert stack.running()
     assert POTHOLE in say(stack, "there's a pothole outside my house")
 

@@ -16,23 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.stack import wait_until_answers
 from knowledge.settings import PROJECT_ROOT
 from tests.conftest import free_port
 from tests.e2e import residents
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"nothing answered at {url}")
 
 
 def action_server_pid(port: int) -> int:
@@ -56,8 +45,9 @@ def test_run_restarts_a_killed_action_server_and_keeps_the_rest_up(model: Path, 
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     rasa = f"http://127.0.0.1:{ports['RASA_PORT']}"
     try:
-        wait_for(f"{rasa}/webhooks/rest/", 300)
-        wait_for(f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", 60)
+        wait_until_answers(f"{rasa}/webhooks/rest/", time.monotonic() + 300, run, "councilbot run")
+        wait_until_answers(f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", time.monotonic() + 60, run,
+                           "councilbot run")
         old = action_server_pid(ports["ACTION_SERVER_PORT"])
         os.kill(old, signal.SIGKILL)
 
@@ -67,7 +57,8 @@ def test_run_restarts_a_killed_action_server_and_keeps_the_rest_up(model: Path, 
         assert reply.status_code == 200 and "999" in reply.text and "116 123" in reply.text
         assert httpx.get(f"http://127.0.0.1:{ports['CONSOLE_PORT']}/healthz", timeout=5).status_code == 200
 
-        wait_for(f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", 120)
+        wait_until_answers(f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", time.monotonic() + 120, run,
+                           "councilbot run")
         assert action_server_pid(ports["ACTION_SERVER_PORT"]) != old
         answer = residents.post(f"{rasa}/webhooks/rest/webhook", f"r-{uuid.uuid4().hex[:8]}", "pothole outside my house")
         assert "report-a-pothole" in answer.text
