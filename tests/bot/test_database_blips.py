@@ -30,6 +30,7 @@ from knowledge import conversations, outbox
 from knowledge.claims import DEFAULT_LEASE, Claimer
 from knowledge.db import get_engine, session_scope
 from knowledge.models import InboundEvent, OutboundMessage
+from tests.bot.test_inbox import Clock
 from tests.fakes.platform import Call, FakePlatform
 
 CHANNELS = ("messenger", "whatsapp")
@@ -56,17 +57,6 @@ def fake() -> Iterator[FakePlatform]:
         yield platform
 
 
-class Clock:
-    """A clock the test moves: leases lapse in database time."""
-
-    def __init__(self) -> None:
-        self.now = conversations.utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, delta: dt.timedelta) -> None:
-        self.now += delta
 
 
 @contextmanager
