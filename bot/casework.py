@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from bot.channels.outbound import send_to_resident
+from bot.channels.outbound import POLLED_CHANNELS, send_to_resident
 from knowledge import answers, cases
 from knowledge.conversations import utcnow
 from knowledge.db import session_scope
@@ -28,6 +28,7 @@ class Sent:
     message_id: int
     created: bool
     delivery: str
+    polled: bool = False   # web chat or REST: "queued" means the resident's page collects it, i.e. done
 
 
 def _staff(session: Session, user_id: int) -> StaffUser:
@@ -50,7 +51,7 @@ async def reply(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
         return Sent(message_id, False, delivery or "pending")
     status = await send_to_resident(conversation_id, channel, text.strip(), case_message_id=message_id)
     await asyncio.to_thread(_set_delivery, message_id, status)
-    return Sent(message_id, True, status)
+    return Sent(message_id, True, status, polled=channel in POLLED_CHANNELS)
 
 
 async def resolve(case_id: int, staff_id: int, outcome: str, note: str = "") -> Sent:

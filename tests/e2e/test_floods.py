@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.channels.config import NO_RATE_LIMITS
+from bot.channels.rest import TOKEN_HEADER
 from bot.stack import BotStack
 from knowledge.db import session_scope
 from knowledge.models import Case
@@ -41,8 +42,17 @@ def bot(model: Path, fake: FakePlatform, tmp_path_factory: pytest.TempPathFactor
 
 
 def webchat(bot: BotStack, sender: str, text: str, address: str) -> httpx.Response:
-    return httpx.post(f"{bot.rasa_url}/webhooks/webchat/webhook", json={"sender": sender, "message": text},
-                      headers={"X-Forwarded-For": address}, timeout=60)
+    """A web chat message from `address`, carrying the conversation's owner token once it has one."""
+    key = (bot.rasa_url, sender)
+    headers = {"X-Forwarded-For": address, **({TOKEN_HEADER: _tokens[key]} if key in _tokens else {})}
+    response = httpx.post(f"{bot.rasa_url}/webhooks/webchat/webhook", json={"sender": sender, "message": text},
+                          headers=headers, timeout=60)
+    if response.headers.get(TOKEN_HEADER):
+        _tokens[key] = response.headers[TOKEN_HEADER]
+    return response
+
+
+_tokens: dict[tuple[str, str], str] = {}
 
 
 def cases_for(bot: BotStack, prefix: str) -> int:

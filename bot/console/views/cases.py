@@ -201,6 +201,9 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
                                "last message. Phone or email them instead.",
              "too_long": "Not sent: a private reply to a comment can be at most 2,000 characters. Shorten it "
                          "and send again."}
+    if sent.polled and sent.delivery == "queued":
+        # Web chat and REST residents collect replies from their page: waiting there is success.
+        return _back(reference, "Reply sent: it shows on the resident's page when it next checks.")
     return _back(reference, words.get(sent.delivery, f"Reply {sent.delivery}."))
 
 
