@@ -145,7 +145,10 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
         log.error("%s webhook failed for conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
         messages = safety_net.complete(text, [])
         return response.json([shape({"recipient_id": sender_id, **m}) for m in messages], headers=headers)
-    intent = await _intent(intent_of, sender_id)
+    # The model's intent only matters to the safety net when the bot said nothing: a `crisis` it understood
+    # is otherwise answered by action_crisis with 999 already. Reading the tracker again on every message
+    # would repeat work Rasa has just done.
+    intent = await _intent(intent_of, sender_id) if not collector.messages else None
     messages = safety_net.complete(text, list(collector.messages), intent)
     return response.json([shape({"recipient_id": sender_id, **m}) for m in messages], headers=headers)
 

@@ -102,3 +102,23 @@ def test_a_platform_message_the_bot_fails_on_is_answered_with_999_and_the_phone(
         rows = asyncio.run(responder(incoming))
         out = "\n".join(r.text for r in rows)
         assert all(number in out for number in expected), out
+
+
+def test_rest_reads_the_models_intent_only_when_the_bot_said_nothing(kb_url: str) -> None:
+    looked_up: list[str] = []
+
+    async def intent_of(conversation_id: str) -> str:
+        looked_up.append(conversation_id)
+        return "crisis"
+
+    def ask(rasa: Recorder, sender: str, text: str) -> list[dict]:
+        body = json.dumps({"sender": sender, "message": text}).encode()
+        resp = asyncio.run(answer_webhook(body, rasa, "rest", sender_prefix=SENDER_PREFIX, metadata=METADATA,
+                                          intent_of=intent_of))
+        return json.loads(resp.body)
+
+    answered = ask(Recorder(({"text": "Bin days: https://www.northshire.gov.uk/bins"},)), "r-a", "bin day")
+    assert looked_up == [] and "999" not in texts(answered)
+    # Action server down and no listed phrase: the model's `crisis` still brings 999 and Samaritans.
+    silent = ask(Recorder(), "r-b", "everything is too much and I can't go on like this")
+    assert looked_up == ["rest:r-b"] and "999" in texts(silent) and "116 123" in texts(silent)
