@@ -21,6 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.config import RateLimits
+from bot.channels import background
 from bot.channels.events import Incoming
 from bot.channels.ratelimit import Verdict, limiter
 from bot.channels.dispatch import Dispatcher
@@ -34,9 +35,6 @@ from knowledge.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
-# Replies to limited platform messages run after the webhook has answered; kept here so they aren't
-# garbage-collected half-way.
-_pending: set[asyncio.Task] = set()
 
 
 def address_of(request: Request) -> Optional[str]:
@@ -83,9 +81,7 @@ async def admit(messages: list[Incoming], dispatcher: Callable[[], Dispatcher]) 
         if crisis or (verdict.notify and not message.public):
             to_answer.append((message, crisis))
     if to_answer:
-        task = asyncio.get_running_loop().create_task(_answer_limited(dispatcher(), to_answer))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        background.spawn(_answer_limited(dispatcher(), to_answer))
     return allowed
 
 
@@ -103,8 +99,3 @@ async def _answer_limited(dispatcher: Dispatcher, due: list[tuple[Incoming, bool
             log.error("could not answer a rate-limited %s message in conversation %s", message.channel,
                       pseudonym(message.conversation_id), exc_info=True)
 
-
-async def idle() -> None:
-    """Wait for replies to limited messages still being sent (shutdown and tests)."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)

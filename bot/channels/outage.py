@@ -17,6 +17,7 @@ from sanic import response
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels import background
 from bot.channels.events import Incoming
 from bot.channels.replies import Sender, Understanding, plan
 from bot.channels.safety_net import council_details, in_danger
@@ -37,8 +38,6 @@ COUNCIL_LOOKUP_SECONDS = 3.0
 REMEMBERED = 10_000
 
 _answered: "OrderedDict[str, None]" = OrderedDict()
-# Direct sends still running after the webhook has answered; kept so they aren't garbage-collected.
-_pending: set[asyncio.Task] = set()
 
 
 def unstored(platform: str, messages: list[Incoming], sender: Sender, exc: Exception) -> HTTPResponse:
@@ -52,9 +51,7 @@ def unstored(platform: str, messages: list[Incoming], sender: Sender, exc: Excep
         log.error("%s webhook could not store %d message(s) (%s); answered 503 so the platform sends them "
                   "again", platform, len(messages), type(exc).__name__)
     if messages:
-        task = asyncio.get_running_loop().create_task(_answer_in_danger(sender, messages))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        background.spawn(_answer_in_danger(sender, messages))
     return response.json({"error": "temporarily unavailable; send it again later"}, status=503)
 
 
@@ -97,8 +94,3 @@ async def _answer_in_danger(sender: Sender, messages: list[Incoming]) -> None:
             log.warning("sent the crisis lines on %s to conversation %s directly: the database is down",
                         message.channel, who)
 
-
-async def idle() -> None:
-    """Wait for direct sends still running (shutdown and tests)."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)

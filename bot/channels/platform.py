@@ -18,6 +18,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels import background
 from bot.channels.config import DeliveryConfig, retention
 from bot.channels.dispatch import Dispatcher
 from bot.channels.events import BadPayload, Incoming
@@ -122,6 +123,7 @@ class PlatformInput(InputChannel):
 
         @bp.listener("before_server_stop")
         async def _finish(_app: Any, _loop: Any) -> None:
+            await background.idle()   # replies to limited messages, crisis lines sent during an outage
             if inbox is not None:
                 await inbox.idle()
 
