@@ -3,7 +3,7 @@
 `python -m rasa_sdk --actions actions` imports this package, which registers every action below.
 """
 
-from actions.conversation import ActionHumanHandoff, ActionOutOfScope  # noqa: F401
+from actions.conversation import ActionHumanHandoff, ActionOutOfScope, ActionWelsh  # noqa: F401
 from actions.fallback import ActionKnowledgeFallback  # noqa: F401
 from actions.safety import ActionCrisis  # noqa: F401
 from actions.services import ActionAnswerService, ActionRedirect  # noqa: F401

@@ -1,4 +1,4 @@
-"""Asking for a person, and chatter the council can't help with."""
+"""Asking for a person, chatter the council can't help with, and messages in Welsh."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over
-from knowledge import answers
+from knowledge import answers, examples
 from knowledge.handover import HandoverReason
 
 
@@ -31,11 +31,27 @@ class ActionOutOfScope(Action):
         return "action_out_of_scope"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
+
         def build(session: Session) -> answers.Reply:
             council = answers.council(session)
+            like = examples.best_match(session, text)  # a topic an editor added after the model was trained
+            svc = answers.service(session, like.key) if like else None
+            if svc is not None:
+                return answers.service_answer(council, svc)
             return answers.Reply(text=(
                 f"Sorry, I can't help with that. I can help with {council.name} services, like bins, "
                 f"roads, council tax, housing and social care.\n{answers.contact_line(council)}"
             ))
 
         return answer(dispatcher, tracker, self.name(), build)
+
+
+class ActionWelsh(Action):
+    """A message in Welsh: what the bot can do and the number to call, in Welsh and English."""
+
+    def name(self) -> str:
+        return "action_welsh"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        return answer(dispatcher, tracker, self.name(), lambda session: answers.welsh_answer(answers.council(session)))

@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over, note_unanswered
-from knowledge import answers, unanswered
+from knowledge import answers, examples, unanswered
 from knowledge.handover import HandoverReason
 from knowledge.models import Service
 from knowledge.real_words import has_real_words
@@ -74,6 +74,9 @@ class ActionKnowledgeFallback(Action):
 
         def build(session: Session) -> answers.Reply:
             council = answers.council(session)
+            like = examples.best_match(session, text)  # an editor's example question: answer outright
+            if like is not None and (svc := answers.service(session, like.key)) is not None:
+                return answers.service_answer(council, svc)
             found = search_services(session, text, limit=MAX_SUGGESTIONS)
             top_model = answers.service_for_intent(session, next(
                 (r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None))

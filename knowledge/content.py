@@ -30,8 +30,8 @@ COUNCIL_FIELDS = {
 # field name -> required?
 SERVICE_FIELDS = {
     "key": True, "title": True, "url": True, "category": True, "summary": True, "what_you_need": False,
-    "phone": True, "eligibility": False, "synonyms": True, "owner": True, "review_by": True,
-    "always_human": False, "active": False,
+    "phone": True, "eligibility": False, "cost": False, "timing": False, "synonyms": True, "examples": False,
+    "owner": True, "review_by": True, "always_human": False, "active": False,
 }
 REDIRECT_FIELDS = {"key": True, "to": True, "url": False, "phone": False, "summary": True, "synonyms": False}
 
@@ -40,7 +40,9 @@ CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 # UK numbers as residents dial them: 0300 123 4567, +44 300 123 4567, or short codes (111, 999, 116 123),
 # optionally followed by a short note in brackets: "101 (999 in an emergency)".
 PHONE_RE = re.compile(r"^(?:(?:\+44\s?|0)\d[\d ]{8,12}|\d{3}(?: \d{3})?)(?: \([^()]{1,60}\))?$")
-MAX_LENGTHS = {"title": 200, "summary": 600, "eligibility": 1000, "owner": 200, "to": 300}
+# Editors' example questions per service: enough to describe a topic, few enough to match every message fast.
+MAX_EXAMPLES, MAX_EXAMPLE_LENGTH = 50, 300
+MAX_LENGTHS = {"title": 200, "summary": 600, "eligibility": 1000, "cost": 600, "timing": 600, "owner": 200, "to": 300}
 
 
 @dataclass(frozen=True)
@@ -212,11 +214,13 @@ def _check_fields(item: dict, fields: dict[str, bool], label: str, domains: list
         elif name == "review_by":
             if not isinstance(value, dt.date):
                 err(name, f"review_by '{value}' must be a date like 2027-03-31")
-        elif name in ("what_you_need", "synonyms", "allowed_domains"):
+        elif name in ("what_you_need", "synonyms", "examples", "allowed_domains"):
             if isinstance(value, list):  # bare numbers like 111 are words too
                 value = item[name] = [str(v) if isinstance(v, (int, float)) else v for v in value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                 err(name, f"{name} must be a list of text items")
+            elif name == "examples" and (len(value) > MAX_EXAMPLES or any(len(v) > MAX_EXAMPLE_LENGTH for v in value)):
+                err(name, f"examples: at most {MAX_EXAMPLES} questions of up to {MAX_EXAMPLE_LENGTH} characters each")
         elif name in ("always_human", "active"):
             if not isinstance(value, bool):
                 err(name, f"{name} must be true or false")
@@ -296,7 +300,9 @@ def load(session: Session, content_dir: Path) -> LoadReport:
 def _service_values(item: dict) -> dict:
     values = {name: item.get(name) for name in SERVICE_FIELDS}
     values["summary"] = values["summary"].strip()
-    values["eligibility"] = (values["eligibility"] or "").strip() or None
+    for name in ("eligibility", "cost", "timing"):
+        values[name] = (values[name] or "").strip() or None
+    values["examples"] = values["examples"] or []
     values["what_you_need"] = values["what_you_need"] or []
     values["always_human"] = bool(values["always_human"])
     values["active"] = True if values["active"] is None else values["active"]

@@ -83,7 +83,7 @@ def ensure_baseline(session: Session, now: Optional[dt.datetime] = None) -> None
 
 # --- services ----------------------------------------------------------------------------------------------
 EDITABLE = [name for name in SERVICE_FIELDS if name != "active"]
-LIST_FIELDS = ("what_you_need", "synonyms")
+LIST_FIELDS = ("what_you_need", "synonyms", "examples")
 
 
 def form_values(form: dict[str, Any]) -> dict[str, Any]:

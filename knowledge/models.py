@@ -49,8 +49,13 @@ class Service(Base):
     summary = Column(Text)
     what_you_need = Column(JSON, default=list)
     phone = Column(String(50))
-    eligibility = Column(Text, nullable=True)
+    eligibility = Column(Text, nullable=True)          # who can use it
+    cost = Column(Text, nullable=True)                 # what it costs ("Free", "£30 including delivery")
+    timing = Column(Text, nullable=True)               # when: opening hours, how long it takes, deadlines
     synonyms = Column(JSON, default=list)
+    # Questions residents ask, written by editors: a message like one of them reaches this service on the
+    # next message, without retraining (knowledge/examples.py); the next training learns them.
+    examples = Column(JSON, default=list)
     category = Column(String(100), index=True)
     owner = Column(String(200))
     review_by = Column(Date)

@@ -45,7 +45,7 @@ from knowledge.editing import ConflictError, EditError, ensure_baseline, record_
 from knowledge.models import Council, Redirect, Service, as_dict
 
 COLUMNS = list(SERVICE_FIELDS)
-LIST_FIELDS = ("what_you_need", "synonyms")
+LIST_FIELDS = ("what_you_need", "synonyms", "examples")
 BOOL_FIELDS = ("always_human", "active")
 LIST_SEPARATOR = " | "
 MAX_CSV_BYTES = 2 * 1024 * 1024

@@ -5,7 +5,7 @@
 - Platform webhooks still answer 200 (a platform that is refused retries, and keeps refusing pages that
   fail), but messages over a limit are not stored or run through the bot. The resident is told to slow
   down at most once per window, and never in public.
-- A message about danger (the reviewed crisis phrases in `knowledge/safety.py`) over a limit still gets
+- A message about danger (the reviewed danger lexicon in `knowledge/danger/lexicon.py`) over a limit still gets
   999 and Samaritans 116 123, without the bot, so no limit can silence it and no flood of fake crisis
   messages can open cases.
 """

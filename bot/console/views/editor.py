@@ -35,6 +35,8 @@ from knowledge.staff import EDITOR
 
 FIELD_LABELS = {"key": "Key", "title": "Title", "url": "Link", "category": "Category", "summary": "What it's for",
                 "what_you_need": "What you need (one per line)", "phone": "Phone", "eligibility": "Who can use it",
+                "cost": "What it costs", "timing": "When (opening times, how long it takes)",
+                "examples": "Questions residents ask (one per line)",
                 "synonyms": "Words residents use (one per line)", "owner": "Owner", "review_by": "Review by",
                 "always_human": "Always pass to a person"}
 

@@ -1,8 +1,6 @@
-"""Rasa pipeline step that forces the `crisis` intent when a crisis phrase is present.
-
-Placed after the classifier and FallbackClassifier in config.yml, so it overrides both: the rule for
-`crisis` then sends 999 and Samaritans whatever the model's confidence.
-"""
+"""Rasa pipeline step: a message in Welsh gets the intent `language_welsh`, whatever the classifier
+guessed (it was trained in English, so a Welsh message would be misread as some service). Placed before
+the danger net, which still overrides it for a message about danger."""
 
 from __future__ import annotations
 
@@ -15,31 +13,25 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from knowledge.safety import default_matcher
+from knowledge.language import looks_welsh
 
-CRISIS_INTENT = "crisis"
+WELSH_INTENT = "language_welsh"
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
-class CrisisOverride(GraphComponent):
-    """Sets intent `crisis` with confidence 1.0 on any message containing a reviewed crisis phrase."""
-
-    def __init__(self) -> None:
-        self._matcher = default_matcher()
-
+class WelshDetector(GraphComponent):
     @classmethod
     def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "CrisisOverride":
+               execution_context: ExecutionContext) -> "WelshDetector":
         return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT)
-            if not isinstance(text, str) or not self._matcher.match(text):
+            if not isinstance(text, str) or not looks_welsh(text):
                 continue
-            top = {INTENT_NAME_KEY: CRISIS_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
-            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != CRISIS_INTENT]
+            top = {INTENT_NAME_KEY: WELSH_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != WELSH_INTENT]
             message.set(INTENT, top, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [top] + ranking, add_to_output=True)
-            message.set("crisis_override", True, add_to_output=True)
         return messages

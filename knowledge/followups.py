@@ -1,0 +1,66 @@
+"""Follow-ups: what a message asks about a service (cost, who can use it, when) and whether it leans on
+the previous turn ("what does that cost", "same for the leisure centre?", "what about the other bin").
+
+Plain patterns over the message: the model decides *which* service; these decide *what about it*, so an
+editor's cost or opening times answer "how much is it" for every service without new training data.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Optional
+
+from knowledge.danger.lexicon import normalise
+
+
+class Aspect(str, Enum):
+    """What a resident asks about a service; each names the Service column that answers it."""
+
+    COST = "cost"
+    ELIGIBILITY = "eligibility"
+    TIMING = "timing"
+
+
+# The follow-up intents (data/nlu) and the aspect each asks about; `followup_other` asks the same again.
+FOLLOWUP_INTENTS = {"ask_cost": Aspect.COST, "ask_eligibility": Aspect.ELIGIBILITY, "ask_timing": Aspect.TIMING,
+                    "followup_other": None}
+
+_ASPECTS = [
+    (Aspect.COST, re.compile(
+        r"\b(how much|cost|costs|costing|price|prices|pricing|fee|fees|charge|charges|charged|pay for|"
+        r"is it free|is that free|free of charge|for free|a year|per year|annual|afford|cheaper|expensive|quid|£)")),
+    (Aspect.ELIGIBILITY, re.compile(
+        r"\b(eligible|eligibility|qualify|qualifies|entitled|who can|can (i|we|my \w+|he|she|they|anyone) "
+        r"(get|apply|have|use|claim|join)|am i allowed|do i need to be|criteria|requirements|only for)\b")),
+    (Aspect.TIMING, re.compile(
+        r"\b(when|what time|what times|opening|open|opens|close|closes|closing|shut|shuts|hours|how long|"
+        r"how soon|deadline|by when|what day|which day|today|tomorrow|weekend|sunday|saturday|bank holiday)\b")),
+]
+# Words that lean on the previous turn: "and the green one?", "same for the pool", "is the library open too".
+_REFERS_BACK = re.compile(
+    r"^(and|what about|how about|same|also|ok and|so|then)\b|\b(too|as well|also|same for|same with|"
+    r"the other|that one|this one|then)\s*\??$")
+_OTHER_BIN = {"general": "recycling", "recycling": "general", "garden": "general", "food": "general", "glass": "general"}
+
+
+def aspect_of(text: str, intent: Optional[str] = None) -> Optional[Aspect]:
+    """What the message asks about: from a follow-up intent, else from its words; None for "everything"."""
+    if intent in FOLLOWUP_INTENTS and FOLLOWUP_INTENTS[intent] is not None:
+        return FOLLOWUP_INTENTS[intent]
+    norm = normalise(text or "")
+    for aspect, pattern in _ASPECTS:
+        if pattern.search(norm):
+            return aspect
+    return None
+
+
+def refers_back(text: str) -> bool:
+    """Does the message only make sense with the previous turn ("same for the leisure centre?")?"""
+    norm = normalise(text or "").rstrip(" ?!.")
+    return bool(_REFERS_BACK.search(norm)) and len(norm.split()) <= 12
+
+
+def other_bin(bin_type: Optional[str]) -> Optional[str]:
+    """"The other bin": recycling after general waste, general waste after anything else."""
+    return _OTHER_BIN.get((bin_type or "").lower(), "recycling" if bin_type is None else None)
