@@ -39,7 +39,7 @@ test-e2e: install browser
 
 validate: install     ## Knowledge base and Rasa training data checks
 	$(BIN)/councilbot kb validate
-	$(BIN)/rasa data validate --fail-on-warnings
+	$(BIN)/rasa data validate --fail-on-warnings --data data/nlu data/rules
 
 eval: install         ## Held-out accuracy report -> reports/eval.json
 	$(BIN)/councilbot eval

@@ -30,7 +30,7 @@ from bot.training import rasa_env, train
 from knowledge.settings import PROJECT_ROOT, var_dir
 
 REPORT = PROJECT_ROOT / "reports" / "bench.json"
-MESSAGES = PROJECT_ROOT / "tests" / "data" / "eval_messages.yml"
+MESSAGES = PROJECT_ROOT / "tests" / "data" / "eval" / "messages.yml"
 
 
 def tree_rss_mb(pids: list[int]) -> float:

@@ -1,7 +1,8 @@
 """`councilbot`: the command line for running, maintaining and measuring the bot.
 
     councilbot run                      train if needed, start Rasa + action server, Ctrl-C stops both
-    councilbot train [--force]          train a model if config/domain/data changed
+    councilbot train [--force] [--swap] train a model if config/domain/data/editors' examples changed;
+                                        --swap loads it into the running bot without dropping a message
     councilbot db upgrade               apply database migrations
     councilbot kb validate [DIR]        check the content files; errors name file and line
     councilbot kb load [DIR]            validate, migrate, then apply the files (idempotent, all-or-nothing)
@@ -252,7 +253,12 @@ def _users_password(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
-    print(f"Model: {ensure_model(force=args.force)}")
+    model = ensure_model(force=args.force)
+    print(f"Model: {model}")
+    if args.swap:
+        from bot.model_swap import swap
+
+        print(swap(model))
     return 0
 
 
@@ -265,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from bot.evaluation import main as eval_main
 
-    return eval_main()
+    return eval_main(compare=args.compare)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -425,8 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="train if needed and start the bot").set_defaults(func=_run)
     train = sub.add_parser("train", help="train a model if the training data changed")
     train.add_argument("--force", action="store_true", help="train even if a model for this data exists")
+    train.add_argument("--swap", action="store_true",
+                       help="then swap the new model into the running bot without stopping it")
     train.set_defaults(func=_train)
-    sub.add_parser("eval", help="held-out accuracy report").set_defaults(func=_eval)
+    evaluate = sub.add_parser("eval", help="held-out accuracy report")
+    evaluate.add_argument("--compare", action="store_true",
+                          help="also train the candidate pipelines on 80%% of data/nlu and compare them")
+    evaluate.set_defaults(func=_eval)
     bench = sub.add_parser("bench", help="benchmark against a stock rasa init bot")
     bench.add_argument("--quick", action="store_true", help="fewer requests (for a smoke test)")
     bench.add_argument("--channels", action="store_true",

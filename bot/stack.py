@@ -19,6 +19,7 @@ from typing import IO, Optional
 import httpx
 
 from bot.endpoints import write_endpoints
+from bot.model_swap import current_model, current_model_file, write_token
 from bot.settings import Settings
 from bot.training import rasa_env
 from knowledge.settings import PROJECT_ROOT, var_dir
@@ -134,12 +135,19 @@ class BotStack:
             print(f"The {name} server stopped (exit code {proc.returncode}); starting it again.", flush=True)
             self._procs.remove(proc)
             cmd, env = self._specs[name]
+            if name == "rasa":  # a model swapped in since the start (bot/model_swap.py) is the one to load
+                swapped = current_model(self.settings.rasa_port)
+                if swapped is not None:
+                    cmd = [str(swapped) if part == str(self.model) else part for part in cmd]
             self._spawn(name, cmd, env)
             restarted.append(name)
         return restarted
 
     def start(self, timeout: float = 240.0) -> "BotStack":
         s = self.settings
+        # `councilbot train --swap` finds the running server's internal token here (owner-only file).
+        write_token(s.rasa_port, self.env["COUNCILBOT_INTERNAL_TOKEN"])
+        current_model_file(s.rasa_port).unlink(missing_ok=True)
         endpoints = self._endpoints = write_endpoints(s, var_dir() / f"endpoints-{s.rasa_port}.yml")
         # rasa_sdk listens on 0.0.0.0 unless SANIC_HOST says otherwise; keep it on our interface.
         actions = self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",

@@ -137,3 +137,18 @@ def browser() -> Iterator[object]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="session")
+def danger_model():
+    """The danger classifier trained as the model trains it: data/danger plus every ordinary training
+    message as a negative, threshold calibrated on out-of-fold scores."""
+    from knowledge.danger.classifier import DangerClassifier, load_examples
+    from knowledge.danger.kinds import NOT_DANGER
+
+    ordinary = set()
+    for path in sorted((PROJECT_ROOT / "data" / "nlu").rglob("*.yml")):
+        for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+            if "intent" in item and item["intent"] != "crisis":
+                ordinary |= {l.strip()[2:].strip() for l in item["examples"].splitlines() if l.strip().startswith("- ")}
+    return DangerClassifier.train(load_examples() + [(t, NOT_DANGER) for t in sorted(ordinary)])

@@ -1,4 +1,5 @@
-"""The training data covers every service well enough, and stays apart from the evaluation set."""
+"""The training data covers every service well enough, is written in many voices, and stays apart from the
+evaluation sets (tests/data/eval/, written by people who never saw it)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from knowledge.settings import PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"
 MIN_EXAMPLES = 25
+# Three times the 2,865 examples the model had before residents' own voices were added (issue 10).
+MIN_TOTAL_EXAMPLES = 3 * 2865
+EVAL_DIR = PROJECT_ROOT / "tests" / "data" / "eval"
 
 
 def _examples() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for path in sorted((DATA / "nlu").glob("*.yml")):
+    for path in sorted((DATA / "nlu").rglob("*.yml")):
         for item in yaml.safe_load(path.read_text())["nlu"]:
             if "intent" in item:
                 lines = [l.strip()[2:].strip() for l in item["examples"].splitlines() if l.strip().startswith("- ")]
@@ -50,11 +54,40 @@ def test_every_intent_is_in_the_domain_and_has_a_rule() -> None:
         assert f"intent: {intent}\n" in rules_text, f"no rule for {intent}"
 
 
+def _norm(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+
+
+def _evaluation_texts() -> list[str]:
+    messages = yaml.safe_load((EVAL_DIR / "messages.yml").read_text())["messages"]
+    danger = yaml.safe_load((EVAL_DIR / "danger.yml").read_text())
+    conversations = yaml.safe_load((EVAL_DIR / "conversations.yml").read_text())["conversations"]
+    return ([m["text"] for m in messages] + [d["text"] for d in danger["danger"]] +
+            [n["text"] for n in danger["not_danger"]] + [t["text"] for c in conversations for t in c["turns"]])
+
+
+def test_training_data_is_three_times_larger_and_in_several_voices() -> None:
+    assert sum(len(v) for v in _examples().values()) >= MIN_TOTAL_EXAMPLES
+    assert len(list((DATA / "nlu" / "voices").glob("*.yml"))) >= 3
+
+
+def test_evaluation_sets_are_as_large_as_promised() -> None:
+    messages = yaml.safe_load((EVAL_DIR / "messages.yml").read_text())["messages"]
+    danger = yaml.safe_load((EVAL_DIR / "danger.yml").read_text())
+    conversations = yaml.safe_load((EVAL_DIR / "conversations.yml").read_text())["conversations"]
+    assert len(messages) >= 600 and all(m.get("kinds") for m in messages)
+    assert len(danger["danger"]) >= 150 and len(danger["not_danger"]) >= 300
+    assert len(conversations) >= 60
+
+
 def test_evaluation_messages_are_not_training_examples() -> None:
-    training = {l.lower() for lines in _examples().values() for l in lines}
-    messages = yaml.safe_load((PROJECT_ROOT / "tests" / "data" / "eval_messages.yml").read_text())["messages"]
-    assert len(messages) >= 150
-    assert [m["text"] for m in messages if m["text"].lower() in training] == []
+    """No evaluation message (after lower-casing and dropping punctuation) is in the service or danger
+    training data: the figures measure understanding, not memory. Short chit-chat ("thanks") is exempt."""
+    from knowledge.danger.classifier import load_examples
+
+    training = {_norm(l) for lines in _examples().values() for l in lines} | {_norm(t) for t, _ in load_examples()}
+    shared = [t for t in _evaluation_texts() if _norm(t) in training and len(_norm(t).split()) > 3]
+    assert shared == []
 
 
 def test_rasa_data_validate_passes_without_warnings() -> None:
@@ -64,6 +97,7 @@ def test_rasa_data_validate_passes_without_warnings() -> None:
 
     from bot.training import rasa_env
 
-    result = subprocess.run([sys.executable, "-m", "rasa", "data", "validate", "--fail-on-warnings"],
+    result = subprocess.run([sys.executable, "-m", "rasa", "data", "validate", "--fail-on-warnings",
+                             "--data", "data/nlu", "data/rules"],
                             cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -15,6 +15,8 @@ import json
 import os
 import logging
 import re
+import time
+from pathlib import Path
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Optional
 
@@ -28,6 +30,7 @@ from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
 from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.ratelimit import limiter
+from bot.settings import Settings
 from knowledge import cases
 from knowledge.access import authorize_write, may_read
 from knowledge.conversations import touch_conversation, utcnow
@@ -245,6 +248,27 @@ class CouncilRestInput(InputChannel):
             return response.json({"intent": intent.get("name"), "confidence": intent.get("confidence"),
                                   "entities": [{"entity": e.get("entity"), "value": e.get("value")}
                                                for e in result.get("entities") or []]})
+
+        @webhook.route("/model", methods=["POST"])
+        async def load_model(request: Request) -> HTTPResponse:
+            """Swap in a newly trained model (bot/model_swap.py). Only for our own processes, like /parse.
+            The old model answers every message while the new one loads; the swap is one assignment."""
+            token = os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or ""
+            given = request.headers.get("X-Internal-Token") or ""
+            if not token or not hmac.compare_digest(token.encode(), given.encode()):
+                return response.json({"error": "not found"}, status=404)
+            try:
+                path = Path(str(json.loads(request.body or b"{}").get("model") or ""))
+            except (ValueError, AttributeError):
+                path = Path("")
+            models = Settings.from_env().models_dir.resolve()
+            if path.suffixes[-2:] != [".tar", ".gz"] or not path.is_file() or models not in path.resolve().parents:
+                return response.json({"error": f"'model' must be a trained model file in {models}"}, status=400)
+            started = time.monotonic()
+            agent = request.app.ctx.agent
+            await asyncio.to_thread(agent.load_model, str(path))
+            log.info("model swapped in: %s", path.name)
+            return response.json({"model": path.name, "seconds": round(time.monotonic() - started, 1)})
 
         @webhook.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
