@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from urllib.parse import urlsplit
+
 import httpx
 
 from bot.settings import Settings
@@ -57,17 +59,20 @@ def current_model(port: int) -> Optional[Path]:
 def swap(model: Path, settings: Optional[Settings] = None, timeout: float = 300.0) -> str:
     """Ask the running Rasa server to load `model`. Returns what happened, in words."""
     settings = settings or Settings.from_env()
+    # Started by the console (a child of the running stack): its Rasa server's address and token are given.
+    base = os.environ.get("RASA_URL") or f"http://{settings.host}:{settings.rasa_port}"
+    port = urlsplit(base).port or settings.rasa_port
     try:
-        token = token_file(settings.rasa_port).read_text(encoding="utf-8").strip()
+        token = os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or token_file(port).read_text(encoding="utf-8").strip()
     except OSError:
-        return f"No running bot found on port {settings.rasa_port}; the next `councilbot run` uses {model.name}."
-    url = f"http://{settings.host}:{settings.rasa_port}/webhooks/rest/model"
+        return f"No running bot found on port {port}; the next `councilbot run` uses {model.name}."
+    url = f"{base.rstrip('/')}/webhooks/rest/model"
     try:
         resp = httpx.post(url, json={"model": str(model.resolve())}, headers={"X-Internal-Token": token},
                           timeout=timeout)
     except httpx.TransportError:
-        return f"No running bot answered on port {settings.rasa_port}; the next `councilbot run` uses {model.name}."
+        return f"No running bot answered on port {port}; the next `councilbot run` uses {model.name}."
     if resp.status_code != 200:
         raise RuntimeError(f"the Rasa server refused the new model ({resp.status_code}): {resp.text[:300]}")
-    current_model_file(settings.rasa_port).write_text(str(model.resolve()), encoding="utf-8")
+    current_model_file(port).write_text(str(model.resolve()), encoding="utf-8")
     return f"The running bot now answers with {model.name} (loaded in {json.loads(resp.text).get('seconds')} s)."

@@ -7,6 +7,6 @@ from types import ModuleType
 
 from bot.console import jobs
 from bot.console.views import cases, editor, figures, links, unanswered, users
-from bot.console.views import transfer
+from bot.console.views import retraining, transfer
 
-AREAS: tuple[ModuleType, ...] = (cases, figures, editor, users, links, jobs, unanswered, transfer)
+AREAS: tuple[ModuleType, ...] = (cases, figures, editor, users, links, jobs, unanswered, transfer, retraining)
