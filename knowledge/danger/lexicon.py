@@ -24,12 +24,12 @@ _REPEATS = re.compile(r"(\w)\1{2,}")
 _SPACES = re.compile(r"\s+")
 
 
-def normalise(text: str) -> str:
-    """Text as the lexicon sees it: cleaned, lower case, no apostrophes, 3+ repeated letters cut to 2,
-    hyphens and underscores as spaces ("self-harm" and "self harm" are the same words)."""
+def normalise(text: str, stretched_to: int = 2) -> str:
+    """Text as the lexicon sees it: cleaned, lower case, no apostrophes, 3+ repeated letters cut to
+    `stretched_to`, hyphens and underscores as spaces ("self-harm" and "self harm" are the same words)."""
     text = clean_text(text).lower()
     text = _APOSTROPHES.sub("", text)
-    text = _REPEATS.sub(r"\1\1", text)
+    text = _REPEATS.sub(r"\1" * stretched_to, text)
     text = re.sub(r"[-_/]+", " ", text)
     return _SPACES.sub(" ", text).strip()
 
@@ -51,6 +51,10 @@ class DangerLexicon:
     """Finds the first kind of danger the lexicon names in a message. Build once; `match` is cheap."""
 
     def __init__(self, spec: dict):
+        not_now = (spec or {}).get("not_now") or {}
+        self._not_now_kinds = {DangerKind(k) for k in not_now.get("kinds") or []}
+        self._over = [re.compile(str(p)) for p in not_now.get("over") or []]
+        self._now = [re.compile(str(p)) for p in not_now.get("now") or []]
         kinds = (spec or {}).get("kinds") or {}
         if not kinds:
             raise ValueError("danger lexicon has no kinds; refusing to run without it")
@@ -65,11 +69,25 @@ class DangerLexicon:
             unless_re = re.compile("|".join(_phrase_regex(u) for u in unless)) if unless else None
             self._kinds.append(_Kind(kind, phrase_re, patterns, unless_re))
 
+    def _over_now(self, norm: str) -> bool:
+        """The message says the danger is past or hypothetical, and nothing says it is happening now."""
+        return any(p.search(norm) for p in self._over) and not any(p.search(norm) for p in self._now)
+
     def match(self, text: str) -> Optional[Danger]:
-        """The danger the text names, or None."""
+        """The danger the text names, or None. Stretched letters are tried cut to two ("killl" -> "kill")
+        and to one ("dieee" -> "die")."""
         if not text:
             return None
         norm = normalise(text)
+        found = self._first(norm)
+        single = normalise(text, stretched_to=1)
+        if found is None and single != norm:
+            found = self._first(single)
+        if found is not None and found.kind in self._not_now_kinds and self._over_now(norm):
+            return None  # told as over or hypothetical: the classifier decides
+        return found
+
+    def _first(self, norm: str) -> Optional[Danger]:
         for k in self._kinds:
             found = k.phrases.search(norm)
             if found:
