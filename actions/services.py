@@ -1,14 +1,14 @@
 """Answer a service question, or send the resident to another body, from the knowledge base.
 
-Which service: an editor's example question the message is like (knowledge/examples.py) wins; else the
-model's service intent; else, for a follow-up ("how much is it?", "what about the other bin?"), the service
-answered last in this conversation (slot `last_service`). What about it: the aspect the message asks
+Which service: the model's service intent; for a follow-up ("how much is it?", "what about the other bin?"),
+the service answered last in this conversation (slot `last_service`); an editor's example question the
+message is like (knowledge/examples.py) when the model has none, or for a topic added after training. What about it: the aspect the message asks
 (knowledge/followups.py), or the previous turn's for "same for the leisure centre?".
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -19,7 +19,7 @@ from actions.common import answer, entity, hand_over, note_unanswered
 from knowledge import answers, examples, notices
 from knowledge.followups import FOLLOWUP_INTENTS, Aspect, aspect_of, other_bin, refers_back
 from knowledge.handover import HandoverReason
-from knowledge.intents import is_service_intent, redirect_key
+from knowledge.intents import intent_for_service, is_service_intent, redirect_key
 from knowledge.models import Service
 from knowledge.search import search_services
 
@@ -27,19 +27,24 @@ from knowledge.search import search_services
 LOW_CONFIDENCE = 0.6
 
 
-def resolve_service(session: Session, tracker: Tracker, intent: str, text: str) -> Optional[Service]:
-    """The service this message is about (see the module docstring), or None."""
+def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
+                    known_intents: Collection[str]) -> Optional[Service]:
+    """The service this message is about (see the module docstring), or None.
+
+    An editor's example question decides when the model has no service for the message, when the example
+    is for a topic the model has never been trained on (`known_intents`: the domain's), or when the message
+    is nearly the example word for word. Otherwise the model's answer stands, so a short example such as
+    "is the library open on sundays" can't capture "is the tip open on sundays" or "is it open on sunday"."""
+    from_model = answers.service_for_intent(session, intent) if is_service_intent(intent) else None
+    last = tracker.get_slot("last_service")
+    if from_model is None and intent in FOLLOWUP_INTENTS and last:
+        from_model = answers.service(session, last)
     like = examples.best_match(session, text)
     if like is not None:
-        svc = answers.service(session, like.key)
-        if svc is not None:
-            return svc
-    if is_service_intent(intent):
-        return answers.service_for_intent(session, intent)
-    last = tracker.get_slot("last_service")
-    if intent in FOLLOWUP_INTENTS and last:
-        return answers.service(session, last)
-    return None
+        new_topic = intent_for_service(like.key) not in known_intents
+        if from_model is None or new_topic or like.similarity >= examples.NEAR_VERBATIM:
+            return answers.service(session, like.key) or from_model
+    return from_model
 
 
 class ActionAnswerService(Action):
@@ -63,7 +68,7 @@ class ActionAnswerService(Action):
 
         def build(session: Session) -> answers.Reply:
             council = answers.council(session)
-            svc = resolve_service(session, tracker, intent, text)
+            svc = resolve_service(session, tracker, intent, text, domain.get("intents") or [])
             if svc is not None:
                 answered.append(svc.key)
                 reason = person_reason(svc)

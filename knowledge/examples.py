@@ -21,6 +21,8 @@ from knowledge.models import Service
 # Cosine similarity over character 3-5-grams: 1.0 is the same words; rewordings of the same question
 # score about 0.6-0.8, different questions on the same topic 0.3-0.5 (tests/knowledge/test_examples.py).
 THRESHOLD = 0.62
+# At or above this the message is the example nearly word for word: it wins even over the model's answer.
+NEAR_VERBATIM = 0.85
 
 
 @dataclass(frozen=True)
