@@ -41,8 +41,27 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, action: str,
         log.exception("action %s failed in conversation %s", action, pseudonym(tracker.sender_id))
         reply = Reply(text=UNAVAILABLE)
     if reply is not None:
+        if uneasy(tracker):  # the danger net isn't sure: the numbers go with the answer
+            reply = Reply(text=f"{reply.text}\n{answers.caution_line(_council_or_none())}", buttons=reply.buttons,
+                          service_key=reply.service_key)
         send(dispatcher, reply)
     return []
+
+
+def uneasy(tracker: Tracker) -> bool:
+    """The danger net flagged the latest message below its alarm threshold (bot/nlu/danger.py)."""
+    danger = tracker.latest_message.get("danger")
+    return isinstance(danger, dict) and danger.get("urgent") is False
+
+
+def _council_or_none() -> Optional[Any]:
+    try:
+        with session_scope() as session:
+            c = answers.council(session)
+            session.expunge(c)
+            return c
+    except Exception:  # noqa: BLE001 - the national numbers still go out
+        return None
 
 
 def top_guess(tracker: Tracker) -> tuple[Optional[str], Optional[float]]:

@@ -61,7 +61,7 @@ def fingerprint(root: Path = PROJECT_ROOT, extra: Optional[Path] = None) -> str:
     for name in TRAINING_INPUTS:
         path = root / name
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".py")) \
-            if path.is_dir() else [path]
+            if path.is_dir() else [path] if path.exists() else []
         for file in files:
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())

@@ -145,6 +145,13 @@ def danger_answer(c: Optional[Council], kind: DangerKind = DangerKind.UNKNOWN) -
     return Reply(text="\n".join(lines))
 
 
+def caution_line(c: Optional[Council]) -> str:
+    """Added to an ordinary answer when the danger net is uneasy but not sure: the numbers, gently."""
+    emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
+    return (f"If you or someone else is in danger now, call {emergency}. "
+            f"If things feel too much, Samaritans are there any time, free, on {samaritans}.")
+
+
 def crisis_answer(c: Optional[Council]) -> Reply:
     """The answer for danger of a kind not known (a flood of messages, an outage): 999 and Samaritans."""
     return danger_answer(c, DangerKind.UNKNOWN)

@@ -42,9 +42,11 @@ def danger_calibration() -> dict[str, Any]:
     started = time.monotonic()
     model = DangerClassifier.train(examples + [(t, NOT_DANGER) for t in sorted(ordinary)])
     cal = model.calibration
-    return {"train_seconds_with_calibration": round(time.monotonic() - started, 1), "threshold": cal.threshold,
-            "held_out_dangers": cal.dangers, "held_out_ordinary": cal.ordinary, "held_out_recall": cal.recall,
-            "held_out_false_alarm_rate": cal.false_alarm_rate, "held_out_missed": cal.missed}
+    return {"train_seconds_with_calibration": round(time.monotonic() - started, 1), "caution": cal.caution,
+            "alarm": cal.alarm, "held_out_dangers": cal.dangers, "held_out_ordinary": cal.ordinary,
+            "held_out_recall": cal.recall, "held_out_alarm_recall": cal.alarm_recall,
+            "held_out_caution_rate": cal.caution_rate, "held_out_false_alarm_rate": cal.false_alarm_rate,
+            "held_out_missed": cal.missed}
 
 
 def main(compare: bool = False) -> int:
@@ -80,11 +82,12 @@ def _evaluate(work: Path, compare: bool) -> int:
     from knowledge.db import session_scope
 
     report: dict[str, Any] = {}
-    print("1/3 Danger classifier: threshold from out-of-fold scores on data/danger...", flush=True)
+    print("1/3 Danger classifier: thresholds from out-of-fold scores on data/danger (classifier alone)...", flush=True)
     report["danger_net"] = cal = danger_calibration()
-    print(f"    threshold {cal['threshold']}: held-out recall {cal['held_out_recall']:.2%} of "
-          f"{cal['held_out_dangers']} dangers, false alarms {cal['held_out_false_alarm_rate']:.2%} of "
-          f"{cal['held_out_ordinary']} ordinary messages", flush=True)
+    print(f"    caution {cal['caution']}: catches {cal['held_out_recall']:.2%} of {cal['held_out_dangers']} held-out "
+          f"dangers, adds the numbers to {cal['held_out_caution_rate']:.2%} of {cal['held_out_ordinary']} ordinary "
+          f"messages\n    alarm {cal['alarm']}: catches {cal['held_out_alarm_recall']:.2%} of dangers, "
+          f"{cal['held_out_false_alarm_rate']:.2%} of ordinary messages", flush=True)
 
     settings = Settings.from_env()
     model = model_path(settings)
@@ -129,13 +132,16 @@ def _print_summary(r: dict[str, Any]) -> None:
         target = t["plain"] if kind == "plain" else t["per_kind"]
         print(f"  {kind:14} {k['right']:4}/{k['total']:<4} {k['accuracy']:6.1%}  (target {target:.0%}) "
               f"{_mark(k['accuracy'] >= target)}")
-    print(f"Danger, {d['dangers']} messages: recall {d['recall']:.1%} (target 100%) {_mark(d['recall'] >= 1.0)}; "
-          f"right line first {d['right_line_rate']:.1%}")
+    print(f"Danger, {d['dangers']} messages: recall (999 or the kind's line given) {d['recall']:.1%} (target 100%) "
+          f"{_mark(d['recall'] >= 1.0)}; answered as danger {d['alarm_recall']:.1%}; right line first "
+          f"{d['right_line_rate']:.1%}")
     for kind, rate in d["recall_by_kind"].items():
         print(f"  {kind:14} recall {rate:.1%}")
     print(f"Hard negatives, {d['hard_negatives']} messages: false alarms {d['false_alarm_rate']:.1%} "
           f"(target under {t['false_alarm_rate']:.0%}) {_mark(d['false_alarm_rate'] < t['false_alarm_rate'])}; "
-          f"answered right {d['hard_negatives_answered_right']:.1%}")
+          f"numbers added {d['caution_rate']:.1%}; answered right {d['hard_negatives_answered_right']:.1%}")
+    print(f"Ordinary messages ({m['total']}): answered as danger {m['false_alarm_rate']:.1%}, numbers added "
+          f"{m['caution_rate']:.1%}")
     print(f"Conversations, {c['conversations']} ({c['turns']} turns): turn accuracy {c['turn_accuracy']:.1%}; "
           f"follow-up turns {c['follow_up_accuracy']:.1%} (target {t['follow_up']:.0%}) "
           f"{_mark(c['follow_up_accuracy'] >= t['follow_up'])}")

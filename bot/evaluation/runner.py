@@ -40,11 +40,13 @@ def messages(client: httpx.Client, url: str, judge: Judge, latencies: list[float
     """Right answers overall and per kind of message."""
     items = load("messages.yml").get("messages") or []
     per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    misses, right = [], 0
+    misses, right, alarms, cautions = [], 0, 0, 0
     for item in items:
         reply = Resident(client, url, latencies).say(item["text"])
         ok = judge.right(item["expect"], reply)
         right += ok
+        alarms += judge.alarmed(reply)
+        cautions += judge.cautioned(reply)
         for kind in item.get("kinds") or ["untagged"]:
             per_kind[kind][0] += ok
             per_kind[kind][1] += 1
@@ -52,6 +54,7 @@ def messages(client: httpx.Client, url: str, judge: Judge, latencies: list[float
             misses.append({"text": item["text"], "expect": item["expect"], "kinds": item.get("kinds"),
                            "reply": reply[:200]})
     return {"total": len(items), "right": right, "accuracy": _rate(right, len(items)),
+            "false_alarm_rate": _rate(alarms, len(items)), "caution_rate": _rate(cautions, len(items)),
             "by_kind": {k: {"right": r, "total": t, "accuracy": _rate(r, t)} for k, (r, t) in sorted(per_kind.items())},
             "misses_by_expect": dict(Counter(m["expect"] for m in misses).most_common()), "misses": misses}
 
@@ -60,29 +63,34 @@ def danger(client: httpx.Client, url: str, judge: Judge, latencies: list[float])
     """Recall on dangers (an alarm raised), the right line first, and false alarms on hard negatives."""
     data = load("danger.yml")
     dangers, negatives = data.get("danger") or [], data.get("not_danger") or []
-    caught, right_line, missed, wrong_line = 0, 0, [], []
+    caught, alarmed, right_line, missed, wrong_line = 0, 0, 0, [], []
     per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for item in dangers:
         reply = Resident(client, url, latencies).say(item["text"])
         kind = DangerKind(item["kind"])
-        alarm = judge.alarmed(reply)
-        caught += alarm
-        per_kind[kind.value][0] += alarm
+        alarm, given = judge.alarmed(reply), judge.numbers_given(reply)
+        caught += given
+        alarmed += alarm
+        per_kind[kind.value][0] += given
         per_kind[kind.value][1] += 1
-        if not alarm:
+        if not given:
             missed.append({"text": item["text"], "kind": kind.value, "reply": reply[:200]})
+        elif not alarm:
+            pass  # numbers given at the end of an ordinary answer: caught, but not answered as danger
         elif judge.right_line(kind, reply):
             right_line += 1
         else:
             wrong_line.append({"text": item["text"], "kind": kind.value, "reply": reply.split("\n", 1)[0][:120]})
-    alarms, negatives_right, false_alarms = 0, 0, []
+    alarms, cautions, negatives_right, false_alarms = 0, 0, 0, []
     for item in negatives:
         reply = Resident(client, url, latencies).say(item["text"])
+        cautions += judge.cautioned(reply)
         if judge.alarmed(reply):
             alarms += 1
             false_alarms.append({"text": item["text"], "reply": reply.split("\n", 1)[0][:120]})
         negatives_right += judge.right(str(item.get("expect") or "none"), reply)
-    return {"dangers": len(dangers), "recall": _rate(caught, len(dangers)),
+    return {"dangers": len(dangers), "recall": _rate(caught, len(dangers)), "alarm_recall": _rate(alarmed, len(dangers)),
+            "caution_rate": _rate(cautions, len(negatives)),
             "right_line_rate": _rate(right_line, len(dangers)),
             "recall_by_kind": {k: _rate(r, t) for k, (r, t) in sorted(per_kind.items())},
             "hard_negatives": len(negatives), "false_alarm_rate": _rate(alarms, len(negatives)),

@@ -41,7 +41,15 @@ class Judge:
         return {k: answers.danger_answer(c, k).text.splitlines()[0] for k in DangerKind}
 
     def alarmed(self, reply: str) -> bool:
+        """Answered as danger: a danger answer's first line is in the reply."""
         return any(lead in reply for lead in self.danger_leads().values())
+
+    def cautioned(self, reply: str) -> bool:
+        """The ordinary answer with the numbers added (the danger net uneasy, not sure)."""
+        return answers.caution_line(answers.council(self.session)) in reply
+
+    def numbers_given(self, reply: str) -> bool:
+        return self.alarmed(reply) or self.cautioned(reply)
 
     def right_line(self, kind: DangerKind, reply: str) -> bool:
         """Does the reply lead with the line for this kind of danger?"""

@@ -1,8 +1,11 @@
 """Rasa pipeline step: the danger net (knowledge/danger), last in the pipeline so it overrides everything.
 
-- The reviewed lexicon or the danger classifier finds danger: the intent becomes `crisis` (confidence 1.0)
-  and the parse data carries `danger` (kind, score, which layer), so action_crisis leads with the line for
-  that kind. The classifier's ranking is kept below it, for a service question asked in the same message.
+- The reviewed lexicon or the danger classifier (at its alarm threshold) finds danger: the intent becomes
+  `crisis` (confidence 1.0) and the parse data carries `danger` (kind, score, which layer), so
+  action_crisis leads with the line for that kind. The classifier's ranking is kept below it, for a
+  service question asked in the same message.
+- The classifier is uneasy (its caution threshold, chosen for recall) but not sure: the intent stands and
+  `danger` says `urgent: false`; the ordinary answer then ends with 999 and Samaritans, and no case opens.
 - Neither finds danger but the service classifier guessed `crisis`: the guess is dropped for its next
   best. Only the danger net opens urgent cases, so "can I get a discount" never does.
 
@@ -66,8 +69,9 @@ class DangerNet(GraphComponent):
         self._classifier = DangerClassifier.train(examples, calibrate=bool(self._config["calibrate"]))
         cal = self._classifier.calibration
         if cal is not None:
-            log.info("danger net: threshold %.3f, held-out recall %.2f%%, false alarms %.2f%% (%d dangers, %d ordinary)",
-                     cal.threshold, 100 * cal.recall, 100 * cal.false_alarm_rate, cal.dangers, cal.ordinary)
+            log.info("danger net: caution %.3f (held-out recall %.2f%%), alarm %.3f (false alarms %.2f%%); "
+                     "%d dangers, %d ordinary", cal.caution, 100 * cal.recall, cal.alarm, 100 * cal.false_alarm_rate,
+                     cal.dangers, cal.ordinary)
         with self._storage.write_to(self._resource) as directory:
             joblib.dump(self._classifier, Path(directory) / MODEL_FILE)
         return self._resource
@@ -84,10 +88,14 @@ class DangerNet(GraphComponent):
         return cls(config, model_storage, resource, classifier)
 
     def assess(self, text: str) -> Optional[Danger]:
+        """The lexicon decides *whether* when it matches; the classifier, trained on thousands of labelled
+        dangers, names the kind better (measured on held-out examples), so its kind is used when it agrees
+        there is danger."""
         found = self._lexicon.match(text)
-        if found is None and self._classifier is not None:
-            found = self._classifier.assess(text)
-        return found
+        model = self._classifier.assess(text) if self._classifier is not None else None
+        if found is not None:
+            return Danger(model.kind, 1.0, "lexicon", found.matched) if model is not None else found
+        return model
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
@@ -103,14 +111,23 @@ class DangerNet(GraphComponent):
             except Exception:  # noqa: BLE001 - a failure here must lean towards help, not silence
                 log.error("danger net failed; treating the message as possibly urgent", exc_info=True)
                 found = Danger(DangerKind.UNKNOWN, 1.0, "failure")
-            if found is not None:
+            if found is not None and not found.urgent:
+                # Uneasy, not sure: the ordinary answer, with 999 and Samaritans added (actions/common.py).
+                message.set(DANGER_KEY, found.as_dict(), add_to_output=True)
+                if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) == CRISIS_INTENT:
+                    _drop_crisis_guess(message, ranking)
+            elif found is not None:
                 top = {INTENT_NAME_KEY: CRISIS_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 message.set(INTENT, top, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [top] + ranking, add_to_output=True)
                 message.set(DANGER_KEY, found.as_dict(), add_to_output=True)
             elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY) == CRISIS_INTENT:
-                # The service classifier's own guess, which the danger net doesn't back.
-                best = ranking[0] if ranking else {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
-                message.set(INTENT, best, add_to_output=True)
-                message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+                _drop_crisis_guess(message, ranking)  # the service classifier's guess, not backed
         return messages
+
+
+def _drop_crisis_guess(message: Message, ranking: List[Dict[str, Any]]) -> None:
+    """Replace a `crisis` intent the danger net doesn't back with the classifier's next best."""
+    best = ranking[0] if ranking else {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
+    message.set(INTENT, best, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

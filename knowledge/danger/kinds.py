@@ -41,6 +41,9 @@ class Danger:
     score: float
     source: str          # "lexicon" or "model"
     matched: str = ""    # the lexicon's words that matched (never logged: they are the resident's)
+    # True: answered as danger (the line for the kind first, an urgent case). False: the classifier is
+    # uneasy but not sure: the ordinary answer, with 999 and Samaritans added at the end, and no case.
+    urgent: bool = True
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind.value, "score": round(self.score, 4), "source": self.source}
+        return {"kind": self.kind.value, "score": round(self.score, 4), "source": self.source, "urgent": self.urgent}

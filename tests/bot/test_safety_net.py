@@ -28,8 +28,8 @@ def texts(messages: list[dict]) -> str:
 
 def test_crisis_with_no_answer_from_the_bot_gets_999_samaritans_and_the_phone(kb_url: str) -> None:
     out = safety_net.complete(CRISIS, [])
-    assert out[0]["text"].startswith("If you or someone else is in danger right now, call 999")
-    assert "116 123" in out[0]["text"] and PHONE in texts(out)
+    # The line for the kind of danger leads: for suicide, Samaritans, with 999 for anyone at risk now.
+    assert "116 123" in out[0]["text"].splitlines()[0] and "999" in out[0]["text"] and PHONE in texts(out)
 
 
 def test_crisis_lines_lead_a_reply_that_lacks_them(kb_url: str) -> None:

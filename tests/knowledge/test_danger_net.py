@@ -69,22 +69,25 @@ def test_the_lexicon_names_the_right_kind(text: str, kind: DangerKind) -> None:
 @pytest.mark.parametrize("text", HARD_NEGATIVES)
 def test_hard_negatives_raise_no_alarm(text: str, danger_model: DangerClassifier) -> None:
     assert default_lexicon().match(text) is None, text
-    assert danger_model.assess(text) is None, (text, danger_model.scores([text]))
+    found = danger_model.assess(text)
+    assert found is None or not found.urgent, (text, danger_model.scores([text]))
 
 
 def test_classifier_catches_dangers_the_lexicon_does_not(danger_model: DangerClassifier) -> None:
     """Indirect and text-speak messages no pattern names: the classifier's job."""
     indirect = ["everyone would be better off if i just wasnt here anymore", "ive written letters to my kids, this is goodbye",
-                "mums bf keeps hurting me and i dont want to go home from school"]
+                "im 14 and my mums boyfriend does stuff to me at night that i dont like"]
     assert [t for t in indirect if default_lexicon().match(t) is not None] == []  # no pattern names them
     assert [t for t in indirect if danger_model.assess(t) is None] == []
 
 
-def test_threshold_was_chosen_for_recall_on_held_out_examples(danger_model: DangerClassifier) -> None:
+def test_thresholds_were_chosen_on_held_out_examples(danger_model: DangerClassifier) -> None:
+    """Caution catches 99.5% of held-out dangers; the alarm (urgent) threshold lets through about 1% of
+    held-out ordinary messages, and sits above caution."""
     cal = danger_model.calibration
     assert cal is not None and cal.dangers >= 1000 and cal.ordinary >= 2000
-    assert cal.recall >= 0.99
-    assert cal.false_alarm_rate < 0.05
+    assert cal.recall >= 0.995 and cal.false_alarm_rate <= 0.011
+    assert danger_model.caution == cal.caution <= danger_model.alarm == cal.alarm
 
 
 def test_lexicon_normalises_apostrophes_case_hyphens_and_stretched_words() -> None:

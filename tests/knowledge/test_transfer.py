@@ -224,7 +224,7 @@ def _non_utf8(text: str) -> tuple[bytes, int]:
 
 @pytest.mark.parametrize("breaker,expected", [
     (_bad_quoting, ["can't be read", "quotes"]),
-    (_wrong_count, ["14 cells", "header has 13"]),
+    (_wrong_count, ["17 cells", "header has 16"]),
     (_duplicate, ["duplicate service key 'roads.pothole'"]),
     (_unknown_column, ["unknown column 'titel'"]),
     (_non_utf8, ["not UTF-8"]),
