@@ -27,6 +27,11 @@ from knowledge.search import search_services
 LOW_CONFIDENCE = 0.6
 
 
+# A question about cost, eligibility or timing whose service the model is less sure of than this is taken
+# as a follow-up about the service answered last ("do under 5s go free?" after the leisure centre).
+FOLLOW_UP_BELOW = 0.5
+
+
 def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
                     known_intents: Collection[str]) -> Optional[Service]:
     """The service this message is about (see the module docstring), or None.
@@ -37,8 +42,10 @@ def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
     "is the library open on sundays" can't capture "is the tip open on sundays" or "is it open on sunday"."""
     from_model = answers.service_for_intent(session, intent) if is_service_intent(intent) else None
     last = tracker.get_slot("last_service")
-    if from_model is None and intent in FOLLOWUP_INTENTS and last:
-        from_model = answers.service(session, last)
+    confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+    if last and (from_model is None and intent in FOLLOWUP_INTENTS
+                 or aspect_of(text, intent) is not None and confidence < FOLLOW_UP_BELOW):
+        from_model = answers.service(session, last) or from_model
     like = examples.best_match(session, text)
     if like is not None:
         new_topic = intent_for_service(like.key) not in known_intents

@@ -46,4 +46,6 @@ class Danger:
     urgent: bool = True
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind.value, "score": round(self.score, 4), "source": self.source, "urgent": self.urgent}
+        # Plain Python types: this goes into Rasa's tracker as JSON (numpy's bool_ would break it).
+        return {"kind": self.kind.value, "score": round(float(self.score), 4), "source": self.source,
+                "urgent": bool(self.urgent)}

@@ -61,3 +61,14 @@ def test_welsh_is_recognised_and_english_is_not() -> None:
         _message("when are my bins collected on Heol y Parc", ("svc_bins_collection_day", 0.9))])
     assert welsh.get(INTENT)["name"] == "language_welsh"
     assert english.get(INTENT)["name"] == "svc_bins_collection_day"
+
+
+def test_the_danger_found_is_plain_json_for_the_tracker(danger_model) -> None:
+    """Rasa stores parse data as JSON: numpy types from the classifier would lose the whole turn."""
+    import json
+
+    for text in ("everyone would be better off if i just wasnt here", "i think i'll skip the library today"):
+        [msg] = _net(danger_model).process([_message(text, ("svc_libraries", 0.5))])
+        json.dumps(msg.as_dict(only_output_properties=True))
+    found = danger_model.assess("everyone would be better off if i just wasnt here")
+    assert found is not None and type(found.urgent) is bool and type(found.score) is float
