@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over
+from actions.services import ActionAnswerService, answers_follow_up
 from knowledge import answers, examples
 from knowledge.handover import HandoverReason
 
@@ -31,6 +32,8 @@ class ActionOutOfScope(Action):
         return "action_out_of_scope"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if answers_follow_up(tracker, unless_sure=0.8):  # "what about my eldest, she's in year 12?"
+            return ActionAnswerService().run(dispatcher, tracker, domain)
         text = tracker.latest_message.get("text") or ""
 
         def build(session: Session) -> answers.Reply:

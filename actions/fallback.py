@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over, note_unanswered
+from actions.services import ActionAnswerService, answers_follow_up
 from knowledge import answers, examples, unanswered
 from knowledge.handover import HandoverReason
 from knowledge.models import Service
@@ -68,6 +69,8 @@ class ActionKnowledgeFallback(Action):
         return "action_kb_fallback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if answers_follow_up(tracker, unless_sure=1.01):  # "and the recycling?", "how long is the wait?"
+            return ActionAnswerService().run(dispatcher, tracker, domain)
         text = tracker.latest_message.get("text") or ""
         ranking = tracker.latest_message.get("intent_ranking") or []
         repeated = fallbacks_in_a_row(tracker) >= 2

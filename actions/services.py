@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from actions.common import answer, entity, hand_over, note_unanswered
 from knowledge import answers, examples, notices
-from knowledge.followups import FOLLOWUP_INTENTS, Aspect, aspect_of, other_bin, refers_back
+from knowledge.followups import Aspect, aspect_of, is_follow_up, other_bin, refers_back
 from knowledge.handover import HandoverReason
 from knowledge.intents import intent_for_service, is_service_intent, redirect_key
 from knowledge.models import Service
@@ -30,12 +30,24 @@ LOW_CONFIDENCE = 0.6
 # A question about cost, eligibility or timing whose service the model is less sure of than this is taken
 # as a follow-up about the service answered last ("do under 5s go free?" after the leisure centre).
 FOLLOW_UP_BELOW = 0.5
+# In a short follow-up naming another service ("and the tip?"), the model's guess for it must reach this.
+OTHER_SERVICE_AT_LEAST = 0.25
+
+
+def _top_service_guess(tracker: Tracker) -> tuple[Optional[str], float]:
+    for entry in tracker.latest_message.get("intent_ranking") or []:
+        if is_service_intent(entry.get("name")):
+            return entry.get("name"), entry.get("confidence") or 0.0
+    return None, 0.0
 
 
 def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
                     known_intents: Collection[str]) -> Optional[Service]:
     """The service this message is about (see the module docstring), or None.
 
+    A follow-up goes to the service answered last unless the model is sure of another one, or the message
+    refers back while naming another service ("same for the leisure centre?", "and the tip?") or another
+    bin ("and the recycling?": the same service, the other bin).
     An editor's example question decides when the model has no service for the message, when the example
     is for a topic the model has never been trained on (`known_intents`: the domain's), or when the message
     is nearly the example word for word. Otherwise the model's answer stands, so a short example such as
@@ -43,9 +55,12 @@ def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
     from_model = answers.service_for_intent(session, intent) if is_service_intent(intent) else None
     last = tracker.get_slot("last_service")
     confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
-    if last and (from_model is None and intent in FOLLOWUP_INTENTS
-                 or aspect_of(text, intent) is not None and confidence < FOLLOW_UP_BELOW):
-        from_model = answers.service(session, last) or from_model
+    if is_follow_up(text, intent, last) and (from_model is None or confidence < FOLLOW_UP_BELOW):
+        guess, guess_confidence = _top_service_guess(tracker)
+        names_other = (refers_back(text) and guess is not None and guess_confidence >= OTHER_SERVICE_AT_LEAST
+                       and entity(tracker, "bin_type") is None)
+        other = answers.service_for_intent(session, guess) if names_other else None
+        from_model = other or answers.service(session, last) or from_model
     like = examples.best_match(session, text)
     if like is not None:
         new_topic = intent_for_service(like.key) not in known_intents
@@ -70,6 +85,8 @@ class ActionAnswerService(Action):
         bin_type = entity(tracker, "bin_type")
         if intent == "followup_other" and not bin_type:
             bin_type = other_bin(tracker.get_slot("last_bin_type"))
+        if aspect is None and bin_type and refers_back(text) and tracker.get_slot("last_aspect"):
+            aspect = Aspect(tracker.get_slot("last_aspect"))  # "and the recycling?" after "when's the black bin?"
         needs_person: list[tuple[HandoverReason, str]] = []
         answered: list[str] = []
 
@@ -120,6 +137,20 @@ def person_reason(svc: Service) -> Optional[HandoverReason]:
     return None
 
 
+# A redirect the model is less sure of than this, in a question about the last service's cost, eligibility
+# or timing, is taken as that follow-up.
+REDIRECT_SURE = 0.8
+
+
+def answers_follow_up(tracker: Tracker, unless_sure: float) -> bool:
+    """Should this message be answered as a follow-up about the last service, although the model took it
+    for something else (a redirect, out of scope, or nothing), at a confidence below `unless_sure`?"""
+    text = tracker.latest_message.get("text") or ""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+    return confidence < unless_sure and is_follow_up(text, intent, tracker.get_slot("last_service"))
+
+
 class ActionRedirect(Action):
     """Tell the resident which other body can help (NHS, police, GOV.UK, National Highways, another
     council, the water company, energy suppliers, DVLA, the power network)."""
@@ -128,6 +159,8 @@ class ActionRedirect(Action):
         return "action_redirect"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if answers_follow_up(tracker, REDIRECT_SURE):  # "we're on universal credit, do we qualify?"
+            return ActionAnswerService().run(dispatcher, tracker, domain)
         key = redirect_key((tracker.latest_message.get("intent") or {}).get("name"))
 
         def build(session: Session) -> answers.Reply:

@@ -115,3 +115,40 @@ def test_a_new_topic_example_wins_over_the_models_guess_but_not_over_a_trained_s
     assert "warm-spaces" in warm["text"]
     [tip] = run(ActionAnswerService(), tracker("is the tip open on sundays", "svc_bins_recycling_centres", 0.7), DOMAIN)
     assert _svc(kb_url, "bins.recycling_centres").url in tip["text"]
+
+
+def test_a_follow_up_the_model_could_not_place_answers_the_last_service(kb_url: str) -> None:
+    from actions.fallback import ActionKnowledgeFallback
+
+    t = tracker("and the recycling?", "nlu_fallback", 0.3,
+                ranking=[{"name": "nlu_fallback", "confidence": 0.3}, {"name": "svc_bins_what_goes_where", "confidence": 0.2}],
+                entities=[{"entity": "bin_type", "value": "recycling"}],
+                slots={"last_service": "bins.collection_day", "last_aspect": "timing", "last_bin_type": "general"})
+    [message] = run(ActionKnowledgeFallback(), t, DOMAIN)
+    day = _svc(kb_url, "bins.collection_day")
+    assert day.url in message["text"] and "(recycling bin)" in message["text"] and day.timing.strip() in message["text"]
+
+
+def test_a_follow_up_naming_another_service_keeps_the_question(kb_url: str) -> None:
+    from actions.fallback import ActionKnowledgeFallback
+
+    t = tracker("and the tip?", "nlu_fallback", 0.3,
+                ranking=[{"name": "nlu_fallback", "confidence": 0.3},
+                         {"name": "svc_bins_recycling_centres", "confidence": 0.28}],
+                slots={"last_service": "libraries", "last_aspect": "timing"})
+    [message] = run(ActionKnowledgeFallback(), t, DOMAIN)
+    tip = _svc(kb_url, "bins.recycling_centres")
+    assert tip.url in message["text"] and tip.timing.strip() in message["text"]
+
+
+def test_an_unsure_redirect_in_a_follow_up_answers_the_last_service(kb_url: str) -> None:
+    from actions.services import ActionRedirect
+
+    t = tracker("we're on universal credit, do we qualify", "redirect_govuk", 0.55,
+                slots={"last_service": "schools.free_meals"})
+    [message] = run(ActionRedirect(), t, DOMAIN)
+    meals = _svc(kb_url, "schools.free_meals")
+    assert meals.url in message["text"] and meals.eligibility.strip() in message["text"]
+    [sure] = run(ActionRedirect(), tracker("how do I renew my passport", "redirect_govuk", 0.95,
+                                           slots={"last_service": "schools.free_meals"}), DOMAIN)
+    assert "gov.uk" in sure["text"] and meals.url not in sure["text"]
