@@ -100,33 +100,35 @@ DOMESTIC_ABUSE_HELPLINE = "0808 2000 247"
 GAS_EMERGENCY = "0800 111 999"
 
 
+# The first line for each kind of danger: the number that helps most, then what to do. `{emergency}` and
+# `{samaritans}` are the council's (999, 116 123); the other numbers are national.
+_DANGER_LEADS = {
+    DangerKind.SUICIDE: "Please talk to someone now: call Samaritans free on {samaritans}, any time, day or night. "
+                        "If you have hurt yourself, taken something, or might act on these thoughts, call {emergency}.",
+    DangerKind.DOMESTIC_ABUSE: "If you're in danger right now, call {emergency} (if you can't speak, stay on the line "
+                               "and press 55). The National Domestic Abuse Helpline is free and open 24 hours: "
+                               f"{DOMESTIC_ABUSE_HELPLINE}.",
+    DangerKind.CHILD_HARM: "If you or a child are in danger right now, call {emergency}. Any young person can talk to "
+                           f"Childline free, any time, on {CHILDLINE}: it won't show on the phone bill.",
+    DangerKind.GAS: f"If you smell gas, call the National Gas Emergency line now on {GAS_EMERGENCY}. Don't use "
+                    "switches or flames, open doors and windows, and get out. If anyone feels unwell or there's a "
+                    "fire, call {emergency}.",
+    DangerKind.FIRE: "Call {emergency} now and ask for the fire service. Get everyone out, stay out, and don't go back in.",
+    DangerKind.WATER: "Call {emergency} now: ask for the fire service (at the coast, the coastguard). Don't go into "
+                      "the water: throw something that floats and keep them in sight.",
+    DangerKind.COLLISION: "Call {emergency} now and ask for an ambulance and the police. Don't move anyone hurt "
+                          "unless they're in more danger where they are.",
+    DangerKind.MEDICAL: "Call {emergency} now and ask for an ambulance. Stay with them: the call handler will tell "
+                        "you what to do.",
+    DangerKind.VIOLENCE: "If someone is being threatened or hurt now, call {emergency} and ask for the police. Get "
+                         "somewhere safe first.",
+}
+
+
 def _danger_lines(kind: DangerKind, emergency: str, samaritans: str) -> list[str]:
-    """The first lines for this kind of danger: the number that helps most, then what to do."""
-    if kind is DangerKind.SUICIDE:
-        return [f"Please talk to someone now: call Samaritans free on {samaritans}, any time, day or night. "
-                f"If you have hurt yourself, taken something, or might act on these thoughts, call {emergency}."]
-    if kind is DangerKind.DOMESTIC_ABUSE:
-        return [f"If you're in danger right now, call {emergency} (if you can't speak, stay on the line and press 55). "
-                f"The National Domestic Abuse Helpline is free and open 24 hours: {DOMESTIC_ABUSE_HELPLINE}."]
-    if kind is DangerKind.CHILD_HARM:
-        return [f"If you or a child are in danger right now, call {emergency}. "
-                f"Any young person can talk to Childline free, any time, on {CHILDLINE}: it won't show on the phone bill."]
-    if kind is DangerKind.GAS:
-        return [f"If you smell gas, call the National Gas Emergency line now on {GAS_EMERGENCY}. "
-                f"Don't use switches or flames, open doors and windows, and get out. "
-                f"If anyone feels unwell or there's a fire, call {emergency}."]
-    if kind is DangerKind.FIRE:
-        return [f"Call {emergency} now and ask for the fire service. Get everyone out, stay out, and don't go back in."]
-    if kind is DangerKind.WATER:
-        return [f"Call {emergency} now: ask for the fire service (at the coast, the coastguard). "
-                f"Don't go into the water: throw something that floats and keep them in sight."]
-    if kind is DangerKind.COLLISION:
-        return [f"Call {emergency} now and ask for an ambulance and the police. "
-                f"Don't move anyone hurt unless they're in more danger where they are."]
-    if kind is DangerKind.MEDICAL:
-        return [f"Call {emergency} now and ask for an ambulance. Stay with them: the call handler will tell you what to do."]
-    if kind is DangerKind.VIOLENCE:
-        return [f"If someone is being threatened or hurt now, call {emergency} and ask for the police. Get somewhere safe first."]
+    """The first lines for this kind of danger; for a kind not known, 999 and Samaritans."""
+    if kind in _DANGER_LEADS:
+        return [_DANGER_LEADS[kind].format(emergency=emergency, samaritans=samaritans)]
     return [f"If you or someone else is in danger right now, call {emergency}.",
             f"If you're struggling, you can talk to Samaritans any time, free, on {samaritans}."]
 

@@ -26,19 +26,20 @@ class Aspect(str, Enum):
 FOLLOWUP_INTENTS = {"ask_cost": Aspect.COST, "ask_eligibility": Aspect.ELIGIBILITY, "ask_timing": Aspect.TIMING,
                     "followup_other": None}
 
+# Checked in this order: "what day do they get collected" asks when, not who.
 _ASPECTS = [
     (Aspect.COST, re.compile(
         r"\b(how much|cost|costs|costing|price|prices|pricing|fee|fees|charge|charges|charged|pay for|have to pay|"
         r"hav(e)? (to|2) pay|to pay anything|go free|is it free|is that free|are they free|"
         r"free of charge|for free|come free|a year|per year|annual|afford|cheaper|expensive|quid|£)")),
-    (Aspect.ELIGIBILITY, re.compile(
-        r"\b(eligible|eligibility|qualify|qualifies|entitled|who can|can (i|we|my \w+|he|she|they|anyone) "
-        r"(still )?(get|apply|have|use|claim|join|sign up|register|go)|(does|do|would|will|could) (he|she|they|i|we|"
-        r"my \w+) (still )?(get|count|qualify)|am i allowed|do i need to be|age limit|criteria|requirements|only for)\b")),
     (Aspect.TIMING, re.compile(
         r"\b(when|whens|what time|what times|opening|open|opens|close|closes|closing|shut|shuts|hours|how long|"
         r"how soon|how fast|how quick|how far in advance|earliest|waiting list|the wait|deadline|by when|what day|"
         r"which day|today|tomorrow|tonight|weekend|sunday|saturday|bank holiday|before (next|christmas))\b")),
+    (Aspect.ELIGIBILITY, re.compile(
+        r"\b(eligible|eligibility|qualify|qualifies|entitled|who can|can (i|we|my \w+|he|she|they|anyone) "
+        r"(still )?(get|apply|have|use|claim|join|sign up|register|go)|(does|do|would|will|could) (he|she|they|i|we|"
+        r"my \w+) (still )?(get|count|qualify)|am i allowed|do i need to be|age limit|criteria|requirements|only for)\b")),
 ]
 # Words that lean on the previous turn: "and the green one?", "same for the pool", "is the library open too".
 _REFERS_BACK = re.compile(
