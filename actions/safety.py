@@ -4,14 +4,19 @@ so a person follows up. Only the danger net (bot/nlu/danger.py) sends a message 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
 
 from actions.common import hand_over, send
 from knowledge import answers
 from knowledge.danger.kinds import DangerKind
+from knowledge.danger.lexicon import default_lexicon
+from knowledge.models import Service
+from knowledge.search import search_services
 from knowledge.db import session_scope
 from knowledge.handover import HandoverReason
 from knowledge.intents import is_service_intent
@@ -19,6 +24,9 @@ from knowledge.intents import is_service_intent
 # A service the classifier ranks at least this high in a message about danger was asked about too
 # ("my neighbour's house is on fire, and when is bin day" gets the bin day answer after 999).
 ALSO_ASKED_CONFIDENCE = 0.5
+
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def also_asked(tracker: Tracker) -> Optional[str]:
@@ -29,6 +37,25 @@ def also_asked(tracker: Tracker) -> Optional[str]:
             continue
         return name if is_service_intent(name) and confidence >= ALSO_ASKED_CONFIDENCE else None
     return None
+
+
+def other_sentences(text: str) -> str:
+    """The sentences of a message that name no danger, when the lexicon can tell which one does: what is
+    left is a question of its own ("...not breathing. Also when is my bin day?")."""
+    sentences = [s for s in _SENTENCES.split(text or "") if s.strip()]
+    rest = [s for s in sentences if default_lexicon().match(s) is None]
+    return " ".join(rest) if 0 < len(rest) < len(sentences) and len(" ".join(rest).split()) >= 3 else ""
+
+
+def also_asked_service(session: Session, tracker: Tracker) -> Optional[Service]:
+    """The service asked about beside the danger: the classifier's runner-up if it is sure, else the best
+    search match for the sentences that name no danger."""
+    svc = answers.service_for_intent(session, also_asked(tracker))
+    if svc is None:
+        rest = other_sentences(tracker.latest_message.get("text") or "")
+        found = search_services(session, rest, limit=1) if rest else []
+        svc = found[0] if found else None
+    return svc
 
 
 class ActionCrisis(Action):
@@ -44,7 +71,7 @@ class ActionCrisis(Action):
             with session_scope() as session:
                 council = answers.council(session)
                 reply = answers.danger_answer(council, kind)
-                svc = answers.service_for_intent(session, also_asked(tracker))
+                svc = also_asked_service(session, tracker)
                 if svc is not None:
                     service_reply = answers.service_answer(council, svc)
         except Exception:  # noqa: BLE001 - never let a database problem hold back 999

@@ -152,3 +152,12 @@ def test_an_unsure_redirect_in_a_follow_up_answers_the_last_service(kb_url: str)
     [sure] = run(ActionRedirect(), tracker("how do I renew my passport", "redirect_govuk", 0.95,
                                            slots={"last_service": "schools.free_meals"}), DOMAIN)
     assert "gov.uk" in sure["text"] and meals.url not in sure["text"]
+
+
+def test_a_question_in_another_sentence_is_answered_after_the_danger_lines(kb_url: str) -> None:
+    t = tracker("My neighbour has collapsed and isn't breathing. Also when is my bin collection day?", "crisis", 1.0,
+                ranking=[{"name": "crisis", "confidence": 1.0}, {"name": "svc_asc_telecare", "confidence": 0.2}],
+                danger={"kind": "medical", "urgent": True})
+    messages = run(ActionCrisis(), t)
+    assert messages[0]["text"].startswith("Call 999 now and ask for an ambulance")
+    assert _svc(kb_url, "bins.collection_day").url in messages[1]["text"]
