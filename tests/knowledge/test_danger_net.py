@@ -44,7 +44,7 @@ HARD_NEGATIVES = [
     "I'd like a smoke alarm fitted please, I'm partially deaf",
     "I live alone and would like a personal alarm",
     "I'm drowning in bills, can I get help with council tax",
-    "my husband kicked me out, where can i stay tonight",
+    "the landlord wants us out by the end of the month, can the council help us find somewhere",
     "the bin men will kill me if I put the wrong thing in the blue bin",
     "can I get a carbon monoxide detector for my council house",
     "there was a fire at the tip last month, is it open again",
@@ -71,6 +71,13 @@ def test_hard_negatives_raise_no_alarm(text: str, danger_model: DangerClassifier
     assert default_lexicon().match(text) is None, text
     found = danger_model.assess(text)
     assert found is None or not found.urgent, (text, danger_model.scores([text]))
+
+
+def test_a_partner_throwing_someone_out_errs_towards_danger(danger_model: DangerClassifier) -> None:
+    """Borderline, and meant to be: "kicked me out" may be homelessness or abuse. The net leans to giving
+    the numbers (the domestic abuse helpline), never to silence."""
+    found = danger_model.assess("my husband kicked me out, where can i stay tonight")
+    assert found is not None and found.kind is DangerKind.DOMESTIC_ABUSE
 
 
 def test_classifier_catches_dangers_the_lexicon_does_not(danger_model: DangerClassifier) -> None:
