@@ -48,14 +48,14 @@ def other_sentences(text: str) -> str:
 
 
 def also_asked_service(session: Session, tracker: Tracker) -> Optional[Service]:
-    """The service asked about beside the danger: the classifier's runner-up if it is sure, else the best
-    search match for the sentences that name no danger."""
-    svc = answers.service_for_intent(session, also_asked(tracker))
-    if svc is None:
-        rest = other_sentences(tracker.latest_message.get("text") or "")
-        found = search_services(session, rest, limit=1) if rest else []
-        svc = found[0] if found else None
-    return svc
+    """The service asked about beside the danger: when the lexicon can tell the danger's sentence apart,
+    the best search match for the other sentences (the classifier only saw the whole message); else the
+    classifier's runner-up if it is sure."""
+    rest = other_sentences(tracker.latest_message.get("text") or "")
+    if rest:
+        found = search_services(session, rest, limit=1)
+        return found[0] if found else None
+    return answers.service_for_intent(session, also_asked(tracker))
 
 
 class ActionCrisis(Action):

@@ -16,6 +16,7 @@ negative) and is stored inside the model archive, so a retrained model swaps in 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -31,6 +32,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from knowledge.danger.classifier import DangerClassifier, load_examples
 from knowledge.danger.kinds import NOT_DANGER, Danger, DangerKind
 from knowledge.danger.lexicon import default_lexicon
+from knowledge.language import looks_welsh
 from knowledge.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,10 @@ class DangerNet(GraphComponent):
             except Exception:  # noqa: BLE001 - a failure here must lean towards help, not silence
                 log.error("danger net failed; treating the message as possibly urgent", exc_info=True)
                 found = Danger(DangerKind.UNKNOWN, 1.0, "failure")
+            if found is not None and found.source == "model" and looks_welsh(text):
+                # The classifier learned from English above all: in Welsh only the lexicon (which has Welsh
+                # words) is sure. The Welsh answer then carries 999 and Samaritans.
+                found = replace(found, urgent=False)
             if found is not None and not found.urgent:
                 # Uneasy, not sure: the ordinary answer, with 999 and Samaritans added (actions/common.py).
                 message.set(DANGER_KEY, found.as_dict(), add_to_output=True)

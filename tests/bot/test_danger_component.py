@@ -72,3 +72,13 @@ def test_the_danger_found_is_plain_json_for_the_tracker(danger_model) -> None:
         json.dumps(msg.as_dict(only_output_properties=True))
     found = danger_model.assess("everyone would be better off if i just wasnt here")
     assert found is not None and type(found.urgent) is bool and type(found.score) is float
+
+
+def test_in_welsh_only_the_lexicon_raises_an_alarm(danger_model) -> None:
+    net = _net(danger_model)
+    [ordinary, danger] = net.process([
+        _message("Pryd mae fy miniau yn cael eu casglu os gwelwch yn dda?", ("language_welsh", 1.0)),
+        _message("Dw i eisiau marw, does dim pwynt", ("language_welsh", 1.0))])
+    assert ordinary.get(INTENT)["name"] == "language_welsh"
+    assert ordinary.get("danger") is None or ordinary.get("danger")["urgent"] is False
+    assert danger.get(INTENT)["name"] == "crisis" and danger.get("danger")["kind"] == "suicide"
