@@ -62,3 +62,9 @@ def test_swap_route_refuses_without_the_internal_token(model: Path, tmp_path: Pa
         assert httpx.post(url, json={"model": str(model)}, headers={"X-Internal-Token": "guess"}, timeout=10).status_code == 404
         token = {"X-Internal-Token": stack.env["COUNCILBOT_INTERNAL_TOKEN"]}
         assert httpx.post(url, json={"model": "/etc/passwd"}, headers=token, timeout=10).status_code == 400
+        # A real model, but outside the models folder: refused, so a token alone can't load arbitrary files.
+        outside = tmp_path / "elsewhere.tar.gz"
+        outside.write_bytes(model.read_bytes())
+        assert httpx.post(url, json={"model": str(outside)}, headers=token, timeout=10).status_code == 400
+        assert httpx.post(url, json={"model": str(model.parent / ".." / "models" / model.name / "..")},
+                          headers=token, timeout=10).status_code == 400
