@@ -24,7 +24,7 @@ import httpx
 import yaml
 
 from bot.channels.rest import TOKEN_HEADER
-from bot.settings import Settings
+from knowledge.settings import Settings
 from bot.stack import BotStack, wait_until_answers
 from bot.training import rasa_env, train
 from knowledge.settings import PROJECT_ROOT, var_dir
@@ -165,7 +165,7 @@ def main(quick: bool = False) -> int:
     with session_scope() as session:
         load(session, CONTENT_DIR)
     base = Settings.from_env()
-    settings = Settings(**{**base.__dict__, "rasa_port": 5205, "action_port": 5255, "console_port": 5210,
+    settings = base.replace(**{"rasa_port": 5205, "action_port": 5255, "console_port": 5210,
                            "tracker_store_url": f"sqlite:///{work / 'tracker-ours.db'}"})
     print("Measuring our bot...", flush=True)
     ours = measure(lambda: BotStack(model, settings, log_dir=work, console=False).start(), lambda s: s.stop(),

@@ -21,7 +21,7 @@ import httpx
 
 from bot.channels.config import NO_RATE_LIMITS
 from bot.channels.signatures import meta_signature
-from bot.settings import Settings
+from knowledge.settings import Settings
 from bot.stack import BotStack
 from bot.training import ensure_model
 from knowledge.settings import PROJECT_ROOT
@@ -126,18 +126,15 @@ def main() -> int:
         with session_scope(kb_url) as session:
             load(session, CONTENT_DIR)
         base = Settings.from_env()
-        settings = Settings(**{**base.__dict__, "rasa_port": _free_port(), "action_port": _free_port(), "console_port": _free_port(),
+        settings = base.replace(**{"rasa_port": _free_port(), "action_port": _free_port(), "console_port": _free_port(),
                                "tracker_store_url": f"sqlite:///{tmp}/tracker.db"})
         env = {"DATABASE_URL": kb_url, "META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "bench",
                "META_PAGE_ACCESS_TOKEN": "bench", "META_GRAPH_URL": sink.url, **NO_RATE_LIMITS}
-        previous = os.environ.get("DATABASE_URL")
         with BotStack(model, settings, log_dir=Path(tmp) / "logs", env=env, console=False) as stack:
             url = f"{stack.rasa_url}/webhooks/meta/webhook"
             burst(url, sink, 1, 5)  # warm up
             results = {"one_sender_100": burst(url, sink, 1, 100), "ten_senders_20_each": burst(url, sink, 10, 20),
                        "rss_mb": tree_rss_mb(stack.pids())}
-        if previous is not None:
-            os.environ["DATABASE_URL"] = previous
     out = PROJECT_ROOT / "reports" / "bench-channels.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import make_url
 
-from bot.settings import Settings
+from knowledge.settings import Settings
 
 
 # Rasa's SQL tracker store, but with SQL parameters kept out of error messages and so out of the logs.

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.settings import Settings
+from knowledge.settings import Settings
 from knowledge.settings import var_dir
 
 
@@ -60,10 +60,10 @@ def swap(model: Path, settings: Optional[Settings] = None, timeout: float = 300.
     """Ask the running Rasa server to load `model`. Returns what happened, in words."""
     settings = settings or Settings.from_env()
     # Started by the console (a child of the running stack): its Rasa server's address and token are given.
-    base = os.environ.get("RASA_URL") or f"http://{settings.host}:{settings.rasa_port}"
+    base = settings.rasa_url or f"http://{settings.host}:{settings.rasa_port}"
     port = urlsplit(base).port or settings.rasa_port
     try:
-        token = os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or token_file(port).read_text(encoding="utf-8").strip()
+        token = settings.internal_token or token_file(port).read_text(encoding="utf-8").strip()
     except OSError:
         return f"No running bot found on port {port}; the next `councilbot run` uses {model.name}."
     url = f"{base.rstrip('/')}/webhooks/rest/model"

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 def _stores() -> tuple[str, str]:
     """The knowledge base and Rasa's tracker store, as the running bot uses them."""
-    from bot.settings import Settings
+    from knowledge.settings import Settings
     from knowledge.migrations import upgrade
     from knowledge.settings import database_url
 

@@ -6,7 +6,7 @@ import signal
 import time
 
 from bot.channels.config import MetaConfig, XConfig
-from bot.settings import Settings
+from knowledge.settings import Settings
 from bot.stack import BotStack, StartupError
 from bot.training import ensure_model
 from knowledge.content import ContentInvalid, load

@@ -20,9 +20,10 @@ import httpx
 
 from bot.endpoints import write_endpoints
 from bot.model_swap import current_model, current_model_file, write_token
-from bot.settings import Settings
+from knowledge.settings import Settings
 from bot.training import rasa_env
 from knowledge.settings import PROJECT_ROOT, var_dir
+from knowledge.settings import settings as settings_in_force
 
 
 # A server that dies this many times within RESTART_PERIOD seconds is not restarted again.
@@ -76,7 +77,7 @@ class BotStack:
         # The console asks the Rasa server what the model makes of an editor's preview question; this
         # per-run secret keeps that route to our own processes.
         self.env.setdefault("COUNCILBOT_INTERNAL_TOKEN",
-                            os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or secrets.token_urlsafe(24))
+                            settings_in_force().internal_token or secrets.token_urlsafe(24))
         self.console = console  # the benchmark and evaluation measure the bot alone
         self.settings = settings or Settings.from_env()
         self.log_dir = log_dir or var_dir() / "logs"

@@ -17,7 +17,7 @@ from typing import Optional
 
 import yaml
 
-from bot.settings import Settings
+from knowledge.settings import Settings
 from knowledge.settings import PROJECT_ROOT, var_dir
 
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "knowledge/danger", "knowledge/text.py",

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Optional
 from zoneinfo import ZoneInfo
 
+from knowledge.settings import settings
+
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _SPEC = re.compile(r"^\s*(\w{3})(?:\s*-\s*(\w{3}))?\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", re.I)
 
@@ -58,8 +60,8 @@ class BusinessHours:
 
     @classmethod
     def from_env(cls) -> "BusinessHours":
-        return cls.parse(os.environ.get("BUSINESS_HOURS") or "Mon-Fri 09:00-17:00",
-                         os.environ.get("BUSINESS_TIMEZONE") or "Europe/London", os.environ.get("BANK_HOLIDAYS") or "")
+        s = settings()
+        return cls.parse(s.business_hours, s.business_timezone, s.bank_holidays)
 
     # --- conversions -----------------------------------------------------------------------------------------
     def local(self, utc: dt.datetime) -> dt.datetime:
@@ -145,13 +147,12 @@ def _clock(t: dt.datetime) -> str:
 def sla_hours(priority: str) -> float:
     """Open hours allowed before a first response (SLA_URGENT_HOURS default 1, SLA_NORMAL_HOURS default 16,
     i.e. two working days)."""
-    name = "SLA_URGENT_HOURS" if priority == "urgent" else "SLA_NORMAL_HOURS"
-    default = "1" if priority == "urgent" else "16"
-    return float(os.environ.get(name) or default)
+    s = settings()
+    return s.sla_urgent_hours if priority == "urgent" else s.sla_normal_hours
 
 
 def idle_limit() -> Optional[dt.timedelta]:
     """After this long with no activity on an open case, the bot answers the conversation again
     (CASE_IDLE_HOURS, default 72; 0 turns it off)."""
-    hours = float(os.environ.get("CASE_IDLE_HOURS") or 72)
+    hours = settings().case_idle_hours
     return dt.timedelta(hours=hours) if hours > 0 else None

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from knowledge.settings import var_dir
+from knowledge.settings import settings, var_dir
 
 # Topics the issue and the council's safeguarding policy say never to discuss in public.
 SENSITIVE_CATEGORIES = frozenset({"adult_social_care", "safeguarding", "benefits"})
@@ -95,7 +95,7 @@ def pseudonym_key() -> bytes:
     """The secret behind `pseudonym`: PSEUDONYM_KEY, or a random key made once and kept in var/ (readable
     by its owner only), so every process on this machine names a conversation alike. Replicas on several
     machines must share PSEUDONYM_KEY. Raises PseudonymKeyError rather than hash with an empty key."""
-    configured = os.environ.get("PSEUDONYM_KEY", "").strip()
+    configured = settings().pseudonym_key
     if configured:
         return configured.encode("utf-8")
     path = var_dir() / "pseudonym.key"

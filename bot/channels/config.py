@@ -1,4 +1,4 @@
-"""Channel settings, from environment variables only (.env.example lists them). Secrets never in files.
+"""The channels' settings grouped for their users (values, defaults and meanings: knowledge/settings.py).
 
 A channel with required settings missing stays mounted but answers 503, and its log says which variable
 names are unset (never their values), so `make run` works with no platform configured.
@@ -13,26 +13,18 @@ from dataclasses import dataclass
 from typing import Optional
 
 from bot.platforms.api import ApiClient
-from knowledge.settings import whole_number
-
-DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
-DEFAULT_X_API_URL = "https://api.x.com"
-
-
-def _env(name: str) -> Optional[str]:
-    value = os.environ.get(name, "").strip()
-    return value or None
+from knowledge.settings import Settings, settings
 
 
 def retention() -> dt.timedelta:
-    """How long delivery ids are remembered for exactly-once (CHANNEL_DEDUPE_RETENTION_DAYS, default 7)."""
-    return dt.timedelta(days=float(_env("CHANNEL_DEDUPE_RETENTION_DAYS") or 7))
+    """How long delivery ids are remembered for exactly-once."""
+    return dt.timedelta(days=settings().channel_dedupe_retention_days)
 
 
 def api_timeout() -> float:
-    """Seconds to wait for a platform API's answer (PLATFORM_API_TIMEOUT_SECONDS, default 10). A send that
-    times out is recorded as "unknown", not resent: the platform may have delivered it."""
-    return float(_env("PLATFORM_API_TIMEOUT_SECONDS") or 10)
+    """Seconds to wait for a platform API's answer. A send that times out is recorded as "unknown", not
+    resent: the platform may have delivered it."""
+    return settings().platform_api_timeout_seconds
 
 
 @dataclass(frozen=True)
@@ -54,11 +46,12 @@ class DeliveryConfig:
 
     @classmethod
     def from_env(cls) -> "DeliveryConfig":
-        return cls(retry_base=dt.timedelta(seconds=float(_env("OUTBOUND_RETRY_BASE_SECONDS") or 5)),
-                   retry_max=dt.timedelta(seconds=float(_env("OUTBOUND_RETRY_MAX_SECONDS") or 300)),
-                   retry_for=dt.timedelta(hours=float(_env("OUTBOUND_RETRY_HOURS") or 24)),
-                   lease=dt.timedelta(seconds=float(_env("CHANNEL_CLAIM_LEASE_SECONDS") or 30)),
-                   replica=_env("COUNCILBOT_REPLICA_ID"))
+        s = settings()
+        return cls(retry_base=dt.timedelta(seconds=s.outbound_retry_base_seconds),
+                   retry_max=dt.timedelta(seconds=s.outbound_retry_max_seconds),
+                   retry_for=dt.timedelta(hours=s.outbound_retry_hours),
+                   lease=dt.timedelta(seconds=s.channel_claim_lease_seconds),
+                   replica=s.replica_id)
 
     def replica_for(self, port: Optional[int], role: str = "") -> str:
         """The replica name: COUNCILBOT_REPLICA_ID, else this host and port; `role` keeps two kinds of
@@ -83,10 +76,9 @@ class MetaConfig:
 
     @classmethod
     def from_env(cls) -> "MetaConfig":
-        return cls(app_secret=_env("META_APP_SECRET"), verify_token=_env("META_VERIFY_TOKEN"),
-                   page_token=_env("META_PAGE_ACCESS_TOKEN"),
-                   whatsapp_token=_env("WHATSAPP_ACCESS_TOKEN") or _env("META_PAGE_ACCESS_TOKEN"),
-                   graph_url=_env("META_GRAPH_URL") or DEFAULT_GRAPH_URL)
+        s = settings()
+        return cls(app_secret=s.meta_app_secret, verify_token=s.meta_verify_token, page_token=s.meta_page_token,
+                   whatsapp_token=s.whatsapp_token or s.meta_page_token, graph_url=s.meta_graph_url)
 
     def missing(self) -> list[str]:
         values = (self.app_secret, self.verify_token, self.page_token)
@@ -113,8 +105,8 @@ class XConfig:
 
     @classmethod
     def from_env(cls) -> "XConfig":
-        return cls(consumer_secret=_env("X_CONSUMER_SECRET"), access_token=_env("X_ACCESS_TOKEN"),
-                   api_url=_env("X_API_URL") or DEFAULT_X_API_URL)
+        s = settings()
+        return cls(consumer_secret=s.x_consumer_secret, access_token=s.x_access_token, api_url=s.x_api_url)
 
     def missing(self) -> list[str]:
         return [name for name, value in zip(self.REQUIRED, (self.consumer_secret, self.access_token)) if not value]
@@ -135,25 +127,24 @@ class RateLimits:
     `trusted_proxies`: how many reverse proxies in front of the Rasa server append to X-Forwarded-For
     (0: the header is ignored). `redis_url`: shared counters for several replicas (else in memory)."""
 
-    per_sender: int = 20
-    per_address: int = 60
-    new_conversations_per_address: int = 20
-    per_channel: int = 3000
-    polls_per_address: int = 600
-    trusted_proxies: int = 0
+    # Defaults are the settings' defaults (knowledge/settings.py), so each number has one home.
+    per_sender: int = Settings.rate_limit_per_sender_per_minute
+    per_address: int = Settings.rate_limit_per_address_per_minute
+    new_conversations_per_address: int = Settings.rate_limit_new_conversations_per_address_per_hour
+    per_channel: int = Settings.rate_limit_per_channel_per_minute
+    polls_per_address: int = Settings.rate_limit_polls_per_address_per_minute
+    trusted_proxies: int = Settings.trusted_proxy_count
     redis_url: Optional[str] = None
 
     @classmethod
     def from_env(cls) -> "RateLimits":
         # A bad value stops the server at start, naming the variable, rather than running unprotected.
-        return cls(per_sender=whole_number("RATE_LIMIT_PER_SENDER_PER_MINUTE", cls.per_sender),
-                   per_address=whole_number("RATE_LIMIT_PER_ADDRESS_PER_MINUTE", cls.per_address),
-                   new_conversations_per_address=whole_number("RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR",
-                                                              cls.new_conversations_per_address),
-                   per_channel=whole_number("RATE_LIMIT_PER_CHANNEL_PER_MINUTE", cls.per_channel),
-                   polls_per_address=whole_number("RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE", cls.polls_per_address),
-                   trusted_proxies=whole_number("TRUSTED_PROXY_COUNT", cls.trusted_proxies),
-                   redis_url=_env("REDIS_URL"))
+        s = settings()
+        return cls(per_sender=s.rate_limit_per_sender_per_minute, per_address=s.rate_limit_per_address_per_minute,
+                   new_conversations_per_address=s.rate_limit_new_conversations_per_address_per_hour,
+                   per_channel=s.rate_limit_per_channel_per_minute,
+                   polls_per_address=s.rate_limit_polls_per_address_per_minute,
+                   trusted_proxies=s.trusted_proxy_count, redis_url=s.redis_url)
 
     @property
     def enabled(self) -> bool:

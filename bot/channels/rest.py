@@ -30,7 +30,7 @@ from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
 from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.ratelimit import limiter
-from bot.settings import Settings
+from knowledge.settings import settings
 from knowledge import cases
 from knowledge.access import authorize_write, may_read
 from knowledge.conversations import touch_conversation, utcnow
@@ -233,7 +233,7 @@ class CouncilRestInput(InputChannel):
         async def parse(request: Request) -> HTTPResponse:
             """What the model makes of a text, for the editors' preview. Only for our own processes: it
             needs the per-run internal token (absent: the route doesn't exist)."""
-            token = os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or ""
+            token = settings().internal_token or ""
             given = request.headers.get("X-Internal-Token") or ""
             if not token or not hmac.compare_digest(token.encode(), given.encode()):
                 return response.json({"error": "not found"}, status=404)
@@ -253,7 +253,7 @@ class CouncilRestInput(InputChannel):
         async def load_model(request: Request) -> HTTPResponse:
             """Swap in a newly trained model (bot/model_swap.py). Only for our own processes, like /parse.
             The old model answers every message while the new one loads; the swap is one assignment."""
-            token = os.environ.get("COUNCILBOT_INTERNAL_TOKEN") or ""
+            token = settings().internal_token or ""
             given = request.headers.get("X-Internal-Token") or ""
             if not token or not hmac.compare_digest(token.encode(), given.encode()):
                 return response.json({"error": "not found"}, status=404)
@@ -261,7 +261,7 @@ class CouncilRestInput(InputChannel):
                 path = Path(str(json.loads(request.body or b"{}").get("model") or ""))
             except (ValueError, AttributeError):
                 path = Path("")
-            models = Settings.from_env().models_dir.resolve()
+            models = settings().models_dir.resolve()
             if path.suffixes[-2:] != [".tar", ".gz"] or not path.is_file() or models not in path.resolve().parents:
                 return response.json({"error": f"'model' must be a trained model file in {models}"}, status=400)
             started = time.monotonic()

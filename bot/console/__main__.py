@@ -15,6 +15,7 @@ import sys
 from typing import Optional, Sequence
 
 from bot.console.app import create_app
+from knowledge.settings import settings
 
 
 def _log_to_stderr(level: str) -> None:
@@ -30,10 +31,11 @@ def _log_to_stderr(level: str) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.console", description="Run the staff console.")
-    parser.add_argument("--host", default=os.environ.get("COUNCILBOT_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("CONSOLE_PORT", "5010")))
+    config = settings()  # a bad setting stops the console here, naming the variable
+    parser.add_argument("--host", default=config.host)
+    parser.add_argument("--port", type=int, default=config.console_port)
     args = parser.parse_args(argv)
-    _log_to_stderr(os.environ.get("LOG_LEVEL", "INFO").upper())
+    _log_to_stderr(config.log_level)
     app = create_app()
     app.run(host=args.host, port=args.port, access_log=False, motd=False, workers=1)
     return 0

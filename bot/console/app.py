@@ -20,6 +20,7 @@ from bot.console.templating import assets, render
 from bot.console.throttle import SignInThrottle
 from bot.console.views import AREAS
 from knowledge.settings import database_url as default_database_url
+from knowledge.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +110,14 @@ def secure_cookies() -> bool:
     console on loopback over plain http (`councilbot run` on a developer's machine). Secure by default, so
     a deployment that forgets a setting fails safe: sign-in stops working over http rather than session
     tokens travelling in clear."""
-    return os.environ.get("CONSOLE_INSECURE_COOKIES", "").strip() != "1"
+    return not settings().console_insecure_cookies
 
 
 def trusted_proxies() -> int:
     """How many reverse proxies in front of the console append to X-Forwarded-For
     (CONSOLE_TRUSTED_PROXIES, default 0: the header is ignored and the connection's peer is the client).
-    Anything but a small whole number is a mistake: it is logged and the header ignored, the safe side."""
-    raw = os.environ.get("CONSOLE_TRUSTED_PROXIES", "").strip() or "0"
-    if raw.isascii() and raw.isdigit() and int(raw) <= 10:
-        return int(raw)
-    log.error("CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to 10; ignoring X-Forwarded-For")
-    return 0
+    Anything but a whole number from 0 to 10 stops the console at start, naming the setting."""
+    return settings().console_trusted_proxies
 
 
 def create_app(database_url: Optional[str] = None) -> Sanic:

@@ -1,13 +1,12 @@
 """Background work the console process does besides serving pages: the link check and the retention run.
 
-Every `LINK_CHECK_HOURS` hours (default 24; 0 turns it off) the console checks every service's link, the
-first time `LINK_CHECK_FIRST_DELAY_SECONDS` (default 300) after it starts, so a restart doesn't hammer the
-council's site. `LINK_CHECK_TIMEOUT_SECONDS` (default 10) bounds each request. A failed check is logged and
+Every `LINK_CHECK_HOURS` hours (0 turns it off) the console checks every service's link, the first time
+`LINK_CHECK_FIRST_DELAY_SECONDS` after it starts, so a restart doesn't hammer the council's site.
+`LINK_CHECK_TIMEOUT_SECONDS` bounds each request (defaults: knowledge/settings.py). A failed check is logged and
 the schedule carries on: nothing here may take the console down. Editors can also start a check from the
 links page (`start_link_check`); only one check runs at a time.
 
-Every `RETENTION_HOURS` hours (default 24; 0 turns it off), first `RETENTION_FIRST_DELAY_SECONDS` (default
-600) after start, the console deletes residents' data that is past its retention period
+Every `RETENTION_HOURS` hours (0 turns it off), first `RETENTION_FIRST_DELAY_SECONDS` after start, the console deletes residents' data that is past its retention period
 (`knowledge.retention`, periods from the RETENTION_*_DAYS settings) from the knowledge base and Rasa's
 tracker store. Only counts are logged.
 """
@@ -16,36 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any, Callable, Coroutine
 
 from sanic import Sanic
 
 from knowledge import retention
-from knowledge.links import DEFAULT_TIMEOUT, run_check_async
+from knowledge.links import run_check_async
+from knowledge.settings import settings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_INTERVAL_HOURS = 24.0
-DEFAULT_FIRST_DELAY_SECONDS = 300.0
-DEFAULT_RETENTION_HOURS = 24.0
-DEFAULT_RETENTION_FIRST_DELAY_SECONDS = 600.0
-
-
-def _setting(name: str, default: float) -> float:
-    """A non-negative number from the environment; a bad value is logged and the default used."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-        if value < 0:
-            raise ValueError(raw)
-        return value
-    except ValueError:
-        log.warning("console: %s=%r is not a number of 0 or more; using %g", name, raw, default)
-        return default
-
 
 def link_check_running(app: Sanic) -> bool:
     """True while a link check (scheduled or started by an editor) is under way."""
@@ -56,7 +34,7 @@ async def _run_link_check(app: Sanic, why: str) -> None:
     """One check; never raises (except cancellation at shutdown), so callers' loops keep going."""
     app.ctx.link_check_running = True
     try:
-        timeout = _setting("LINK_CHECK_TIMEOUT_SECONDS", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT
+        timeout = settings().link_check_timeout_seconds
         results = await run_check_async(app.ctx.database_url, timeout=timeout)
         log.info("console: %s link check done: %d links, %d problem(s)", why, len(results),
                  sum(r.is_problem for r in results))
@@ -96,14 +74,12 @@ async def _schedule(app: Sanic, every_seconds: float, first_delay: float) -> Non
 
 
 async def _retention_schedule(app: Sanic, every_seconds: float, first_delay: float) -> None:
-    from bot.settings import Settings
-
     await asyncio.sleep(first_delay)
     while True:
         try:
             periods = retention.Periods.from_env()
             report = await asyncio.to_thread(retention.apply, app.ctx.database_url,
-                                             Settings.from_env().tracker_store_url, periods)
+                                             settings().tracker_store_url, periods)
             log.info("console: retention run deleted %d row(s): %s", report.total,
                      ", ".join(f"{table} {n}" for table, n in sorted(report.counts.items())) or "nothing due")
         except asyncio.CancelledError:
@@ -113,25 +89,24 @@ async def _retention_schedule(app: Sanic, every_seconds: float, first_delay: flo
         await asyncio.sleep(every_seconds)
 
 
-def _start_every(app: Sanic, job: str, hours_setting: str, default_hours: float, first_delay_setting: str,
-                 default_first_delay: float,
+def _start_every(app: Sanic, job: str, every_hours: float, first_delay: float, setting: str,
                  schedule: Callable[[Sanic, float, float], Coroutine[Any, Any, None]]) -> None:
-    """Start `schedule(app, every_seconds, first_delay)` every `hours_setting` hours (0: off, logged as such),
-    the first run `first_delay_setting` seconds after start. `job` names the work in the log ("link check")."""
-    hours = _setting(hours_setting, default_hours)
-    if hours == 0:
-        log.info("console: scheduled %ss are off (%s=0)", job, hours_setting)
+    """Start `schedule(app, every_seconds, first_delay)` every `every_hours` hours (0: off, logged as such with
+    the `setting` that turned it off), the first run `first_delay` seconds after start. `job` names the work in
+    the log ("link check")."""
+    if every_hours == 0:
+        log.info("console: scheduled %ss are off (%s=0)", job, setting)
         return
-    first = _setting(first_delay_setting, default_first_delay)
-    _spawn(app, schedule(app, hours * 3600, first))
-    log.info("console: %s every %g hour(s), first in %g s", job, hours, first)
+    _spawn(app, schedule(app, every_hours * 3600, first_delay))
+    log.info("console: %s every %g hour(s), first in %g s", job, every_hours, first_delay)
 
 
 async def _after_start(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
-    _start_every(app, "retention run", "RETENTION_HOURS", DEFAULT_RETENTION_HOURS,
-                 "RETENTION_FIRST_DELAY_SECONDS", DEFAULT_RETENTION_FIRST_DELAY_SECONDS, _retention_schedule)
-    _start_every(app, "link check", "LINK_CHECK_HOURS", DEFAULT_INTERVAL_HOURS,
-                 "LINK_CHECK_FIRST_DELAY_SECONDS", DEFAULT_FIRST_DELAY_SECONDS, _schedule)
+    s = settings()
+    _start_every(app, "retention run", s.retention_hours, s.retention_first_delay_seconds, "RETENTION_HOURS",
+                 _retention_schedule)
+    _start_every(app, "link check", s.link_check_hours, s.link_check_first_delay_seconds, "LINK_CHECK_HOURS",
+                 _schedule)
 
 
 async def _before_stop(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from knowledge import answers, notices
 from knowledge.intents import intent_for_service
 from knowledge.models import Service
+from knowledge.settings import settings
 
 
 @dataclass
@@ -36,8 +37,9 @@ class Preview:
 
 async def understand(question: str) -> dict[str, Any]:
     """The model's reading of `question` from the running Rasa server."""
-    base = os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/")
-    token = os.environ.get("COUNCILBOT_INTERNAL_TOKEN", "")
+    config = settings()
+    base = (config.rasa_url or f"http://{config.host}:{config.rasa_port}").rstrip("/")
+    token = config.internal_token or ""
     async with httpx.AsyncClient(timeout=10) as client:
         resp = await client.post(f"{base}/webhooks/rest/parse", json={"text": question},
                                  headers={"X-Internal-Token": token})

@@ -21,6 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.static_files import Asset, load_assets
+from knowledge.business_hours import BusinessHours
 from knowledge.staff import ADMIN, AGENT, EDITOR, can
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -88,12 +89,11 @@ def environment() -> Environment:
 
 
 def uk_time(value: Optional[dt.datetime], fmt: str = "%d %b %Y %H:%M") -> str:
-    """A stored time (naive UTC) as the council's local clock shows it (BUSINESS_TIMEZONE, Europe/London):
+    """A stored time (naive UTC) as the council's local clock shows it (the business hours' time zone):
     staff read "17:30", not "16:30 UTC", in winter and summer alike."""
     if value is None:
         return ""
-    tz = ZoneInfo(os.environ.get("BUSINESS_TIMEZONE") or "Europe/London")
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(tz).strftime(fmt)
+    return BusinessHours.from_env().local(value).strftime(fmt)
 
 
 def csrf_token_for(request: Request) -> str:

@@ -76,7 +76,7 @@ def _evaluate(work: Path, compare: bool) -> int:
     from bot.channels.config import NO_RATE_LIMITS
     from bot.evaluation import runner
     from bot.evaluation.sets import Judge
-    from bot.settings import Settings
+    from knowledge.settings import Settings
     from bot.stack import BotStack
     from bot.training import model_path, train
     from knowledge.db import session_scope
@@ -96,7 +96,7 @@ def _evaluate(work: Path, compare: bool) -> int:
         started = time.monotonic()
         train(model)
         report["train_seconds"] = round(time.monotonic() - started, 1)
-    settings = Settings(**{**settings.__dict__, "rasa_port": 5105, "action_port": 5155, "console_port": 5110,
+    settings = settings.replace(**{"rasa_port": 5105, "action_port": 5155, "console_port": 5110,
                            "tracker_store_url": f"sqlite:///{work / 'tracker.db'}"})
     print("2/3 End to end over tests/data/eval/ through the REST webhook...", flush=True)
     latencies: list[float] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.endpoints import build_endpoints, write_endpoints
-from bot.settings import Settings
+from knowledge.settings import Settings
 from bot.training import fingerprint
 
 

@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 import pytest
 
 from bot.channels.config import NO_RATE_LIMITS
-from bot.settings import Settings
+from knowledge.settings import Settings
 from bot.stack import BotStack
 from bot.training import ensure_model
 from tests.conftest import free_port
