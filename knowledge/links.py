@@ -40,13 +40,14 @@ from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope
 from knowledge.models import Council, LinkCheck, Service
+from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
 OK, REDIRECT, GONE, ERROR, TIMEOUT = "ok", "redirect", "gone", "error", "timeout"
 OUTCOMES: tuple[str, ...] = (GONE, ERROR, TIMEOUT, REDIRECT, OK)  # worst first: the order editors see them
 
-DEFAULT_TIMEOUT = 10.0       # seconds for each of connect, read and write of one request
+DEFAULT_TIMEOUT: float = Settings.link_check_timeout_seconds  # seconds for each of connect, read and write
 DEFAULT_CONCURRENCY = 8      # links being checked at once
 DEFAULT_PER_HOST = 2         # requests in flight to one host
 DEFAULT_HOST_DELAY = 0.5     # seconds between starting two requests to one host
