@@ -3,7 +3,9 @@
 Which service: the model's service intent; for a follow-up ("how much is it?", "what about the other bin?"),
 the service answered last in this conversation (slot `last_service`); an editor's example question the
 message is like (knowledge/examples.py) when the model has none, or for a topic added after training. What about it: the aspect the message asks
-(knowledge/followups.py), or the previous turn's for "same for the leisure centre?".
+(knowledge/followups.py), or the previous turn's for "same for the leisure centre?". What the reply says, and
+whether a person takes over as well, is decided by knowledge/replies.py (the editors' preview uses it too);
+the action performs what the decision asks: the case, the note for editors, the slots.
 """
 
 from __future__ import annotations
@@ -16,16 +18,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, entity, hand_over, note_unanswered
-from knowledge import answers, examples, notices
-from knowledge.followups import Aspect, aspect_of, is_follow_up, other_bin, refers_back
-from knowledge.handover import HandoverReason
+from knowledge import answers, examples, replies
+from knowledge.followups import is_follow_up, refers_back
 from knowledge.intents import intent_for_service, is_service_intent, redirect_key
 from knowledge.models import Service
-from knowledge.search import search_services
-
-# Answers the model gave with less confidence than this are listed for editors as "unanswered".
-LOW_CONFIDENCE = 0.6
-
 
 # A question about cost, eligibility or timing whose service the model is less sure of than this is taken
 # as a follow-up about the service answered last ("do under 5s go free?" after the leisure centre).
@@ -71,7 +67,7 @@ def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
 
 class ActionAnswerService(Action):
     """Reply with the service's summary (or the cost, eligibility or timing asked), link and phone number,
-    worded from the knowledge base, and remember the service for follow-ups."""
+    worded from the knowledge base (knowledge/replies.py decides), and remember the service for follow-ups."""
 
     def name(self) -> str:
         return "action_answer_service"
@@ -79,62 +75,30 @@ class ActionAnswerService(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         text = tracker.latest_message.get("text") or ""
-        aspect = aspect_of(text, intent)
-        if aspect is None and refers_back(text) and tracker.get_slot("last_aspect"):
-            aspect = Aspect(tracker.get_slot("last_aspect"))
-        bin_type = entity(tracker, "bin_type")
-        if intent == "followup_other" and not bin_type:
-            bin_type = other_bin(tracker.get_slot("last_bin_type"))
-        if aspect is None and bin_type and refers_back(text) and tracker.get_slot("last_aspect"):
-            aspect = Aspect(tracker.get_slot("last_aspect"))  # "and the recycling?" after "when's the black bin?"
-        needs_person: list[tuple[HandoverReason, str]] = []
-        answered: list[str] = []
+        confidence = (tracker.latest_message.get("intent") or {}).get("confidence")
+        what = replies.asked(text, intent, entity(tracker, "bin_type"), last_aspect=tracker.get_slot("last_aspect"),
+                             last_bin_type=tracker.get_slot("last_bin_type"))
+        decided: list[replies.ServiceReply] = []
 
         def build(session: Session) -> answers.Reply:
-            council = answers.council(session)
             svc = resolve_service(session, tracker, intent, text, domain.get("intents") or [])
-            if svc is not None:
-                answered.append(svc.key)
-                reason = person_reason(svc)
-                if reason is not None:
-                    needs_person.append((reason, svc.title))
-                in_force = notices.lines(notices.active(session, svc.key, area=district(entity(tracker, "postcode"))))
-                return answers.service_answer(council, svc, bin_type=bin_type, notices=in_force, aspect=aspect)
-            # A retired service, or a follow-up with nothing before it: offer what the text is closest to.
-            return answers.suggestions_answer(council, search_services(session, text))
+            decided.append(replies.decide(session, svc, text, bin_type=what.bin_type, aspect=what.aspect,
+                                          postcode=entity(tracker, "postcode"), confidence=confidence))
+            return decided[0].reply
 
         events = answer(dispatcher, tracker, self.name(), build)
-        confidence = (tracker.latest_message.get("intent") or {}).get("confidence")
-        if isinstance(confidence, (int, float)) and confidence < LOW_CONFIDENCE:
-            note_unanswered(tracker, "low_confidence")  # answered, but editors should look at the wording
-        for reason, topic in needs_person:  # the self-serve answer, and a person as well
-            hand_over(dispatcher, tracker, reason, said_just_now=[m.get("text") or "" for m in dispatcher.messages],
-                      topic=topic)
-        if answered:
-            events += [SlotSet("last_service", answered[0]), SlotSet("last_aspect", aspect.value if aspect else None),
-                       SlotSet("last_bin_type", bin_type)]
+        decision = decided[0] if decided else None
+        kind = decision.unanswered if decision else replies.unanswered_kind(confidence)
+        if kind:
+            note_unanswered(tracker, kind)  # answered, but editors should look at the wording
+        if decision is not None and decision.handover is not None:  # the self-serve answer, and a person as well
+            hand_over(dispatcher, tracker, decision.handover,
+                      said_just_now=[m.get("text") or "" for m in dispatcher.messages], topic=decision.topic)
+        if decision is not None and decision.service_key is not None:
+            events += [SlotSet("last_service", decision.service_key),
+                       SlotSet("last_aspect", what.aspect.value if what.aspect else None),
+                       SlotSet("last_bin_type", what.bin_type)]
         return events
-
-
-def district(postcode: Optional[str]) -> Optional[str]:
-    """The postcode district ('NB1') of a postcode the resident gave ('nb1 2ab'), for area notices."""
-    parts = (postcode or "").upper().split()
-    if len(parts) == 2:
-        return parts[0]
-    compact = "".join(parts)
-    return compact[:-3] if len(compact) >= 5 else None
-
-
-def person_reason(svc: Service) -> Optional[HandoverReason]:
-    """Why this service's questions also go to a person, if they do: safeguarding and complaints always,
-    and anything the knowledge base marks "always a person"."""
-    if svc.category == "safeguarding":
-        return HandoverReason.SAFEGUARDING
-    if svc.key == "complaints" or svc.key.startswith("complaints."):
-        return HandoverReason.COMPLAINT
-    if svc.always_human:
-        return HandoverReason.TOPIC
-    return None
 
 
 # A redirect the model is less sure of than this, in a question about the last service's cost, eligibility
