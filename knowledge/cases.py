@@ -64,6 +64,17 @@ def open_case_for(session: Session, conversation_id: str) -> Optional[Case]:
                            .order_by(Case.id.desc()).limit(1)).scalar_one_or_none()
 
 
+def priority_for(reason: str) -> str:
+    """A new case's priority: urgent for crisis and safeguarding, else normal."""
+    return "urgent" if reason in URGENT_REASONS else "normal"
+
+
+def reply_due(priority: str, now: dt.datetime, hours: Optional[BusinessHours] = None) -> dt.datetime:
+    """When a case of `priority` opened at `now` is due its first reply: the service-level target counted in
+    the council's open hours."""
+    return (hours or BusinessHours.from_env()).add(now, sla_hours(priority))
+
+
 def open_case(session: Session, conversation_id: str, channel: str, reason: str, transcript: Iterable[dict],
               origin: str = "private", topic: Optional[str] = None, now: Optional[dt.datetime] = None,
               hours: Optional[BusinessHours] = None) -> tuple[Case, bool]:
@@ -77,15 +88,15 @@ def open_case(session: Session, conversation_id: str, channel: str, reason: str,
     if existing is not None:
         if reason in URGENT_REASONS and existing.priority != "urgent":
             existing.priority, existing.reason = "urgent", reason
-            existing.sla_due_at = min(existing.sla_due_at, (hours or BusinessHours.from_env()).add(now, sla_hours("urgent")))
+            existing.sla_due_at = min(existing.sla_due_at, reply_due("urgent", now, hours))
             _audit(session, existing, "bot", "escalated", now, reason=reason)
         existing.last_activity_at = now
         return existing, False
-    priority = "urgent" if reason in URGENT_REASONS else "normal"
+    priority = priority_for(reason)
     case = Case(reference=next_reference(session, now), conversation_id=conversation_id, channel=channel or "unknown",
                 origin=origin if origin in ("public", "private") else "private", reason=reason, priority=priority,
                 status="new", topic=topic, tags=[], created_at=now, last_activity_at=now,
-                sla_due_at=(hours or BusinessHours.from_env()).add(now, sla_hours(priority)))
+                sla_due_at=reply_due(priority, now, hours))
     session.add(case)
     session.flush()
     for line in transcript:

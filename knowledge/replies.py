@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from knowledge import answers, notices
 from knowledge.answers import Reply
-from knowledge.business_hours import BusinessHours, sla_hours
-from knowledge.cases import URGENT_REASONS
+from knowledge.business_hours import BusinessHours
+from knowledge.cases import priority_for, reply_due
 from knowledge.conversations import utcnow
 from knowledge.followups import Aspect, aspect_of, other_bin, refers_back
 from knowledge.handover import HandoverReason
@@ -140,7 +140,6 @@ def handover_line(c: Council, reason: HandoverReason, now: Optional[dt.datetime]
     one: the same wording and the same reply-by time as knowledge/handover.py gives a new case."""
     now = now or utcnow()
     hours = hours or BusinessHours.from_env()
-    urgent = reason.value in URGENT_REASONS
-    # As knowledge/cases.open_case sets a new case's due time.
-    due = hours.add(now, sla_hours("urgent" if urgent else "normal"))
-    return answers.handover_answer(c, reference, True, urgent, hours.describe(now, due))
+    priority = priority_for(reason.value)
+    due = reply_due(priority, now, hours)
+    return answers.handover_answer(c, reference, True, priority == "urgent", hours.describe(now, due))
