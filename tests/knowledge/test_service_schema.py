@@ -20,25 +20,7 @@ from knowledge.models import Council, ContentVersion, Redirect, Service
 from knowledge.service_schema import (CouncilSchema, RedirectSchema, ServiceSchema, validate_redirect,
                                       validate_service)
 from knowledge.transfer import apply_import, export_csv, plan_csv
-
-KEY = "roads.pothole"
-ALLOWED = ("northshire.gov.uk, nhs.uk, police.uk, gov.uk, nationalhighways.co.uk, northshirewater.co.uk, "
-           "citizensadvice.org.uk")
-LONG_URL = "https://www.northshire.gov.uk/roads/" + "a" * 629
-LONG_TITLE = "Report a pothole " + "x" * 233
-
-# (field, bad value, what every entry point says): each rule of the "bad input" list, once.
-BAD = [
-    ("title", "Report a \u202eelohtop",
-     "title has a control character (U+202E) at character 10; retype that part of the text"),
-    ("title", "Report a\u200b pothole",
-     "title has a control character (U+200B) at character 9; retype that part of the text"),
-    ("title", LONG_TITLE, "title is 250 characters; keep it under 200"),
-    ("url", LONG_URL, "url is 665 characters; keep it under 500"),
-    ("url", "https://evil.example.com/potholes",
-     f"url 'https://evil.example.com/potholes' is not on an allowed site ({ALLOWED})"),
-]
-IDS = ["direction-override-in-title", "zero-width-space-in-title", "long-title", "665-character-url", "off-site-url"]
+from tests.bad_service_values import BAD, IDS, KEY
 
 
 def published(kb_url: str) -> tuple[dict, int]:
