@@ -63,6 +63,10 @@ _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0xFEFF}
 LINE, TEXT, PHONE, URL, KEY, CATEGORY, DATE, FLAG, LIST = (
     "line", "text", "phone", "url", "key", "category", "date", "flag", "list")
 
+# The key names the model's intent, the category an export file: what each must look like, and the words.
+_SHAPES = {KEY: (KEY_RE, "must be lower-case words joined by dots, like bins.missed"),
+           CATEGORY: (CATEGORY_RE, "must be one lower-case word (letters, digits, _), like bins")}
+
 # The council's allowed sites while one entry is validated: pydantic 1 has no validation context, so
 # `_validate` sets this around each parse (a ContextVar, so concurrent validations never see each other's).
 _ALLOWED_DOMAINS: ContextVar[tuple[str, ...]] = ContextVar("allowed_domains", default=())
@@ -143,12 +147,8 @@ def _check_value(name: str, value: Any, field: ModelField) -> Any:
         return value
     if kind == LIST:
         return _check_list(name, value, field)
-    if kind == KEY and not isinstance(value, str):
-        raise ValueError(f"key '{value}' must be lower-case words joined by dots, like bins.missed")
-    if kind == CATEGORY and not isinstance(value, str):
-        raise ValueError(f"category '{value}' must be one lower-case word (letters, digits, _), like bins")
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be text")
+        raise ValueError(f"{name} '{value}' {_SHAPES[kind][1]}" if kind in _SHAPES else f"{name} must be text")
     problem = character_problem(value, single_line=kind != TEXT)
     if problem:
         raise ValueError(f"{name} has {problem}; retype that part of the text")
@@ -158,10 +158,8 @@ def _check_value(name: str, value: Any, field: ModelField) -> Any:
         raise ValueError(f"{name} '{value}' is not a UK phone number like 0300 123 4567")
     if kind == URL and (problem := url_problem(value, _ALLOWED_DOMAINS.get())):
         raise ValueError(f"{name} {problem}")
-    if kind == KEY and not KEY_RE.match(value):
-        raise ValueError(f"key '{value}' must be lower-case words joined by dots, like bins.missed")
-    if kind == CATEGORY and not CATEGORY_RE.match(value):
-        raise ValueError(f"category '{value}' must be one lower-case word (letters, digits, _), like bins")
+    if kind in _SHAPES and not _SHAPES[kind][0].match(value):
+        raise ValueError(f"{name} '{value}' {_SHAPES[kind][1]}")
     return value
 
 
@@ -215,7 +213,8 @@ def _list(required: bool, limited: bool = True) -> Any:
     return Field(default_factory=list, kind=LIST, **limits)
 
 
-_S, _R, _C = models.Service, models.Redirect, models.Council
+# The tables' columns, whose lengths the schema takes as its own.
+_S, _R, _C = models.Service.__table__.c, models.Redirect.__table__.c, models.Council.__table__.c
 
 
 class ServiceSchema(_Entry):
