@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -207,8 +208,8 @@ def state(db: str) -> tuple:
 
 
 @pytest.mark.parametrize("name,value,expected", BAD, ids=IDS)
-def test_bad_input_is_refused_beside_its_field_in_the_schemas_words(console: tuple[str, str], name: str, value: str,
-                                                                     expected: str) -> None:
+def test_bad_input_is_refused_beside_its_field_in_the_schemas_words(console: tuple[str, str], name: str,
+                                                                     value: str, expected: str) -> None:
     """The same words as the YAML load and the CSV import (tests/knowledge/test_service_schema.py)."""
     base, db = console
     before = state(db)
@@ -220,7 +221,7 @@ def test_bad_input_is_refused_beside_its_field_in_the_schemas_words(console: tup
 
 @pytest.mark.postgres
 def test_on_postgresql_an_over_long_link_is_a_field_error_not_an_error_page(pg_schema_url: str,
-                                                                             tmp_path) -> None:  # type: ignore[no-untyped-def]
+                                                                             tmp_path: Path) -> None:
     with session_scope(pg_schema_url) as s:
         load(s, CONTENT_DIR)
         create_user(s, "editor", "Eddie Editor", EDITOR, PASSWORD)

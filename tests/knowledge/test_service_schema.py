@@ -107,7 +107,8 @@ def test_text_typed_in_a_form_box_keeps_its_line_breaks_as_newlines() -> None:
     ({"summary": "Tell \u2066us\u2069."}, "summary", "summary has a control character (U+2066) at character 6"),
     ({"synonyms": ["bin", "mis\u200bsed"]}, "synonyms",
      "synonyms has a control character (U+200B) at character 4 of item 2"),
-    ({"what_you_need": ["x" * 201]}, "what_you_need", "what_you_need has an item of 201 characters; keep each under 200"),
+    ({"what_you_need": ["x" * 201]}, "what_you_need",
+     "what_you_need has an item of 201 characters; keep each under 200"),
     ({"examples": ["where is my bin?"] * 51}, "examples", "examples: at most 50 questions of up to 300 characters"),
     ({"phone": "0300 123 4567 (" + "x" * 40 + ")"}, "phone", "phone is 56 characters; keep it under 50"),
     ({"owner": ""}, "owner", "missing required field 'owner'"),
@@ -125,8 +126,8 @@ def test_line_breaks_and_tabs_are_fine_in_a_summary() -> None:
 
 
 def test_redirects_keep_their_own_names_and_the_same_rules() -> None:
-    checked = validate_redirect({"key": "police", "to": "the police", "summary": "Call 101.", "url": "https://x.police.uk"},
-                                ["police.uk"])
+    checked = validate_redirect({"key": "police", "to": "the police", "summary": "Call 101.",
+                                 "url": "https://x.police.uk"}, ["police.uk"])
     assert checked.values == {"key": "police", "to_name": "the police", "url": "https://x.police.uk", "phone": None,
                               "summary": "Call 101.", "synonyms": []}
     refused = validate_redirect({"key": "police", "to": "x" * 301, "summary": "Call 101."}, [])
