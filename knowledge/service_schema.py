@@ -17,7 +17,9 @@ The rules, field by field (see the `Field(...)` declarations below):
   keys, links, phone numbers, owners, list items) also refuses line breaks, tabs and every invisible
   character of `knowledge.text.INVISIBLE_RE` (zero-width spaces and joiners, direction marks, soft hyphens).
   No editor means to type them, and they can make a title or link read differently from what it says.
-  HTML is not refused: every channel shows content as text, so `<b>` is shown as typed;
+  HTML is not refused: the channels and the console always show content as text, never as markup, so
+  `<b>` or `<script>` is shown literally, as typed, and refusing angle brackets would also refuse honest
+  text ("under <16s");
 - links: well-formed https:// addresses on one of the council's allowed sites (or a subdomain), which come
   from the council details and are passed in by the caller;
 - key: lower-case words joined by dots (it names the model's intent); category: one lower-case word (it
