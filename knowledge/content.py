@@ -1,49 +1,26 @@
 """Seed content: the YAML files under `knowledge/content/` that editors and developers read and edit.
 
 Layout: `council.yml` (one mapping), `services/<category>.yml` (a list under `services:`) and
-`redirects.yml` (a list under `redirects:`). `validate` reports every problem with file and line;
-`load` applies the files to the database all-or-nothing and is idempotent; `export` writes the database
-back out in the same layout.
+`redirects.yml` (a list under `redirects:`). `validate` reports every problem with file and line (what
+makes an entry valid is `knowledge/service_schema.py`'s to say); `load` applies the files to the database
+all-or-nothing and is idempotent; `export` writes the database back out in the same layout.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
-from urllib.parse import urlsplit
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.models import Council, Redirect, Service, as_dict
+from knowledge.service_schema import (COUNCIL_FIELDS, SERVICE_FIELDS, Checked, allowed_domains_of,
+                                      validate_council, validate_redirect, validate_service)
 
 LINE = "__line__"
-
-COUNCIL_FIELDS = {
-    "name": True, "site": True, "phone": True, "opening_hours": True, "out_of_hours_social_care": True,
-    "emergency": True, "samaritans": True, "allowed_domains": True,
-}
-# field name -> required?
-SERVICE_FIELDS = {
-    "key": True, "title": True, "url": True, "category": True, "summary": True, "what_you_need": False,
-    "phone": True, "eligibility": False, "cost": False, "timing": False, "synonyms": True, "examples": False,
-    "owner": True, "review_by": True, "always_human": False, "active": False,
-}
-REDIRECT_FIELDS = {"key": True, "to": True, "url": False, "phone": False, "summary": True, "synonyms": False}
-
-KEY_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-# UK numbers as residents dial them: 0300 123 4567, +44 300 123 4567, or short codes (111, 999, 116 123),
-# optionally followed by a short note in brackets: "101 (999 in an emergency)".
-PHONE_RE = re.compile(r"^(?:(?:\+44\s?|0)\d[\d ]{8,12}|\d{3}(?: \d{3})?)(?: \([^()]{1,60}\))?$")
-# Editors' example questions per service: enough to describe a topic, few enough to match every message fast.
-MAX_EXAMPLES, MAX_EXAMPLE_LENGTH = 50, 300
-MAX_LENGTHS = {"title": 200, "summary": 600, "eligibility": 1000, "cost": 600, "timing": 600, "owner": 200, "to": 300}
-
 
 @dataclass(frozen=True)
 class ContentError:
@@ -156,18 +133,18 @@ def _items(data: Optional[dict], name: str, path: Path, errors: list[ContentErro
 
 
 def validate(content: Content) -> list[ContentError]:
-    """Check required fields, types, URLs, phone numbers and duplicate keys."""
+    """Check every entry against the schema (`knowledge/service_schema.py`: fields, types, lengths,
+    characters, links, phone numbers) and that no two services or redirects share a key."""
     errors: list[ContentError] = []
     c = content.council
-    domains = [d.lower() for d in (c.get("allowed_domains") or []) if isinstance(d, str)]
+    domains = allowed_domains_of(c)
     if c:
-        errors += _check_fields(c, COUNCIL_FIELDS, "council", domains)
-    seen: dict[str, ContentError] = {}
-    for kind, items, fields in (("service", content.services, SERVICE_FIELDS),
-                                ("redirect", content.redirects, REDIRECT_FIELDS)):
+        errors += _located(c, "council", validate_council(_clean(c)))
+    seen: dict[tuple[str, str], ContentError] = {}
+    for kind, items, check in (("service", content.services, validate_service),
+                               ("redirect", content.redirects, validate_redirect)):
         for item in items:
-            label = f"{kind} '{item.get('key', '?')}'"
-            errors += _check_fields(item, fields, label, domains)
+            errors += _located(item, f"{kind} '{item.get('key', '?')}'", check(_clean(item), domains))
             key = item.get("key")
             if isinstance(key, str):
                 where = ContentError(item["__file__"], item[LINE], "")
@@ -180,68 +157,17 @@ def validate(content: Content) -> list[ContentError]:
     return errors
 
 
-def _check_fields(item: dict, fields: dict[str, bool], label: str, domains: list[str]) -> list[ContentError]:
+def _located(item: dict, label: str, checked: Checked) -> list[ContentError]:
+    """The schema's field errors for `item`, located at its file and line and labelled with what it is.
+    A valid item's fields are replaced by the values that will be stored (`emergency: 999` as text, a
+    folded summary without its last line break), so the content read is the content loaded."""
+    if checked.values is not None:
+        for column, value in checked.values.items():
+            name = "to" if column == "to_name" else column  # a redirect's `to` is stored as `to_name`
+            if name in item:
+                item[name] = value
     path, line = item.get("__file__", "?"), item.get(LINE, 1)
-    errs = []
-
-    def err(name: str, message: str) -> None:
-        errs.append(ContentError(path, line, f"{label}: {message}", name))
-
-    for name in item:
-        if name not in fields and name not in (LINE, "__file__"):
-            err(name, f"unknown field '{name}' (allowed: {', '.join(fields)})")
-    for name, required in fields.items():
-        value = item.get(name)
-        if value is None or value == "" or value == []:
-            if required:
-                err(name, f"missing required field '{name}'")
-            continue
-        if name in ("phone", "emergency", "samaritans", "out_of_hours_social_care"):
-            value = item[name] = str(value)
-            if not PHONE_RE.match(value):
-                err(name, f"{name} '{value}' is not a UK phone number like 0300 123 4567")
-        elif name in ("url", "site"):
-            problem = url_problem(value, domains)
-            if problem:
-                err(name, f"{name} {problem}")
-        elif name == "key":
-            if not isinstance(value, str) or not KEY_RE.match(value):
-                err(name, f"key '{value}' must be lower-case words joined by dots, like bins.missed")
-        elif name == "category":
-            # It names an export file (services/<category>.yml): one plain word, never a path.
-            if not isinstance(value, str) or not CATEGORY_RE.match(value):
-                err(name, f"category '{value}' must be one lower-case word (letters, digits, _), like bins")
-        elif name == "review_by":
-            if not isinstance(value, dt.date):
-                err(name, f"review_by '{value}' must be a date like 2027-03-31")
-        elif name in ("what_you_need", "synonyms", "examples", "allowed_domains"):
-            if isinstance(value, list):  # bare numbers like 111 are words too
-                value = item[name] = [str(v) if isinstance(v, (int, float)) else v for v in value]
-            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                err(name, f"{name} must be a list of text items")
-            elif name == "examples" and (len(value) > MAX_EXAMPLES or any(len(v) > MAX_EXAMPLE_LENGTH for v in value)):
-                err(name, f"examples: at most {MAX_EXAMPLES} questions of up to {MAX_EXAMPLE_LENGTH} characters each")
-        elif name in ("always_human", "active"):
-            if not isinstance(value, bool):
-                err(name, f"{name} must be true or false")
-        elif not isinstance(value, str):
-            err(name, f"{name} must be text")
-        elif name in MAX_LENGTHS and len(value) > MAX_LENGTHS[name]:
-            err(name, f"{name} is {len(value)} characters; keep it under {MAX_LENGTHS[name]}")
-    return errs
-
-
-def url_problem(value: Any, allowed_domains: list[str]) -> Optional[str]:
-    """Why `value` is not an acceptable link for residents, or None if it is."""
-    if not isinstance(value, str):
-        return "must be text"
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or " " in value:
-        return f"'{value}' is not a well-formed https:// address"
-    host = parts.hostname.lower()
-    if allowed_domains and not any(host == d or host.endswith("." + d) for d in allowed_domains):
-        return f"'{value}' is not on an allowed site ({', '.join(allowed_domains)})"
-    return None
+    return [ContentError(path, line, f"{label}: {e.message}", e.field or None) for e in checked.errors]
 
 
 def _clean(item: dict) -> dict:
@@ -270,13 +196,13 @@ def load(session: Session, content_dir: Path) -> LoadReport:
         raise ContentInvalid(errors)
     report = LoadReport()
     council = session.get(Council, 1) or Council(id=1)
-    for name, value in _clean(content.council).items():
+    for name, value in _council_values(content.council).items():
         setattr(council, name, value)
     session.add(council)
 
     existing = {s.key: s for s in session.execute(select(Service)).scalars()}
     for item in content.services:
-        values = _service_values(_clean(item))
+        values = _service_values(item)
         _upsert(session, existing.pop(values["key"], None), Service, values, report)
     for leftover in existing.values():
         if leftover.active:
@@ -285,10 +211,7 @@ def load(session: Session, content_dir: Path) -> LoadReport:
 
     existing_r = {r.key: r for r in session.execute(select(Redirect)).scalars()}
     for item in content.redirects:
-        values = _clean(item)
-        values = {"key": values["key"], "to_name": values["to"], "url": values.get("url"),
-                  "phone": values.get("phone"), "summary": values["summary"].strip(),
-                  "synonyms": values.get("synonyms") or []}
+        values = _redirect_values(item)
         _upsert(session, existing_r.pop(values["key"], None), Redirect, values, report)
     for leftover in existing_r.values():
         session.delete(leftover)
@@ -297,16 +220,26 @@ def load(session: Session, content_dir: Path) -> LoadReport:
     return report
 
 
+def _stored(checked: Checked) -> dict:
+    """The values to store for an entry `validate` has passed (so checking it again can't fail)."""
+    if checked.values is None:
+        raise ContentInvalid([ContentError("?", 1, e.message, e.field) for e in checked.errors])
+    return checked.values
+
+
 def _service_values(item: dict) -> dict:
-    values = {name: item.get(name) for name in SERVICE_FIELDS}
-    values["summary"] = values["summary"].strip()
-    for name in ("eligibility", "cost", "timing"):
-        values[name] = (values[name] or "").strip() or None
-    values["examples"] = values["examples"] or []
-    values["what_you_need"] = values["what_you_need"] or []
-    values["always_human"] = bool(values["always_human"])
-    values["active"] = True if values["active"] is None else values["active"]
-    return values
+    """A validated service's column values. Its link was checked against the allowed sites by `validate`."""
+    return _stored(validate_service(_clean(item), ()))
+
+
+def _redirect_values(item: dict) -> dict:
+    """A validated redirect's column values (`to` as `to_name`)."""
+    return _stored(validate_redirect(_clean(item), ()))
+
+
+def _council_values(council: dict) -> dict:
+    """The validated council details' column values."""
+    return _stored(validate_council(_clean(council)))
 
 
 def _upsert(session: Session, row: Any, model: type, values: dict, report: LoadReport) -> None:

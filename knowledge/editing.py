@@ -20,9 +20,9 @@ import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from knowledge.content import SERVICE_FIELDS, _check_fields
 from knowledge.conversations import utcnow
 from knowledge.models import ContentVersion, Council, Redirect, Service, ServiceDraft, as_dict
+from knowledge.service_schema import SERVICE_FIELDS, Checked, validate_service
 
 # What a snapshot keeps of each table: the editable content, not bookkeeping columns.
 _SKIP = {"id", "updated_at", "version"}
@@ -106,15 +106,23 @@ def form_values(form: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def check_service(session: Session, values: dict[str, Any]) -> dict[str, str]:
-    """What is wrong with a service's values, by field (the same rules as the content files)."""
+def _checked(session: Session, values: dict[str, Any]) -> Checked:
     council = session.get(Council, 1)
-    domains = [d.lower() for d in (council.allowed_domains or [])] if council else []
+    domains = (council.allowed_domains or []) if council else []
+    return validate_service(values, domains)
+
+
+def _by_field(checked: Checked) -> dict[str, str]:
     problems: dict[str, str] = {}
-    for error in _check_fields(dict(values), {k: SERVICE_FIELDS[k] for k in EDITABLE}, "service", domains):
-        message = error.message.split(": ", 1)[-1]
-        problems.setdefault(error.field or "form", message[0].upper() + message[1:])
+    for error in checked.errors:
+        problems.setdefault(error.field or "form", error.message)
     return problems
+
+
+def check_service(session: Session, values: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with a service's values, by field: the schema's messages (`knowledge/service_schema.py`),
+    word for word as the content files and the CSV import report them."""
+    return _by_field(_checked(session, values))
 
 
 def _summary_of(before: Optional[dict], after: dict) -> str:
@@ -128,9 +136,11 @@ def publish_service(session: Session, author: str, values: dict[str, Any], base_
                     now: Optional[dt.datetime] = None) -> ContentVersion:
     """Publish one service's new values (a new service when `base_version` is 0). Raises EditError for
     invalid values, ConflictError if the service changed since `base_version`."""
-    problems = check_service(session, values)
-    if problems:
-        raise EditError(problems)
+    checked = _checked(session, values)
+    if checked.values is None:
+        raise EditError(_by_field(checked))
+    # Stored as the schema normalised them (trimmed, blanks as None); `active` is not the form's to set.
+    values = {k: v for k, v in checked.values.items() if k in EDITABLE}
     now = now or utcnow()
     ensure_baseline(session, now)
     key = values["key"]

@@ -1,7 +1,7 @@
 """How service keys and Rasa intent names relate: `bins.missed` <-> `svc_bins_missed`.
 
 Intent names can't hold dots safely, so the mapping is mechanical; keys themselves must not contain `_`
-next to a dot ambiguity, which KEY_RE in content.py already rules out for the shipped catalogue.
+next to a dot ambiguity, which KEY_RE in service_schema.py already rules out for the shipped catalogue.
 """
 
 from __future__ import annotations

@@ -14,11 +14,9 @@ old text open is told rather than overwriting the import), and records the resul
 Any problem in the source means nothing is changed, and every problem is reported at once, located as
 `file:line` (for a CSV the line is the spreadsheet row, header = row 1).
 
-HTML in fields. The bot's channels and the console always show content as text, never as markup (Jinja
-autoescaping, plain-text platform messages), so `<b>` or `<script>` in a summary is kept literally and
-shown literally, as the editor typed it; rejecting angle brackets would also reject honest text ("under
-<16s"). What is refused are control characters and Unicode direction overrides, which no editor means to
-type and which can make a message or link read differently from what it says.
+What a service may hold is `knowledge/service_schema.py`'s to say, the same for a CSV row as for the YAML
+files and the editor's form; this module only locates each problem at its row. HTML is kept as typed
+(every channel shows content as text); control characters and Unicode direction overrides are refused.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ import hashlib
 import io
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -38,11 +35,12 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from knowledge.content import (COUNCIL_FIELDS, LINE, SERVICE_FIELDS, Content, ContentError, ContentInvalid, _clean,
+from knowledge.content import (LINE, Content, ContentError, ContentInvalid, _council_values, _redirect_values,
                                _service_values, read_content, validate)
 from knowledge.conversations import utcnow
 from knowledge.editing import ConflictError, EditError, ensure_baseline, record_version
 from knowledge.models import Council, Redirect, Service, as_dict
+from knowledge.service_schema import COUNCIL_FIELDS, SERVICE_FIELDS
 
 COLUMNS = list(SERVICE_FIELDS)
 LIST_FIELDS = ("what_you_need", "synonyms", "examples")
@@ -51,14 +49,6 @@ LIST_SEPARATOR = " | "
 MAX_CSV_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 2000
 MAX_ERRORS = 100  # a wholly wrong file would otherwise list thousands; the first hundred say enough
-# Limits `validate` leaves to the database columns; past them PostgreSQL would fail with no useful message.
-COLUMN_LENGTHS = {"key": 100, "url": 500, "category": 100, "phone": 50}
-MAX_ITEM_LENGTH = 200
-MAX_ITEMS = 100
-# The category names a file in the YAML layout (`services/<category>.yml`): a plain word, never a path.
-CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-# Bidi embeddings/overrides/isolates: they reorder how text is displayed ("Trojan source").
-_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
 
 
 # --- CSV -------------------------------------------------------------------------------------------------
@@ -206,55 +196,13 @@ def read_csv(data: Union[str, bytes], source_name: str) -> tuple[list[dict], lis
     return items, errors
 
 
-# --- checks beyond `validate` -----------------------------------------------------------------------------
-
-
-def _bad_character(text: str) -> Optional[str]:
-    for position, char in enumerate(text, 1):
-        code = ord(char)
-        if char in "\n\t":
-            continue
-        if unicodedata.category(char) == "Cc" or code in _BIDI or char == "\ufeff":
-            return f"a control character (U+{code:04X}) at character {position}"
-    return None
+# --- checks -------------------------------------------------------------------------------------------------
 
 
 def check(content: Content) -> list[ContentError]:
-    """Everything wrong with `content`: `validate`'s rules, then what only an import adds (control
-    characters, lengths the database columns would refuse, categories that are not plain words)."""
-    errors = validate(content)
-    parts: list[tuple[str, list[dict]]] = [("service", content.services), ("redirect", content.redirects)]
-    if content.council:
-        parts.insert(0, ("council", [content.council]))
-    for kind, items in parts:
-        for item in items:
-            path, line = item.get("__file__", "?"), item.get(LINE, 1)
-            label = "council" if kind == "council" else f"{kind} '{item.get('key', '?')}'"
-
-            def err(message: str) -> None:
-                errors.append(ContentError(path, line, f"{label}: {message}"))
-
-            for name, value in item.items():
-                if name in (LINE, "__file__"):
-                    continue
-                values = value if isinstance(value, list) else [value]
-                for v in values:
-                    if isinstance(v, str) and (problem := _bad_character(v)):
-                        err(f"{name} has {problem}; retype that part of the text")
-                        break
-                if isinstance(value, str) and name in COLUMN_LENGTHS and len(value) > COLUMN_LENGTHS[name]:
-                    err(f"{name} is {len(value)} characters; keep it under {COLUMN_LENGTHS[name]}")
-                if isinstance(value, list) and kind != "council":
-                    if len(value) > MAX_ITEMS:
-                        err(f"{name} has {len(value)} items; keep it under {MAX_ITEMS}")
-                    longest = max((len(v) for v in value if isinstance(v, str)), default=0)
-                    if longest > MAX_ITEM_LENGTH:
-                        err(f"{name} has an item of {longest} characters; keep each under {MAX_ITEM_LENGTH}")
-            category = item.get("category") if kind == "service" else None
-            if isinstance(category, str) and category and not CATEGORY_RE.match(category):
-                err(f"category '{category}' must be one lower-case word (letters, digits, underscores), like bins")
-    errors.sort(key=lambda e: (e.path, e.line))
-    return errors
+    """Everything wrong with `content` (the schema's rules and duplicate keys, as `validate` finds them),
+    in file and row order."""
+    return sorted(validate(content), key=lambda e: (e.path, e.line))
 
 
 # --- planning ---------------------------------------------------------------------------------------------
@@ -393,12 +341,6 @@ def _diff(before: dict, after: dict, fields: list[str]) -> list[FieldChange]:
             if not same(before.get(name), after.get(name))]
 
 
-def _redirect_values(item: dict) -> dict:
-    values = _clean(item)
-    return {"key": values["key"], "to_name": values["to"], "url": values.get("url"), "phone": values.get("phone"),
-            "summary": values["summary"].strip(), "synonyms": values.get("synonyms") or []}
-
-
 def _published_council(session: Session) -> dict:
     council = session.get(Council, 1)
     if council is None:
@@ -418,7 +360,7 @@ def _make_plan(session: Session, content: Content, kind: str, source: str,
     plan._base_versions = {key: row.version for key, row in services.items()}
     service_fields = list(SERVICE_FIELDS)
     for item in content.services:
-        values = _service_values(_clean(item))
+        values = _service_values(item)
         key = values["key"]
         plan._services[key] = values
         row = services.get(key)
@@ -436,7 +378,7 @@ def _make_plan(session: Session, content: Content, kind: str, source: str,
     if kind == "yaml":
         council = session.get(Council, 1)
         current = as_dict(council) if council is not None else {}
-        plan.council = _diff(current, _clean(content.council), list(COUNCIL_FIELDS))
+        plan.council = _diff(current, _council_values(content.council), list(COUNCIL_FIELDS))
         redirects = {r.key: r for r in session.execute(select(Redirect)).scalars()}
         redirect_fields = ["to_name", "url", "phone", "summary", "synonyms"]
         for item in content.redirects:

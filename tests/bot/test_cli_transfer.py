@@ -1,4 +1,5 @@
-"""`councilbot kb import` (with and without --dry-run), `kb export --csv`, and versions from `kb load`.
+"""`councilbot kb import` (with and without --dry-run), `kb export --csv`, versions from `kb load`, and
+`kb validate`'s file:line messages.
 
 The `kb_url` fixture points DATABASE_URL at a fresh seeded database, which the commands open as in use.
 """
@@ -127,3 +128,23 @@ def test_seed_load_at_startup_records_a_version(tmp_path: Path, monkeypatch: pyt
     with session_scope(url) as session:
         [first] = versions(session)
         assert (first.author, first.reason) == ("system", "Seed content")
+
+
+def test_kb_validate_names_file_line_and_problem_as_the_readme_shows(content_copy: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    bins = content_copy / "services" / "bins.yml"
+    text = bins.read_text(encoding="utf-8")
+    bins.write_text(text.replace("url: https://www.northshire.gov.uk/bins/report-missed-collection",
+                                 "url: htp//x", 1).replace("title: Report a missed bin collection",
+                                                           'title: "Report a \\u202emissed bin"', 1),
+                    encoding="utf-8")
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.strip() == "- key: bins.missed")
+    assert councilbot(["kb", "validate", str(content_copy)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{bins}:{line}: service 'bins.missed': title has a control character (U+202E) at character 10; "
+        "retype that part of the text",
+        f"{bins}:{line}: service 'bins.missed': url 'htp//x' is not a well-formed https:// address",
+        "2 problem(s); nothing loaded.",
+    ]
+    assert councilbot(["kb", "validate"]) == 0
+    assert capsys.readouterr().out.startswith("OK: ")

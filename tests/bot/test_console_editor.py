@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 from sqlalchemy import select
 
+from knowledge.content import load
 from knowledge.db import session_scope
 from knowledge.models import ContentVersion, Notice, Service
-from tests.bot.console_helpers import csrf_in, seeded_console, shown, signed_in
+from knowledge.settings import CONTENT_DIR
+from knowledge.staff import EDITOR, create_user
+from tests.bad_service_values import BAD, IDS, LONG_URL
+from tests.bot.console_helpers import PASSWORD, csrf_in, running_console, seeded_console, shown, signed_in
 
 KEY = "roads.pothole"
 
@@ -180,3 +185,49 @@ def test_a_form_too_large_to_read_is_told_so(console: tuple[str, str]) -> None:
                                                   "action": "publish", "reason": "big"})
     assert r.status_code == 413 and "larger than 1 MB" in shown(r)
     assert published(db).summary == before
+
+
+def beside(page: str, name: str) -> str:
+    """The message shown next to form field `name` (empty if none)."""
+    match = re.search(rf'<p class="error-message" id="{name}-error">(.*?)</p>', page, re.S)
+    return match.group(1) if match else ""
+
+
+def publish_with(base: str, name: str, value: str) -> "tuple[int, str]":
+    c = signed_in(base, "editor")
+    form = form_of(c.get(f"/editor/services/{KEY}").text)
+    form.update({name: value, "reason": "testing", "action": "publish"})
+    r = c.post(f"/editor/services/{KEY}", data=form)
+    return r.status_code, shown(r)
+
+
+def state(db: str) -> tuple:
+    with session_scope(db) as s:
+        svc = s.execute(select(Service).where(Service.key == KEY)).scalar_one()
+        return svc.title, svc.url, svc.version, len(s.execute(select(ContentVersion)).all())
+
+
+@pytest.mark.parametrize("name,value,expected", BAD, ids=IDS)
+def test_bad_input_is_refused_beside_its_field_in_the_schemas_words(console: tuple[str, str], name: str,
+                                                                     value: str, expected: str) -> None:
+    """The same words as the YAML load and the CSV import (tests/knowledge/test_service_schema.py)."""
+    base, db = console
+    before = state(db)
+    status, page = publish_with(base, name, value)
+    assert status == 400
+    assert beside(page, name) == expected
+    assert state(db) == before  # nothing published, no version recorded
+
+
+@pytest.mark.postgres
+def test_on_postgresql_an_over_long_link_is_a_field_error_not_an_error_page(pg_schema_url: str,
+                                                                             tmp_path: Path) -> None:
+    with session_scope(pg_schema_url) as s:
+        load(s, CONTENT_DIR)
+        create_user(s, "editor", "Eddie Editor", EDITOR, PASSWORD)
+    before = state(pg_schema_url)
+    with running_console(pg_schema_url, tmp_path / "console.log") as base:
+        status, page = publish_with(base, "url", LONG_URL)
+    assert status == 400
+    assert beside(page, "url") == "url is 665 characters; keep it under 500"
+    assert state(pg_schema_url) == before
