@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from sanic import Sanic, response
 from sanic.exceptions import SanicException
@@ -105,7 +105,7 @@ async def _health(request: Request) -> HTTPResponse:
     return response.text("ok")
 
 
-async def _close_platform_client(_app: Sanic) -> None:
+async def _close_platform_client(_app: Sanic, _loop: Any) -> None:
     """After the last request: close the connections staff replies opened to the platforms."""
     await close_shared_client()
 
