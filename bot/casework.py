@@ -13,7 +13,8 @@ from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from bot.channels.outbound import POLLED_CHANNELS, send_to_resident
+from bot.channels.outbound import send_to_resident
+from bot.channels.table import POLLED
 from knowledge import answers, cases
 from knowledge.conversations import utcnow
 from knowledge.db import session_scope
@@ -29,6 +30,7 @@ class Sent:
     created: bool
     delivery: str
     polled: bool = False   # web chat or REST: "queued" means the resident's page collects it, i.e. done
+    channel: str = ""      # the conversation's channel, for wording its rules (window, length) to staff
 
 
 def _staff(session: Session, user_id: int) -> StaffUser:
@@ -51,7 +53,7 @@ async def reply(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
         return Sent(message_id, False, delivery or "pending")
     status = await send_to_resident(conversation_id, channel, text.strip(), case_message_id=message_id)
     await asyncio.to_thread(_set_delivery, message_id, status)
-    return Sent(message_id, True, status, polled=channel in POLLED_CHANNELS)
+    return Sent(message_id, True, status, polled=channel in POLLED, channel=channel)
 
 
 async def resolve(case_id: int, staff_id: int, outcome: str, note: str = "") -> Sent:

@@ -11,11 +11,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
+from bot.channels.table import PUBLIC, channel
+
 # What residents may send besides text that reports can use. Everything else gets a polite "can't open".
 SUPPORTED_ATTACHMENTS = frozenset({"image", "location"})
-
-# Channel -> is it public? Public channels are comments and mentions; their replies are seen by everyone.
-PUBLIC_CHANNELS = frozenset({"facebook_comment", "instagram_comment", "x_mention"})
 
 # What a platform id looks like: digits, or letters, digits and ._-:=+/@ (WhatsApp's wamids are base64,
 # Facebook comment ids are "<post>_<comment>"). Anything else, or anything longer than our columns hold,
@@ -48,7 +47,7 @@ class AttachmentRef:
 class Incoming:
     """One message from a resident.
 
-    `channel` is one of messenger, facebook_comment, instagram, instagram_comment, whatsapp, x, x_mention;
+    `channel` is the name of a platform channel in `bot/channels/table.py` (messenger, x_mention...);
     `platform_id` is the platform's id for this message (the dedupe key); `user_id` the resident's id on the
     platform; `account_id` our page, Instagram account, WhatsApp number id or X account that received it;
     `reply_to` the comment or post to answer under (public channels); `sent_at` the platform's timestamp."""
@@ -64,7 +63,7 @@ class Incoming:
 
     @property
     def public(self) -> bool:
-        return self.channel in PUBLIC_CHANNELS
+        return self.channel in PUBLIC
 
     @property
     def origin(self) -> str:
@@ -73,7 +72,7 @@ class Incoming:
     @property
     def conversation_id(self) -> str:
         """The Rasa sender id: namespaced so two platforms' user ids can never collide."""
-        return f"{self.channel}:{self.user_id}"
+        return f"{channel(self.channel).id_prefix}{self.user_id}"
 
     @property
     def delivery_key(self) -> str:

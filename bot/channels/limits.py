@@ -1,4 +1,4 @@
-"""Every platform's limits in one place, and the text fitting that respects them.
+"""Fitting text into a channel's limits (the limits themselves are in `bot/channels/table.py`).
 
 Long answers are split at paragraph, then sentence, then word boundaries; a link is never cut. Public
 replies must be one post, so they are shortened to fit while keeping the link.
@@ -6,55 +6,15 @@ replies must be one post, so they are shortened to fit while keeping the link.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Optional
+
+from bot.channels.table import Limits
 
 URL = re.compile(r"https?://\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 ELLIPSIS = "…"
 
-
-@dataclass(frozen=True)
-class Limits:
-    """What one channel accepts.
-
-    `max_chars`: longest text in one message; `url_weight`: if set, every link counts as this many
-    characters (X shortens links to 23); `quick_replies`/`quick_reply_chars`: Messenger-style quick replies;
-    `reply_buttons`/`button_chars` and `list_rows`/`row_chars`: WhatsApp's interactive buttons and list;
-    `interactive_chars`: shorter text limit of a message that carries buttons (WhatsApp: 1,024);
-    `window`: how long after the resident's last message a free-form message may be sent (None: no rule)."""
-
-    max_chars: int
-    url_weight: Optional[int] = None
-    quick_replies: int = 0
-    quick_reply_chars: int = 20
-    reply_buttons: int = 0
-    button_chars: int = 20
-    list_rows: int = 0
-    row_chars: int = 24
-    interactive_chars: Optional[int] = None
-    window: Optional[dt.timedelta] = None
-
-
-DAY = dt.timedelta(hours=24)
-
-LIMITS: dict[str, Limits] = {
-    # Send API: text up to 2,000 characters, 13 quick replies with 20-character titles, 24-hour window.
-    "messenger": Limits(2000, quick_replies=13, quick_reply_chars=20, window=DAY),
-    # Instagram messaging: 1,000 bytes of text (we count characters conservatively), same quick replies.
-    "instagram": Limits(1000, quick_replies=13, quick_reply_chars=20, window=DAY),
-    # Cloud API: text 4,096; interactive body 1,024, 3 reply buttons of 20, or a list of 10 rows of 24.
-    "whatsapp": Limits(4096, reply_buttons=3, button_chars=20, list_rows=10, row_chars=24, interactive_chars=1024,
-                       window=DAY),
-    # Public replies under a comment; the private reply to a comment is allowed for 7 days after it.
-    "facebook_comment": Limits(8000, window=dt.timedelta(days=7)),
-    "instagram_comment": Limits(2200, window=dt.timedelta(days=7)),
-    # X: DMs up to 10,000 characters; a post 280, where each link counts 23 whatever its length.
-    "x": Limits(10000),
-    "x_mention": Limits(280, url_weight=23),
-}
 
 def weighted_length(text: str, limits: Limits) -> int:
     """Length as the platform counts it."""

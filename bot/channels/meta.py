@@ -19,10 +19,11 @@ from bot.channels.platform import PlatformInput
 from bot.channels.replies import Sender
 from bot.channels.senders import MetaSender
 from bot.channels.signatures import meta_signature, valid
+from bot.channels.table import META_CHANNELS
 
 
 class MetaInput(PlatformInput):
-    channels = frozenset({"messenger", "facebook_comment", "instagram", "instagram_comment", "whatsapp"})
+    channels = META_CHANNELS
     signature_header = "X-Hub-Signature-256"
 
     def __init__(self) -> None:

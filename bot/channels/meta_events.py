@@ -18,6 +18,7 @@ from bot.channels.events import as_list as _list
 from bot.channels.events import as_str as _str
 from bot.channels.events import collect as _collect
 from bot.channels.events import from_epoch
+from bot.channels.table import for_webhook
 
 _NAME = re.compile(r"[a-z_]{1,40}")
 
@@ -36,7 +37,7 @@ def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
         account = _str(entry.get("id"))
         entry_time = from_epoch(entry.get("time"), millis=None)
         if obj in ("page", "instagram"):
-            private_channel = "messenger" if obj == "page" else "instagram"
+            private_channel = for_webhook(obj, public=False).name  # messenger or instagram
             for item in _list(entry.get("messaging")):
                 _collect(lambda: _messaging(_dict(item), private_channel, account, entry_time),
                          f"{private_channel} event", messages, skipped)

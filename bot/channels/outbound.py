@@ -17,11 +17,11 @@ from typing import Optional
 
 from bot.channels.config import DeliveryConfig, MetaConfig, XConfig
 from bot.channels.dispatch import Dispatcher
-from bot.channels.limits import LIMITS, split
-from bot.channels.meta import MetaInput
+from bot.channels.limits import split
 from bot.channels.replies import Sender, deliver
 from bot.channels.senders import MetaSender, Outgoing, Target, XSender
-from bot.channels.x import XInput
+from bot.channels.table import META, X, private_side, text_limits
+from bot.channels.table import channel as channel_of
 from knowledge.claims import Claimer
 from knowledge.db import session_scope
 from knowledge.models import Conversation
@@ -29,16 +29,13 @@ from knowledge.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
-POLLED_CHANNELS = frozenset({"webchat", "rest"})
-# A public conversation's follow-ups go privately: the comment or post is not the place for a case.
-PRIVATE_KIND = {"facebook_comment": "private_reply", "instagram_comment": "private_reply", "x_mention": "private_reply"}
 
-
-def _sender_for(channel: str) -> Optional[Sender]:
-    if channel in MetaInput.channels:
+def _sender_for(name: str) -> Optional[Sender]:
+    platform = channel_of(name).platform
+    if platform == META:
         meta = MetaConfig.from_env()
         return None if meta.missing() else MetaSender(meta.graph(), meta.whatsapp())
-    if channel in XInput.channels:
+    if platform == X:
         x = XConfig.from_env()
         return None if x.missing() else XSender(x.api())
     return None
@@ -61,9 +58,10 @@ async def send_to_resident(conversation_id: str, channel: str, text: str,
     """Send `text` into the conversation. Returns the status to show staff: queued (web chat/REST: the
     page collects it; platforms: waiting for a retry or for earlier messages), sent, failed, unknown (no
     answer from the platform: it may have arrived), outside_window (the platform's messaging window has
-    closed) or too_long (a private reply to a comment must be one message of at most 2,000 characters).
+    closed) or too_long (a private reply to a comment must be one message within the limit of the inbox it
+    lands in: 2,000 characters for a Facebook comment's, 1,000 for an Instagram comment's).
     `case_message_id`: the case timeline line that shows this reply's status as it changes."""
-    if channel in POLLED_CHANNELS:
+    if channel_of(channel).polled:
         return "queued"
     sender = _sender_for(channel)
     conv = await asyncio.to_thread(_conversation, conversation_id)
@@ -71,10 +69,12 @@ async def send_to_resident(conversation_id: str, channel: str, text: str,
         log.error("can't send to conversation %s on %s: channel not configured or conversation unknown",
                   pseudonym(conversation_id), channel)
         return "failed"
-    limits = LIMITS[channel]
-    kind = PRIVATE_KIND.get(channel, "message")
-    chunks = split(text, LIMITS["messenger"] if kind == "private_reply" else limits)
-    if kind == "private_reply" and channel != "x_mention" and len(chunks) > 1:
+    here = channel_of(channel)
+    # A public conversation's follow-ups go privately (the comment or post is not the place for a case),
+    # held to the limits of the inbox they land in.
+    kind = "private_reply" if here.public else "message"
+    chunks = split(text, text_limits(private_side(channel).name))
+    if here.one_private_reply and len(chunks) > 1:
         # Meta allows one private reply per comment: never send part of what staff wrote and call it sent.
         return "too_long"
     outgoing = [Outgoing(kind, chunk, (buttons or []) if i == len(chunks) - 1 else [])

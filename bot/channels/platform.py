@@ -29,6 +29,7 @@ from bot.channels.outage import unstored
 from bot.channels.replies import Sender
 from bot.channels.responder import Responder
 from bot.channels.signatures import valid
+from bot.platforms.api import close_shared_client
 from knowledge.claims import Claimer
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class PlatformInput(InputChannel):
             await background.idle()   # replies to limited messages, crisis lines sent during an outage
             if inbox is not None:
                 await inbox.idle()
+            await close_shared_client()  # every reply has gone: let the platforms' connections go too
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Protocol
 
 from bot.channels.events import Incoming
-from bot.channels.limits import LIMITS, buttons_as_text, fit_one, split
+from bot.channels.limits import buttons_as_text, fit_one, split
 from bot.channels.senders import Outgoing, Target
+from bot.channels.table import channel, private_side, text_limits
 from knowledge import conversations, outbox
 from knowledge.answers import public_invite
 from knowledge.db import session_scope
@@ -26,11 +27,6 @@ if TYPE_CHECKING:
     from bot.channels.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
-
-# Where the private part of a public conversation goes, and what residents call it on that platform.
-PRIVATE_SIDE = {"facebook_comment": ("messenger", "private message"),
-                "instagram_comment": ("instagram", "direct message"),
-                "x_mention": ("x", "DM")}
 
 
 class Sender(Protocol):
@@ -68,16 +64,15 @@ def plan(incoming: Incoming, bot_messages: list[dict], understood: Understanding
     if incoming.public:
         whole = "\n".join(texts + ([buttons_as_text(buttons)] if buttons else []))
         if not (personal_details(incoming.text) or understood.sensitive):
-            return [Outgoing("public_reply", fit_one(whole, LIMITS[incoming.channel]))] if whole else []
-        private_channel, word = PRIVATE_SIDE[incoming.channel]
-        invite = Outgoing("public_reply", public_invite(council, understood.crisis, word))
-        private_limits = LIMITS[private_channel]
-        if incoming.channel == "x_mention":  # DMs: as many messages as needed
-            return [invite] + [Outgoing("private_reply", chunk) for chunk in split(whole, private_limits)]
+            return [Outgoing("public_reply", fit_one(whole, text_limits(incoming.channel)))] if whole else []
+        here, private = channel(incoming.channel), private_side(incoming.channel)
+        invite = Outgoing("public_reply", public_invite(council, understood.crisis, here.private_word or "message"))
+        if not here.one_private_reply:  # X DMs: as many messages as needed
+            return [invite] + [Outgoing("private_reply", chunk) for chunk in split(whole, text_limits(private.name))]
         # Meta allows one private reply per comment: it must hold the whole answer.
-        return [invite, Outgoing("private_reply", fit_one(whole, private_limits))] if whole else [invite]
-    limits = LIMITS.get(incoming.channel, LIMITS["x"])
-    has_buttons = bool(limits.quick_replies or limits.reply_buttons)
+        return [invite, Outgoing("private_reply", fit_one(whole, text_limits(private.name)))] if whole else [invite]
+    limits = text_limits(incoming.channel)
+    has_buttons = limits.has_buttons
     out: list[Outgoing] = []
     for message in bot_messages:
         text, choices = message.get("text") or "", [b for b in message.get("buttons") or [] if b.get("title")]
@@ -99,7 +94,8 @@ def planned(target: Target, outgoing: list[Outgoing], last_inbound_at: Optional[
     when retrying stops (the window's end, or `retry_for` from now if sooner)."""
     rows = []
     for out in outgoing:
-        window = None if out.kind == "public_reply" or target.channel == "x_mention" else LIMITS[target.channel].window
+        # A public reply has no window; a private one follows the channel's (a comment's: its private reply's).
+        window = None if out.kind == "public_reply" else channel(target.channel).window
         ends = None if window is None else (last_inbound_at or dt.datetime.min) + window
         give_up = now + retry_for if ends is None else min(ends, now + retry_for)
         rows.append(outbox.Planned(out.kind, out.text, {"user_id": target.user_id, "account_id": target.account_id,

@@ -30,6 +30,7 @@ from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
 from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.ratelimit import limiter
+from bot.channels.table import channel
 from knowledge.settings import settings
 from knowledge import cases
 from knowledge.access import authorize_write, may_read
@@ -45,9 +46,9 @@ MAX_BODY_BYTES = 64 * 1024
 SENDER_RE = re.compile(r"^[A-Za-z0-9:_.@+\-]{1,128}$")
 # REST conversations live in their own namespace: a caller's "messenger:123" becomes "rest:messenger:123",
 # which is not the Messenger resident's conversation.
-SENDER_PREFIX = "rest:"
+SENDER_PREFIX = channel("rest").id_prefix
 # What the actions learn about a REST message. Fixed here: the caller doesn't get to choose it.
-METADATA = {"channel": "rest", "origin": "private"}
+METADATA = {"channel": "rest", "origin": channel("rest").origin}
 EMPTY_REPLY = "I didn't get any words there. Tell me what you need, like \"missed bin\" or \"pothole\"."
 
 

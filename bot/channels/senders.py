@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from bot.channels.limits import LIMITS, shorten
+from bot.channels.limits import shorten
+from bot.channels.table import channel, text_limits
 from bot.platforms.api import ApiClient
 
 
@@ -49,7 +50,7 @@ class MetaSender:
             body = {"recipient": {"id": target.user_id}, "messaging_type": "RESPONSE",
                     "message": messenger_message(out, ch)}
             return _id(await self.graph.post(f"{account}/messages", body))
-        if ch in ("facebook_comment", "instagram_comment") and out.kind == "private_reply":
+        if channel(ch).one_private_reply and out.kind == "private_reply":
             # One private reply per comment: it lands in the resident's inbox and the conversation
             # continues there (Messenger or Instagram Direct).
             body = {"recipient": {"comment_id": target.reply_to}, "message": {"text": out.text}}
@@ -77,9 +78,9 @@ class XSender:
         raise ValueError(f"XSender can't send on channel {target.channel!r}")
 
 
-def messenger_message(out: Outgoing, channel: str) -> dict[str, Any]:
+def messenger_message(out: Outgoing, channel_name: str) -> dict[str, Any]:
     """Send API message: text, with buttons as quick replies (13 at most, titles of 20 characters)."""
-    limits = LIMITS[channel]
+    limits = text_limits(channel_name)
     message: dict[str, Any] = {"text": out.text}
     if out.buttons and limits.quick_replies:
         message["quick_replies"] = [
@@ -91,7 +92,7 @@ def messenger_message(out: Outgoing, channel: str) -> dict[str, Any]:
 
 def whatsapp_message(to: str, out: Outgoing) -> dict[str, Any]:
     """Cloud API message: plain text, or with choices as up to 3 reply buttons, or a list of up to 10."""
-    limits = LIMITS["whatsapp"]
+    limits = text_limits("whatsapp")
     base = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
     if not out.buttons:
         return {**base, "type": "text", "text": {"body": out.text, "preview_url": True}}

@@ -32,6 +32,7 @@ from sanic.response import HTTPResponse
 from bot.channels.flood_gate import address_of
 from bot.channels.rest import (TOKEN_HEADER, BotMessage, IntentLookup, OnNewMessage, answer_webhook,
                                tracker_intent, updates_response)
+from bot.channels.table import channel
 from bot.static_files import Asset, load_assets
 from knowledge.answers import council
 from knowledge.db import session_scope
@@ -43,9 +44,9 @@ PAGE_FILE = "webchat.html"
 # What `GET /static/<name>` may serve, by file suffix. The HTML is a template, served only as the page.
 ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 
-SENDER_PREFIX = "web:"
+SENDER_PREFIX = channel("webchat").id_prefix
 # What the actions learn about a web chat message. Fixed here: the page doesn't get to choose it.
-METADATA = {"channel": "webchat", "origin": "private"}
+METADATA = {"channel": "webchat", "origin": channel("webchat").origin}
 GENERIC_NAME = "the council"   # heading reads "Ask the council" when the knowledge base can't be read
 NAME_TTL_SECONDS = 60.0        # an editor's rename shows within a minute; page loads don't each hit the DB
 

@@ -19,10 +19,11 @@ from bot.channels.platform import PlatformInput
 from bot.channels.replies import Sender
 from bot.channels.senders import XSender
 from bot.channels.signatures import x_crc_response, x_signature
+from bot.channels.table import X_CHANNELS
 
 
 class XInput(PlatformInput):
-    channels = frozenset({"x", "x_mention"})
+    channels = X_CHANNELS
     signature_header = "X-Twitter-Webhooks-Signature"
 
     def __init__(self) -> None:

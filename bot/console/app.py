@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from sanic import Sanic, response
 from sanic.exceptions import SanicException
@@ -19,6 +19,7 @@ from bot.console.params import BadValue, has_nul
 from bot.console.templating import assets, render
 from bot.console.throttle import SignInThrottle
 from bot.console.views import AREAS
+from bot.platforms.api import close_shared_client
 from knowledge.settings import database_url as default_database_url
 from knowledge.settings import settings
 
@@ -105,6 +106,11 @@ async def _health(request: Request) -> HTTPResponse:
     return response.text("ok")
 
 
+async def _close_platform_client(_app: Sanic, _loop: Any) -> None:
+    """After the last request: close the connections staff replies opened to the platforms."""
+    await close_shared_client()
+
+
 def secure_cookies() -> bool:
     """Cookies are `Secure` (sent only over HTTPS) unless CONSOLE_INSECURE_COOKIES=1, which is only for a
     console on loopback over plain http (`councilbot run` on a developer's machine). Secure by default, so
@@ -139,4 +145,5 @@ def create_app(database_url: Optional[str] = None) -> Sanic:
     for area in AREAS:
         area.register(app)
     app.register_middleware(_security_headers, "response")
+    app.register_listener(_close_platform_client, "after_server_stop")
     return app

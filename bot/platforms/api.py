@@ -7,6 +7,10 @@ outbound queue (`bot/channels/dispatch.py`) retries for as long as the platform 
 out after the request went out is never retried here: the platform may have acted on it, and sending it
 again could give the resident the same message twice.
 Failures are logged by call, status and the platform's error code, never with the message or the body.
+
+All calls in one process share one `httpx.AsyncClient` per event loop (`shared_client`), so a busy
+conversation reuses open connections instead of paying a TCP (and TLS) handshake per message. Each call
+still passes its own base URL, token and timeout.
 """
 
 from __future__ import annotations
@@ -78,28 +82,28 @@ class ApiClient:
         # Paths hold ids (an X DM path holds the resident's user id): logs get the shape, not the ids.
         what = f"{self.name} {method} /{_ID_SEGMENT.sub('/{id}', '/' + path.lstrip('/').split('?')[0])[1:]}"
         last: Optional[PlatformError] = None
-        async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
-            for attempt in range(1, self.attempts + 1):
-                try:
-                    resp = await client.request(method, url, **kwargs)
-                except httpx.TransportError as exc:
-                    maybe = not isinstance(exc, _NOT_SENT)
-                    last = PlatformError(f"{what}: {type(exc).__name__}", maybe_delivered=maybe)
-                    if maybe:
-                        break
-                    delay = self._delay(attempt, None)
-                else:
-                    if resp.status_code < 300:
-                        return _json(resp)
-                    retry_after = _seconds(resp.headers.get("retry-after"))
-                    last = PlatformError(f"{what}: HTTP {resp.status_code}", resp.status_code, _error_code(resp),
-                                         retry_after)
-                    if resp.status_code not in RETRY_STATUSES:
-                        break
-                    delay = self._delay(attempt, retry_after)
-                if attempt < self.attempts:
-                    log.warning("%s; retry %d of %d in %.1fs", last, attempt, self.attempts - 1, delay)
-                    await asyncio.sleep(delay)
+        client = shared_client()
+        for attempt in range(1, self.attempts + 1):
+            try:
+                resp = await client.request(method, url, headers=self._headers, timeout=self._timeout, **kwargs)
+            except httpx.TransportError as exc:
+                maybe = not isinstance(exc, _NOT_SENT)
+                last = PlatformError(f"{what}: {type(exc).__name__}", maybe_delivered=maybe)
+                if maybe:
+                    break
+                delay = self._delay(attempt, None)
+            else:
+                if resp.status_code < 300:
+                    return _json(resp)
+                retry_after = _seconds(resp.headers.get("retry-after"))
+                last = PlatformError(f"{what}: HTTP {resp.status_code}", resp.status_code, _error_code(resp),
+                                     retry_after)
+                if resp.status_code not in RETRY_STATUSES:
+                    break
+                delay = self._delay(attempt, retry_after)
+            if attempt < self.attempts:
+                log.warning("%s; retry %d of %d in %.1fs", last, attempt, self.attempts - 1, delay)
+                await asyncio.sleep(delay)
         assert last is not None
         # A warning: the outbound queue decides whether this is the end of it.
         log.warning("%s (platform error code %s)", last, last.code or "none")
@@ -109,6 +113,31 @@ class ApiClient:
         if retry_after is not None:
             return min(retry_after, self.max_backoff)
         return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+
+
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def shared_client() -> httpx.AsyncClient:
+    """This process's client for platform calls on the running event loop, created on first use.
+
+    An AsyncClient's connections belong to the loop that opened them, and one process can run several
+    loops one after another (scripts and tests call `asyncio.run` repeatedly; the Rasa server and the
+    console each run one): so there is one client per loop, and a closed loop's client is dropped."""
+    loop = asyncio.get_running_loop()
+    for other in [other for other in _clients if other.is_closed()]:
+        del _clients[other]  # its sockets went with the loop; nothing left to close
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = httpx.AsyncClient()
+    return client
+
+
+async def close_shared_client() -> None:
+    """Close the running loop's client and its connections (a server's shutdown hook calls this)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def _seconds(retry_after: Optional[str]) -> Optional[float]:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from bot.platforms.api import ApiClient, PlatformError
+from bot.platforms.api import ApiClient, PlatformError, close_shared_client, shared_client
 from tests.conftest import free_port
 from tests.fakes.platform import FakePlatform
 
@@ -173,3 +173,30 @@ def test_what_the_queue_needs_to_retry_is_on_the_error(fake: FakePlatform) -> No
 def test_connection_refused_is_worth_retrying_later() -> None:
     err = _error(_client(f"http://127.0.0.1:{free_port()}", attempts=1))
     assert err.retryable and not err.maybe_delivered  # it never reached the platform
+
+
+def test_calls_through_different_clients_reuse_one_connection(fake: FakePlatform) -> None:
+    graph, whatsapp = _client(fake.url), ApiClient("whatsapp", fake.url, "wa-token", timeout=5.0)
+
+    async def calls() -> None:
+        for i in range(3):
+            await graph.post("me/messages", {"message": {"text": f"hello {i}"}})
+            await whatsapp.post("wa-1/messages", {"messaging_product": "whatsapp", "text": {"body": "hi"}})
+
+    asyncio.run(calls())
+    assert len(fake.calls) == 6
+    assert len({c.peer for c in fake.calls}) == 1  # pooled: no new handshake per call
+    # Each call still carries its own client's token.
+    assert [c.headers["Authorization"] for c in fake.calls] == ["Bearer page-token-123", "Bearer wa-token"] * 3
+
+
+def test_one_client_per_event_loop_and_a_closed_one_is_replaced() -> None:
+    async def twice() -> tuple[object, object, object]:
+        first, again = shared_client(), shared_client()
+        await close_shared_client()
+        return first, again, shared_client()
+
+    first, again, after_close = asyncio.run(twice())
+    assert first is again and after_close is not first
+    other_loop, _, _ = asyncio.run(twice())
+    assert other_loop is not first  # a new loop can't use connections opened on another

@@ -196,8 +196,40 @@ def test_staff_are_not_told_sent_when_part_of_a_comment_reply_was_dropped(kb_url
     words = "A" * 1500 + ". " + "Call 0300 123 4567 about your bin."
     words = words + "\n" + "B" * 1500 + ". Your reference is NC-2026-000007."
     status = _send(conv, "facebook_comment", words)
-    sent = " ".join(c.body["message"]["text"] for c in meta.calls)
-    assert status != "sent" or "NC-2026-000007" in sent
+    # Over 2,000 characters: refused whole and named, never sent in part (nor in full as several replies).
+    assert status == "too_long"
+    assert list(meta.calls) == []
+    # Staff shorten it to what fits one private reply: it goes, all of it, reference included.
+    shorter = "Call 0300 123 4567 about your bin.\n" + "B" * 1500 + ". Your reference is NC-2026-000007."
+    assert _send(conv, "facebook_comment", shorter) == "sent"
+    sent = [c.body["message"]["text"] for c in meta.calls]
+    assert sent == [shorter]
+
+
+def test_instagram_comment_private_reply_is_held_to_instagrams_1000_characters(kb_url: str,
+                                                                                meta: FakePlatform) -> None:
+    # The private reply lands in Instagram Direct, whose limit is 1,000 characters (Messenger's is 2,000).
+    conv = _conversation(kb_url, "instagram_comment", "ig-user-1", account="ig-account-1", reply_to="ig-comment-7",
+                         origin="public")
+    assert _send(conv, "instagram_comment", "A" * 1500 + ".") == "too_long"
+    assert list(meta.calls) == []
+    assert _outbound(kb_url) == []
+    fits = "A" * 990 + "."
+    assert _send(conv, "instagram_comment", fits) == "sent"
+    [call] = meta.calls
+    assert call.path == "/ig-account-1/messages"
+    assert call.body == {"recipient": {"comment_id": "ig-comment-7"}, "message": {"text": fits}}
+
+
+def test_facebook_comment_private_reply_is_held_to_messengers_2000_characters(kb_url: str,
+                                                                              meta: FakePlatform) -> None:
+    conv = _conversation(kb_url, "facebook_comment", "fb-user-5", reply_to="comment-103", origin="public")
+    assert _send(conv, "facebook_comment", "A" * 2100 + ".") == "too_long"
+    assert list(meta.calls) == []
+    fits = "A" * 1990 + "."
+    assert _send(conv, "facebook_comment", fits) == "sent"
+    [call] = meta.calls
+    assert call.body == {"recipient": {"comment_id": "comment-103"}, "message": {"text": fits}}
 
 
 def test_old_comment_is_outside_its_private_reply_window(kb_url: str, meta: FakePlatform) -> None:
@@ -285,3 +317,17 @@ def test_a_staff_reply_waits_behind_an_earlier_unsent_message(kb_url: str, meta:
     assert _send(conv, "messenger", "First") == "queued"
     assert _send(conv, "messenger", "Second") == "queued"  # must not overtake "First"
     assert [c.body["message"]["text"] for c in meta.calls] == ["First", "First"]
+
+
+# --- connections: one client per process, reused --------------------------------------------------------------------
+
+def test_replies_in_one_process_share_one_connection_to_the_platform(kb_url: str, meta: FakePlatform) -> None:
+    convs = [_conversation(kb_url, "messenger", f"psid-conn-{i}") for i in range(4)]
+
+    async def staff_replies() -> list[str]:  # as the console does: several replies on its one event loop
+        return [await send_to_resident(conv, "messenger", REPLY) for conv in convs]
+
+    assert asyncio.run(staff_replies()) == ["sent"] * 4
+    calls = list(meta.calls)
+    assert len(calls) == 4
+    assert len({c.peer for c in calls}) == 1  # one TCP connection: a client per call would open four

@@ -11,7 +11,8 @@ from typing import Optional
 import pytest
 
 from bot.channels.events import Incoming
-from bot.channels.limits import LIMITS, weighted_length
+from bot.channels.limits import weighted_length
+from bot.channels.table import LIMITS
 from bot.channels.replies import Understanding, plan
 from bot.channels.senders import Outgoing, messenger_message, whatsapp_message
 from knowledge.models import Council

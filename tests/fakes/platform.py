@@ -42,6 +42,7 @@ class Call:
     body: Any
     at: float = field(default_factory=time.monotonic)
     status: int = 0  # what the fake answered (0 until it has)
+    peer: tuple[str, int] = ("", 0)  # the bot's end of the TCP connection: one value per connection
 
 
 class FakePlatform:
@@ -72,7 +73,8 @@ class FakePlatform:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                status, payload, headers = fake._answer(self.command, self.path, dict(self.headers), body)
+                status, payload, headers = fake._answer(self.command, self.path, dict(self.headers), body,
+                                                        tuple(self.client_address[:2]))
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -121,10 +123,11 @@ class FakePlatform:
         """Let stalled calls answer."""
         self._released.set()
 
-    def _answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any, dict]:
+    def _answer(self, method: str, path: str, headers: dict[str, str], body: Any,
+                peer: tuple[str, int] = ("", 0)) -> tuple[int, Any, dict]:
         if self.delay:
             time.sleep(self.delay)
-        call = Call(method, path, headers, body)
+        call = Call(method, path, headers, body, peer=peer)
         with self._lock:
             self.calls.append(call)
             self._lock.notify_all()

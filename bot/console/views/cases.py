@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import casework
+from bot.channels.table import NAMES, channel, private_side
 from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg, parse_int
@@ -32,8 +33,7 @@ from knowledge.search import search_services
 from knowledge.staff import AGENT
 
 FILTERS = ("status", "channel", "reason", "priority", "owner")
-CHANNELS = ("webchat", "rest", "messenger", "facebook_comment", "instagram", "instagram_comment", "whatsapp", "x",
-            "x_mention")
+CHANNELS = NAMES  # every channel, for the queue's filter
 
 
 def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
@@ -197,14 +197,27 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
              "unknown": "We don't know if the reply arrived: the platform did not answer. It was not sent again. "
                         "Check with the resident before resending.",
              "failed": "The reply could not be delivered. It is on the case; try again or phone the resident.",
-             "outside_window": "Not sent: the platform only allows replies within 24 hours of the resident's "
-                               "last message. Phone or email them instead.",
-             "too_long": "Not sent: a private reply to a comment can be at most 2,000 characters. Shorten it "
-                         "and send again."}
+             "outside_window": _outside_window(sent.channel),
+             "too_long": _too_long(sent.channel)}
     if sent.polled and sent.delivery == "queued":
         # Web chat and REST residents collect replies from their page: waiting there is success.
         return _back(reference, "Reply sent: it shows on the resident's page when it next checks.")
     return _back(reference, words.get(sent.delivery, f"Reply {sent.delivery}."))
+
+
+def _outside_window(name: str) -> str:
+    """Why a reply was not sent once the channel's messaging window had closed, with the window's length."""
+    window = channel(name).window_words() if name else ""
+    rule = (f"the platform only allows replies within {window} of the resident's last message" if window
+            else "the platform's messaging window has closed")
+    return f"Not sent: {rule}. Phone or email them instead."
+
+
+def _too_long(name: str) -> str:
+    """Why a private reply to a comment was refused: it must be one message within its inbox's limit."""
+    limits = private_side(name).limits if name else None
+    most = f"at most {limits.max_chars:,} characters" if limits else "one message"
+    return f"Not sent: a private reply to a comment can be {most}. Shorten it and send again."
 
 
 @require(AGENT)

@@ -1,0 +1,93 @@
+"""What staff are told when a platform's rule stops their reply, in that channel's own numbers: a private
+reply to an Instagram comment may hold 1,000 characters (Instagram Direct's limit), a Facebook comment's
+2,000; Messenger's window is 24 hours, a comment's private reply window 7 days. Over real HTTP: the console
+as its own process, the fake Meta platform behind it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Iterator
+from urllib.parse import unquote_plus
+
+import pytest
+
+from knowledge import cases
+from knowledge.conversations import utcnow
+from knowledge.db import session_scope
+from knowledge.models import Conversation
+from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, signed_in
+from tests.fakes.platform import FakePlatform
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[FakePlatform]:
+    with FakePlatform() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, platform: FakePlatform) -> Iterator[tuple[str, str]]:
+    env = {"META_APP_SECRET": "app-secret", "META_VERIFY_TOKEN": "verify-me", "META_PAGE_ACCESS_TOKEN": "page-token",
+           "META_GRAPH_URL": platform.url}
+    with seeded_console(tmp_path_factory, "channel_rules", env=env) as (base, db_url):
+        yield base, db_url
+
+
+def _claimed_case(base: str, db_url: str, channel: str, user: str, hours_ago: float) -> tuple[WebClient, str]:
+    with session_scope(db_url) as session:
+        public = channel.endswith("_comment")
+        session.add(Conversation(id=f"{channel}:{user}", channel=channel, origin="public" if public else "private",
+                                 platform_user_id=user, account_id="page-1", reply_to="comment-1" if public else None,
+                                 last_inbound_at=utcnow() - dt.timedelta(hours=hours_ago)))
+        case, _ = cases.open_case(session, f"{channel}:{user}", channel, "asked",
+                                  [{"author": "resident", "text": "My bin was missed", "meta": {}}])
+        reference = case.reference
+    agent = signed_in(base, "agent")
+    token = csrf_in(agent.get(f"/cases/{reference}").text)
+    assert agent.post(f"/cases/{reference}/claim", data={"csrf_token": token}).status_code == 303
+    return agent, reference
+
+
+def _reply(agent: WebClient, reference: str, text: str) -> str:
+    """The notice staff are shown after sending `text`."""
+    page = agent.get(f"/cases/{reference}").text
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
+    resp = agent.post(f"/cases/{reference}/reply", data={"csrf_token": csrf_in(page), "nonce": nonce, "text": text})
+    assert resp.status_code == 303
+    return unquote_plus(resp.headers["location"])
+
+
+@pytest.mark.parametrize("channel, limit", [("instagram_comment", "1,000"), ("facebook_comment", "2,000")])
+def test_a_too_long_comment_reply_names_that_platforms_limit(console: tuple[str, str], platform: FakePlatform,
+                                                             channel: str, limit: str) -> None:
+    base, db_url = console
+    platform.reset()
+    agent, reference = _claimed_case(base, db_url, channel, f"long-{channel}", hours_ago=1)
+    notice = _reply(agent, reference, "A" * 2500 + ".")
+    assert f"a private reply to a comment can be at most {limit} characters" in notice
+    assert platform.calls == []
+
+
+def test_an_instagram_comment_reply_over_1000_characters_is_refused(console: tuple[str, str],
+                                                                   platform: FakePlatform) -> None:
+    base, db_url = console
+    platform.reset()
+    agent, reference = _claimed_case(base, db_url, "instagram_comment", "ig-1500", hours_ago=1)
+    assert "at most 1,000 characters" in _reply(agent, reference, "A" * 1500 + ".")
+    assert platform.calls == []
+    assert "Reply sent." in _reply(agent, reference, "A" * 900 + ".")
+    [call] = platform.calls
+    assert call.body == {"recipient": {"comment_id": "comment-1"}, "message": {"text": "A" * 900 + "."}}
+
+
+@pytest.mark.parametrize("channel, hours_ago, window", [("messenger", 25, "24 hours"),
+                                                          ("facebook_comment", 8 * 24, "7 days")])
+def test_outside_the_window_staff_are_told_that_channels_window(console: tuple[str, str], platform: FakePlatform,
+                                                                channel: str, hours_ago: float, window: str) -> None:
+    base, db_url = console
+    platform.reset()
+    agent, reference = _claimed_case(base, db_url, channel, f"late-{channel}", hours_ago=hours_ago)
+    notice = _reply(agent, reference, "Sorry for the wait.")
+    assert f"the platform only allows replies within {window} of the resident's last message" in notice
+    assert platform.calls == []
