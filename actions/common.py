@@ -12,11 +12,12 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from knowledge import answers, unanswered
+from knowledge import answers
+from knowledge.catalogue import unanswered
 from knowledge.answers import Reply
 from knowledge.db import session_scope
-from knowledge.handover import Handover, HandoverReason, request_handover
-from knowledge.privacy import pseudonym
+from knowledge.casework.handover import Handover, HandoverReason, request_handover
+from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 

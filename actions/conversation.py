@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over
 from actions.services import ActionAnswerService, answers_follow_up
-from knowledge import answers, examples
-from knowledge.handover import HandoverReason
+from knowledge import answers
+from knowledge.catalogue import examples
+from knowledge.casework.handover import HandoverReason
 
 
 class ActionHumanHandoff(Action):

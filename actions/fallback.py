@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over, note_unanswered
 from actions.services import ActionAnswerService, answers_follow_up
-from knowledge import answers, examples, unanswered
-from knowledge.handover import HandoverReason
+from knowledge import answers
+from knowledge.catalogue import examples, unanswered
+from knowledge.casework.handover import HandoverReason
 from knowledge.models import Service
-from knowledge.real_words import has_real_words
-from knowledge.search import search_services
+from knowledge.understanding.real_words import has_real_words
+from knowledge.catalogue.search import search_services
 
 # Service intents the model ranked at least this high are worth offering as a choice.
 MIN_SUGGESTION_CONFIDENCE = 0.1
@@ -63,7 +64,7 @@ def missed_texts(tracker: Tracker) -> list[str]:
 class ActionKnowledgeFallback(Action):
     """Answer directly if search and model agree; else up to three likely services plus the phone number.
     After a second miss in a row, offer a person: a case if the resident wrote real words, else the phone
-    number and how to ask for a person (`knowledge.real_words`)."""
+    number and how to ask for a person (`knowledge.understanding.real_words`)."""
 
     def name(self) -> str:
         return "action_kb_fallback"

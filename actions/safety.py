@@ -16,10 +16,10 @@ from knowledge import answers
 from knowledge.danger.kinds import DangerKind
 from knowledge.danger.lexicon import default_lexicon
 from knowledge.models import Service
-from knowledge.search import search_services
+from knowledge.catalogue.search import search_services
 from knowledge.db import session_scope
-from knowledge.handover import HandoverReason
-from knowledge.intents import is_service_intent
+from knowledge.casework.handover import HandoverReason
+from knowledge.understanding.intents import is_service_intent
 
 # A service the classifier ranks at least this high in a message about danger was asked about too
 # ("my neighbour's house is on fire, and when is bin day" gets the bin day answer after 999).

@@ -2,9 +2,9 @@
 
 Which service: the model's service intent; for a follow-up ("how much is it?", "what about the other bin?"),
 the service answered last in this conversation (slot `last_service`); an editor's example question the
-message is like (knowledge/examples.py) when the model has none, or for a topic added after training. What about it: the aspect the message asks
-(knowledge/followups.py), or the previous turn's for "same for the leisure centre?". What the reply says, and
-whether a person takes over as well, is decided by knowledge/replies.py (the editors' preview uses it too);
+message is like (knowledge/catalogue/examples.py) when the model has none, or for a topic added after training. What about it: the aspect the message asks
+(knowledge/understanding/followups.py), or the previous turn's for "same for the leisure centre?". What the reply says, and
+whether a person takes over as well, is decided by knowledge/service_reply.py (the editors' preview uses it too);
 the action performs what the decision asks: the case, the note for editors, the slots.
 """
 
@@ -18,9 +18,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, entity, hand_over, note_unanswered
-from knowledge import answers, examples, replies
-from knowledge.followups import is_follow_up, refers_back
-from knowledge.intents import intent_for_service, is_service_intent, redirect_key
+from knowledge import answers, service_reply
+from knowledge.catalogue import examples
+from knowledge.understanding.followups import is_follow_up, refers_back
+from knowledge.understanding.intents import intent_for_service, is_service_intent, redirect_key
 from knowledge.models import Service
 
 # A question about cost, eligibility or timing whose service the model is less sure of than this is taken
@@ -67,7 +68,7 @@ def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
 
 class ActionAnswerService(Action):
     """Reply with the service's summary (or the cost, eligibility or timing asked), link and phone number,
-    worded from the knowledge base (knowledge/replies.py decides), and remember the service for follow-ups."""
+    worded from the knowledge base (knowledge/service_reply.py decides), and remember the service for follow-ups."""
 
     def name(self) -> str:
         return "action_answer_service"
@@ -76,19 +77,19 @@ class ActionAnswerService(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         text = tracker.latest_message.get("text") or ""
         confidence = (tracker.latest_message.get("intent") or {}).get("confidence")
-        what = replies.asked(text, intent, entity(tracker, "bin_type"), last_aspect=tracker.get_slot("last_aspect"),
+        what = service_reply.asked(text, intent, entity(tracker, "bin_type"), last_aspect=tracker.get_slot("last_aspect"),
                              last_bin_type=tracker.get_slot("last_bin_type"))
-        decided: list[replies.ServiceReply] = []
+        decided: list[service_reply.ServiceReply] = []
 
         def build(session: Session) -> answers.Reply:
             svc = resolve_service(session, tracker, intent, text, domain.get("intents") or [])
-            decided.append(replies.decide(session, svc, text, bin_type=what.bin_type, aspect=what.aspect,
+            decided.append(service_reply.decide(session, svc, text, bin_type=what.bin_type, aspect=what.aspect,
                                           postcode=entity(tracker, "postcode"), confidence=confidence))
             return decided[0].reply
 
         events = answer(dispatcher, tracker, self.name(), build)
         decision = decided[0] if decided else None
-        kind = decision.unanswered if decision else replies.unanswered_kind(confidence)
+        kind = decision.unanswered if decision else service_reply.unanswered_kind(confidence)
         if kind:
             note_unanswered(tracker, kind)  # answered, but editors should look at the wording
         if decision is not None and decision.handover is not None:  # the self-serve answer, and a person as well

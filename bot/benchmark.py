@@ -152,7 +152,7 @@ def main(quick: bool = False) -> int:
     stock_model, stock_train = stock_bot(work / "stock")
 
     # Our bot over a fresh seeded knowledge base, so local edits don't matter.
-    from knowledge.content import load
+    from knowledge.catalogue.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
     from knowledge.settings import CONTENT_DIR

@@ -13,10 +13,11 @@ from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from bot.channels.outbound import send_to_resident
+from bot.channels.sending.outbound import send_to_resident
 from bot.channels.table import POLLED
-from knowledge import answers, cases
-from knowledge.conversations import utcnow
+from knowledge import answers
+from knowledge.casework import cases
+from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
 from knowledge.models import Case, StaffUser
 

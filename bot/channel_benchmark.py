@@ -113,7 +113,7 @@ def main() -> int:
     import os
 
     from bot.benchmark import tree_rss_mb
-    from knowledge.content import load
+    from knowledge.catalogue.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
     from knowledge.settings import CONTENT_DIR

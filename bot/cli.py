@@ -42,7 +42,7 @@ from knowledge.settings import CONTENT_DIR
 
 
 def _kb_validate(args: argparse.Namespace) -> int:
-    from knowledge.content import read_content
+    from knowledge.catalogue.content import read_content
 
     content, errors = read_content(Path(args.dir))
     for error in errors:
@@ -67,9 +67,9 @@ def _author(args: argparse.Namespace) -> str:
 
 
 def _kb_load(args: argparse.Namespace) -> int:
-    from knowledge.content import ContentInvalid, load
+    from knowledge.catalogue.content import ContentInvalid, load
     from knowledge.db import session_scope
-    from knowledge.editing import record_version, versions
+    from knowledge.catalogue.editing import record_version, versions
     from knowledge.migrations import upgrade
 
     upgrade()
@@ -88,9 +88,9 @@ def _kb_load(args: argparse.Namespace) -> int:
 
 
 def _kb_export(args: argparse.Namespace) -> int:
-    from knowledge.content import export
+    from knowledge.catalogue.content import export
     from knowledge.db import session_scope
-    from knowledge.transfer import export_csv
+    from knowledge.catalogue.transfer import export_csv
 
     if not args.out_dir and not args.csv:
         print("Say where to write: an output directory for YAML, or --csv FILE.", file=sys.stderr)
@@ -108,11 +108,11 @@ def _kb_export(args: argparse.Namespace) -> int:
 
 
 def _kb_import(args: argparse.Namespace) -> int:
-    from knowledge.content import ContentInvalid
+    from knowledge.catalogue.content import ContentInvalid
     from knowledge.db import session_scope
-    from knowledge.editing import ConflictError, EditError
+    from knowledge.catalogue.editing import ConflictError, EditError
     from knowledge.migrations import upgrade
-    from knowledge.transfer import apply_import, plan_import
+    from knowledge.catalogue.transfer import apply_import, plan_import
 
     upgrade()
     source = Path(args.path)
@@ -288,7 +288,7 @@ def _figures(args: argparse.Namespace) -> int:
     import json
 
     from knowledge.db import session_scope
-    from knowledge.figures import as_text, compute
+    from knowledge.casework.figures import as_text, compute
     from knowledge.migrations import upgrade
 
     upgrade()
@@ -301,7 +301,7 @@ def _figures(args: argparse.Namespace) -> int:
 def _links_check(args: argparse.Namespace) -> int:
     """Problems and totals; exit 0 even with broken links (they are findings, not failures), 2 if the check
     couldn't run at all."""
-    from knowledge.links import OUTCOMES, run_check
+    from knowledge.catalogue.links import OUTCOMES, run_check
     from knowledge.migrations import upgrade
 
     try:
@@ -328,7 +328,7 @@ def _review(args: argparse.Namespace) -> int:
 
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
-    from knowledge.review import due_for_review
+    from knowledge.catalogue.review import due_for_review
 
     upgrade()
     today = dt.date.today()
@@ -368,7 +368,7 @@ def _not_negative(text: str) -> int:
 
 def _unanswered_groups(args: argparse.Namespace) -> list:
     from knowledge.db import session_scope
-    from knowledge.unanswered import groups
+    from knowledge.catalogue.unanswered import groups
 
     with session_scope() as session:
         return groups(session, days=getattr(args, "days", 30), kinds=getattr(args, "kind", None))
@@ -395,7 +395,7 @@ def _unanswered(args: argparse.Namespace) -> int:
 def _unanswered_export(args: argparse.Namespace) -> int:
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
-    from knowledge.unanswered import NothingToExport, export_candidates
+    from knowledge.catalogue.unanswered import NothingToExport, export_candidates
 
     upgrade()
     if args.group is not None:
@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     password.set_defaults(func=_users_password)
 
-    from knowledge.links import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
+    from knowledge.catalogue.links import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 
     links = sub.add_parser("links", help="services' self-serve links").add_subparsers(dest="links_command",
                                                                                        required=True)
@@ -504,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also list those due in the next DAYS days (default 0: due today or overdue)")
     review.set_defaults(func=_review)
 
-    from knowledge.unanswered import KINDS
+    from knowledge.catalogue.unanswered import KINDS
 
     unanswered = sub.add_parser("unanswered", help="what the bot couldn't answer well, grouped by similarity")
     unanswered.add_argument("--days", type=int, default=30, help="period to look at (default 30)")

@@ -28,7 +28,7 @@ def _stores() -> tuple[str, str]:
 
 
 def _identifier(args: argparse.Namespace) -> Any:
-    from knowledge.subjects import parse_identifier
+    from knowledge.personal_data.subjects import parse_identifier
 
     return parse_identifier(args.who, args.kind)
 
@@ -39,7 +39,7 @@ def _print_counts(counts: dict[str, int], verb: str) -> None:
 
 
 def _erase(args: argparse.Namespace, author: Callable[[argparse.Namespace], str]) -> int:
-    from knowledge.erasure import erase
+    from knowledge.personal_data.erasure import erase
 
     identifier = _identifier(args)
     kb_url, tracker_url = _stores()
@@ -58,7 +58,7 @@ def _erase(args: argparse.Namespace, author: Callable[[argparse.Namespace], str]
 
 
 def _export(args: argparse.Namespace, author: Callable[[argparse.Namespace], str]) -> int:
-    from knowledge.subject_access import export, write
+    from knowledge.personal_data.subject_access import export, write
 
     out = Path(args.out)
     if out.exists():
@@ -78,7 +78,7 @@ def _export(args: argparse.Namespace, author: Callable[[argparse.Namespace], str
 
 
 def _retention(args: argparse.Namespace, author: Callable[[argparse.Namespace], str]) -> int:
-    from knowledge.retention import Periods, apply
+    from knowledge.personal_data.retention import Periods, apply
 
     try:
         periods = Periods.from_env()
@@ -98,7 +98,7 @@ def _retention(args: argparse.Namespace, author: Callable[[argparse.Namespace], 
 
 def add_parser(sub: Any, author: Callable[[argparse.Namespace], str]) -> None:
     """Add `privacy` to the `councilbot` parser. `author` names who ran a command, for the audit."""
-    from knowledge.subjects import KINDS, IdentifierError
+    from knowledge.personal_data.subjects import KINDS, IdentifierError
 
     def run(handler: Callable[..., int]) -> Callable[[argparse.Namespace], int]:
         def call(args: argparse.Namespace) -> int:

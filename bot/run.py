@@ -9,9 +9,9 @@ from bot.channels.config import MetaConfig, XConfig
 from knowledge.settings import Settings
 from bot.stack import BotStack, StartupError
 from bot.training import ensure_model
-from knowledge.content import ContentInvalid, load
+from knowledge.catalogue.content import ContentInvalid, load
 from knowledge.db import session_scope
-from knowledge.editing import record_version
+from knowledge.catalogue.editing import record_version
 from knowledge.migrations import upgrade
 from knowledge.settings import CONTENT_DIR, database_url
 

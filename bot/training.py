@@ -20,8 +20,8 @@ import yaml
 from knowledge.settings import Settings
 from knowledge.settings import PROJECT_ROOT, var_dir
 
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "knowledge/danger", "knowledge/text.py",
-                   "knowledge/language.py", "knowledge/content/danger_lexicon.yml")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "knowledge/danger", "knowledge/understanding/text.py",
+                   "knowledge/understanding/language.py", "knowledge/content/danger_lexicon.yml")
 
 
 def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
@@ -32,7 +32,7 @@ def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
         from sqlalchemy import select
 
         from knowledge.db import session_scope
-        from knowledge.intents import intent_for_service
+        from knowledge.understanding.intents import intent_for_service
         from knowledge.models import Service
 
         domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))

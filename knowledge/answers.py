@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.danger.kinds import DangerKind
-from knowledge.followups import Aspect
-from knowledge.intents import intent_for_service, is_service_intent
+from knowledge.understanding.followups import Aspect
+from knowledge.understanding.intents import intent_for_service, is_service_intent
 from knowledge.models import Council, Redirect, Service
 
 # Words for bin types residents mention, as they should read in a reply.

@@ -54,7 +54,7 @@ class Service(Base):
     timing = Column(Text, nullable=True)               # when: opening hours, how long it takes, deadlines
     synonyms = Column(JSON, default=list)
     # Questions residents ask, written by editors: a message like one of them reaches this service on the
-    # next message, without retraining (knowledge/examples.py); the next training learns them.
+    # next message, without retraining (knowledge/catalogue/examples.py); the next training learns them.
     examples = Column(JSON, default=list)
     category = Column(String(100), index=True)
     owner = Column(String(200))
@@ -98,7 +98,7 @@ class Conversation(Base):
     the Rasa sender id. `origin` is "public" for comments and mentions, "private" for messages. `reply_to`
     is the latest public post to answer under (comment or tweet id); `last_inbound_at` starts the platform's
     24-hour messaging window. `access_token_hash` is the SHA-256 of the owner token that REST and web chat
-    callers must present (knowledge/access.py); platform conversations have none: their webhooks are signed."""
+    callers must present (knowledge/delivery/access.py); platform conversations have none: their webhooks are signed."""
 
     __tablename__ = "conversations"
     id = Column(String(200), primary_key=True)

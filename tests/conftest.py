@@ -44,7 +44,7 @@ def _no_default_database(request: pytest.FixtureRequest, tmp_path: Path, monkeyp
 @pytest.fixture
 def kb_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh SQLite knowledge base, migrated and loaded from the shipped seed content."""
-    from knowledge.content import load
+    from knowledge.catalogue.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
 

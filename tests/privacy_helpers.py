@@ -18,7 +18,9 @@ from typing import Iterator
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from knowledge import cases, conversations, outbox, unanswered
+from knowledge.casework import cases
+from knowledge.delivery import conversations, outbox
+from knowledge.catalogue import unanswered
 from knowledge.db import get_engine, session_scope
 from knowledge.models import StaffUser
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import yaml
 
-from knowledge.intents import intent_for_redirect, intent_for_service
+from knowledge.understanding.intents import intent_for_redirect, intent_for_service
 from knowledge.settings import PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"

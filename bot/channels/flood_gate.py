@@ -21,17 +21,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.config import RateLimits
-from bot.channels import background
+from bot.channels.sending import background
 from bot.channels.events import Incoming
 from bot.channels.ratelimit import Verdict, limiter
-from bot.channels.dispatch import Dispatcher
-from bot.channels.replies import Understanding, deliver, plan
+from bot.channels.sending.dispatch import Dispatcher
+from bot.channels.sending.replies import Understanding, deliver, plan
 from bot.channels.safety_net import council_details, in_danger
-from bot.channels.senders import Target
+from bot.channels.sending.senders import Target
 from bot.client_address import client_address
 from knowledge import answers
-from knowledge.conversations import utcnow
-from knowledge.privacy import pseudonym
+from knowledge.delivery.conversations import utcnow
+from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 

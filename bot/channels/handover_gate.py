@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.channels.safety_net import in_danger
-from knowledge import answers, cases
-from knowledge.conversations import utcnow
+from knowledge import answers
+from knowledge.casework import cases
+from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
 from knowledge.models import CaseMessage
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 

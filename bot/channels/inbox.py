@@ -25,12 +25,12 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable, Iterable, Optional
 
-from bot.channels.dispatch import Dispatcher
+from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import Incoming
-from knowledge import conversations, outbox
-from knowledge.claims import DEFAULT_LEASE, Claimer
+from knowledge.delivery import conversations, outbox
+from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
 from knowledge.db import session_scope
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 

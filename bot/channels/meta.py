@@ -16,8 +16,8 @@ from bot.channels import meta_events
 from bot.channels.config import MetaConfig
 from bot.channels.events import Incoming
 from bot.channels.platform import PlatformInput
-from bot.channels.replies import Sender
-from bot.channels.senders import MetaSender
+from bot.channels.sending.replies import Sender
+from bot.channels.sending.senders import MetaSender
 from bot.channels.signatures import meta_signature, valid
 from bot.channels.table import META_CHANNELS
 

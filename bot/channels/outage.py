@@ -17,14 +17,14 @@ from sanic import response
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels import background
+from bot.channels.sending import background
 from bot.channels.events import Incoming
-from bot.channels.replies import Sender, Understanding, plan
+from bot.channels.sending.replies import Sender, Understanding, plan
 from bot.channels.safety_net import council_details, in_danger
-from bot.channels.senders import Target
+from bot.channels.sending.senders import Target
 from knowledge import answers
 from knowledge.models import Council
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 

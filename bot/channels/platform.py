@@ -18,19 +18,19 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels import background
+from bot.channels.sending import background
 from bot.channels.config import DeliveryConfig, retention
-from bot.channels.dispatch import Dispatcher
+from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import BadPayload, Incoming
 from bot.channels.flood_gate import admit
 from bot.channels.inbox import Inbox
 from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.outage import unstored
-from bot.channels.replies import Sender
+from bot.channels.sending.replies import Sender
 from bot.channels.responder import Responder
 from bot.channels.signatures import valid
 from bot.platforms.api import close_shared_client
-from knowledge.claims import Claimer
+from knowledge.delivery.claims import Claimer
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from bot.channels import safety_net
 from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
 from bot.channels.handover_gate import intercept
-from bot.channels.replies import Understanding, plan, planned
-from bot.channels.senders import Target
-from knowledge import answers, conversations, outbox
+from bot.channels.sending.replies import Understanding, plan, planned
+from bot.channels.sending.senders import Target
+from knowledge import answers
+from knowledge.delivery import conversations, outbox
 from knowledge.db import session_scope
 from knowledge.models import Council
-from knowledge.privacy import pseudonym
-from knowledge.text import clean_text
+from knowledge.personal_data.privacy import pseudonym
+from knowledge.understanding.text import clean_text
 
 log = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.ratelimit import limiter
 from bot.channels.table import channel
 from knowledge.settings import settings
-from knowledge import cases
-from knowledge.access import authorize_write, may_read
-from knowledge.conversations import touch_conversation, utcnow
+from knowledge.casework import cases
+from knowledge.delivery.access import authorize_write, may_read
+from knowledge.delivery.conversations import touch_conversation, utcnow
 from knowledge.db import session_scope
-from knowledge.privacy import pseudonym
-from knowledge.text import clean_text
+from knowledge.personal_data.privacy import pseudonym
+from knowledge.understanding.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 BotMessage = dict[str, Any]  # one message the bot sent, as CollectingOutputChannel records it
 IntentLookup = Callable[[str], Awaitable[Optional[str]]]  # conversation id -> the intent the model chose
 
-# The owner token of a REST or web chat conversation travels in this header both ways (knowledge/access.py).
+# The owner token of a REST or web chat conversation travels in this header both ways (knowledge/delivery/access.py).
 TOKEN_HEADER = "X-Conversation-Token"
 NOT_YOURS = ("this conversation was started by someone else: send the X-Conversation-Token you were given "
              "with its first reply, or use a new sender id")

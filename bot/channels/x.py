@@ -16,8 +16,8 @@ from bot.channels import x_events
 from bot.channels.config import XConfig
 from bot.channels.events import Incoming
 from bot.channels.platform import PlatformInput
-from bot.channels.replies import Sender
-from bot.channels.senders import XSender
+from bot.channels.sending.replies import Sender
+from bot.channels.sending.senders import XSender
 from bot.channels.signatures import x_crc_response, x_signature
 from bot.channels.table import X_CHANNELS
 

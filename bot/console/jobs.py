@@ -7,7 +7,7 @@ the schedule carries on: nothing here may take the console down. Editors can als
 links page (`start_link_check`); only one check runs at a time.
 
 Every `RETENTION_HOURS` hours (0 turns it off), first `RETENTION_FIRST_DELAY_SECONDS` after start, the console deletes residents' data that is past its retention period
-(`knowledge.retention`, periods from the RETENTION_*_DAYS settings) from the knowledge base and Rasa's
+(`knowledge.personal_data.retention`, periods from the RETENTION_*_DAYS settings) from the knowledge base and Rasa's
 tracker store. Only counts are logged.
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Callable, Coroutine
 
 from sanic import Sanic
 
-from knowledge import retention
-from knowledge.links import run_check_async
+from knowledge.personal_data import retention
+from knowledge.catalogue.links import run_check_async
 from knowledge.settings import settings
 
 log = logging.getLogger(__name__)

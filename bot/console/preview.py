@@ -2,7 +2,7 @@
 
 The running Rasa server says which intent the model picks, how sure it is and which entities it found (its
 internal `/parse` route, reached with the per-run token); the reply is then decided by the same function the
-bot's action uses (knowledge/replies.py), with the draft in place of the published service: notices in force,
+bot's action uses (knowledge/service_reply.py), with the draft in place of the published service: notices in force,
 the bin type and the aspect asked, buttons, and the line the resident would read if a person takes over.
 Nothing is saved and no case is opened. The preview is a first message: there is no previous turn to follow up.
 """
@@ -17,9 +17,9 @@ from typing import Any, Optional
 import httpx
 from sqlalchemy.orm import Session
 
-from knowledge import answers, replies
-from knowledge.followups import FOLLOWUP_INTENTS
-from knowledge.intents import intent_for_service, is_service_intent
+from knowledge import answers, service_reply
+from knowledge.understanding.followups import FOLLOWUP_INTENTS
+from knowledge.understanding.intents import intent_for_service, is_service_intent
 from knowledge.models import Service
 from knowledge.settings import settings
 
@@ -83,15 +83,15 @@ def word_reply(session: Session, preview: Preview, draft: dict[str, Any], key: s
     else:
         preview.reply = f"The bot would handle this as '{intent}', not with a service answer."
         return preview
-    what = replies.asked(preview.question, intent, _entity(preview, "bin_type"))
-    decision = replies.decide(session, svc, preview.question, bin_type=what.bin_type, aspect=what.aspect,
+    what = service_reply.asked(preview.question, intent, _entity(preview, "bin_type"))
+    decision = service_reply.decide(session, svc, preview.question, bin_type=what.bin_type, aspect=what.aspect,
                               postcode=_entity(preview, "postcode"), confidence=preview.confidence, now=now)
     preview.service = decision.service_title
     preview.reply = decision.reply.text
     preview.buttons = [b["title"] for b in decision.reply.buttons]
     preview.unanswered = decision.unanswered is not None
     if decision.handover is not None:
-        preview.handover = replies.handover_line(answers.council(session), decision.handover, now)
+        preview.handover = service_reply.handover_line(answers.council(session), decision.handover, now)
     return preview
 
 

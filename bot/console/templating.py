@@ -21,7 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.static_files import Asset, load_assets
-from knowledge.business_hours import BusinessHours
+from knowledge.casework.business_hours import BusinessHours
 from knowledge.staff import ADMIN, AGENT, EDITOR, can
 
 PACKAGE_DIR = Path(__file__).resolve().parent

@@ -51,7 +51,7 @@ def danger_calibration() -> dict[str, Any]:
 
 def main(compare: bool = False) -> int:
     from bot.training import rasa_env
-    from knowledge.content import load
+    from knowledge.catalogue.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
     from knowledge.settings import CONTENT_DIR

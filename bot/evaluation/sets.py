@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from knowledge import answers
 from knowledge.danger.kinds import DangerKind
-from knowledge.followups import Aspect
+from knowledge.understanding.followups import Aspect
 from knowledge.models import Service
 from knowledge.settings import PROJECT_ROOT
 

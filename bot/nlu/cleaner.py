@@ -1,4 +1,4 @@
-"""Rasa pipeline step that cleans text before tokenising (see knowledge.text.clean_text)."""
+"""Rasa pipeline step that cleans text before tokenising (see knowledge.understanding.text.clean_text)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from knowledge.text import clean_text
+from knowledge.understanding.text import clean_text
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)

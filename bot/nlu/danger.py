@@ -32,7 +32,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from knowledge.danger.classifier import DangerClassifier, load_examples
 from knowledge.danger.kinds import NOT_DANGER, Danger, DangerKind
 from knowledge.danger.lexicon import default_lexicon
-from knowledge.language import looks_welsh
+from knowledge.understanding.language import looks_welsh
 from knowledge.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from knowledge.language import looks_welsh
+from knowledge.understanding.language import looks_welsh
 
 WELSH_INTENT = "language_welsh"
 

@@ -3,7 +3,7 @@
 Platforms rate-limit (429) and have bad minutes (5xx); a resident's reply should survive both. Anything
 else (a 400 for a closed messaging window, a 403 for a revoked token) will not get better by retrying.
 The client itself retries only briefly, so one slow platform never holds a worker for long; the durable
-outbound queue (`bot/channels/dispatch.py`) retries for as long as the platform allows. A call that timed
+outbound queue (`bot/channels/sending/dispatch.py`) retries for as long as the platform allows. A call that timed
 out after the request went out is never retried here: the platform may have acted on it, and sending it
 again could give the resident the same message twice.
 Failures are logged by call, status and the platform's error code, never with the message or the body.

@@ -16,7 +16,7 @@ import yaml
 
 from knowledge.danger.kinds import Danger, DangerKind
 from knowledge.settings import CONTENT_DIR
-from knowledge.text import clean_text
+from knowledge.understanding.text import clean_text
 
 LEXICON_FILE = CONTENT_DIR / "danger_lexicon.yml"
 _APOSTROPHES = re.compile("['\u2019\u2018`\u00b4]")

@@ -26,7 +26,7 @@ def test_service_answer_has_link_summary_and_phone(kb_url: str) -> None:
 
 
 def test_every_service_intent_answers_with_its_own_url(kb_url: str) -> None:
-    from knowledge.intents import intent_for_service
+    from knowledge.understanding.intents import intent_for_service
 
     with session_scope(kb_url) as session:
         services = [(s.key, s.url) for s in session.execute(select(Service)).scalars()]

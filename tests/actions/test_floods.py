@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from actions.conversation import ActionHumanHandoff
 from actions.fallback import ActionKnowledgeFallback
 from actions.safety import ActionCrisis
-from knowledge import cases
+from knowledge.casework import cases
 from knowledge.db import session_scope
 from knowledge.models import Case, CaseAudit, CaseRefusal
-from knowledge.real_words import has_real_words
+from knowledge.understanding.real_words import has_real_words
 from tests.actions.helpers import run, tracker
 
 PHONE = "0300 123 4567"

@@ -12,7 +12,7 @@ from actions.common import note_unanswered
 from actions.fallback import ActionKnowledgeFallback
 from knowledge.db import session_scope
 from knowledge.models import UnansweredQuestion
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 from tests.actions.helpers import run, tracker
 
 RANKING = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "svc_env_fly_tipping", "confidence": 0.3},

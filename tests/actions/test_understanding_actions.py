@@ -11,7 +11,8 @@ import yaml
 from actions.conversation import ActionWelsh
 from actions.safety import ActionCrisis
 from actions.services import ActionAnswerService
-from knowledge import answers, editing
+from knowledge import answers
+from knowledge.catalogue import editing
 from knowledge.danger.kinds import DangerKind
 from knowledge.db import session_scope
 from knowledge.models import Case

@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 import httpx
 import pytest
 
-from knowledge.content import load
+from knowledge.catalogue.content import load
 from knowledge.db import session_scope
 from knowledge.migrations import upgrade
 from knowledge.settings import CONTENT_DIR

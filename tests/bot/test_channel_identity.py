@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from bot.channels.rest import METADATA, SENDER_PREFIX, TOKEN_HEADER, answer_webhook, updates_response
 from bot.channels.webchat import WebChatInput
-from knowledge import cases
-from knowledge.conversations import touch_conversation
+from knowledge.casework import cases
+from knowledge.delivery.conversations import touch_conversation
 from knowledge.db import session_scope
 from knowledge.models import Case, CaseMessage, Conversation
 from tests.bot.test_webchat_page import Recorder
@@ -115,7 +115,7 @@ def test_web_chat_conversations_need_their_token_too(kb_url: str) -> None:
 
 
 def test_two_callers_racing_for_a_new_id_cannot_both_own_it(kb_url: str) -> None:
-    from knowledge.access import authorize_write
+    from knowledge.delivery.access import authorize_write
 
     first = authorize_write("rest:race", "rest", "race", None, T0)
     second = authorize_write("rest:race", "rest", "race", None, T0)
@@ -125,7 +125,7 @@ def test_two_callers_racing_for_a_new_id_cannot_both_own_it(kb_url: str) -> None
 
 
 def test_a_platform_conversation_is_never_writable_from_a_caller_named_channel(kb_url: str) -> None:
-    from knowledge.access import authorize_write
+    from knowledge.delivery.access import authorize_write
 
     with session_scope(kb_url) as s:
         touch_conversation(s, "web:abc", "messenger", "private", PSID, None, None, T0)  # an odd, clashing row
@@ -134,7 +134,7 @@ def test_a_platform_conversation_is_never_writable_from_a_caller_named_channel(k
 
 @pytest.mark.postgres
 def test_owner_tokens_on_postgresql(pg_schema_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from knowledge.access import authorize_write, may_read
+    from knowledge.delivery.access import authorize_write, may_read
 
     monkeypatch.setenv("DATABASE_URL", pg_schema_url)
     first = authorize_write("rest:pg", "rest", "pg", None, T0, pg_schema_url)

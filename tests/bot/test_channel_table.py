@@ -114,5 +114,5 @@ def test_the_table_and_the_console_do_not_load_rasa() -> None:
     assert not _loads_rasa("import bot.channels.table")
     # What `python -m bot.console` imports: the app, its views (cases reads the channel lists) and the
     # staff replies' sending path.
-    assert not _loads_rasa("import bot.console.__main__, bot.console.app, bot.casework, bot.channels.outbound")
+    assert not _loads_rasa("import bot.console.__main__, bot.console.app, bot.casework, bot.channels.sending.outbound")
     assert _loads_rasa("import bot.channels.meta")  # the check can tell: a webhook channel does load Rasa

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.cli import main as councilbot
 from knowledge.db import session_scope
-from knowledge.editing import snapshot, versions
+from knowledge.catalogue.editing import snapshot, versions
 from knowledge.models import Service
 from knowledge.settings import CONTENT_DIR
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from knowledge import cases
+from knowledge.casework import cases
 from knowledge.db import session_scope
 from knowledge.models import Case, CaseMessage
 from tests.bot.console_helpers import client, csrf_in, seeded_console, shown, signed_in

@@ -12,8 +12,8 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from knowledge import cases
-from knowledge.conversations import utcnow
+from knowledge.casework import cases
+from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
 from knowledge.models import Conversation
 from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, signed_in

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 from sqlalchemy import select
 
-from knowledge.content import load
+from knowledge.catalogue.content import load
 from knowledge.db import session_scope
 from knowledge.models import ContentVersion, Notice, Service
 from knowledge.settings import CONTENT_DIR

@@ -12,8 +12,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from knowledge import cases
-from knowledge.content import load
+from knowledge.casework import cases
+from knowledge.catalogue.content import load
 from knowledge.db import session_scope
 from knowledge.settings import CONTENT_DIR
 from knowledge.staff import ADMIN, create_user

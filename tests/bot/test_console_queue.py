@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from knowledge import cases
+from knowledge.casework import cases
 from knowledge.db import session_scope
 from tests.bot.console_helpers import seeded_console, shown, signed_in
 

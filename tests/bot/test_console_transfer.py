@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from knowledge.db import session_scope
-from knowledge.editing import snapshot, versions
+from knowledge.catalogue.editing import snapshot, versions
 from knowledge.models import Service
 from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, shown, signed_in
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.models import UnansweredQuestion
-from knowledge.unanswered import record
+from knowledge.catalogue.unanswered import record
 from tests.bot.console_helpers import csrf_in, make_db, running_console, shown, signed_in
 
 PAYLOAD = "<script>alert('x')</script> bins not collected"

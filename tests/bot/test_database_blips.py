@@ -19,15 +19,16 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from bot.channels import dispatch, inbox as inbox_module
+from bot.channels import inbox as inbox_module
+from bot.channels.sending import dispatch
 from bot.channels.config import DeliveryConfig
-from bot.channels.dispatch import Dispatcher
+from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import Incoming
 from bot.channels.inbox import Inbox
-from bot.channels.senders import MetaSender
+from bot.channels.sending.senders import MetaSender
 from bot.platforms.api import ApiClient
-from knowledge import conversations, outbox
-from knowledge.claims import DEFAULT_LEASE, Claimer
+from knowledge.delivery import conversations, outbox
+from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
 from knowledge.db import get_engine, session_scope
 from knowledge.models import InboundEvent, OutboundMessage
 from tests.bot.test_inbox import Clock

@@ -16,15 +16,15 @@ from rasa.core.channels.channel import UserMessage
 from sqlalchemy import select
 
 from bot.channels.config import DeliveryConfig
-from bot.channels.dispatch import Dispatcher
+from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import Incoming
 from bot.channels.inbox import Inbox
-from bot.channels.replies import planned
+from bot.channels.sending.replies import planned
 from bot.channels.responder import Responder
-from bot.channels.senders import MetaSender, Outgoing, Target
+from bot.channels.sending.senders import MetaSender, Outgoing, Target
 from bot.platforms.api import ApiClient
-from knowledge import conversations, outbox
-from knowledge.claims import Claimer
+from knowledge.delivery import conversations, outbox
+from knowledge.delivery.claims import Claimer
 from knowledge.db import session_scope
 from knowledge.models import InboundEvent, OutboundMessage
 from tests.fakes.platform import Call, FakePlatform

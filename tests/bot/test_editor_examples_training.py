@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from bot.training import editor_examples, fingerprint
-from knowledge import answers, editing
+from knowledge import answers
+from knowledge.catalogue import editing
 from knowledge.db import session_scope
 
 

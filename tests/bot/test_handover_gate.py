@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from bot.channels.handover_gate import ACK_EVERY, intercept, rating
-from knowledge import answers, cases
-from knowledge.business_hours import BusinessHours
+from knowledge import answers
+from knowledge.casework import cases
+from knowledge.casework.business_hours import BusinessHours
 from knowledge.db import session_scope
 from knowledge.models import Case, StaffUser
 

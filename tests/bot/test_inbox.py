@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.channels.events import Incoming
 from bot.channels.inbox import Inbox
-from knowledge import conversations
-from knowledge.claims import Claimer
+from knowledge.delivery import conversations
+from knowledge.delivery.claims import Claimer
 from knowledge.db import session_scope
 from knowledge.models import InboundEvent
 

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.config import DeliveryConfig, MetaConfig
-from bot.channels.dispatch import Dispatcher
-from bot.channels.outbound import send_to_resident
-from bot.channels.senders import MetaSender
-from knowledge.claims import Claimer
-from knowledge.conversations import utcnow
+from bot.channels.sending.dispatch import Dispatcher
+from bot.channels.sending.outbound import send_to_resident
+from bot.channels.sending.senders import MetaSender
+from knowledge.delivery.claims import Claimer
+from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
 from knowledge.models import CaseMessage, Conversation, OutboundMessage
 from tests.fakes.platform import FakePlatform

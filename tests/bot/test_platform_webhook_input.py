@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 import httpx
 import pytest
 
-from knowledge.content import load
+from knowledge.catalogue.content import load
 from knowledge.db import session_scope
 from knowledge.settings import CONTENT_DIR
 from tests.bot.webhook_app import REPLY

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from actions.services import ActionAnswerService
 from bot.console import preview as previews
-from knowledge import editing, notices
+from knowledge.catalogue import editing, notices
 from knowledge.db import session_scope
 from knowledge.models import Case, Service, UnansweredQuestion
-from knowledge.replies import REFERENCE_PLACEHOLDER
+from knowledge.service_reply import REFERENCE_PLACEHOLDER
 from tests.actions.helpers import run, tracker
 from tests.conftest import free_port
 

@@ -11,10 +11,10 @@ from typing import Optional
 import pytest
 
 from bot.channels.events import Incoming
-from bot.channels.limits import weighted_length
+from bot.channels.sending.limits import weighted_length
 from bot.channels.table import LIMITS
-from bot.channels.replies import Understanding, plan
-from bot.channels.senders import Outgoing, messenger_message, whatsapp_message
+from bot.channels.sending.replies import Understanding, plan
+from bot.channels.sending.senders import Outgoing, messenger_message, whatsapp_message
 from knowledge.models import Council
 
 POTHOLE = "https://www.northshire.gov.uk/roads/report-a-pothole"

@@ -87,7 +87,7 @@ def test_a_platform_message_the_bot_fails_on_is_answered_with_999_and_the_phone(
 
     from bot.channels.events import Incoming
     from bot.channels.responder import Responder
-    from knowledge.conversations import utcnow
+    from knowledge.delivery.conversations import utcnow
 
     async def broken_rasa(_message) -> None:  # noqa: ANN001
         raise ConnectionError("tracker store unreachable")

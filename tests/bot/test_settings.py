@@ -47,7 +47,8 @@ def test_fingerprint_changes_with_training_data(tmp_path: Path) -> None:
     # The text cleaning and the danger lexicon change what the model learns too.
     second = fingerprint(tmp_path)
     (tmp_path / "knowledge" / "content").mkdir(parents=True)
-    (tmp_path / "knowledge" / "text.py").write_text("clean")
+    (tmp_path / "knowledge" / "understanding").mkdir(parents=True)
+    (tmp_path / "knowledge" / "understanding" / "text.py").write_text("clean")
     assert fingerprint(tmp_path) != second
     third = fingerprint(tmp_path)
     (tmp_path / "knowledge" / "content" / "danger_lexicon.yml").write_text("kinds: {}")

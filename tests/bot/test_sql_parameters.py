@@ -14,7 +14,8 @@ import logging
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from knowledge import cases, conversations
+from knowledge.casework import cases
+from knowledge.delivery import conversations
 from knowledge.db import session_scope
 from knowledge.models import CaseMessage
 from tests.privacy_helpers import rasa_store, stores

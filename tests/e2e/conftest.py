@@ -50,7 +50,7 @@ def stack_settings(tmp: Path, **overrides: object) -> Settings:
 @contextmanager
 def running_bot(model: Path, tmp: Path, env: Optional[dict[str, str]] = None) -> Iterator[BotStack]:
     """Servers over a fresh SQLite knowledge base and tracker store, as `make run` starts them."""
-    from knowledge.content import load
+    from knowledge.catalogue.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
     from knowledge.settings import CONTENT_DIR

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot import casework
 from bot.stack import BotStack
 from tests.e2e import residents
-from knowledge import cases
+from knowledge.casework import cases
 from knowledge.db import session_scope
 from knowledge.models import Case, CaseMessage, StaffUser
 

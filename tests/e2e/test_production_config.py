@@ -20,7 +20,7 @@ POTHOLE = "https://www.northshire.gov.uk/roads/report-a-pothole"
 
 def test_bot_runs_on_postgres_and_redis(model: Path, postgres_url: str, redis_url: str, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from knowledge.content import load
+    from knowledge.catalogue.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
     from knowledge.settings import CONTENT_DIR

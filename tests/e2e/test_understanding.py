@@ -12,7 +12,8 @@ from typing import Iterator
 import pytest
 
 from bot.stack import BotStack
-from knowledge import answers, editing
+from knowledge import answers
+from knowledge.catalogue import editing
 from knowledge.danger.kinds import DangerKind
 from knowledge.db import session_scope
 from knowledge.models import Case, Service

@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from knowledge.business_hours import BusinessHours, HoursError, idle_limit, sla_hours
+from knowledge.casework.business_hours import BusinessHours, HoursError, idle_limit, sla_hours
 
 D = dt.datetime
 HOURS = BusinessHours.parse()

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from knowledge import cases
-from knowledge.business_hours import BusinessHours, sla_hours
-from knowledge.cases import CaseError
+from knowledge.casework import cases
+from knowledge.casework.business_hours import BusinessHours, sla_hours
+from knowledge.casework.cases import CaseError
 from knowledge.db import get_engine, session_scope
 from knowledge.models import Case, CaseMessage, ReferenceCounter, StaffUser
 

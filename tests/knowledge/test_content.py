@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from knowledge.content import ContentInvalid, load, export, read_content
+from knowledge.catalogue.content import ContentInvalid, load, export, read_content
 from knowledge.db import session_scope
 from knowledge.models import Service
 from knowledge.settings import CONTENT_DIR
@@ -120,7 +120,7 @@ def test_export_round_trips(kb_url: str, tmp_path: Path) -> None:
 
 
 def test_a_control_character_is_reported_not_a_crash(content_copy) -> None:  # type: ignore[no-untyped-def]
-    from knowledge.content import read_content
+    from knowledge.catalogue.content import read_content
 
     path = content_copy / "redirects.yml"
     path.write_text(path.read_text() + "\n# bad \x07 byte\n")
@@ -129,7 +129,7 @@ def test_a_control_character_is_reported_not_a_crash(content_copy) -> None:  # t
 
 
 def test_a_category_that_is_a_path_is_refused(content_copy) -> None:  # type: ignore[no-untyped-def]
-    from knowledge.content import read_content, validate
+    from knowledge.catalogue.content import read_content, validate
 
     path = content_copy / "services" / "roads.yml"
     path.write_text(path.read_text().replace("category: roads", "category: ../../etc", 1))

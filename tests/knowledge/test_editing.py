@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from knowledge import editing
+from knowledge.catalogue import editing
 from knowledge.db import session_scope
 from knowledge.models import ContentVersion, Service, ServiceDraft
 

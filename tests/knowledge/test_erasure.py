@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, String, Table, select
 
-from knowledge import cases, conversations
+from knowledge.casework import cases
+from knowledge.delivery import conversations
 from knowledge.db import session_scope
-from knowledge.erasure import TRACKER_EVENTS, erase
+from knowledge.personal_data.erasure import TRACKER_EVENTS, erase
 from knowledge.models import CaseRefusal, PrivacyAudit
-from knowledge.privacy import pseudonym
-from knowledge.subject_access import export, write
-from knowledge.subjects import IdentifierError, normalise_phone, parse_identifier
+from knowledge.personal_data.privacy import pseudonym
+from knowledge.personal_data.subject_access import export, write
+from knowledge.personal_data.subjects import IdentifierError, normalise_phone, parse_identifier
 from tests.privacy_helpers import (ANN_EMAIL, ANN_MESSENGER, ANN_TEXTS, ANN_UNANSWERED, ANN_WHATSAPP, BOB_MESSENGER,
                                    BOB_TEXTS, BOB_UNANSWERED, START, everything, populate, save_conversation, stores)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from knowledge import editing, examples
+from knowledge.catalogue import editing, examples
 from knowledge.db import session_scope
 from knowledge.models import Service
 

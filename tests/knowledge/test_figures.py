@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from knowledge.db import session_scope
-from knowledge.figures import as_text, compute
+from knowledge.casework.figures import as_text, compute
 from knowledge.models import Case, Conversation
 
 NOW = dt.datetime(2026, 11, 20, 16, 0)

@@ -7,7 +7,7 @@ import pytest
 
 from knowledge import answers
 from knowledge.db import session_scope
-from knowledge.followups import Aspect, aspect_of, other_bin, refers_back
+from knowledge.understanding.followups import Aspect, aspect_of, other_bin, refers_back
 
 
 @pytest.mark.parametrize("text,aspect", [

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from knowledge.db import session_scope
-from knowledge.links import (ERROR, GONE, OK, REDIRECT, TIMEOUT, Result, check_links, latest_results, run_check,
+from knowledge.catalogue.links import (ERROR, GONE, OK, REDIRECT, TIMEOUT, Result, check_links, latest_results, run_check,
                              same_page, user_agent)
 from knowledge.models import LinkCheck, Service
 from tests.conftest import free_port

@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 
 from actions.services import ActionAnswerService
-from knowledge import notices
+from knowledge.catalogue import notices
 from knowledge.db import session_scope
-from knowledge.replies import district
+from knowledge.service_reply import district
 from tests.actions.helpers import run, tracker
 
 START = dt.datetime(2026, 12, 1, 18, 0)

@@ -12,8 +12,8 @@ from typing import Optional
 import pytest
 from sqlalchemy import select
 
-from knowledge import outbox
-from knowledge.claims import DEFAULT_LEASE, Claimer
+from knowledge.delivery import outbox
+from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
 from knowledge.db import get_engine, session_scope
 from knowledge.models import CaseMessage, OutboundMessage
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.models import Service
-from knowledge.privacy import (SENSITIVE_CATEGORIES, PseudonymKeyError, is_sensitive, personal_details, pseudonym,
+from knowledge.personal_data.privacy import (SENSITIVE_CATEGORIES, PseudonymKeyError, is_sensitive, personal_details, pseudonym,
                                pseudonym_key)
 
 
@@ -146,7 +146,7 @@ def test_pseudonym_hides_the_resident_but_follows_the_conversation() -> None:
 def test_pseudonym_is_keyed_so_a_phone_number_cannot_be_found_by_hashing_them_all(monkeypatch) -> None:
     import hashlib
 
-    from knowledge.privacy import pseudonym_key
+    from knowledge.personal_data.privacy import pseudonym_key
 
     phone = "whatsapp:447700900123"
     plain = hashlib.sha256(phone.encode()).hexdigest()[:10]

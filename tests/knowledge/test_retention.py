@@ -8,12 +8,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from knowledge import cases, unanswered
+from knowledge.casework import cases
+from knowledge.catalogue import unanswered
 from knowledge.db import session_scope
-from knowledge.erasure import TRACKER_EVENTS
+from knowledge.personal_data.erasure import TRACKER_EVENTS
 from knowledge.models import (Attachment, Case, CaseAudit, CaseMessage, CaseRefusal, Conversation, OutboundMessage,
                               PrivacyAudit, StaffUser, UnansweredQuestion)
-from knowledge.retention import Periods, apply
+from knowledge.personal_data.retention import Periods, apply
 from tests.privacy_helpers import (ANN_MESSENGER, ANN_WHATSAPP, BOB_MESSENGER, START, everything, populate,
                                    save_conversation, stores)
 

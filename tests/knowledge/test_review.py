@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from knowledge.db import session_scope
 from knowledge.models import Service
-from knowledge.review import NO_OWNER, due_for_review
+from knowledge.catalogue.review import NO_OWNER, due_for_review
 
 TODAY = dt.date(2026, 6, 15)
 

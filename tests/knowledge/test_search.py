@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from knowledge.db import session_scope
 from knowledge.models import Service
-from knowledge.search import query_terms, search_services
+from knowledge.catalogue.search import query_terms, search_services
 
 HOSTILE = [
     "'; DROP TABLE services; --",
@@ -64,7 +64,7 @@ def test_query_terms_keep_only_words() -> None:
 @pytest.mark.postgres
 def test_postgres_full_text_search(pg_schema_url: str) -> None:
     """The production database: migrations, seed load and search on PostgreSQL."""
-    from knowledge.content import load
+    from knowledge.catalogue.content import load
     from knowledge.settings import CONTENT_DIR
 
     url = pg_schema_url

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import String, select
 
-from knowledge import editing
-from knowledge.content import ContentInvalid, load, read_content
+from knowledge.catalogue import editing
+from knowledge.catalogue.content import ContentInvalid, load, read_content
 from knowledge.db import session_scope
 from knowledge.models import Council, ContentVersion, Redirect, Service
-from knowledge.service_schema import (CouncilSchema, RedirectSchema, ServiceSchema, validate_redirect,
+from knowledge.catalogue.service_schema import (CouncilSchema, RedirectSchema, ServiceSchema, validate_redirect,
                                       validate_service)
-from knowledge.transfer import apply_import, export_csv, plan_csv
+from knowledge.catalogue.transfer import apply_import, export_csv, plan_csv
 from tests.bad_service_values import BAD, IDS, KEY
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from knowledge.content import ContentInvalid
+from knowledge.catalogue.content import ContentInvalid
 from knowledge.db import session_scope
-from knowledge.editing import ConflictError, EditError, publish_service, snapshot, versions
+from knowledge.catalogue.editing import ConflictError, EditError, publish_service, snapshot, versions
 from knowledge.models import ContentVersion, Redirect, Service
-from knowledge.transfer import COLUMNS, apply_import, export_csv, plan_csv, plan_import, read_csv
+from knowledge.catalogue.transfer import COLUMNS, apply_import, export_csv, plan_csv, plan_import, read_csv
 
 
 def exported(kb_url: str) -> str:
@@ -370,7 +370,7 @@ def test_formula_like_cells_are_defused_in_export_and_restored_on_import(kb_url:
 
     from knowledge.db import session_scope as _scope
     from knowledge.models import Service as _Service
-    from knowledge.transfer import export_csv, plan_csv
+    from knowledge.catalogue.transfer import export_csv, plan_csv
 
     with _scope(kb_url) as s:
         svc = s.execute(_select(_Service).where(_Service.key == "roads.pothole")).scalar_one()

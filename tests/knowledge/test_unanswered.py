@@ -1,4 +1,4 @@
-"""Unanswered questions (knowledge/unanswered.py) against a real migrated SQLite database with an explicit
+"""Unanswered questions (knowledge/catalogue/unanswered.py) against a real migrated SQLite database with an explicit
 clock: recording keeps no conversation ids, similar questions group together, exports are valid Rasa data."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from knowledge.db import session_scope
 from knowledge.migrations import upgrade
 from knowledge.models import UnansweredQuestion
-from knowledge.privacy import pseudonym
-from knowledge.unanswered import (FALLBACK, HANDOVER, LOW_CONFIDENCE, PLACEHOLDER_INTENT, NothingToExport,
+from knowledge.personal_data.privacy import pseudonym
+from knowledge.catalogue.unanswered import (FALLBACK, HANDOVER, LOW_CONFIDENCE, PLACEHOLDER_INTENT, NothingToExport,
                                   export_candidates, groups, one_line, record)
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, 0)

@@ -26,10 +26,11 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg, parse_int
 from bot.console.templating import render, uk_time
-from knowledge import answers, cases
-from knowledge.conversations import utcnow
+from knowledge import answers
+from knowledge.casework import cases
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, CaseMessage, StaffUser
-from knowledge.search import search_services
+from knowledge.catalogue.search import search_services
 from knowledge.staff import AGENT
 
 FILTERS = ("status", "channel", "reason", "priority", "owner")

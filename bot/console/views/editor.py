@@ -27,9 +27,9 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import check_id, int_arg
 from bot.console.templating import render
-from knowledge import editing, notices
-from knowledge.business_hours import BusinessHours
-from knowledge.conversations import utcnow
+from knowledge.catalogue import editing, notices
+from knowledge.casework.business_hours import BusinessHours
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import Service
 from knowledge.staff import EDITOR
 

@@ -11,7 +11,7 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg
 from bot.console.templating import render
-from knowledge.figures import compute
+from knowledge.casework.figures import compute
 
 
 @require()

@@ -16,9 +16,9 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.jobs import link_check_running, start_link_check
 from bot.console.templating import render
-from knowledge.links import OUTCOMES, latest_results
+from knowledge.catalogue.links import OUTCOMES, latest_results
 from knowledge.models import Service
-from knowledge.review import due_for_review
+from knowledge.catalogue.review import due_for_review
 from knowledge.staff import EDITOR
 
 # What each outcome means to an editor, in the words the page uses.

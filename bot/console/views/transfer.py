@@ -28,12 +28,12 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg
 from bot.console.templating import render
-from knowledge import editing
-from knowledge.content import ContentInvalid
-from knowledge.conversations import utcnow
-from knowledge.editing import ConflictError, EditError
+from knowledge.catalogue import editing
+from knowledge.catalogue.content import ContentInvalid
+from knowledge.delivery.conversations import utcnow
+from knowledge.catalogue.editing import ConflictError, EditError
 from knowledge.staff import EDITOR
-from knowledge.transfer import COLUMNS, MAX_CSV_BYTES, ImportPlan, as_text, apply_import, export_csv, plan_csv
+from knowledge.catalogue.transfer import COLUMNS, MAX_CSV_BYTES, ImportPlan, as_text, apply_import, export_csv, plan_csv
 
 IMPORT_PATH = "/editor/import"
 IMPORT_ROUTE = "transfer_import"

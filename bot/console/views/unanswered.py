@@ -16,7 +16,7 @@ from bot.console.data import in_db
 from bot.console.params import int_arg
 from bot.console.templating import render
 from knowledge.staff import EDITOR
-from knowledge.unanswered import KINDS, NothingToExport, export_candidates, groups
+from knowledge.catalogue.unanswered import KINDS, NothingToExport, export_candidates, groups
 
 PERIODS = (7, 30, 90)
 # A whole group's checkbox carries all its ids; more than this in one export is not a considered choice.

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Callable, Iterable, Optional
 
-from knowledge import cases
-from knowledge.business_hours import BusinessHours
-from knowledge.conversations import utcnow
+from knowledge.casework import cases
+from knowledge.casework.business_hours import BusinessHours
+from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
 
 

@@ -1,7 +1,7 @@
 """What makes a service valid, and a redirect and the council details, which the same content carries.
 
-This module is the one home of those rules. The YAML load (`knowledge/content.py`), the CSV import
-(`knowledge/transfer.py`) and the editor's form (`knowledge/editing.py`) all check through
+This module is the one home of those rules. The YAML load (`knowledge/catalogue/content.py`), the CSV import
+(`knowledge/catalogue/transfer.py`) and the editor's form (`knowledge/catalogue/editing.py`) all check through
 `validate_service`, `validate_redirect` and `validate_council`, and store the values these return. Each
 entry point reports problems its own way (file:line, spreadsheet row, beside the form field), but what
 is refused and the words that say why come from here only: a `FieldError` names its field, and its message
@@ -15,7 +15,7 @@ The rules, field by field (see the `Field(...)` declarations below):
 - characters: no control characters (U+0000-U+001F, U+007F-U+009F) and no Unicode direction overrides or
   isolates (U+202A-U+202E, U+2066-U+2069) or byte-order marks (U+FEFF) anywhere; single-line text (titles,
   keys, links, phone numbers, owners, list items) also refuses line breaks, tabs and every invisible
-  character of `knowledge.text.INVISIBLE_RE` (zero-width spaces and joiners, direction marks, soft hyphens).
+  character of `knowledge.understanding.text.INVISIBLE_RE` (zero-width spaces and joiners, direction marks, soft hyphens).
   No editor means to type them, and they can make a title or link read differently from what it says.
   HTML is not refused: the channels and the console always show content as text, never as markup, so
   `<b>` or `<script>` is shown literally, as typed, and refusing angle brackets would also refuse honest
@@ -41,7 +41,7 @@ from pydantic.fields import ModelField
 from sqlalchemy import Column
 
 from knowledge import models
-from knowledge.text import INVISIBLE_RE
+from knowledge.understanding.text import INVISIBLE_RE
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -26,9 +26,9 @@ from typing import Optional
 from sqlalchemy import DateTime, Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from knowledge import tracker_events
+from knowledge.personal_data import tracker_events
 from knowledge.db import session_scope
-from knowledge.erasure import TRACKER_EVENTS, Report
+from knowledge.personal_data.erasure import TRACKER_EVENTS, Report
 from knowledge.models import Base, Case, CaseAudit, CaseRefusal, Conversation, PrivacyAudit, UnansweredQuestion
 from knowledge.settings import retention_days
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.conversations import utcnow
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import Notice, Service
 
 # A postcode district (NB1, SW1A) or a ward's name ("Riverside", "St Mary's").

@@ -1,6 +1,6 @@
 """A subject access request: everything held about one resident, as one JSON document.
 
-The resident is found as for erasure (`knowledge.subjects`). The document has their conversations (the
+The resident is found as for erasure (`knowledge.personal_data.subjects`). The document has their conversations (the
 channel's record and the transcript from Rasa's tracker store as readable lines, what they attached as
 references, each attempt to send them something), their cases with every message and change, the questions
 the bot couldn't answer, and rows of any other table that names their conversations or cases. Staff notes
@@ -17,11 +17,11 @@ from typing import Any, Optional
 
 from sqlalchemy import select
 
-from knowledge import tracker_events
+from knowledge.personal_data import tracker_events
 from knowledge.db import session_scope
-from knowledge.erasure import TRACKER_EVENTS, Report
+from knowledge.personal_data.erasure import TRACKER_EVENTS, Report
 from knowledge.models import PrivacyAudit
-from knowledge.subjects import Identifier, find_subject, rows_of
+from knowledge.personal_data.subjects import Identifier, find_subject, rows_of
 
 # Tables given their own place in the document; rows of any other table go under "other_records".
 _PER_CONVERSATION = ("attachments", "outbound_messages", "inbound_events")

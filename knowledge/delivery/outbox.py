@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from knowledge.claims import DEFAULT_LEASE, Claimer, taken_over
+from knowledge.delivery.claims import DEFAULT_LEASE, Claimer, taken_over
 from knowledge.models import CaseMessage, OutboundMessage
 
 OPEN = ("pending", "sending")

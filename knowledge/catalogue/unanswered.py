@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.models import UnansweredQuestion
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 
 FALLBACK, LOW_CONFIDENCE, HANDOVER = "fallback", "low_confidence", "handover"
 KINDS: tuple[str, ...] = (FALLBACK, LOW_CONFIDENCE, HANDOVER)

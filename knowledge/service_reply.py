@@ -19,16 +19,17 @@ from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from knowledge import answers, notices
+from knowledge import answers
+from knowledge.catalogue import notices
 from knowledge.answers import Reply
-from knowledge.business_hours import BusinessHours
-from knowledge.cases import priority_for, reply_due
-from knowledge.conversations import utcnow
-from knowledge.followups import Aspect, aspect_of, other_bin, refers_back
-from knowledge.handover import HandoverReason
+from knowledge.casework.business_hours import BusinessHours
+from knowledge.casework.cases import priority_for, reply_due
+from knowledge.delivery.conversations import utcnow
+from knowledge.understanding.followups import Aspect, aspect_of, other_bin, refers_back
+from knowledge.casework.handover import HandoverReason
 from knowledge.models import Council, Service
-from knowledge.search import search_services
-from knowledge.unanswered import LOW_CONFIDENCE as LOW_CONFIDENCE_KIND
+from knowledge.catalogue.search import search_services
+from knowledge.catalogue.unanswered import LOW_CONFIDENCE as LOW_CONFIDENCE_KIND
 
 # Answers the model gave with less confidence than this are listed for editors as "unanswered".
 LOW_CONFIDENCE = 0.6
@@ -137,7 +138,7 @@ REFERENCE_PLACEHOLDER = "NC-YYYY-NNNNNN"
 def handover_line(c: Council, reason: HandoverReason, now: Optional[dt.datetime] = None,
                   reference: str = REFERENCE_PLACEHOLDER, hours: Optional[BusinessHours] = None) -> str:
     """The line a resident would read if a new case were opened for `reason` at `now`, without opening
-    one: the same wording and the same reply-by time as knowledge/handover.py gives a new case."""
+    one: the same wording and the same reply-by time as knowledge/casework/handover.py gives a new case."""
     now = now or utcnow()
     hours = hours or BusinessHours.from_env()
     priority = priority_for(reason.value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from knowledge.text import clean_text
+from knowledge.understanding.text import clean_text
 
 # Common Welsh words that are not also common English words (mutated forms included).
 WELSH_WORDS = frozenset("""

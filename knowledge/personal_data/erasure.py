@@ -1,6 +1,6 @@
 """Erasing one resident: everything the knowledge base and Rasa's tracker store hold about them.
 
-`erase` finds the resident (`knowledge.subjects`), deletes their rows from every store and leaves one line
+`erase` finds the resident (`knowledge.personal_data.subjects`), deletes their rows from every store and leaves one line
 in `privacy_audit` saying who erased what kind of identifier, when, and how many rows went from each table,
 never the identifier itself. A dry run counts the same rows and changes nothing, the audit included.
 
@@ -18,10 +18,10 @@ from typing import Optional
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from knowledge import tracker_events
+from knowledge.personal_data import tracker_events
 from knowledge.db import session_scope
 from knowledge.models import PrivacyAudit
-from knowledge.subjects import Identifier, Subject, find_subject, rows_of
+from knowledge.personal_data.subjects import Identifier, Subject, find_subject, rows_of
 
 TRACKER_EVENTS = "tracker store: events"
 

@@ -14,7 +14,7 @@ old text open is told rather than overwriting the import), and records the resul
 Any problem in the source means nothing is changed, and every problem is reported at once, located as
 `file:line` (for a CSV the line is the spreadsheet row, header = row 1).
 
-What a service may hold is `knowledge/service_schema.py`'s to say, the same for a CSV row as for the YAML
+What a service may hold is `knowledge/catalogue/service_schema.py`'s to say, the same for a CSV row as for the YAML
 files and the editor's form; this module only locates each problem at its row. HTML is kept as typed
 (every channel shows content as text); control characters and Unicode direction overrides are refused.
 """
@@ -35,12 +35,12 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from knowledge.content import (LINE, Content, ContentError, ContentInvalid, _council_values, _redirect_values,
+from knowledge.catalogue.content import (LINE, Content, ContentError, ContentInvalid, _council_values, _redirect_values,
                                _service_values, read_content, validate)
-from knowledge.conversations import utcnow
-from knowledge.editing import ConflictError, EditError, ensure_baseline, record_version
+from knowledge.delivery.conversations import utcnow
+from knowledge.catalogue.editing import ConflictError, EditError, ensure_baseline, record_version
 from knowledge.models import Council, Redirect, Service, as_dict
-from knowledge.service_schema import COUNCIL_FIELDS, SERVICE_FIELDS
+from knowledge.catalogue.service_schema import COUNCIL_FIELDS, SERVICE_FIELDS
 
 COLUMNS = list(SERVICE_FIELDS)
 LIST_FIELDS = ("what_you_need", "synonyms", "examples")

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from knowledge.conversations import utcnow
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, Conversation
 
 

@@ -17,10 +17,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from knowledge.business_hours import BusinessHours, idle_limit, sla_hours
-from knowledge.conversations import utcnow
+from knowledge.casework.business_hours import BusinessHours, idle_limit, sla_hours
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, CaseAudit, CaseMessage, CaseRefusal, ReferenceCounter, StaffUser
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 from knowledge.settings import case_caps
 
 REASONS = ("asked", "repeated_fallback", "crisis", "safeguarding", "complaint", "topic")

@@ -2,7 +2,7 @@
 
 Layout: `council.yml` (one mapping), `services/<category>.yml` (a list under `services:`) and
 `redirects.yml` (a list under `redirects:`). `validate` reports every problem with file and line (what
-makes an entry valid is `knowledge/service_schema.py`'s to say); `load` applies the files to the database
+makes an entry valid is `knowledge/catalogue/service_schema.py`'s to say); `load` applies the files to the database
 all-or-nothing and is idempotent; `export` writes the database back out in the same layout.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.models import Council, Redirect, Service, as_dict
-from knowledge.service_schema import (COUNCIL_FIELDS, SERVICE_FIELDS, Checked, allowed_domains_of,
+from knowledge.catalogue.service_schema import (COUNCIL_FIELDS, SERVICE_FIELDS, Checked, allowed_domains_of,
                                       validate_council, validate_redirect, validate_service)
 
 LINE = "__line__"
@@ -133,7 +133,7 @@ def _items(data: Optional[dict], name: str, path: Path, errors: list[ContentErro
 
 
 def validate(content: Content) -> list[ContentError]:
-    """Check every entry against the schema (`knowledge/service_schema.py`: fields, types, lengths,
+    """Check every entry against the schema (`knowledge/catalogue/service_schema.py`: fields, types, lengths,
     characters, links, phone numbers) and that no two services or redirects share a key."""
     errors: list[ContentError] = []
     c = content.council

@@ -16,16 +16,16 @@ import logging
 from typing import Optional
 
 from bot.channels.config import DeliveryConfig, MetaConfig, XConfig
-from bot.channels.dispatch import Dispatcher
-from bot.channels.limits import split
-from bot.channels.replies import Sender, deliver
-from bot.channels.senders import MetaSender, Outgoing, Target, XSender
+from bot.channels.sending.dispatch import Dispatcher
+from bot.channels.sending.limits import split
+from bot.channels.sending.replies import Sender, deliver
+from bot.channels.sending.senders import MetaSender, Outgoing, Target, XSender
 from bot.channels.table import META, X, private_side, text_limits
 from bot.channels.table import channel as channel_of
-from knowledge.claims import Claimer
+from knowledge.delivery.claims import Claimer
 from knowledge.db import session_scope
 from knowledge.models import Conversation
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The sender side of the durable outbound queue: takes queued messages (`knowledge.outbox`) and sends them,
+"""The sender side of the durable outbound queue: takes queued messages (`knowledge.delivery.outbox`) and sends them,
 in order per conversation, retrying what the platform may accept later.
 
 - 429, 5xx and connection failures: tried again after an exponential wait with jitter (at least the
@@ -24,14 +24,14 @@ import random
 from typing import Callable, Iterable, Optional
 
 from bot.channels.config import DeliveryConfig
-from bot.channels.replies import Sender
-from bot.channels.senders import Outgoing, Target
+from bot.channels.sending.replies import Sender
+from bot.channels.sending.senders import Outgoing, Target
 from bot.platforms.api import PlatformError
-from knowledge import outbox
-from knowledge.claims import Claimer
-from knowledge.conversations import utcnow
+from knowledge.delivery import outbox
+from knowledge.delivery.claims import Claimer
+from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from knowledge.conversations import utcnow
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import ContentVersion, Council, Redirect, Service, ServiceDraft, as_dict
-from knowledge.service_schema import SERVICE_FIELDS, Checked, validate_service
+from knowledge.catalogue.service_schema import SERVICE_FIELDS, Checked, validate_service
 
 # What a snapshot keeps of each table: the editable content, not bookkeeping columns.
 _SKIP = {"id", "updated_at", "version"}
@@ -120,7 +120,7 @@ def _by_field(checked: Checked) -> dict[str, str]:
 
 
 def check_service(session: Session, values: dict[str, Any]) -> dict[str, str]:
-    """What is wrong with a service's values, by field: the schema's messages (`knowledge/service_schema.py`),
+    """What is wrong with a service's values, by field: the schema's messages (`knowledge/catalogue/service_schema.py`),
     word for word as the content files and the CSV import report them."""
     return _by_field(_checked(session, values))
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from knowledge.text import clean_text
+from knowledge.understanding.text import clean_text
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _POSTCODE = re.compile(r"\b[A-Z]{1,2}[0-9][A-Z0-9]?\s*[0-9][A-Z]{2}\b", re.I)

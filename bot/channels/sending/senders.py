@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from bot.channels.limits import shorten
+from bot.channels.sending.limits import shorten
 from bot.channels.table import channel, text_limits
 from bot.platforms.api import ApiClient
 

@@ -1,5 +1,5 @@
 """What the channels remember about conversations: deliveries seen (exactly-once), the inbound work queue
-with its claims, attachments and the messaging window. (What is sent back lives in `knowledge.outbox`.)
+with its claims, attachments and the messaging window. (What is sent back lives in `knowledge.delivery.outbox`.)
 
 All functions take a session and an explicit `now` where time matters, so tests can move the clock.
 Times are naive UTC, like the rest of the database.
@@ -14,7 +14,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from knowledge.claims import DEFAULT_LEASE, Claimer, taken_over
+from knowledge.delivery.claims import DEFAULT_LEASE, Claimer, taken_over
 from knowledge.models import Attachment, Conversation, InboundEvent
 
 # How long a delivery id is remembered. Platforms retry for hours (Meta for up to a day and a half), so a

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Protocol
 
 from bot.channels.events import Incoming
-from bot.channels.limits import buttons_as_text, fit_one, split
-from bot.channels.senders import Outgoing, Target
+from bot.channels.sending.limits import buttons_as_text, fit_one, split
+from bot.channels.sending.senders import Outgoing, Target
 from bot.channels.table import channel, private_side, text_limits
-from knowledge import conversations, outbox
+from knowledge.delivery import conversations, outbox
 from knowledge.answers import public_invite
 from knowledge.db import session_scope
 from knowledge.models import Council
-from knowledge.privacy import is_sensitive, personal_details
+from knowledge.personal_data.privacy import is_sensitive, personal_details
 
 if TYPE_CHECKING:
-    from bot.channels.dispatch import Dispatcher
+    from bot.channels.sending.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 

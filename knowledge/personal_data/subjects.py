@@ -24,10 +24,10 @@ from sqlalchemy import Table, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from knowledge import tracker_events
-from knowledge.cases import REFERENCE_PREFIX
+from knowledge.personal_data import tracker_events
+from knowledge.casework.cases import REFERENCE_PREFIX
 from knowledge.models import Base, Case, CaseMessage, CaseRefusal, Conversation, UnansweredQuestion
-from knowledge.privacy import pseudonym
+from knowledge.personal_data.privacy import pseudonym
 
 KINDS: tuple[str, ...] = ("conversation", "reference", "email", "phone")
 
@@ -164,7 +164,7 @@ class Subject:
 def pseudonyms_of(conversation_ids: Iterable[str]) -> frozenset[str]:
     """The one-way hashes by which tables that may not hold the id name these conversations
     (`unanswered_questions`, `case_refusals`): whole, and cut to their last 60 characters as
-    `knowledge.unanswered.record` stores them."""
+    `knowledge.catalogue.unanswered.record` stores them."""
     names = {pseudonym(c) for c in conversation_ids}
     return frozenset(names | {name[-60:] for name in names})
 
