@@ -1,4 +1,5 @@
-"""Start and stop the bot's processes: the action server, the staff console and the Rasa server.
+"""Start and stop the bot's processes: the action server, the Rasa server and the staff console, started in
+that order (the benchmark and the evaluation leave the console out), each restarted by `supervise` if it dies.
 
 Used by `councilbot run`, the end-to-end tests, the evaluation and the benchmark, so they all exercise
 the same real servers on loopback.
@@ -187,8 +188,8 @@ class BotStack:
         return [p.pid for p in self._procs]
 
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM both servers (Rasa first, so it stops sending to the action server), then SIGKILL
-        whatever hasn't exited in time."""
+        """SIGTERM every server in the reverse of the order they started (the console, then Rasa, so nothing is
+        still sending to the action server when it stops), then SIGKILL whatever hasn't exited in time."""
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 try:
