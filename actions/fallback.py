@@ -25,9 +25,9 @@ MAX_SUGGESTIONS = 3
 def likely_services(session: Session, found: list[Service], ranking: list[dict]) -> list[Service]:
     """Candidate services, best first: full-text search hits (`found`) and the model's runners-up,
     interleaved, without repeats."""
-    ranked = [answers.service_for_intent(session, r.get("name")) for r in ranking
-              if (r.get("confidence") or 0) >= MIN_SUGGESTION_CONFIDENCE]
-    ranked = [s for s in ranked if s is not None][:MAX_SUGGESTIONS]
+    guesses = [answers.service_for_intent(session, r.get("name")) for r in ranking
+               if (r.get("confidence") or 0) >= MIN_SUGGESTION_CONFIDENCE]
+    ranked = [s for s in guesses if s is not None][:MAX_SUGGESTIONS]
     merged: list[Service] = []
     for pair in zip(found + [None] * MAX_SUGGESTIONS, ranked + [None] * MAX_SUGGESTIONS):
         for svc in pair:

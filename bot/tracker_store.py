@@ -20,6 +20,8 @@ class QuietSQLTrackerStore(SQLTrackerStore):
     """`SQLTrackerStore` whose engine hides the values of a failed statement (ours and the database's
     own DETAIL line, see `knowledge.db.hide_values_in_errors`); everything else is Rasa's."""
 
+    engine: sa.engine.Engine  # made by Rasa's constructor, replaced in ours
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Rasa builds the engine inside its constructor with no way to pass options, so replace it with one

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Index, Inte
 from sqlalchemy.orm import declarative_base
 
 # SQLAlchemy 1.4 (pinned by Rasa 3.6) has no `mapped_column`; classic `Column` declarations move to 2.0 as is.
-Base = declarative_base()
+Base: Any = declarative_base()  # SQLAlchemy 1.4 ships no type information: models are untyped to mypy
 
 
 def _now() -> dt.datetime:

@@ -45,7 +45,7 @@ def rating(text: str) -> Optional[int]:
 
 def intercept(conversation_id: str, text: str, attachments: Iterable[str] = (),
               now: Optional[dt.datetime] = None,
-              first: Optional[Callable[[Session], None]] = None) -> Optional[list[dict]]:
+              first: Optional[Callable[[Session], object]] = None) -> Optional[list[dict]]:
     """What to send instead of running the bot, or None to let the bot answer. An empty list means
     "stay silent" (the message went to staff). `first` runs in the same transaction before the check (the
     channels record the conversation there: one database round trip per message, not two). Blocking:

@@ -23,6 +23,11 @@ from bot.channels.table import for_webhook
 _NAME = re.compile(r"[a-z_]{1,40}")
 
 
+def _text(value: object) -> str:
+    """A message's text as the platform sent it, or "" if it sent none (or something that isn't text)."""
+    return value if isinstance(value, str) else ""
+
+
 def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
     """(messages, kinds of event skipped) from one Meta webhook body. One event we can't use (a field of
     the wrong type, an id no platform would send, no time to tell a replay by) is skipped and counted; the
@@ -80,7 +85,7 @@ def _messaging(item: dict, channel: str, account: Optional[str],
         if not mid:
             return None
         payload = _str(_dict(message.get("quick_reply")).get("payload"))
-        text = payload or (message.get("text") if isinstance(message.get("text"), str) else "")
+        text = payload or _text(message.get("text"))
         attachments = [a for a in (_meta_attachment(_dict(x)) for x in _list(message.get("attachments"))) if a]
         return Incoming(channel=channel, platform_id=mid, user_id=sender, text=text, account_id=account,
                         sent_at=sent_at, attachments=attachments)
@@ -122,7 +127,7 @@ def _page_comment(change: dict, page_id: Optional[str], entry_time: Optional[dt.
         return None
     attachments = [AttachmentRef(kind="image", url=_str(value["photo"]))] if _str(value.get("photo")) else []
     return Incoming(channel="facebook_comment", platform_id=comment_id, user_id=author,
-                    text=value.get("message") if isinstance(value.get("message"), str) else "",
+                    text=_text(value.get("message")),
                     account_id=page_id, reply_to=comment_id, sent_at=sent_at,
                     attachments=attachments)
 
@@ -144,7 +149,7 @@ def _instagram_comment(change: dict, ig_id: Optional[str], entry_time: Optional[
     if sent_at is None:
         return None
     return Incoming(channel="instagram_comment", platform_id=comment_id, user_id=author,
-                    text=value.get("text") if isinstance(value.get("text"), str) else "", account_id=ig_id,
+                    text=_text(value.get("text")), account_id=ig_id,
                     reply_to=comment_id, sent_at=sent_at)
 
 

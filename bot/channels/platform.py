@@ -165,7 +165,7 @@ class PlatformInput(InputChannel):
                 log.warning("%s webhook refused a signed request it could not read (%s)", self.name(),
                             type(exc).__name__)
                 return response.json({"error": "body is not shaped like this platform's webhook"}, status=400)
-            admitted = await admit(messages, lambda: inbox.dispatcher)
+            admitted = await admit(messages, lambda: _started(inbox.dispatcher))
             try:
                 queued, repeated = await inbox.accept(admitted)
             except Exception as exc:  # noqa: BLE001 - nothing stored: the platform must send it again
@@ -177,3 +177,10 @@ class PlatformInput(InputChannel):
             return response.json({"status": "ok", "queued": queued, "repeated": repeated})
 
         return bp
+
+
+def _started(dispatcher: Optional[Dispatcher]) -> Dispatcher:
+    """The inbox's dispatcher, which the server's start hook sets before any webhook is served."""
+    if dispatcher is None:
+        raise RuntimeError("a webhook was served before the server's start hook made the dispatcher")
+    return dispatcher

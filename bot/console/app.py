@@ -12,7 +12,7 @@ from sanic import Sanic, response
 from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from bot.console import auth
 from bot.console.params import BadValue, has_nul
@@ -77,7 +77,7 @@ class ConsoleErrorHandler(ErrorHandler):
         return None
 
 
-async def _security_headers(request: Request, resp: HTTPResponse) -> None:
+async def _security_headers(request: Request, resp: BaseHTTPResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         resp.headers[name] = value
     if "Cache-Control" not in resp.headers:

@@ -25,7 +25,7 @@ import logging
 import re
 import secrets
 from functools import wraps
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Coroutine, Optional
 from urllib.parse import quote
 
 from sanic import Sanic, response
@@ -58,7 +58,7 @@ LOGIN_REFUSED = ("We couldn't sign you in with that username and password. Check
 THROTTLED = (f"There have been too many failed sign-ins from your network. Wait "
              f"{int(ADDRESS_WINDOW.total_seconds() // 60)} minutes and try again, or ask an administrator.")
 
-Handler = Callable[..., Awaitable[HTTPResponse]]
+Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
 def is_api(request: Request) -> bool:

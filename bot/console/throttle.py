@@ -87,5 +87,6 @@ class SignInThrottle:
 
     def known(self, username: str, address: str, now: dt.datetime) -> bool:
         """True if `username` signed in successfully from `address` within `KNOWN_FOR`."""
-        when = self._known.get(username, {}).get(address)
+        addresses = self._known.get(username)
+        when = addresses.get(address) if addresses is not None else None
         return when is not None and now - when < KNOWN_FOR

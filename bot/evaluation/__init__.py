@@ -42,6 +42,8 @@ def danger_calibration() -> dict[str, Any]:
     started = time.monotonic()
     model = DangerClassifier.train(examples + [(t, NOT_DANGER) for t in sorted(ordinary)])
     cal = model.calibration
+    if cal is None:  # train() always calibrates; say so plainly rather than fail on an attribute below
+        raise RuntimeError("the danger classifier was trained without a calibration")
     return {"train_seconds_with_calibration": round(time.monotonic() - started, 1), "caution": cal.caution,
             "alarm": cal.alarm, "held_out_dangers": cal.dangers, "held_out_ordinary": cal.ordinary,
             "held_out_recall": cal.recall, "held_out_alarm_recall": cal.alarm_recall,

@@ -81,5 +81,5 @@ class Judge:
             return False
         if aspect:
             detail = getattr(svc, Aspect(aspect).value, None)
-            return bool(detail) and detail.strip()[:40] in reply
+            return isinstance(detail, str) and bool(detail) and detail.strip()[:40] in reply
         return True

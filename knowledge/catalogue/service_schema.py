@@ -265,7 +265,7 @@ class CouncilSchema(_Entry):
 
 
 def _fields(schema: type[_Entry]) -> dict[str, bool]:
-    return {name: f.required for name, f in schema.__fields__.items()}
+    return {name: f.required is True for name, f in schema.__fields__.items()}
 
 
 # field name -> required?, in the order files and spreadsheets show them
@@ -285,7 +285,7 @@ def _validate(schema: type[_Entry], data: Mapping[str, Any], allowed_domains: It
     return Checked(entry.dict(), [])
 
 
-def _field_error(schema: type[_Entry], error: dict[str, Any]) -> FieldError:
+def _field_error(schema: type[_Entry], error: Mapping[str, Any]) -> FieldError:
     name = str(error["loc"][0]) if error["loc"] else ""
     if error["type"] == "value_error.missing":
         return FieldError(name, f"missing required field '{name}'")

@@ -30,4 +30,4 @@ def redirect_key(intent: Optional[str]) -> Optional[str]:
 
 
 def is_service_intent(intent: Optional[str]) -> bool:
-    return bool(intent) and intent.startswith(SERVICE_PREFIX)
+    return intent is not None and intent.startswith(SERVICE_PREFIX)

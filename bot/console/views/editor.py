@@ -265,10 +265,11 @@ async def notices_page(request: Request) -> HTTPResponse:
 async def add_notice(request: Request) -> HTTPResponse:
     """POST /editor/notices."""
     hours = BusinessHours.from_env()
+    starts, ends = request.form.get("starts_at") or "", request.form.get("ends_at") or ""
     form = {"title": request.form.get("title") or "", "body": request.form.get("body") or "",
             "area": request.form.get("area") or "", "service_keys": request.form.getlist("service_keys") or [],
-            "starts_at": request.form.get("starts_at") or "", "ends_at": request.form.get("ends_at") or ""}
-    values = {**form, "starts_at": _local_input(form["starts_at"], hours), "ends_at": _local_input(form["ends_at"], hours)}
+            "starts_at": starts, "ends_at": ends}
+    values = {**form, "starts_at": _local_input(starts, hours), "ends_at": _local_input(ends, hours)}
     try:
         await in_db(request, lambda s: notices.create(s, request.ctx.user.username, values))
     except notices.NoticeError as exc:
