@@ -27,19 +27,6 @@ from knowledge.settings import PROJECT_ROOT, var_dir
 from knowledge.settings import settings as settings_in_force
 
 
-# Holds sitecustomize.py, which hides third-party deprecation warnings in the servers (see that module).
-QUIET_START_DIR = Path(__file__).resolve().parent / "quiet_start"
-
-
-def _quiet_env(base: dict[str, str]) -> dict[str, str]:
-    """`base` with what keeps dependencies' start-up noise out of the servers' output: our warning filters
-    first on PYTHONPATH, and TensorFlow's C++ info and warning logs hidden (its errors still show)."""
-    env = dict(base)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(QUIET_START_DIR), env.get("PYTHONPATH")]))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
-
-
 # A server that dies this many times within RESTART_PERIOD seconds is not restarted again.
 RESTART_LIMIT = 5
 RESTART_PERIOD = 300.0
@@ -127,7 +114,7 @@ class BotStack:
             out = open(self.log_dir / f"{name}.log", "ab")
             self._logs.append(out)
         # Own process group, so Ctrl-C in a terminal reaches us first and we stop children in order.
-        full_env = _quiet_env({**rasa_env(), **self.env, **(env or {})})
+        full_env = {**rasa_env(), **self.env, **(env or {})}
         proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=full_env, stdout=out,
                                 stderr=subprocess.STDOUT if out else None, start_new_session=True)
         self._procs.append(proc)

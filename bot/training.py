@@ -72,13 +72,26 @@ def model_path(settings: Settings, root: Path = PROJECT_ROOT, extra: Optional[Pa
     return settings.models_dir / f"councilbot-{fingerprint(root, extra)}.tar.gz"
 
 
+# Holds sitecustomize.py, which hides dependencies' deprecation warnings in the processes we start.
+QUIET_START_DIR = Path(__file__).resolve().parent / "quiet_start"
+
+
+def quiet_env(base: dict[str, str]) -> dict[str, str]:
+    """`base` with what keeps dependencies' start-up noise out of a process's output: our warning filters
+    first on PYTHONPATH, and TensorFlow's C++ info and warning logs hidden (its errors still show)."""
+    env = dict(base)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(QUIET_START_DIR), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
 def rasa_env() -> dict[str, str]:
-    """Environment for Rasa subprocesses: no telemetry calls (the machines have no internet)."""
+    """Environment for every process we start (Rasa server and training, action server, console): no
+    telemetry calls (the machines have no internet), our code importable, dependencies' warnings quiet."""
     env = dict(os.environ)
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    return env
+    return quiet_env(env)
 
 
 def train(out: Path, data: Optional[list[str]] = None, config: str = "config.yml",

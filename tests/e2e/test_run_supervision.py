@@ -5,6 +5,7 @@ own (issue 9, finding 2: it used to take the whole bot down within seconds, with
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -70,3 +71,7 @@ def test_run_restarts_a_killed_action_server_and_keeps_the_rest_up(model: Path, 
             os.killpg(run.pid, signal.SIGKILL)
             out, _ = run.communicate()
     assert b"starting it again" in out
+    # Quiet start: the dependencies' deprecation and future-change warnings stay out of what `make run` shows.
+    noise = [line for line in out.decode(errors="replace").splitlines()
+             if re.search(r"(Deprecation|Future)Warning|MovedIn20Warning|TF-TRT Warning", line)]
+    assert noise == []
