@@ -6,17 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from knowledge import answers
-from knowledge.catalogue import unanswered
 from knowledge.answers import Reply
-from knowledge.db import session_scope
 from knowledge.casework.handover import Handover, HandoverReason, request_handover
+from knowledge.catalogue import unanswered
+from knowledge.db import session_scope
 from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,9 @@ def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
     dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
 
 
-def answer(dispatcher: CollectingDispatcher, tracker: Tracker, action: str,
-           build: Callable[[Session], Optional[Reply]]) -> list[dict[str, Any]]:
+def answer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, action: str, build: Callable[[Session], Optional[Reply]]
+) -> list[dict[str, Any]]:
     """Run `build` in a read-only session and send its reply. Failures are logged by action and
     conversation only (never the resident's text) and the resident still gets an answer."""
     try:
@@ -43,8 +45,11 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, action: str,
         reply = Reply(text=UNAVAILABLE)
     if reply is not None:
         if uneasy(tracker):  # the danger net isn't sure: the numbers go with the answer
-            reply = Reply(text=f"{reply.text}\n{answers.caution_line(_council_or_none())}", buttons=reply.buttons,
-                          service_key=reply.service_key)
+            reply = Reply(
+                text=f"{reply.text}\n{answers.caution_line(_council_or_none())}",
+                buttons=reply.buttons,
+                service_key=reply.service_key,
+            )
         send(dispatcher, reply)
     return []
 
@@ -81,12 +86,22 @@ def note_unanswered(tracker: Tracker, kind: str) -> None:
     try:
         intent, confidence = top_guess(tracker)
         with session_scope() as session:
-            unanswered.record(session, tracker.latest_message.get("text") or "", kind, intent=intent,
-                              confidence=confidence, channel=tracker.get_latest_input_channel(),
-                              conversation_id=tracker.sender_id)
+            unanswered.record(
+                session,
+                tracker.latest_message.get("text") or "",
+                kind,
+                intent=intent,
+                confidence=confidence,
+                channel=tracker.get_latest_input_channel(),
+                conversation_id=tracker.sender_id,
+            )
     except Exception as exc:  # noqa: BLE001 - a lost note must never cost the resident their answer
-        log.warning("could not note an unanswered %s message in conversation %s: %s", kind,
-                    pseudonym(tracker.sender_id), type(exc).__name__)
+        log.warning(
+            "could not note an unanswered %s message in conversation %s: %s",
+            kind,
+            pseudonym(tracker.sender_id),
+            type(exc).__name__,
+        )
 
 
 def entity(tracker: Tracker, name: str) -> Optional[str]:
@@ -104,8 +119,14 @@ def transcript(tracker: Tracker, limit: int = 100) -> list[dict[str, Any]]:
         at = _when(event.get("timestamp"))
         if kind == "user":
             intent = (event.get("parse_data") or {}).get("intent") or {}
-            lines.append({"author": "resident", "text": event.get("text") or "", "at": at,
-                          "meta": {"intent": intent.get("name"), "confidence": intent.get("confidence")}})
+            lines.append(
+                {
+                    "author": "resident",
+                    "text": event.get("text") or "",
+                    "at": at,
+                    "meta": {"intent": intent.get("name"), "confidence": intent.get("confidence")},
+                }
+            )
         elif kind == "bot":
             text = event.get("text") or ""
             lines.append({"author": "bot", "text": text, "at": at, "meta": {"links": URL.findall(text)}})
@@ -114,27 +135,39 @@ def transcript(tracker: Tracker, limit: int = 100) -> list[dict[str, Any]]:
 
 def _when(timestamp: Any) -> Optional[dt.datetime]:
     try:
-        return dt.datetime.fromtimestamp(float(timestamp), dt.timezone.utc).replace(tzinfo=None)
+        return dt.datetime.fromtimestamp(float(timestamp), dt.UTC).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError):
         return None
 
 
-def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: HandoverReason,
-              said_just_now: Optional[list[str]] = None, topic: Optional[str] = None,
-              phone_if_failed: bool = True) -> Optional[Handover]:
+def hand_over(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    reason: HandoverReason,
+    said_just_now: Optional[list[str]] = None,
+    topic: Optional[str] = None,
+    phone_if_failed: bool = True,
+) -> Optional[Handover]:
     """Open (or find) the conversation's case and tell the resident its reference and when they'll hear
     back. `said_just_now` is what this action already sent (not yet in the tracker), for the timeline. If
     the case can't be opened the resident still gets the phone number (unless `phone_if_failed` is False:
     the crisis answer already gave every number that matters)."""
-    lines = transcript(tracker) + [{"author": "bot", "text": t, "meta": {"links": URL.findall(t)}}
-                                   for t in said_just_now or []]
+    lines = transcript(tracker) + [
+        {"author": "bot", "text": t, "meta": {"links": URL.findall(t)}} for t in said_just_now or []
+    ]
     origin = (tracker.latest_message.get("metadata") or {}).get("origin", "private")
     try:
         with session_scope() as session:
             council = answers.council(session)
         handover = request_handover(
-            tracker.sender_id, tracker.get_latest_input_channel(), reason, lines, origin=origin, topic=topic,
-            reply_for=lambda h: answers.handover_answer(council, h.reference, h.created, h.urgent, h.expectation))
+            tracker.sender_id,
+            tracker.get_latest_input_channel(),
+            reason,
+            lines,
+            origin=origin,
+            topic=topic,
+            reply_for=lambda h: answers.handover_answer(council, h.reference, h.created, h.urgent, h.expectation),
+        )
     except Exception:  # noqa: BLE001 - without a case, a phone number is still a way to a person
         log.exception("handover failed in conversation %s", pseudonym(tracker.sender_id))
         if not phone_if_failed:
@@ -146,8 +179,12 @@ def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Handov
             send(dispatcher, Reply(text=UNAVAILABLE))
         return None
     if handover.capped:  # the caps allow no new case: the phone number instead
-        send(dispatcher, answers.case_cap_answer(council, busy=handover.capped == "channel_hour",
-                                                 reference=handover.reference or None))
+        send(
+            dispatcher,
+            answers.case_cap_answer(
+                council, busy=handover.capped == "channel_hour", reference=handover.reference or None
+            ),
+        )
         log.info("handover capped (%s) in conversation %s", handover.capped, pseudonym(tracker.sender_id))
         return handover
     dispatcher.utter_message(text=handover.reply)

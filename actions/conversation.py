@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from actions.common import answer, hand_over
 from actions.services import ActionAnswerService, answers_follow_up
 from knowledge import answers
-from knowledge.catalogue import examples
 from knowledge.casework.handover import HandoverReason
+from knowledge.catalogue import examples
 
 
 class ActionHumanHandoff(Action):
@@ -43,10 +43,12 @@ class ActionOutOfScope(Action):
             svc = answers.service(session, like.key) if like else None
             if svc is not None:
                 return answers.service_answer(council, svc)
-            return answers.Reply(text=(
-                f"Sorry, I can't help with that. I can help with {council.name} services, like bins, "
-                f"roads, council tax, housing and social care.\n{answers.contact_line(council)}"
-            ))
+            return answers.Reply(
+                text=(
+                    f"Sorry, I can't help with that. I can help with {council.name} services, like bins, "
+                    f"roads, council tax, housing and social care.\n{answers.contact_line(council)}"
+                )
+            )
 
         return answer(dispatcher, tracker, self.name(), build)
 

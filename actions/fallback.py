@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from actions.common import answer, hand_over, note_unanswered
 from actions.services import ActionAnswerService, answers_follow_up
 from knowledge import answers
-from knowledge.catalogue import examples, unanswered
 from knowledge.casework.handover import HandoverReason
+from knowledge.catalogue import examples, unanswered
+from knowledge.catalogue.search import search_services
 from knowledge.models import Service
 from knowledge.understanding.real_words import has_real_words
-from knowledge.catalogue.search import search_services
 
 # Service intents the model ranked at least this high are worth offering as a choice.
 MIN_SUGGESTION_CONFIDENCE = 0.1
@@ -25,8 +25,11 @@ MAX_SUGGESTIONS = 3
 def likely_services(session: Session, found: list[Service], ranking: list[dict]) -> list[Service]:
     """Candidate services, best first: full-text search hits (`found`) and the model's runners-up,
     interleaved, without repeats."""
-    guesses = [answers.service_for_intent(session, r.get("name")) for r in ranking
-               if (r.get("confidence") or 0) >= MIN_SUGGESTION_CONFIDENCE]
+    guesses = [
+        answers.service_for_intent(session, r.get("name"))
+        for r in ranking
+        if (r.get("confidence") or 0) >= MIN_SUGGESTION_CONFIDENCE
+    ]
     ranked = [s for s in guesses if s is not None][:MAX_SUGGESTIONS]
     merged: list[Service] = []
     for pair in zip(found + [None] * MAX_SUGGESTIONS, ranked + [None] * MAX_SUGGESTIONS):
@@ -82,8 +85,9 @@ class ActionKnowledgeFallback(Action):
             if like is not None and (svc := answers.service(session, like.key)) is not None:
                 return answers.service_answer(council, svc)
             found = search_services(session, text, limit=MAX_SUGGESTIONS)
-            top_model = answers.service_for_intent(session, next(
-                (r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None))
+            top_model = answers.service_for_intent(
+                session, next((r.get("name") for r in ranking if r.get("name") != "nlu_fallback"), None)
+            )
             # Two independent signals agreeing is enough to answer outright.
             if top_model is not None and found and found[0].key == top_model.key:
                 return answers.service_answer(council, top_model)
@@ -93,8 +97,9 @@ class ActionKnowledgeFallback(Action):
         if repeated and not any(has_real_words(t) for t in missed_texts(tracker) or [text]):
             # Nothing a person could act on ("asdfgh", "???"): a case would only silence the bot for
             # days. The phone number and how to ask for a person instead.
-            return answer(dispatcher, tracker, self.name(), lambda session: answers.no_words_answer(
-                answers.council(session)))
+            return answer(
+                dispatcher, tracker, self.name(), lambda session: answers.no_words_answer(answers.council(session))
+            )
         events = answer(dispatcher, tracker, self.name(), build)
         if repeated:  # two misses in a row: a person takes over rather than a third guess
             said = [m.get("text") or "" for m in dispatcher.messages]

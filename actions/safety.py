@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from actions.common import hand_over, send
 from knowledge import answers
+from knowledge.casework.handover import HandoverReason
+from knowledge.catalogue.search import search_services
 from knowledge.danger.kinds import DangerKind
 from knowledge.danger.lexicon import default_lexicon
-from knowledge.models import Service
-from knowledge.catalogue.search import search_services
 from knowledge.db import session_scope
-from knowledge.casework.handover import HandoverReason
+from knowledge.models import Service
 from knowledge.understanding.intents import is_service_intent
 
 # A service the classifier ranks at least this high in a message about danger was asked about too
@@ -82,4 +82,3 @@ class ActionCrisis(Action):
         # Numbers first; then an urgent case, so a person follows up.
         hand_over(dispatcher, tracker, HandoverReason.CRISIS, said_just_now=[reply.text], phone_if_failed=False)
         return []
-

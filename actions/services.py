@@ -10,7 +10,8 @@ the action performs what the decision asks: the case, the note for editors, the 
 
 from __future__ import annotations
 
-from typing import Any, Collection, Optional
+from collections.abc import Collection
+from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -20,9 +21,9 @@ from sqlalchemy.orm import Session
 from actions.common import answer, entity, hand_over, note_unanswered
 from knowledge import answers, service_reply
 from knowledge.catalogue import examples
+from knowledge.models import Service
 from knowledge.understanding.followups import is_follow_up, refers_back
 from knowledge.understanding.intents import intent_for_service, is_service_intent, redirect_key
-from knowledge.models import Service
 
 # A question about cost, eligibility or timing whose service the model is less sure of than this is taken
 # as a follow-up about the service answered last ("do under 5s go free?" after the leisure centre).
@@ -38,8 +39,9 @@ def _top_service_guess(tracker: Tracker) -> tuple[Optional[str], float]:
     return None, 0.0
 
 
-def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
-                    known_intents: Collection[str]) -> Optional[Service]:
+def resolve_service(
+    session: Session, tracker: Tracker, intent: str, text: str, known_intents: Collection[str]
+) -> Optional[Service]:
     """The service this message is about (see the module docstring), or None.
 
     A follow-up goes to the service answered last unless the model is sure of another one, or the message
@@ -54,8 +56,12 @@ def resolve_service(session: Session, tracker: Tracker, intent: str, text: str,
     confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
     if is_follow_up(text, intent, last) and (from_model is None or confidence < FOLLOW_UP_BELOW):
         guess, guess_confidence = _top_service_guess(tracker)
-        names_other = (refers_back(text) and guess is not None and guess_confidence >= OTHER_SERVICE_AT_LEAST
-                       and entity(tracker, "bin_type") is None)
+        names_other = (
+            refers_back(text)
+            and guess is not None
+            and guess_confidence >= OTHER_SERVICE_AT_LEAST
+            and entity(tracker, "bin_type") is None
+        )
         other = answers.service_for_intent(session, guess) if names_other else None
         from_model = other or answers.service(session, last) or from_model
     like = examples.best_match(session, text)
@@ -77,14 +83,28 @@ class ActionAnswerService(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         text = tracker.latest_message.get("text") or ""
         confidence = (tracker.latest_message.get("intent") or {}).get("confidence")
-        what = service_reply.asked(text, intent, entity(tracker, "bin_type"), last_aspect=tracker.get_slot("last_aspect"),
-                             last_bin_type=tracker.get_slot("last_bin_type"))
+        what = service_reply.asked(
+            text,
+            intent,
+            entity(tracker, "bin_type"),
+            last_aspect=tracker.get_slot("last_aspect"),
+            last_bin_type=tracker.get_slot("last_bin_type"),
+        )
         decided: list[service_reply.ServiceReply] = []
 
         def build(session: Session) -> answers.Reply:
             svc = resolve_service(session, tracker, intent, text, domain.get("intents") or [])
-            decided.append(service_reply.decide(session, svc, text, bin_type=what.bin_type, aspect=what.aspect,
-                                          postcode=entity(tracker, "postcode"), confidence=confidence))
+            decided.append(
+                service_reply.decide(
+                    session,
+                    svc,
+                    text,
+                    bin_type=what.bin_type,
+                    aspect=what.aspect,
+                    postcode=entity(tracker, "postcode"),
+                    confidence=confidence,
+                )
+            )
             return decided[0].reply
 
         events = answer(dispatcher, tracker, self.name(), build)
@@ -93,12 +113,19 @@ class ActionAnswerService(Action):
         if kind:
             note_unanswered(tracker, kind)  # answered, but editors should look at the wording
         if decision is not None and decision.handover is not None:  # the self-serve answer, and a person as well
-            hand_over(dispatcher, tracker, decision.handover,
-                      said_just_now=[m.get("text") or "" for m in dispatcher.messages], topic=decision.topic)
+            hand_over(
+                dispatcher,
+                tracker,
+                decision.handover,
+                said_just_now=[m.get("text") or "" for m in dispatcher.messages],
+                topic=decision.topic,
+            )
         if decision is not None and decision.service_key is not None:
-            events += [SlotSet("last_service", decision.service_key),
-                       SlotSet("last_aspect", what.aspect.value if what.aspect else None),
-                       SlotSet("last_bin_type", what.bin_type)]
+            events += [
+                SlotSet("last_service", decision.service_key),
+                SlotSet("last_aspect", what.aspect.value if what.aspect else None),
+                SlotSet("last_bin_type", what.bin_type),
+            ]
         return events
 
 

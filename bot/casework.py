@@ -17,8 +17,8 @@ from bot.channels.sending.outbound import send_to_resident
 from bot.channels.table import POLLED
 from knowledge import answers
 from knowledge.casework import cases
-from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, StaffUser
 
 
@@ -30,8 +30,8 @@ class Sent:
     message_id: int
     created: bool
     delivery: str
-    polled: bool = False   # web chat or REST: "queued" means the resident's page collects it, i.e. done
-    channel: str = ""      # the conversation's channel, for wording its rules (window, length) to staff
+    polled: bool = False  # web chat or REST: "queued" means the resident's page collects it, i.e. done
+    channel: str = ""  # the conversation's channel, for wording its rules (window, length) to staff
 
 
 def _staff(session: Session, user_id: int) -> StaffUser:
@@ -43,6 +43,7 @@ def _staff(session: Session, user_id: int) -> StaffUser:
 
 async def reply(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
     """Send a staff reply to the resident, once per form submission (`nonce`)."""
+
     def record() -> tuple[int, bool, str, str, Optional[str]]:
         with session_scope() as session:
             msg, created = cases.add_staff_reply(session, case_id, _staff(session, staff_id), text, nonce, utcnow())
@@ -59,6 +60,7 @@ async def reply(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
 
 async def resolve(case_id: int, staff_id: int, outcome: str, note: str = "") -> Sent:
     """Resolve the case; the bot takes the conversation back and asks the one satisfaction question."""
+
     def record() -> tuple[int, str, str, answers.Reply]:
         with session_scope() as session:
             now = utcnow()
@@ -69,14 +71,16 @@ async def resolve(case_id: int, staff_id: int, outcome: str, note: str = "") -> 
             return msg.id, case.conversation_id, case.channel, question
 
     message_id, conversation_id, channel, question = await asyncio.to_thread(record)
-    status = await send_to_resident(conversation_id, channel, question.text, question.buttons,
-                                    case_message_id=message_id)
+    status = await send_to_resident(
+        conversation_id, channel, question.text, question.buttons, case_message_id=message_id
+    )
     await asyncio.to_thread(_set_delivery, message_id, status)
     return Sent(message_id, True, status)
 
 
 async def hand_back(case_id: int, staff_id: int) -> None:
     """Give the conversation back to the bot without asking for a rating."""
+
     def record() -> None:
         with session_scope() as session:
             cases.hand_back(session, case_id, _staff(session, staff_id), utcnow())

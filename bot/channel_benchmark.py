@@ -21,14 +21,19 @@ import httpx
 
 from bot.channels.config import NO_RATE_LIMITS
 from bot.channels.signatures import meta_signature
-from knowledge.settings import Settings
 from bot.stack import BotStack
 from bot.training import ensure_model
-from knowledge.settings import PROJECT_ROOT
+from knowledge.settings import PROJECT_ROOT, Settings
 
 SECRET = "bench-secret"
-ASKS = ["pothole on my road", "my bin was not collected", "how do I pay council tax", "fly tipping in the lane",
-        "library opening times", "noisy neighbours every night"]
+ASKS = [
+    "pothole on my road",
+    "my bin was not collected",
+    "how do I pay council tax",
+    "fly tipping in the lane",
+    "library opening times",
+    "noisy neighbours every night",
+]
 
 
 class Sink:
@@ -62,9 +67,23 @@ class Sink:
 
 
 def _body(psid: str, text: str) -> bytes:
-    payload = {"object": "page", "entry": [{"id": "1", "time": int(time.time() * 1000), "messaging": [{
-        "sender": {"id": psid}, "recipient": {"id": "1"}, "timestamp": int(time.time() * 1000),
-        "message": {"mid": f"m_{uuid.uuid4().hex}", "text": text}}]}]}
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "1",
+                "time": int(time.time() * 1000),
+                "messaging": [
+                    {
+                        "sender": {"id": psid},
+                        "recipient": {"id": "1"},
+                        "timestamp": int(time.time() * 1000),
+                        "message": {"mid": f"m_{uuid.uuid4().hex}", "text": text},
+                    }
+                ],
+            }
+        ],
+    }
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
@@ -81,8 +100,11 @@ def burst(url: str, sink: Sink, senders: int, per_sender: int) -> dict[str, Any]
             for i in range(per_sender):
                 body = _body(psid, ASKS[(n + i) % len(ASKS)])
                 began = time.perf_counter()
-                r = client.post(url, content=body, headers={"X-Hub-Signature-256": meta_signature(SECRET, body),
-                                                            "Content-Type": "application/json"})
+                r = client.post(
+                    url,
+                    content=body,
+                    headers={"X-Hub-Signature-256": meta_signature(SECRET, body), "Content-Type": "application/json"},
+                )
                 with lock:
                     acks.append(time.perf_counter() - began if r.status_code == 200 else float("inf"))
 
@@ -103,14 +125,22 @@ def burst(url: str, sink: Sink, senders: int, per_sender: int) -> dict[str, Any]
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 1)
 
-    return {"senders": senders, "messages": total, "failed_acks": sum(a == float("inf") for a in acks),
-            "ack_p50_ms": pct(0.5), "ack_p95_ms": pct(0.95), "ack_p99_ms": pct(0.99), "ack_max_ms": pct(1.0),
-            "all_sent_s": round(sent_in, 2), "all_replied_s": round(answered_in, 2),
-            "replies": sink.count - start_count, "replies_per_s": round(total / answered_in, 1)}
+    return {
+        "senders": senders,
+        "messages": total,
+        "failed_acks": sum(a == float("inf") for a in acks),
+        "ack_p50_ms": pct(0.5),
+        "ack_p95_ms": pct(0.95),
+        "ack_p99_ms": pct(0.99),
+        "ack_max_ms": pct(1.0),
+        "all_sent_s": round(sent_in, 2),
+        "all_replied_s": round(answered_in, 2),
+        "replies": sink.count - start_count,
+        "replies_per_s": round(total / answered_in, 1),
+    }
 
 
 def main() -> int:
-    import os
 
     from bot.benchmark import tree_rss_mb
     from knowledge.catalogue.content import load
@@ -126,23 +156,40 @@ def main() -> int:
         with session_scope(kb_url) as session:
             load(session, CONTENT_DIR)
         base = Settings.from_env()
-        settings = base.replace(**{"rasa_port": _free_port(), "action_port": _free_port(), "console_port": _free_port(),
-                               "tracker_store_url": f"sqlite:///{tmp}/tracker.db"})
-        env = {"DATABASE_URL": kb_url, "META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "bench",
-               "META_PAGE_ACCESS_TOKEN": "bench", "META_GRAPH_URL": sink.url, **NO_RATE_LIMITS}
+        settings = base.replace(
+            **{
+                "rasa_port": _free_port(),
+                "action_port": _free_port(),
+                "console_port": _free_port(),
+                "tracker_store_url": f"sqlite:///{tmp}/tracker.db",
+            }
+        )
+        env = {
+            "DATABASE_URL": kb_url,
+            "META_APP_SECRET": SECRET,
+            "META_VERIFY_TOKEN": "bench",
+            "META_PAGE_ACCESS_TOKEN": "bench",
+            "META_GRAPH_URL": sink.url,
+            **NO_RATE_LIMITS,
+        }
         with BotStack(model, settings, log_dir=Path(tmp) / "logs", env=env, console=False) as stack:
             url = f"{stack.rasa_url}/webhooks/meta/webhook"
             burst(url, sink, 1, 5)  # warm up
-            results = {"one_sender_100": burst(url, sink, 1, 100), "ten_senders_20_each": burst(url, sink, 10, 20),
-                       "rss_mb": tree_rss_mb(stack.pids())}
+            results = {
+                "one_sender_100": burst(url, sink, 1, 100),
+                "ten_senders_20_each": burst(url, sink, 10, 20),
+                "rss_mb": tree_rss_mb(stack.pids()),
+            }
     out = PROJECT_ROOT / "reports" / "bench-channels.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     for name, r in results.items():
         if isinstance(r, dict):
-            print(f"{name}: ack p50 {r['ack_p50_ms']} ms, p99 {r['ack_p99_ms']} ms, max {r['ack_max_ms']} ms; "
-                  f"{r['messages']} sent in {r['all_sent_s']} s, all {r['replies']} replies out after "
-                  f"{r['all_replied_s']} s ({r['replies_per_s']}/s); failed acks {r['failed_acks']}")
+            print(
+                f"{name}: ack p50 {r['ack_p50_ms']} ms, p99 {r['ack_p99_ms']} ms, max {r['ack_max_ms']} ms; "
+                f"{r['messages']} sent in {r['all_sent_s']} s, all {r['replies']} replies out after "
+                f"{r['all_replied_s']} s ({r['replies_per_s']}/s); failed acks {r['failed_acks']}"
+            )
     print(f"servers' memory: {results['rss_mb']} MB\nreport: {out}")
     return 0
 

@@ -1,42 +1,43 @@
 """`councilbot`: the command line for running, maintaining and measuring the bot.
 
-    councilbot run                      train if needed, start Rasa + action server, Ctrl-C stops both
-    councilbot train [--force] [--swap] train a model if config/domain/data/editors' examples changed;
-                                        --swap loads it into the running bot without dropping a message
-    councilbot db upgrade               apply database migrations
-    councilbot kb validate [DIR]        check the content files; errors name file and line
-    councilbot kb load [DIR]            validate, migrate, then apply the files (idempotent, all-or-nothing)
-    councilbot kb export OUT_DIR        write the database back out as YAML (--csv FILE: services as CSV)
-    councilbot kb import PATH           import a content directory or a services .csv (--dry-run: show changes)
-    councilbot eval                     held-out accuracy report (reports/eval.json)
-    councilbot bench                    speed and memory against a stock `rasa init` bot (reports/bench.json)
-    councilbot bench --channels         webhook acknowledgement and reply latency (reports/bench-channels.json)
-    councilbot figures [--days N]       cases opened/resolved, response times, SLA, satisfaction, containment
-    councilbot users add NAME --role R  create a staff console account (password prompted, or --password-stdin)
-    councilbot users list               staff accounts
-    councilbot users disable NAME       stop an account signing in (ends its sessions)
-    councilbot users password NAME      set a new password (clears a lockout, ends its sessions)
-    councilbot links check [--timeout S] [--concurrency N]
-                                        check every service's link; one line per problem, then totals
-    councilbot review [--within DAYS]   services due for a content review, by owner
-    councilbot unanswered [--days N] [--kind K]
-                                        what the bot couldn't answer well, grouped by similarity
-    councilbot unanswered export (--ids 1,2,3 | --group N) [--out FILE]
-                                        those messages as candidate NLU training examples (YAML)
-    councilbot privacy erase WHO [--dry-run]
-                                        erase one resident (conversation id, reference, email or phone)
-    councilbot privacy export WHO --out FILE
-                                        everything held about one resident, for a subject access request
-    councilbot privacy retention [--dry-run]
-                                        delete what is past its retention period (the console does it daily)
+councilbot run                      train if needed, start Rasa + action server, Ctrl-C stops both
+councilbot train [--force] [--swap] train a model if config/domain/data/editors' examples changed;
+                                    --swap loads it into the running bot without dropping a message
+councilbot db upgrade               apply database migrations
+councilbot kb validate [DIR]        check the content files; errors name file and line
+councilbot kb load [DIR]            validate, migrate, then apply the files (idempotent, all-or-nothing)
+councilbot kb export OUT_DIR        write the database back out as YAML (--csv FILE: services as CSV)
+councilbot kb import PATH           import a content directory or a services .csv (--dry-run: show changes)
+councilbot eval                     held-out accuracy report (reports/eval.json)
+councilbot bench                    speed and memory against a stock `rasa init` bot (reports/bench.json)
+councilbot bench --channels         webhook acknowledgement and reply latency (reports/bench-channels.json)
+councilbot figures [--days N]       cases opened/resolved, response times, SLA, satisfaction, containment
+councilbot users add NAME --role R  create a staff console account (password prompted, or --password-stdin)
+councilbot users list               staff accounts
+councilbot users disable NAME       stop an account signing in (ends its sessions)
+councilbot users password NAME      set a new password (clears a lockout, ends its sessions)
+councilbot links check [--timeout S] [--concurrency N]
+                                    check every service's link; one line per problem, then totals
+councilbot review [--within DAYS]   services due for a content review, by owner
+councilbot unanswered [--days N] [--kind K]
+                                    what the bot couldn't answer well, grouped by similarity
+councilbot unanswered export (--ids 1,2,3 | --group N) [--out FILE]
+                                    those messages as candidate NLU training examples (YAML)
+councilbot privacy erase WHO [--dry-run]
+                                    erase one resident (conversation id, reference, email or phone)
+councilbot privacy export WHO --out FILE
+                                    everything held about one resident, for a subject access request
+councilbot privacy retention [--dry-run]
+                                    delete what is past its retention period (the console does it daily)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 from knowledge.settings import CONTENT_DIR
 
@@ -68,8 +69,8 @@ def _author(args: argparse.Namespace) -> str:
 
 def _kb_load(args: argparse.Namespace) -> int:
     from knowledge.catalogue.content import ContentInvalid, load
-    from knowledge.db import session_scope
     from knowledge.catalogue.editing import record_version, versions
+    from knowledge.db import session_scope
     from knowledge.migrations import upgrade
 
     upgrade()
@@ -89,8 +90,8 @@ def _kb_load(args: argparse.Namespace) -> int:
 
 def _kb_export(args: argparse.Namespace) -> int:
     from knowledge.catalogue.content import export
-    from knowledge.db import session_scope
     from knowledge.catalogue.transfer import export_csv
+    from knowledge.db import session_scope
 
     if not args.out_dir and not args.csv:
         print("Say where to write: an output directory for YAML, or --csv FILE.", file=sys.stderr)
@@ -109,10 +110,10 @@ def _kb_export(args: argparse.Namespace) -> int:
 
 def _kb_import(args: argparse.Namespace) -> int:
     from knowledge.catalogue.content import ContentInvalid
-    from knowledge.db import session_scope
     from knowledge.catalogue.editing import ConflictError, EditError
-    from knowledge.migrations import upgrade
     from knowledge.catalogue.transfer import apply_import, plan_import
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
 
     upgrade()
     source = Path(args.path)
@@ -194,9 +195,16 @@ def _users_list(args: argparse.Namespace) -> int:
 
     upgrade()
     with session_scope() as session:
-        rows = [(u.username, u.role, "active" if u.active else "disabled",
-                 u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never", u.display_name)
-                for u in list_users(session)]
+        rows = [
+            (
+                u.username,
+                u.role,
+                "active" if u.active else "disabled",
+                u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
+                u.display_name,
+            )
+            for u in list_users(session)
+        ]
     if not rows:
         print("No staff accounts yet: add one with `councilbot users add USERNAME --role admin`.")
         return 0
@@ -287,8 +295,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _figures(args: argparse.Namespace) -> int:
     import json
 
-    from knowledge.db import session_scope
     from knowledge.casework.figures import as_text, compute
+    from knowledge.db import session_scope
     from knowledge.migrations import upgrade
 
     upgrade()
@@ -326,15 +334,17 @@ def _links_check(args: argparse.Namespace) -> int:
 def _review(args: argparse.Namespace) -> int:
     import datetime as dt
 
+    from knowledge.catalogue.review import due_for_review
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
-    from knowledge.catalogue.review import due_for_review
 
     upgrade()
     today = dt.date.today()
     with session_scope() as session:
-        due = {owner: [(s.review_by, s.key, s.title) for s in services]
-               for owner, services in due_for_review(session, today, args.within).items()}
+        due = {
+            owner: [(s.review_by, s.key, s.title) for s in services]
+            for owner, services in due_for_review(session, today, args.within).items()
+        }
     when = "today or overdue" if args.within == 0 else f"within {args.within} day(s)"
     if not due:
         print(f"No services due for review ({when}).")
@@ -367,8 +377,8 @@ def _not_negative(text: str) -> int:
 
 
 def _unanswered_groups(args: argparse.Namespace) -> list:
-    from knowledge.db import session_scope
     from knowledge.catalogue.unanswered import groups
+    from knowledge.db import session_scope
 
     with session_scope() as session:
         return groups(session, days=getattr(args, "days", 30), kinds=getattr(args, "kind", None))
@@ -386,16 +396,18 @@ def _unanswered(args: argparse.Namespace) -> int:
         kinds = ", ".join(f"{kind} {n}" for kind, n in group.kinds.items())
         print(f"{position:>3}. {group.count:>4} x {group.label}   ({kinds}; last {group.last_seen:%d %b %H:%M})")
         for example in group.examples[:3]:
-            print(f"          \"{' '.join(example.split())[:100]}\"")
-    print(f"{sum(g.count for g in found)} messages in {len(found)} groups over {args.days} days. "
-          "Export with `councilbot unanswered export --group N` or `--ids 1,2,3`.")
+            print(f'          "{" ".join(example.split())[:100]}"')
+    print(
+        f"{sum(g.count for g in found)} messages in {len(found)} groups over {args.days} days. "
+        "Export with `councilbot unanswered export --group N` or `--ids 1,2,3`."
+    )
     return 0
 
 
 def _unanswered_export(args: argparse.Namespace) -> int:
+    from knowledge.catalogue.unanswered import NothingToExport, export_candidates
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
-    from knowledge.catalogue.unanswered import NothingToExport, export_candidates
 
     upgrade()
     if args.group is not None:
@@ -431,17 +443,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="train if needed and start the bot").set_defaults(func=_run)
     train = sub.add_parser("train", help="train a model if the training data changed")
     train.add_argument("--force", action="store_true", help="train even if a model for this data exists")
-    train.add_argument("--swap", action="store_true",
-                       help="then swap the new model into the running bot without stopping it")
+    train.add_argument(
+        "--swap", action="store_true", help="then swap the new model into the running bot without stopping it"
+    )
     train.set_defaults(func=_train)
     evaluate = sub.add_parser("eval", help="held-out accuracy report")
-    evaluate.add_argument("--compare", action="store_true",
-                          help="also train the candidate pipelines on 80%% of data/nlu and compare them")
+    evaluate.add_argument(
+        "--compare", action="store_true", help="also train the candidate pipelines on 80%% of data/nlu and compare them"
+    )
     evaluate.set_defaults(func=_eval)
     bench = sub.add_parser("bench", help="benchmark against a stock rasa init bot")
     bench.add_argument("--quick", action="store_true", help="fewer requests (for a smoke test)")
-    bench.add_argument("--channels", action="store_true",
-                       help="instead: Meta webhook acknowledgement and reply latency (reports/bench-channels.json)")
+    bench.add_argument(
+        "--channels",
+        action="store_true",
+        help="instead: Meta webhook acknowledgement and reply latency (reports/bench-channels.json)",
+    )
     bench.set_defaults(func=_bench)
 
     figures = sub.add_parser("figures", help="cases, response times, satisfaction and containment")
@@ -472,8 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from knowledge.staff import ROLES
 
-    users = sub.add_parser("users", help="staff console accounts").add_subparsers(dest="users_command",
-                                                                                  required=True)
+    users = sub.add_parser("users", help="staff console accounts").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create an account")
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=ROLES)
@@ -491,17 +507,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     from knowledge.catalogue.links import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 
-    links = sub.add_parser("links", help="services' self-serve links").add_subparsers(dest="links_command",
-                                                                                       required=True)
+    links = sub.add_parser("links", help="services' self-serve links").add_subparsers(
+        dest="links_command", required=True
+    )
     check = links.add_parser("check", help="check every active service's link and record the results")
-    check.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT,
-                       help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT:g})")
-    check.add_argument("--concurrency", type=_positive(int), default=DEFAULT_CONCURRENCY,
-                       help=f"links checked at once (default {DEFAULT_CONCURRENCY})")
+    check.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT:g})",
+    )
+    check.add_argument(
+        "--concurrency",
+        type=_positive(int),
+        default=DEFAULT_CONCURRENCY,
+        help=f"links checked at once (default {DEFAULT_CONCURRENCY})",
+    )
     check.set_defaults(func=_links_check)
     review = sub.add_parser("review", help="services due for a content review, by owner")
-    review.add_argument("--within", type=_not_negative, default=0, metavar="DAYS",
-                        help="also list those due in the next DAYS days (default 0: due today or overdue)")
+    review.add_argument(
+        "--within",
+        type=_not_negative,
+        default=0,
+        metavar="DAYS",
+        help="also list those due in the next DAYS days (default 0: due today or overdue)",
+    )
     review.set_defaults(func=_review)
 
     from knowledge.catalogue.unanswered import KINDS
@@ -517,10 +547,16 @@ def build_parser() -> argparse.ArgumentParser:
     chosen.add_argument("--group", type=int, help="a whole group, by its number in `councilbot unanswered`")
     export_unanswered.add_argument("--out", help="file to write (default: standard output)")
     # SUPPRESS: with no value given here, `unanswered --days 7 export` keeps the 7 given before `export`.
-    export_unanswered.add_argument("--days", type=int, default=argparse.SUPPRESS,
-                                   help="period the group numbers refer to (default 30)")
-    export_unanswered.add_argument("--kind", action="append", choices=KINDS, default=argparse.SUPPRESS,
-                                   help="only this kind, as when the groups were listed (repeatable)")
+    export_unanswered.add_argument(
+        "--days", type=int, default=argparse.SUPPRESS, help="period the group numbers refer to (default 30)"
+    )
+    export_unanswered.add_argument(
+        "--kind",
+        action="append",
+        choices=KINDS,
+        default=argparse.SUPPRESS,
+        help="only this kind, as when the groups were listed (repeatable)",
+    )
     export_unanswered.set_defaults(func=_unanswered_export)
 
     from bot.privacy_commands import add_parser as add_privacy

@@ -32,7 +32,7 @@ def address_bucket(address: str) -> str:
     except ValueError:
         return address
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:   # ::ffff:203.0.113.9 is the IPv4 caller 203.0.113.9
+        if ip.ipv4_mapped is not None:  # ::ffff:203.0.113.9 is the IPv4 caller 203.0.113.9
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)

@@ -10,7 +10,6 @@ from sqlalchemy.engine import make_url
 
 from knowledge.settings import Settings
 
-
 # Rasa's SQL tracker store, but with SQL parameters kept out of error messages and so out of the logs.
 TRACKER_STORE_TYPE = "bot.tracker_store.QuietSQLTrackerStore"
 
@@ -20,8 +19,12 @@ def tracker_store_config(url: str) -> dict[str, Any]:
     `options=-csearch_path=...`) are passed on, so Rasa and `councilbot privacy` open the same tables."""
     parsed = make_url(url)
     config: dict[str, Any] = {"type": TRACKER_STORE_TYPE, "dialect": parsed.drivername, "db": parsed.database}
-    for key, value in (("url", parsed.host), ("port", parsed.port), ("username", parsed.username),
-                       ("password", parsed.password)):
+    for key, value in (
+        ("url", parsed.host),
+        ("port", parsed.port),
+        ("username", parsed.username),
+        ("password", parsed.password),
+    ):
         if value:
             config[key] = value
     if parsed.query:
@@ -32,8 +35,12 @@ def tracker_store_config(url: str) -> dict[str, Any]:
 def lock_store_config(url: str) -> dict[str, Any]:
     """Rasa's Redis lock store settings from a redis:// URL."""
     parsed = make_url(url)
-    config: dict[str, Any] = {"type": "redis", "url": parsed.host or "127.0.0.1", "port": parsed.port or 6379,
-                              "db": int(parsed.database or 0)}
+    config: dict[str, Any] = {
+        "type": "redis",
+        "url": parsed.host or "127.0.0.1",
+        "port": parsed.port or 6379,
+        "db": int(parsed.database or 0),
+    }
     if parsed.password:
         config["password"] = parsed.password
     return config

@@ -15,13 +15,11 @@ import json
 import os
 from pathlib import Path
 from typing import Optional
-
 from urllib.parse import urlsplit
 
 import httpx
 
-from knowledge.settings import Settings
-from knowledge.settings import var_dir
+from knowledge.settings import Settings, var_dir
 
 
 def run_dir() -> Path:
@@ -68,8 +66,9 @@ def swap(model: Path, settings: Optional[Settings] = None, timeout: float = 300.
         return f"No running bot found on port {port}; the next `councilbot run` uses {model.name}."
     url = f"{base.rstrip('/')}/webhooks/rest/model"
     try:
-        resp = httpx.post(url, json={"model": str(model.resolve())}, headers={"X-Internal-Token": token},
-                          timeout=timeout)
+        resp = httpx.post(
+            url, json={"model": str(model.resolve())}, headers={"X-Internal-Token": token}, timeout=timeout
+        )
     except httpx.TransportError:
         return f"No running bot answered on port {port}; the next `councilbot run` uses {model.name}."
     if resp.status_code != 200:

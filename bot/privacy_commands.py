@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def _stores() -> tuple[str, str]:
     """The knowledge base and Rasa's tracker store, as the running bot uses them."""
-    from knowledge.settings import Settings
     from knowledge.migrations import upgrade
-    from knowledge.settings import database_url
+    from knowledge.settings import Settings, database_url
 
     upgrade()
     return database_url(), Settings.from_env().tracker_store_url
@@ -45,8 +45,7 @@ def _erase(args: argparse.Namespace, author: Callable[[argparse.Namespace], str]
     kb_url, tracker_url = _stores()
     report = erase(identifier, kb_url, tracker_url, author(args), dry_run=args.dry_run)
     if args.dry_run:
-        print(f"Dry run: nothing was changed. Erasing by this {identifier.kind} would delete "
-              f"{report.total} row(s):")
+        print(f"Dry run: nothing was changed. Erasing by this {identifier.kind} would delete {report.total} row(s):")
         _print_counts(report.counts, "would go")
     elif report.total:
         print(f"Erased {report.total} row(s) found by this {identifier.kind}:")
@@ -107,10 +106,12 @@ def add_parser(sub: Any, author: Callable[[argparse.Namespace], str]) -> None:
             except IdentifierError as exc:
                 print(f"{exc} Nothing was changed.", file=sys.stderr)
                 return 1
+
         return call
 
     privacy = sub.add_parser("privacy", help="erase, export or expire residents' data").add_subparsers(
-        dest="privacy_command", required=True)
+        dest="privacy_command", required=True
+    )
     who_help = "conversation id (messenger:123), case reference (NC-2026-000123), email or phone number"
     erase = privacy.add_parser("erase", help="erase everything about one resident from every store")
     export = privacy.add_parser("export", help="write everything about one resident to a JSON file")

@@ -6,14 +6,13 @@ import signal
 import time
 
 from bot.channels.config import MetaConfig, XConfig
-from knowledge.settings import Settings
 from bot.stack import BotStack, StartupError
 from bot.training import ensure_model
 from knowledge.catalogue.content import ContentInvalid, load
-from knowledge.db import session_scope
 from knowledge.catalogue.editing import record_version
+from knowledge.db import session_scope
 from knowledge.migrations import upgrade
-from knowledge.settings import CONTENT_DIR, database_url
+from knowledge.settings import CONTENT_DIR, Settings, database_url
 
 
 def prepare_database() -> str:
@@ -89,7 +88,7 @@ def _console_hint() -> str:
     return ""
 
 
-def _configured(config: "MetaConfig | XConfig") -> str:
+def _configured(config: MetaConfig | XConfig) -> str:
     missing = config.missing()
     return "configured" if not missing else f"off: set {', '.join(missing)}"
 

@@ -21,11 +21,9 @@ import httpx
 
 from bot.endpoints import write_endpoints
 from bot.model_swap import current_model, current_model_file, write_token
-from knowledge.settings import Settings
 from bot.training import rasa_env
-from knowledge.settings import PROJECT_ROOT, var_dir
+from knowledge.settings import PROJECT_ROOT, Settings, var_dir
 from knowledge.settings import settings as settings_in_force
-
 
 # A server that dies this many times within RESTART_PERIOD seconds is not restarted again.
 RESTART_LIMIT = 5
@@ -47,9 +45,17 @@ class StartupError(RuntimeError):
     """A server did not come up; the message says which and where its log is."""
 
 
-def wait_until_answers(url: str, deadline: float, proc: Optional[subprocess.Popen] = None,
-                       name: str = "the server", see: Optional[Path] = None, *, json: Optional[dict] = None,
-                       timeout: float = 2.0, every: float = 0.5) -> None:
+def wait_until_answers(
+    url: str,
+    deadline: float,
+    proc: Optional[subprocess.Popen] = None,
+    name: str = "the server",
+    see: Optional[Path] = None,
+    *,
+    json: Optional[dict] = None,
+    timeout: float = 2.0,
+    every: float = 0.5,
+) -> None:
     """Return once `url` answers 200 (a GET, or a POST of `json` if given), asking every `every` seconds with
     a `timeout` per request. Raises StartupError naming `name` (and the log `see`, if given) if `proc` exits
     first or nothing has answered by `deadline`, a `time.monotonic()` time."""
@@ -58,8 +64,7 @@ def wait_until_answers(url: str, deadline: float, proc: Optional[subprocess.Pope
         if proc is not None and proc.poll() is not None:
             raise StartupError(f"{name} exited with code {proc.returncode}{where}")
         try:
-            answer = (httpx.get(url, timeout=timeout) if json is None
-                      else httpx.post(url, json=json, timeout=timeout))
+            answer = httpx.get(url, timeout=timeout) if json is None else httpx.post(url, json=json, timeout=timeout)
             if answer.status_code == 200:
                 return
         except httpx.HTTPError:
@@ -71,14 +76,22 @@ def wait_until_answers(url: str, deadline: float, proc: Optional[subprocess.Pope
 class BotStack:
     """The action server and Rasa server for one model. Use as a context manager."""
 
-    def __init__(self, model: Path, settings: Optional[Settings] = None, log_dir: Optional[Path] = None,
-                 quiet: bool = True, env: Optional[dict[str, str]] = None, console: bool = True):
+    def __init__(
+        self,
+        model: Path,
+        settings: Optional[Settings] = None,
+        log_dir: Optional[Path] = None,
+        quiet: bool = True,
+        env: Optional[dict[str, str]] = None,
+        console: bool = True,
+    ):
         self.model = model
         self.env = dict(env or {})  # extra environment for every server (channel settings in tests)
         # The console asks the Rasa server what the model makes of an editor's preview question; this
         # per-run secret keeps that route to our own processes.
-        self.env.setdefault("COUNCILBOT_INTERNAL_TOKEN",
-                            settings_in_force().internal_token or secrets.token_urlsafe(24))
+        self.env.setdefault(
+            "COUNCILBOT_INTERNAL_TOKEN", settings_in_force().internal_token or secrets.token_urlsafe(24)
+        )
         self.console = console  # the benchmark and evaluation measure the bot alone
         self.settings = settings or Settings.from_env()
         self.log_dir = log_dir or var_dir() / "logs"
@@ -115,8 +128,14 @@ class BotStack:
             self._logs.append(out)
         # Own process group, so Ctrl-C in a terminal reaches us first and we stop children in order.
         full_env = {**rasa_env(), **self.env, **(env or {})}
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=full_env, stdout=out,
-                                stderr=subprocess.STDOUT if out else None, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=PROJECT_ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
         self._procs.append(proc)
         self._specs[name] = (cmd, dict(env or {}))
         self._named[name] = proc
@@ -146,23 +165,47 @@ class BotStack:
             restarted.append(name)
         return restarted
 
-    def start(self, timeout: float = 240.0) -> "BotStack":
+    def start(self, timeout: float = 240.0) -> BotStack:
         s = self.settings
         # `councilbot train --swap` finds the running server's internal token here (owner-only file).
         write_token(s.rasa_port, self.env["COUNCILBOT_INTERNAL_TOKEN"])
         current_model_file(s.rasa_port).unlink(missing_ok=True)
         endpoints = self._endpoints = write_endpoints(s, var_dir() / f"endpoints-{s.rasa_port}.yml")
         # rasa_sdk listens on 0.0.0.0 unless SANIC_HOST says otherwise; keep it on our interface.
-        actions = self._spawn("actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-                                          "--port", str(s.action_port)], env={"SANIC_HOST": s.host})
-        rasa = self._spawn("rasa", [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
-                                    "--endpoints", str(endpoints), "--credentials", "credentials.yml",
-                                    "--interface", s.host, "--port", str(s.rasa_port)],
-                           env={"LOG_LEVEL": s.log_level})
-        console = self._spawn("console", [sys.executable, "-m", "bot.console", "--host", s.host,
-                                          "--port", str(s.console_port)],
-                              env={"LOG_LEVEL": s.log_level, "RASA_URL": self.rasa_url,
-                                   **_plain_http_cookies(s.host)}) if self.console else None
+        actions = self._spawn(
+            "actions",
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.action_port)],
+            env={"SANIC_HOST": s.host},
+        )
+        rasa = self._spawn(
+            "rasa",
+            [
+                sys.executable,
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(self.model),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                "credentials.yml",
+                "--interface",
+                s.host,
+                "--port",
+                str(s.rasa_port),
+            ],
+            env={"LOG_LEVEL": s.log_level},
+        )
+        console = (
+            self._spawn(
+                "console",
+                [sys.executable, "-m", "bot.console", "--host", s.host, "--port", str(s.console_port)],
+                env={"LOG_LEVEL": s.log_level, "RASA_URL": self.rasa_url, **_plain_http_cookies(s.host)},
+            )
+            if self.console
+            else None
+        )
         deadline = time.monotonic() + timeout
         try:
             self._wait(actions, "action server", f"{self.action_url}/health", deadline)
@@ -211,7 +254,7 @@ class BotStack:
             log.close()
         self._logs.clear()
 
-    def __enter__(self) -> "BotStack":
+    def __enter__(self) -> BotStack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

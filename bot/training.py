@@ -17,11 +17,18 @@ from typing import Optional
 
 import yaml
 
-from knowledge.settings import Settings
-from knowledge.settings import PROJECT_ROOT, var_dir
+from knowledge.settings import PROJECT_ROOT, Settings, var_dir
 
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "knowledge/danger", "knowledge/understanding/text.py",
-                   "knowledge/understanding/language.py", "knowledge/content/danger_lexicon.yml")
+TRAINING_INPUTS = (
+    "config.yml",
+    "domain.yml",
+    "data",
+    "bot/nlu",
+    "knowledge/danger",
+    "knowledge/understanding/text.py",
+    "knowledge/understanding/language.py",
+    "knowledge/content/danger_lexicon.yml",
+)
 
 
 def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
@@ -32,8 +39,8 @@ def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
         from sqlalchemy import select
 
         from knowledge.db import session_scope
-        from knowledge.understanding.intents import intent_for_service
         from knowledge.models import Service
+        from knowledge.understanding.intents import intent_for_service
 
         domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))
         intents = set(domain.get("intents") or [])
@@ -41,14 +48,21 @@ def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
             rows = session.execute(select(Service.key, Service.examples).where(Service.active.is_(True))).all()
     except Exception:  # noqa: BLE001 - no knowledge base yet (a fresh checkout): train on data/ alone
         return None
-    nlu = [{"intent": intent_for_service(key),
-            "examples": "".join(f"- {' '.join(str(e).split())}\n" for e in examples if str(e).strip())}
-           for key, examples in sorted(rows) if examples and intent_for_service(key) in intents]
+    nlu = [
+        {
+            "intent": intent_for_service(key),
+            "examples": "".join(f"- {' '.join(str(e).split())}\n" for e in examples if str(e).strip()),
+        }
+        for key, examples in sorted(rows)
+        if examples and intent_for_service(key) in intents
+    ]
     if not nlu:
         return None
     out = var_dir() / "training" / "editor_examples.yml"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    out.write_text(
+        yaml.safe_dump({"version": "3.1", "nlu": nlu}, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     return out
 
 
@@ -60,8 +74,13 @@ def fingerprint(root: Path = PROJECT_ROOT, extra: Optional[Path] = None) -> str:
         digest.update(extra.read_bytes())
     for name in TRAINING_INPUTS:
         path = root / name
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".py")) \
-            if path.is_dir() else [path] if path.exists() else []
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".py"))
+            if path.is_dir()
+            else [path]
+            if path.exists()
+            else []
+        )
         for file in files:
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
@@ -94,15 +113,30 @@ def rasa_env() -> dict[str, str]:
     return quiet_env(env)
 
 
-def train(out: Path, data: Optional[list[str]] = None, config: str = "config.yml",
-          extra: Optional[list[str]] = None) -> Path:
+def train(
+    out: Path, data: Optional[list[str]] = None, config: str = "config.yml", extra: Optional[list[str]] = None
+) -> Path:
     """Run `rasa train` into `out` (a .tar.gz path) and return it. Rasa's training cache is off: the danger
     net reads data/danger itself, which Rasa's cache keys don't see, so a cached step could be stale."""
     env = rasa_env()
     env["RASA_MAX_CACHE_SIZE"] = "0"
-    cmd = [sys.executable, "-m", "rasa", "train", "--config", config, "--domain", "domain.yml",
-           "--data", *(data or ["data/nlu", "data/rules"]), "--out", str(out.parent),
-           "--fixed-model-name", out.name.removesuffix(".tar.gz"), *(extra or [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--config",
+        config,
+        "--domain",
+        "domain.yml",
+        "--data",
+        *(data or ["data/nlu", "data/rules"]),
+        "--out",
+        str(out.parent),
+        "--fixed-model-name",
+        out.name.removesuffix(".tar.gz"),
+        *(extra or []),
+    ]
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)
     return out
 

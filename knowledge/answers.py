@@ -6,20 +6,26 @@ cached, so an editor's change shows on the very next message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.danger.kinds import DangerKind
+from knowledge.models import Council, Redirect, Service
 from knowledge.understanding.followups import Aspect
 from knowledge.understanding.intents import intent_for_service, is_service_intent
-from knowledge.models import Council, Redirect, Service
 
 # Words for bin types residents mention, as they should read in a reply.
-BIN_TYPES = {"general": "general waste", "recycling": "recycling", "garden": "garden waste", "food": "food waste",
-             "glass": "glass"}
+BIN_TYPES = {
+    "general": "general waste",
+    "recycling": "recycling",
+    "garden": "garden waste",
+    "food": "food waste",
+    "glass": "glass",
+}
 
 
 @dataclass
@@ -65,8 +71,13 @@ def _call_line(c: Council, phone: Optional[str] = None) -> str:
 _ASPECT_WORDS = {Aspect.COST: "what it costs", Aspect.ELIGIBILITY: "who can use it", Aspect.TIMING: "the times"}
 
 
-def service_answer(c: Council, svc: Service, bin_type: Optional[str] = None,
-                   notices: Sequence[str] = (), aspect: Optional[Aspect] = None) -> Reply:
+def service_answer(
+    c: Council,
+    svc: Service,
+    bin_type: Optional[str] = None,
+    notices: Sequence[str] = (),
+    aspect: Optional[Aspect] = None,
+) -> Reply:
     """The answer to a service question: any notices in force first (gritting tonight, school closed
     today), then title and what it's for, or, when the resident asked what it costs, who can use it or
     when (`aspect`), that answer from the service's own field; then the link and the phone number."""
@@ -76,8 +87,11 @@ def service_answer(c: Council, svc: Service, bin_type: Optional[str] = None,
     body = f"{title}: {svc.summary}"
     if aspect is not None:
         detail = getattr(svc, aspect.value, None)
-        body = (f"{title}: {detail.strip()}" if detail and detail.strip()
-                else f"{title}: I don't have {_ASPECT_WORDS[aspect]} to hand. The page below has the details.")
+        body = (
+            f"{title}: {detail.strip()}"
+            if detail and detail.strip()
+            else f"{title}: I don't have {_ASPECT_WORDS[aspect]} to hand. The page below has the details."
+        )
     text = "\n".join([*notices, body, svc.url, _call_line(c, svc.phone)])
     return Reply(text=text, service_key=svc.key)
 
@@ -104,24 +118,24 @@ GAS_EMERGENCY = "0800 111 999"
 # `{samaritans}` are the council's (999, 116 123); the other numbers are national.
 _DANGER_LEADS = {
     DangerKind.SUICIDE: "Please talk to someone now: call Samaritans free on {samaritans}, any time, day or night. "
-                        "If you have hurt yourself, taken something, or might act on these thoughts, call {emergency}.",
+    "If you have hurt yourself, taken something, or might act on these thoughts, call {emergency}.",
     DangerKind.DOMESTIC_ABUSE: "If you're in danger right now, call {emergency} (if you can't speak, stay on the line "
-                               "and press 55). The National Domestic Abuse Helpline is free and open 24 hours: "
-                               f"{DOMESTIC_ABUSE_HELPLINE}.",
+    "and press 55). The National Domestic Abuse Helpline is free and open 24 hours: "
+    f"{DOMESTIC_ABUSE_HELPLINE}.",
     DangerKind.CHILD_HARM: "If you or a child are in danger right now, call {emergency}. Any young person can talk to "
-                           f"Childline free, any time, on {CHILDLINE}: it won't show on the phone bill.",
+    f"Childline free, any time, on {CHILDLINE}: it won't show on the phone bill.",
     DangerKind.GAS: f"If you smell gas, call the National Gas Emergency line now on {GAS_EMERGENCY}. Don't use "
-                    "switches or flames, open doors and windows, and get out. If anyone feels unwell or there's a "
-                    "fire, call {emergency}.",
+    "switches or flames, open doors and windows, and get out. If anyone feels unwell or there's a "
+    "fire, call {emergency}.",
     DangerKind.FIRE: "Call {emergency} now and ask for the fire service. Get everyone out, stay out, and don't go back in.",
     DangerKind.WATER: "Call {emergency} now: ask for the fire service (at the coast, the coastguard). Don't go into "
-                      "the water: throw something that floats and keep them in sight.",
+    "the water: throw something that floats and keep them in sight.",
     DangerKind.COLLISION: "Call {emergency} now and ask for an ambulance and the police. Don't move anyone hurt "
-                          "unless they're in more danger where they are.",
+    "unless they're in more danger where they are.",
     DangerKind.MEDICAL: "Call {emergency} now and ask for an ambulance. Stay with them: the call handler will tell "
-                        "you what to do.",
+    "you what to do.",
     DangerKind.VIOLENCE: "If someone is being threatened or hurt now, call {emergency} and ask for the police. Get "
-                         "somewhere safe first.",
+    "somewhere safe first.",
 }
 
 
@@ -129,8 +143,10 @@ def _danger_lines(kind: DangerKind, emergency: str, samaritans: str) -> list[str
     """The first lines for this kind of danger; for a kind not known, 999 and Samaritans."""
     if kind in _DANGER_LEADS:
         return [_DANGER_LEADS[kind].format(emergency=emergency, samaritans=samaritans)]
-    return [f"If you or someone else is in danger right now, call {emergency}.",
-            f"If you're struggling, you can talk to Samaritans any time, free, on {samaritans}."]
+    return [
+        f"If you or someone else is in danger right now, call {emergency}.",
+        f"If you're struggling, you can talk to Samaritans any time, free, on {samaritans}.",
+    ]
 
 
 def danger_answer(c: Optional[Council], kind: DangerKind = DangerKind.UNKNOWN) -> Reply:
@@ -141,8 +157,13 @@ def danger_answer(c: Optional[Council], kind: DangerKind = DangerKind.UNKNOWN) -
     lines = _danger_lines(kind, emergency, samaritans)
     if kind in (DangerKind.DOMESTIC_ABUSE, DangerKind.CHILD_HARM):
         lines.append(f"If you're struggling, you can talk to Samaritans any time, free, on {samaritans}.")
-    if c is not None and kind in (DangerKind.UNKNOWN, DangerKind.SUICIDE, DangerKind.DOMESTIC_ABUSE,
-                                  DangerKind.CHILD_HARM, DangerKind.MEDICAL):
+    if c is not None and kind in (
+        DangerKind.UNKNOWN,
+        DangerKind.SUICIDE,
+        DangerKind.DOMESTIC_ABUSE,
+        DangerKind.CHILD_HARM,
+        DangerKind.MEDICAL,
+    ):
         lines.append(f"For urgent adult or children's social care out of hours, call {c.out_of_hours_social_care}.")
     return Reply(text="\n".join(lines))
 
@@ -150,8 +171,10 @@ def danger_answer(c: Optional[Council], kind: DangerKind = DangerKind.UNKNOWN) -
 def caution_line(c: Optional[Council]) -> str:
     """Added to an ordinary answer when the danger net is uneasy but not sure: the numbers, gently."""
     emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
-    return (f"If you or someone else is in danger now, call {emergency}. "
-            f"If things feel too much, Samaritans are there any time, free, on {samaritans}.")
+    return (
+        f"If you or someone else is in danger now, call {emergency}. "
+        f"If things feel too much, Samaritans are there any time, free, on {samaritans}."
+    )
 
 
 def crisis_answer(c: Optional[Council]) -> Reply:
@@ -164,13 +187,16 @@ def welsh_answer(c: Optional[Council]) -> Reply:
     can do, and the number to call."""
     phone = c.phone if c else "the council"
     hours = f" ({c.opening_hours})" if c else ""
-    return Reply(text=(
-        f"Diolch am eich neges. Mae'n ddrwg gennym: dim ond yn Saesneg y gall y cynorthwyydd awtomatig hwn ateb. "
-        f"I siarad â ni yn Gymraeg, ffoniwch {phone}{hours}.\n"
-        f"Thank you for your message. Sorry: this automated assistant can only answer in English. It can help with "
-        f"bins, roads, council tax, housing, social care and other council services if you write in English. "
-        f"To talk to us in Welsh, call {phone}{hours}.\n"
-        f"Os ydych chi neu rywun arall mewn perygl, ffoniwch {EMERGENCY}. If anyone is in danger, call {EMERGENCY}."))
+    return Reply(
+        text=(
+            f"Diolch am eich neges. Mae'n ddrwg gennym: dim ond yn Saesneg y gall y cynorthwyydd awtomatig hwn ateb. "
+            f"I siarad â ni yn Gymraeg, ffoniwch {phone}{hours}.\n"
+            f"Thank you for your message. Sorry: this automated assistant can only answer in English. It can help with "
+            f"bins, roads, council tax, housing, social care and other council services if you write in English. "
+            f"To talk to us in Welsh, call {phone}{hours}.\n"
+            f"Os ydych chi neu rywun arall mewn perygl, ffoniwch {EMERGENCY}. If anyone is in danger, call {EMERGENCY}."
+        )
+    )
 
 
 def mentions_emergency_number(text: str, c: Optional[Council]) -> bool:
@@ -183,8 +209,10 @@ def unavailable_answer(c: Optional[Council]) -> str:
     person to call."""
     if c is None:
         return "Sorry, I can't answer just now. Please try again in a few minutes, or phone the council."
-    return (f"Sorry, I can't answer just now. Please try again in a few minutes, "
-            f"or call us on {c.phone} ({c.opening_hours}).")
+    return (
+        f"Sorry, I can't answer just now. Please try again in a few minutes, "
+        f"or call us on {c.phone} ({c.opening_hours})."
+    )
 
 
 def public_invite(c: Optional[Council], crisis: bool, private_word: str = "private message") -> str:
@@ -192,14 +220,24 @@ def public_invite(c: Optional[Council], crisis: bool, private_word: str = "priva
     Under 280 characters for X; for a crisis it still gives the emergency numbers first."""
     if crisis:
         emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
-        return (f"If you or someone else is in danger, call {emergency} now. You can talk to Samaritans free, "
-                f"any time, on {samaritans}. We've sent you a {private_word}.")
-    return (f"Thanks for getting in touch. We've sent you a {private_word}, so you don't have to share "
-            f"personal details here.")
+        return (
+            f"If you or someone else is in danger, call {emergency} now. You can talk to Samaritans free, "
+            f"any time, on {samaritans}. We've sent you a {private_word}."
+        )
+    return (
+        f"Thanks for getting in touch. We've sent you a {private_word}, so you don't have to share "
+        f"personal details here."
+    )
 
 
-_KIND_WORDS = {"image": "photo", "location": "location", "video": "video", "audio": "voice message",
-               "file": "file", "sticker": "sticker"}
+_KIND_WORDS = {
+    "image": "photo",
+    "location": "location",
+    "video": "video",
+    "audio": "voice message",
+    "file": "file",
+    "sticker": "sticker",
+}
 
 
 def attachment_note(supported: Sequence[str], unsupported: Sequence[str], asked_something: bool) -> Optional[str]:
@@ -209,8 +247,10 @@ def attachment_note(supported: Sequence[str], unsupported: Sequence[str], asked_
     lines = []
     if supported and not asked_something:
         kept = " and ".join(sorted({_KIND_WORDS.get(k, k) for k in supported}))
-        lines.append(f"Thanks, I've kept the {kept} with this conversation. "
-                     f"Tell me what you'd like to report, like \"pothole\" or \"fly-tipping\".")
+        lines.append(
+            f"Thanks, I've kept the {kept} with this conversation. "
+            f'Tell me what you\'d like to report, like "pothole" or "fly-tipping".'
+        )
     if unsupported:
         kinds = " or ".join(sorted({_KIND_WORDS.get(k, "file") + "s" for k in unsupported}))
         lines.append(f"Sorry, I can't open {kinds} here. Please type your question, or send a photo instead.")
@@ -221,11 +261,15 @@ def suggestions_answer(c: Council, services: Sequence[Service]) -> Reply:
     """When unsure: the likeliest services as buttons, and a person to call. Never a dead end."""
     buttons = [{"title": s.title, "payload": f"/{intent_for_service(s.key)}"} for s in services]
     if buttons:
-        text = (f"Sorry, I'm not sure I understood. Is it one of these?\n"
-                f"If not, call us on {c.phone} ({c.opening_hours}) or see {c.site}")
+        text = (
+            f"Sorry, I'm not sure I understood. Is it one of these?\n"
+            f"If not, call us on {c.phone} ({c.opening_hours}) or see {c.site}"
+        )
     else:
-        text = (f"Sorry, I didn't understand that. Try a few words about what you need, like "
-                f"\"missed bin\" or \"council tax\".\nOr call us on {c.phone} ({c.opening_hours}).")
+        text = (
+            f"Sorry, I didn't understand that. Try a few words about what you need, like "
+            f'"missed bin" or "council tax".\nOr call us on {c.phone} ({c.opening_hours}).'
+        )
     return Reply(text=text, buttons=buttons)
 
 
@@ -238,11 +282,17 @@ def handover_answer(c: Optional[Council], reference: str, created: bool, urgent:
     """What the resident is told when a person takes over: the reference to quote, an honest time, and for
     urgent cases the emergency numbers again."""
     if created:
-        lines = [f"I've passed this to our team. Your reference is {reference}.", expectation,
-                 "They'll reply here, and can see our conversation, so you don't need to repeat anything."]
+        lines = [
+            f"I've passed this to our team. Your reference is {reference}.",
+            expectation,
+            "They'll reply here, and can see our conversation, so you don't need to repeat anything.",
+        ]
     else:
-        lines = [f"You already have a case open with our team: {reference}.", expectation,
-                 "Anything you send here goes straight to them."]
+        lines = [
+            f"You already have a case open with our team: {reference}.",
+            expectation,
+            "Anything you send here goes straight to them.",
+        ]
     if urgent:
         emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
         lines.append(f"If you or someone else is in danger, call {emergency} now. Samaritans: {samaritans}, any time.")
@@ -256,9 +306,13 @@ def case_acknowledgement(reference: str) -> str:
 
 def satisfaction_question(reference: str) -> Reply:
     """Asked once when staff resolve a case."""
-    return Reply(text=(f"Your case {reference} is now closed, and I'm back to answer your questions. "
-                       f"How did our team do? Reply with a number from 1 (poor) to 5 (very good)."),
-                 buttons=[{"title": str(n), "payload": str(n)} for n in range(1, 6)])
+    return Reply(
+        text=(
+            f"Your case {reference} is now closed, and I'm back to answer your questions. "
+            f"How did our team do? Reply with a number from 1 (poor) to 5 (very good)."
+        ),
+        buttons=[{"title": str(n), "payload": str(n)} for n in range(1, 6)],
+    )
 
 
 def satisfaction_thanks() -> str:
@@ -272,19 +326,26 @@ def contact_line(c: Council) -> str:
 
 # --- Floods: rate limits, case caps and messages the bot can't read ------------------------------------------
 
+
 def slow_down_text() -> str:
     """Said when a resident (or someone pretending to be many) sends faster than the limits allow. Needs no
     database, so it costs nothing under a flood; the emergency number is there in case it matters."""
-    return ("You're sending messages very quickly, so I can't answer them all. Please wait a minute, then "
-            f"send your message again. If you or someone else is in danger, call {EMERGENCY} now.")
+    return (
+        "You're sending messages very quickly, so I can't answer them all. Please wait a minute, then "
+        f"send your message again. If you or someone else is in danger, call {EMERGENCY} now."
+    )
 
 
 def no_words_answer(c: Council) -> Reply:
     """After two messages in a row with no words the bot can read (gibberish, only punctuation or emoji):
     how to reach a person, instead of opening a case nobody can act on."""
-    return Reply(text=(f"Sorry, I still can't understand. To talk to a person, call us on {c.phone} "
-                       f"({c.opening_hours}).\nOr tell me in a few words what you need, like \"missed bin\", or "
-                       f"type \"speak to a person\" and our team will reply here."))
+    return Reply(
+        text=(
+            f"Sorry, I still can't understand. To talk to a person, call us on {c.phone} "
+            f'({c.opening_hours}).\nOr tell me in a few words what you need, like "missed bin", or '
+            f'type "speak to a person" and our team will reply here.'
+        )
+    )
 
 
 def case_cap_answer(c: Council, busy: bool, reference: Optional[str] = None) -> Reply:
@@ -294,9 +355,13 @@ def case_cap_answer(c: Council, busy: bool, reference: Optional[str] = None) -> 
     if busy:
         first = "Our team is getting a lot of messages right now, so I can't pass this on here."
     elif reference:
-        first = (f"You've contacted our team several times today (your latest case is {reference}), so I can't "
-                 f"open another one here.")
+        first = (
+            f"You've contacted our team several times today (your latest case is {reference}), so I can't "
+            f"open another one here."
+        )
     else:
         first = "You've contacted our team several times today, so I can't pass this on here."
-    return Reply(text=f"{first}\nTo talk to a person, call us on {c.phone} ({c.opening_hours}).\n"
-                      f"If you or someone else is in danger, call {c.emergency} now.")
+    return Reply(
+        text=f"{first}\nTo talk to a person, call us on {c.phone} ({c.opening_hours}).\n"
+        f"If you or someone else is in danger, call {c.emergency} now."
+    )

@@ -10,7 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import declarative_base
 
 # SQLAlchemy 1.4 (pinned by Rasa 3.6) has no `mapped_column`; classic `Column` declarations move to 2.0 as is.
@@ -18,7 +31,7 @@ Base: Any = declarative_base()  # SQLAlchemy 1.4 ships no type information: mode
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class Council(Base):
@@ -49,9 +62,9 @@ class Service(Base):
     summary = Column(Text)
     what_you_need = Column(JSON, default=list)
     phone = Column(String(50))
-    eligibility = Column(Text, nullable=True)          # who can use it
-    cost = Column(Text, nullable=True)                 # what it costs ("Free", "£30 including delivery")
-    timing = Column(Text, nullable=True)               # when: opening hours, how long it takes, deadlines
+    eligibility = Column(Text, nullable=True)  # who can use it
+    cost = Column(Text, nullable=True)  # what it costs ("Free", "£30 including delivery")
+    timing = Column(Text, nullable=True)  # when: opening hours, how long it takes, deadlines
     synonyms = Column(JSON, default=list)
     # Questions residents ask, written by editors: a message like one of them reaches this service on the
     # next message, without retraining (knowledge/catalogue/examples.py); the next training learns them.
@@ -64,8 +77,7 @@ class Service(Base):
     # Bumped by every publish: an editor's form carries the version it started from, so a second editor
     # saving the same service is told instead of silently overwriting the first.
     version = Column(Integer, nullable=False, default=1, server_default="1")
-    updated_at = Column(DateTime, default=_now, onupdate=_now,
-                                                    server_default=func.current_timestamp())
+    updated_at = Column(DateTime, default=_now, onupdate=_now, server_default=func.current_timestamp())
 
 
 class Redirect(Base):
@@ -79,8 +91,7 @@ class Redirect(Base):
     phone = Column(String(50), nullable=True)
     summary = Column(Text)
     synonyms = Column(JSON, default=list)
-    updated_at = Column(DateTime, default=_now, onupdate=_now,
-                                                    server_default=func.current_timestamp())
+    updated_at = Column(DateTime, default=_now, onupdate=_now, server_default=func.current_timestamp())
 
 
 def as_dict(row: Any) -> dict:

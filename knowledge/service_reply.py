@@ -20,16 +20,16 @@ from typing import Optional
 from sqlalchemy.orm import Session
 
 from knowledge import answers
-from knowledge.catalogue import notices
 from knowledge.answers import Reply
 from knowledge.casework.business_hours import BusinessHours
 from knowledge.casework.cases import priority_for, reply_due
-from knowledge.delivery.conversations import utcnow
-from knowledge.understanding.followups import Aspect, aspect_of, other_bin, refers_back
 from knowledge.casework.handover import HandoverReason
-from knowledge.models import Council, Service
+from knowledge.catalogue import notices
 from knowledge.catalogue.search import search_services
 from knowledge.catalogue.unanswered import LOW_CONFIDENCE as LOW_CONFIDENCE_KIND
+from knowledge.delivery.conversations import utcnow
+from knowledge.models import Council, Service
+from knowledge.understanding.followups import Aspect, aspect_of, other_bin, refers_back
 
 # Answers the model gave with less confidence than this are listed for editors as "unanswered".
 LOW_CONFIDENCE = 0.6
@@ -44,8 +44,13 @@ class Asked:
     bin_type: Optional[str]
 
 
-def asked(text: str, intent: Optional[str], bin_type: Optional[str] = None,
-          last_aspect: Optional[str] = None, last_bin_type: Optional[str] = None) -> Asked:
+def asked(
+    text: str,
+    intent: Optional[str],
+    bin_type: Optional[str] = None,
+    last_aspect: Optional[str] = None,
+    last_bin_type: Optional[str] = None,
+) -> Asked:
     """What `text` asks, given the model's `intent` and the `bin_type` entity it found. `last_aspect` and
     `last_bin_type` are the previous turn's (None in a preview: there is no previous turn), for follow-ups
     such as "same for the leisure centre?" or "what about the other bin?"."""
@@ -110,9 +115,17 @@ class ServiceReply:
     unanswered: Optional[str] = None
 
 
-def decide(session: Session, svc: Optional[Service], text: str, *, bin_type: Optional[str] = None,
-           aspect: Optional[Aspect] = None, postcode: Optional[str] = None, confidence: Optional[float] = None,
-           now: Optional[dt.datetime] = None) -> ServiceReply:
+def decide(
+    session: Session,
+    svc: Optional[Service],
+    text: str,
+    *,
+    bin_type: Optional[str] = None,
+    aspect: Optional[Aspect] = None,
+    postcode: Optional[str] = None,
+    confidence: Optional[float] = None,
+    now: Optional[dt.datetime] = None,
+) -> ServiceReply:
     """The reply to `text`, a question about `svc` (published, or an unsaved draft standing in for it; None
     when no service could be found: retired, or a follow-up with nothing before it). `bin_type` and
     `aspect` as `asked` found them; `postcode` the one the resident gave, if any, so other areas' notices
@@ -121,22 +134,35 @@ def decide(session: Session, svc: Optional[Service], text: str, *, bin_type: Opt
     unanswered = unanswered_kind(confidence)
     if svc is None:
         # A retired service, or a follow-up with nothing before it: offer what the text is closest to.
-        return ServiceReply(reply=answers.suggestions_answer(council, search_services(session, text)),
-                            unanswered=unanswered)
+        return ServiceReply(
+            reply=answers.suggestions_answer(council, search_services(session, text)), unanswered=unanswered
+        )
     in_force = notices.lines(notices.active(session, svc.key, now=now or utcnow(), area=district(postcode)))
     reason = person_reason(svc)
-    return ServiceReply(reply=answers.service_answer(council, svc, bin_type=bin_type, notices=in_force, aspect=aspect),
-                        service_key=svc.key, service_title=svc.title, aspect=aspect, bin_type=bin_type,
-                        notices=in_force, handover=reason, topic=svc.title if reason else None,
-                        unanswered=unanswered)
+    return ServiceReply(
+        reply=answers.service_answer(council, svc, bin_type=bin_type, notices=in_force, aspect=aspect),
+        service_key=svc.key,
+        service_title=svc.title,
+        aspect=aspect,
+        bin_type=bin_type,
+        notices=in_force,
+        handover=reason,
+        topic=svc.title if reason else None,
+        unanswered=unanswered,
+    )
 
 
 # Stands in for a case reference where no case is opened (the editors' preview).
 REFERENCE_PLACEHOLDER = "NC-YYYY-NNNNNN"
 
 
-def handover_line(c: Council, reason: HandoverReason, now: Optional[dt.datetime] = None,
-                  reference: str = REFERENCE_PLACEHOLDER, hours: Optional[BusinessHours] = None) -> str:
+def handover_line(
+    c: Council,
+    reason: HandoverReason,
+    now: Optional[dt.datetime] = None,
+    reference: str = REFERENCE_PLACEHOLDER,
+    hours: Optional[BusinessHours] = None,
+) -> str:
     """The line a resident would read if a new case were opened for `reason` at `now`, without opening
     one: the same wording and the same reply-by time as knowledge/casework/handover.py gives a new case."""
     now = now or utcnow()

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from dotenv import dotenv_values
 
@@ -30,12 +31,14 @@ class SettingError(ValueError):
     """A setting's value can't be used; the message names the variable and says what it must be."""
 
 
-def _setting(env: str, default: Any, doc: str, *, minimum: float = 0, maximum: Optional[float] = None,
-             what: str = "") -> Any:
+def _setting(
+    env: str, default: Any, doc: str, *, minimum: float = 0, maximum: Optional[float] = None, what: str = ""
+) -> Any:
     """A settings field read from variable `env` (`default` when unset or empty). Numbers must be at least
     `minimum` (and at most `maximum`); `what` words the rule in the error ("a whole number of days")."""
-    return field(default=default, metadata={"env": env, "doc": doc, "minimum": minimum, "maximum": maximum,
-                                            "what": what})
+    return field(
+        default=default, metadata={"env": env, "doc": doc, "minimum": minimum, "maximum": maximum, "what": what}
+    )
 
 
 @dataclass(frozen=True)
@@ -44,17 +47,25 @@ class Settings:
     SQLite files under var/, Rasa's in-memory lock store, one process each)."""
 
     # --- Files and stores ------------------------------------------------------------------------------------
-    var_dir: Path = _setting("COUNCILBOT_VAR_DIR", PROJECT_ROOT / "var",
-                             "SQLite databases, logs, run files and keys made on first use")
+    var_dir: Path = _setting(
+        "COUNCILBOT_VAR_DIR", PROJECT_ROOT / "var", "SQLite databases, logs, run files and keys made on first use"
+    )
     models_dir: Path = _setting("COUNCILBOT_MODELS_DIR", PROJECT_ROOT / "models", "trained Rasa models")
-    database_url: str = _setting("DATABASE_URL", "", "knowledge base, any SQLAlchemy URL (default SQLite under "
-                                 "var/)")
-    tracker_store_url: str = _setting("TRACKER_STORE_URL", "", "Rasa's conversation history, any SQLAlchemy URL "
-                                      "(default SQLite under var/)")
-    redis_url: Optional[str] = _setting("REDIS_URL", None, "Redis for the lock store and shared rate-limit "
-                                        "counters, needed when several Rasa replicas share one tracker store")
-    pseudonym_key: Optional[str] = _setting("PSEUDONYM_KEY", None, "secret for the keyed hashes naming "
-                                            "conversations in logs (unset: made once in var/pseudonym.key)")
+    database_url: str = _setting("DATABASE_URL", "", "knowledge base, any SQLAlchemy URL (default SQLite under var/)")
+    tracker_store_url: str = _setting(
+        "TRACKER_STORE_URL", "", "Rasa's conversation history, any SQLAlchemy URL (default SQLite under var/)"
+    )
+    redis_url: Optional[str] = _setting(
+        "REDIS_URL",
+        None,
+        "Redis for the lock store and shared rate-limit "
+        "counters, needed when several Rasa replicas share one tracker store",
+    )
+    pseudonym_key: Optional[str] = _setting(
+        "PSEUDONYM_KEY",
+        None,
+        "secret for the keyed hashes naming conversations in logs (unset: made once in var/pseudonym.key)",
+    )
 
     # --- Servers -----------------------------------------------------------------------------------------------
     host: str = _setting("COUNCILBOT_HOST", "127.0.0.1", "address every server listens on")
@@ -62,92 +73,150 @@ class Settings:
     action_port: int = _setting("ACTION_SERVER_PORT", 5055, "action server", minimum=1, maximum=65535)
     console_port: int = _setting("CONSOLE_PORT", 5010, "staff console", minimum=1, maximum=65535)
     log_level: str = _setting("LOG_LEVEL", "INFO", "DEBUG makes Rasa log message text: never in production")
-    rasa_url: Optional[str] = _setting("RASA_URL", None, "where the console reaches the Rasa server (default "
-                                       "http://COUNCILBOT_HOST:RASA_PORT)")
-    internal_token: Optional[str] = _setting("COUNCILBOT_INTERNAL_TOKEN", None, "secret for the Rasa server's "
-                                             "internal routes (parse, model swap); `councilbot run` makes one")
-    replica_id: Optional[str] = _setting("COUNCILBOT_REPLICA_ID", None, "this process's name among replicas, "
-                                         "unique per live process and the same after a restart")
+    rasa_url: Optional[str] = _setting(
+        "RASA_URL", None, "where the console reaches the Rasa server (default http://COUNCILBOT_HOST:RASA_PORT)"
+    )
+    internal_token: Optional[str] = _setting(
+        "COUNCILBOT_INTERNAL_TOKEN",
+        None,
+        "secret for the Rasa server's internal routes (parse, model swap); `councilbot run` makes one",
+    )
+    replica_id: Optional[str] = _setting(
+        "COUNCILBOT_REPLICA_ID",
+        None,
+        "this process's name among replicas, unique per live process and the same after a restart",
+    )
 
     # --- Channels ----------------------------------------------------------------------------------------------
     meta_app_secret: Optional[str] = _setting("META_APP_SECRET", None, "checks X-Hub-Signature-256 on webhooks")
-    meta_verify_token: Optional[str] = _setting("META_VERIFY_TOKEN", None, "our answer to Meta's subscription "
-                                                "handshake")
-    meta_page_token: Optional[str] = _setting("META_PAGE_ACCESS_TOKEN", None, "sends as the page and its "
-                                              "Instagram account")
-    whatsapp_token: Optional[str] = _setting("WHATSAPP_ACCESS_TOKEN", None, "sends WhatsApp messages (default: "
-                                             "the page token)")
+    meta_verify_token: Optional[str] = _setting(
+        "META_VERIFY_TOKEN", None, "our answer to Meta's subscription handshake"
+    )
+    meta_page_token: Optional[str] = _setting(
+        "META_PAGE_ACCESS_TOKEN", None, "sends as the page and its Instagram account"
+    )
+    whatsapp_token: Optional[str] = _setting(
+        "WHATSAPP_ACCESS_TOKEN", None, "sends WhatsApp messages (default: the page token)"
+    )
     meta_graph_url: str = _setting("META_GRAPH_URL", "https://graph.facebook.com/v21.0", "Graph API base URL")
-    x_consumer_secret: Optional[str] = _setting("X_CONSUMER_SECRET", None, "X app's API secret: CRC answers and "
-                                                "webhook signatures")
-    x_access_token: Optional[str] = _setting("X_ACCESS_TOKEN", None, "OAuth 2.0 user-context token of the "
-                                             "council's X account")
+    x_consumer_secret: Optional[str] = _setting(
+        "X_CONSUMER_SECRET", None, "X app's API secret: CRC answers and webhook signatures"
+    )
+    x_access_token: Optional[str] = _setting(
+        "X_ACCESS_TOKEN", None, "OAuth 2.0 user-context token of the council's X account"
+    )
     x_api_url: str = _setting("X_API_URL", "https://api.x.com", "X API base URL")
-    platform_api_timeout_seconds: float = _setting("PLATFORM_API_TIMEOUT_SECONDS", 10.0, "wait for a platform "
-                                                   "API's answer; a send that times out is 'unknown', not resent")
-    channel_dedupe_retention_days: float = _setting("CHANNEL_DEDUPE_RETENTION_DAYS", 7.0, "how long platform "
-                                                    "message ids are remembered, so retries are answered once")
-    outbound_retry_base_seconds: float = _setting("OUTBOUND_RETRY_BASE_SECONDS", 5.0, "first wait between tries "
-                                                  "of a reply the platform refused or never received")
+    platform_api_timeout_seconds: float = _setting(
+        "PLATFORM_API_TIMEOUT_SECONDS",
+        10.0,
+        "wait for a platform API's answer; a send that times out is 'unknown', not resent",
+    )
+    channel_dedupe_retention_days: float = _setting(
+        "CHANNEL_DEDUPE_RETENTION_DAYS",
+        7.0,
+        "how long platform message ids are remembered, so retries are answered once",
+    )
+    outbound_retry_base_seconds: float = _setting(
+        "OUTBOUND_RETRY_BASE_SECONDS", 5.0, "first wait between tries of a reply the platform refused or never received"
+    )
     outbound_retry_max_seconds: float = _setting("OUTBOUND_RETRY_MAX_SECONDS", 300.0, "longest wait between tries")
-    outbound_retry_hours: float = _setting("OUTBOUND_RETRY_HOURS", 24.0, "longest a reply is retried where the "
-                                           "platform has no messaging window")
-    channel_claim_lease_seconds: float = _setting("CHANNEL_CLAIM_LEASE_SECONDS", 30.0, "how long a process's "
-                                                  "claim on a message lasts without its heartbeat")
+    outbound_retry_hours: float = _setting(
+        "OUTBOUND_RETRY_HOURS", 24.0, "longest a reply is retried where the platform has no messaging window"
+    )
+    channel_claim_lease_seconds: float = _setting(
+        "CHANNEL_CLAIM_LEASE_SECONDS", 30.0, "how long a process's claim on a message lasts without its heartbeat"
+    )
 
     # --- Floods (0 switches a limit off) -----------------------------------------------------------------------
-    rate_limit_per_sender_per_minute: int = _setting("RATE_LIMIT_PER_SENDER_PER_MINUTE", 20,
-                                                     "messages a minute from one conversation")
-    rate_limit_per_address_per_minute: int = _setting("RATE_LIMIT_PER_ADDRESS_PER_MINUTE", 60,
-                                                      "messages a minute from one address (REST, web chat)")
+    rate_limit_per_sender_per_minute: int = _setting(
+        "RATE_LIMIT_PER_SENDER_PER_MINUTE", 20, "messages a minute from one conversation"
+    )
+    rate_limit_per_address_per_minute: int = _setting(
+        "RATE_LIMIT_PER_ADDRESS_PER_MINUTE", 60, "messages a minute from one address (REST, web chat)"
+    )
     rate_limit_new_conversations_per_address_per_hour: int = _setting(
-        "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR", 20, "different conversations an hour from one address")
-    rate_limit_per_channel_per_minute: int = _setting("RATE_LIMIT_PER_CHANNEL_PER_MINUTE", 3000,
-                                                      "messages a minute on one channel, everyone together")
-    rate_limit_polls_per_address_per_minute: int = _setting("RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE", 600,
-                                                            "polls for staff replies a minute from one address")
-    trusted_proxy_count: int = _setting("TRUSTED_PROXY_COUNT", 0, "reverse proxies in front of Rasa that append "
-                                        "X-Forwarded-For (0: the header is ignored)")
-    cases_per_sender_per_day: int = _setting("CASES_PER_SENDER_PER_DAY", 3, "new cases one conversation may open "
-                                             "in 24 hours (0: no cap; urgent cases always open)")
-    cases_per_channel_per_hour: int = _setting("CASES_PER_CHANNEL_PER_HOUR", 60, "new cases one channel may open "
-                                               "in an hour (0: no cap; urgent cases always open)")
+        "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR", 20, "different conversations an hour from one address"
+    )
+    rate_limit_per_channel_per_minute: int = _setting(
+        "RATE_LIMIT_PER_CHANNEL_PER_MINUTE", 3000, "messages a minute on one channel, everyone together"
+    )
+    rate_limit_polls_per_address_per_minute: int = _setting(
+        "RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE", 600, "polls for staff replies a minute from one address"
+    )
+    trusted_proxy_count: int = _setting(
+        "TRUSTED_PROXY_COUNT",
+        0,
+        "reverse proxies in front of Rasa that append X-Forwarded-For (0: the header is ignored)",
+    )
+    cases_per_sender_per_day: int = _setting(
+        "CASES_PER_SENDER_PER_DAY",
+        3,
+        "new cases one conversation may open in 24 hours (0: no cap; urgent cases always open)",
+    )
+    cases_per_channel_per_hour: int = _setting(
+        "CASES_PER_CHANNEL_PER_HOUR",
+        60,
+        "new cases one channel may open in an hour (0: no cap; urgent cases always open)",
+    )
 
     # --- Staff console and cases -------------------------------------------------------------------------------
-    console_insecure_cookies: bool = _setting("CONSOLE_INSECURE_COOKIES", False, "cookies without Secure: only "
-                                              "for plain http on loopback (`councilbot run` sets it)")
-    console_trusted_proxies: int = _setting("CONSOLE_TRUSTED_PROXIES", 0, "proxies in front of the console adding "
-                                            "X-Forwarded-For (0: ignored)", maximum=10)
+    console_insecure_cookies: bool = _setting(
+        "CONSOLE_INSECURE_COOKIES",
+        False,
+        "cookies without Secure: only for plain http on loopback (`councilbot run` sets it)",
+    )
+    console_trusted_proxies: int = _setting(
+        "CONSOLE_TRUSTED_PROXIES", 0, "proxies in front of the console adding X-Forwarded-For (0: ignored)", maximum=10
+    )
     business_hours: str = _setting("BUSINESS_HOURS", "Mon-Fri 09:00-17:00", "when staff answer cases")
-    business_timezone: str = _setting("BUSINESS_TIMEZONE", "Europe/London", "time zone of the business hours and "
-                                      "of every time shown to staff")
+    business_timezone: str = _setting(
+        "BUSINESS_TIMEZONE", "Europe/London", "time zone of the business hours and of every time shown to staff"
+    )
     bank_holidays: str = _setting("BANK_HOLIDAYS", "", "closed days, like 2026-12-25,2026-12-28")
-    sla_urgent_hours: float = _setting("SLA_URGENT_HOURS", 1.0, "open hours to a first reply for crisis and "
-                                       "safeguarding")
+    sla_urgent_hours: float = _setting(
+        "SLA_URGENT_HOURS", 1.0, "open hours to a first reply for crisis and safeguarding"
+    )
     sla_normal_hours: float = _setting("SLA_NORMAL_HOURS", 16.0, "open hours to a first reply (two working days)")
-    case_idle_hours: float = _setting("CASE_IDLE_HOURS", 72.0, "after this long without activity on an open case "
-                                      "the bot answers again (0: never)")
+    case_idle_hours: float = _setting(
+        "CASE_IDLE_HOURS", 72.0, "after this long without activity on an open case the bot answers again (0: never)"
+    )
 
     # --- Content editors ---------------------------------------------------------------------------------------
-    link_check_hours: float = _setting("LINK_CHECK_HOURS", 24.0, "the console checks every service's link this "
-                                       "often (0: never)")
-    link_check_first_delay_seconds: float = _setting("LINK_CHECK_FIRST_DELAY_SECONDS", 300.0, "first check this "
-                                                     "long after the console starts")
-    link_check_timeout_seconds: float = _setting("LINK_CHECK_TIMEOUT_SECONDS", 10.0, "wait for one link's answer",
-                                                 minimum=0.001)
+    link_check_hours: float = _setting(
+        "LINK_CHECK_HOURS", 24.0, "the console checks every service's link this often (0: never)"
+    )
+    link_check_first_delay_seconds: float = _setting(
+        "LINK_CHECK_FIRST_DELAY_SECONDS", 300.0, "first check this long after the console starts"
+    )
+    link_check_timeout_seconds: float = _setting(
+        "LINK_CHECK_TIMEOUT_SECONDS", 10.0, "wait for one link's answer", minimum=0.001
+    )
 
     # --- Residents' data (days; 0 keeps that kind for ever) ----------------------------------------------------
-    retention_transcript_days: int = _setting("RETENTION_TRANSCRIPT_DAYS", 183, "conversations, tracker events, "
-                                              "attachments, messages of resolved cases",
-                                              what="a whole number of days (0 keeps for ever)")
-    retention_case_days: int = _setting("RETENTION_CASE_DAYS", 1096, "cases, counted from when they were resolved",
-                                        what="a whole number of days (0 keeps for ever)")
-    retention_unanswered_days: int = _setting("RETENTION_UNANSWERED_DAYS", 90, "questions the bot couldn't answer",
-                                              what="a whole number of days (0 keeps for ever)")
-    retention_hours: float = _setting("RETENTION_HOURS", 24.0, "the console deletes what is past its period this "
-                                      "often (0: never)")
-    retention_first_delay_seconds: float = _setting("RETENTION_FIRST_DELAY_SECONDS", 600.0, "first run this long "
-                                                    "after the console starts")
+    retention_transcript_days: int = _setting(
+        "RETENTION_TRANSCRIPT_DAYS",
+        183,
+        "conversations, tracker events, attachments, messages of resolved cases",
+        what="a whole number of days (0 keeps for ever)",
+    )
+    retention_case_days: int = _setting(
+        "RETENTION_CASE_DAYS",
+        1096,
+        "cases, counted from when they were resolved",
+        what="a whole number of days (0 keeps for ever)",
+    )
+    retention_unanswered_days: int = _setting(
+        "RETENTION_UNANSWERED_DAYS",
+        90,
+        "questions the bot couldn't answer",
+        what="a whole number of days (0 keeps for ever)",
+    )
+    retention_hours: float = _setting(
+        "RETENTION_HOURS", 24.0, "the console deletes what is past its period this often (0: never)"
+    )
+    retention_first_delay_seconds: float = _setting(
+        "RETENTION_FIRST_DELAY_SECONDS", 600.0, "first run this long after the console starts"
+    )
 
     def __post_init__(self) -> None:
         # The embedded defaults live under var_dir, which is itself a setting.
@@ -158,12 +227,12 @@ class Settings:
         object.__setattr__(self, "log_level", self.log_level.upper())
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         """The settings in force now (same as `settings()`)."""
         return settings()
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Optional[str]]) -> "Settings":
+    def from_values(cls, values: Mapping[str, Optional[str]]) -> Settings:
         """Settings from variable name -> text (unset or blank: the default). Raises SettingError."""
         parsed: dict[str, Any] = {}
         for f in fields(cls):
@@ -172,7 +241,7 @@ class Settings:
                 parsed[f.name] = _parse(f, raw)
         return cls(**parsed)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (tests and tools run servers on other ports)."""
         return dataclasses.replace(self, **changes)
 
@@ -191,8 +260,11 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
         what = meta["what"] or ("a whole number" if whole else "a number")
         if not meta["what"]:
             low, high = meta["minimum"], meta["maximum"]
-            what += f" from {low:g} to {high:g}" if high is not None else (", 0 or more" if low == 0 else
-                                                                           f", at least {low:g}")
+            what += (
+                f" from {low:g} to {high:g}"
+                if high is not None
+                else (", 0 or more" if low == 0 else f", at least {low:g}")
+            )
         try:
             # isdigit alone lets '²' through to int(), which then fails; only plain ASCII digits are a number.
             if whole and not (raw.isascii() and raw.isdigit()):

@@ -55,8 +55,8 @@ ROLES: tuple[str, ...] = (AGENT, EDITOR, ADMIN)
 # Wrong passwords in a row before the account locks (for unknown addresses). High, because the console
 # already throttles each address after 5: reaching 20 takes a guesser several addresses.
 MAX_FAILED_LOGINS = 20
-LOCKOUT = dt.timedelta(minutes=15)       # how long it stays locked
-SESSION_TTL = dt.timedelta(hours=8)      # a working day; then sign in again
+LOCKOUT = dt.timedelta(minutes=15)  # how long it stays locked
+SESSION_TTL = dt.timedelta(hours=8)  # a working day; then sign in again
 
 MIN_PASSWORD_LENGTH = 12
 # Long enough for any passphrase; short enough that a huge "password" can't tie up scrypt.
@@ -91,8 +91,8 @@ class UnknownStaffUser(StaffError):
 class LoginRefused(str, Enum):
     """Why a sign-in failed. Only for logs: people must all see the same message (see module docstring)."""
 
-    INVALID = "invalid"    # unknown username or wrong password: deliberately indistinguishable
-    LOCKED = "locked"      # too many wrong passwords recently
+    INVALID = "invalid"  # unknown username or wrong password: deliberately indistinguishable
+    LOCKED = "locked"  # too many wrong passwords recently
     DISABLED = "disabled"  # an admin switched the account off
 
 
@@ -110,12 +110,12 @@ class LoginResult:
 
 def utcnow() -> dt.datetime:
     """Now, as the naive UTC datetime the tables store."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _naive_utc(when: dt.datetime) -> dt.datetime:
     # Accept aware datetimes too, so a caller's timezone can't shift a lockout or an expiry.
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 # --- Roles -------------------------------------------------------------------------------------------------
@@ -138,8 +138,9 @@ def _b64(data: bytes) -> str:
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
     # maxmem must cover 128*n*r bytes plus slack; Python's default (32 MiB) would refuse larger n.
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen,
-                          maxmem=256 * n * r + 1024 * 1024)
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=256 * n * r + 1024 * 1024
+    )
 
 
 def hash_password(password: str) -> str:
@@ -194,8 +195,9 @@ def normalise_username(username: str) -> str:
 def _check_username(username: str) -> str:
     name = normalise_username(username)
     if not USERNAME_RE.fullmatch(name):
-        raise StaffInputError("username", "Username must be 3 to 50 characters: letters a to z, numbers, "
-                                          "dots, hyphens or underscores.")
+        raise StaffInputError(
+            "username", "Username must be 3 to 50 characters: letters a to z, numbers, dots, hyphens or underscores."
+        )
     return name
 
 
@@ -204,8 +206,7 @@ def _check_display_name(display_name: str) -> str:
     if not name:
         raise StaffInputError("display_name", "Enter a display name.")
     if len(name) > MAX_DISPLAY_NAME_LENGTH:
-        raise StaffInputError("display_name", f"Display name must be {MAX_DISPLAY_NAME_LENGTH} characters "
-                                              "or fewer.")
+        raise StaffInputError("display_name", f"Display name must be {MAX_DISPLAY_NAME_LENGTH} characters or fewer.")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise StaffInputError("display_name", "Display name can't contain control characters.")
     return name
@@ -219,8 +220,9 @@ def _check_role(role: str) -> str:
 
 def get_user(session: Session, username: str) -> Optional[StaffUser]:
     """The account called `username` (any case), or None."""
-    return session.execute(select(StaffUser).where(StaffUser.username == normalise_username(username))
-                           ).scalar_one_or_none()
+    return session.execute(
+        select(StaffUser).where(StaffUser.username == normalise_username(username))
+    ).scalar_one_or_none()
 
 
 def get_user_by_id(session: Session, user_id: int) -> Optional[StaffUser]:
@@ -233,8 +235,9 @@ def list_users(session: Session) -> list[StaffUser]:
     return list(session.execute(select(StaffUser).order_by(StaffUser.username)).scalars())
 
 
-def create_user(session: Session, username: str, display_name: str, role: str, password: str,
-                now: Optional[dt.datetime] = None) -> StaffUser:
+def create_user(
+    session: Session, username: str, display_name: str, role: str, password: str, now: Optional[dt.datetime] = None
+) -> StaffUser:
     """A new active account. Raises StaffInputError naming the first unacceptable field (username,
     display_name, role, password), including a username that is already taken."""
     name = _check_username(username)
@@ -243,8 +246,15 @@ def create_user(session: Session, username: str, display_name: str, role: str, p
     check_password_policy(password, name)
     if get_user(session, name) is not None:
         raise StaffInputError("username", f"The username {name} is already taken.")
-    user = StaffUser(username=name, display_name=shown, role=role, password_hash=hash_password(password),
-                     active=True, failed_logins=0, created_at=_naive_utc(now or utcnow()))
+    user = StaffUser(
+        username=name,
+        display_name=shown,
+        role=role,
+        password_hash=hash_password(password),
+        active=True,
+        failed_logins=0,
+        created_at=_naive_utc(now or utcnow()),
+    )
     session.add(user)
     try:
         session.flush()
@@ -273,8 +283,9 @@ def set_active(session: Session, user: StaffUser, active: bool) -> None:
 # --- Signing in --------------------------------------------------------------------------------------------
 
 
-def authenticate(session: Session, username: str, password: str, now: dt.datetime, *,
-                 trusted_address: bool = False) -> LoginResult:
+def authenticate(
+    session: Session, username: str, password: str, now: dt.datetime, *, trusted_address: bool = False
+) -> LoginResult:
     """Check a sign-in attempt at time `now` and record its effect on the lockout (see module docstring).
     `trusted_address`: the attempt comes from somewhere this account signed in from recently, so a lock
     (which exists to stop guessers elsewhere) doesn't apply to it."""
@@ -301,9 +312,12 @@ def authenticate(session: Session, username: str, password: str, now: dt.datetim
 
 def _record_failure(session: Session, user: StaffUser, now: dt.datetime) -> None:
     # Counted in SQL so concurrent wrong guesses can't overwrite each other's increments.
-    session.execute(update(StaffUser).where(StaffUser.id == user.id)
-                    .values(failed_logins=StaffUser.failed_logins + 1)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == user.id)
+        .values(failed_logins=StaffUser.failed_logins + 1)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(user)
     if user.failed_logins >= MAX_FAILED_LOGINS:
         # The count starts again after the lock, so the next MAX_FAILED_LOGINS guesses lock it again.
@@ -320,26 +334,30 @@ def token_hash(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
 
 
-def start_session(session: Session, user: StaffUser, now: dt.datetime,
-                  ttl: dt.timedelta = SESSION_TTL) -> tuple[str, str]:
+def start_session(
+    session: Session, user: StaffUser, now: dt.datetime, ttl: dt.timedelta = SESSION_TTL
+) -> tuple[str, str]:
     """Sign `user` in until `now + ttl`. Returns (raw token for the cookie, CSRF token for forms); the raw
     token is not kept anywhere, so it can't be shown again."""
     now = _naive_utc(now)
     raw, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    session.add(StaffSession(token_hash=token_hash(raw), user_id=user.id, csrf_token=csrf, created_at=now,
-                             expires_at=now + ttl))
+    session.add(
+        StaffSession(token_hash=token_hash(raw), user_id=user.id, csrf_token=csrf, created_at=now, expires_at=now + ttl)
+    )
     session.flush()
     return raw, csrf
 
 
-def session_for(session: Session, raw_token: Optional[str], now: dt.datetime
-                ) -> Optional[tuple[StaffUser, StaffSession]]:
+def session_for(
+    session: Session, raw_token: Optional[str], now: dt.datetime
+) -> Optional[tuple[StaffUser, StaffSession]]:
     """The signed-in (user, session) for a cookie's `raw_token`, or None if it is unknown, expired, or the
     account is disabled."""
     if not raw_token or len(raw_token) > 200:
         return None
-    staff_session = session.execute(select(StaffSession).where(StaffSession.token_hash == token_hash(raw_token))
-                                    ).scalar_one_or_none()
+    staff_session = session.execute(
+        select(StaffSession).where(StaffSession.token_hash == token_hash(raw_token))
+    ).scalar_one_or_none()
     if staff_session is None or staff_session.expires_at <= _naive_utc(now):
         return None
     user = session.get(StaffUser, staff_session.user_id)

@@ -11,32 +11,34 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
 from knowledge.casework import cases
-from knowledge.delivery import conversations, outbox
 from knowledge.catalogue import unanswered
 from knowledge.db import get_engine, session_scope
+from knowledge.delivery import conversations, outbox
 from knowledge.models import StaffUser
 
 ANN_MESSENGER = "messenger:1000000000000001"
 ANN_WHATSAPP = "whatsapp:447700900123"
 ANN_EMAIL = "ann.example_1@example.org"
 ANN_PHONE = "07700 900123"
-ANN_TEXTS = ("My bin wasn't collected at 14 Acacia Avenue",
-             f"You can email me at {ANN_EMAIL} or ring {ANN_PHONE}",
-             "Hello, it's Ann again about the bins")
+ANN_TEXTS = (
+    "My bin wasn't collected at 14 Acacia Avenue",
+    f"You can email me at {ANN_EMAIL} or ring {ANN_PHONE}",
+    "Hello, it's Ann again about the bins",
+)
 ANN_UNANSWERED = "does the council do anything about my neighbour's hedge on Acacia Avenue"
 BOB_MESSENGER = "messenger:2000000000000002"
 BOB_TEXTS = ("Pothole on Station Road is getting worse", "bob.other@example.net 07700 900999")
 BOB_UNANSWERED = "can I keep chickens in my garden on Station Road"
 # Now: columns the database stamps itself (`updated_at`) use the real clock; tests move theirs from here.
-START = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+START = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,11 @@ def save_conversation(tracker_url: str, sender_id: str, lines: list[tuple[str, s
     store = rasa_store(tracker_url)
     stored = asyncio.run(store.retrieve(sender_id))
     # Rasa saves only the events after those already stored, so carry on from the stored tracker.
-    tracker = DialogueStateTracker.from_events(sender_id, list(stored.events) if stored else [],
-                                               slots=[TextSlot("resident_said", mappings=[])])
+    tracker = DialogueStateTracker.from_events(
+        sender_id, list(stored.events) if stored else [], slots=[TextSlot("resident_said", mappings=[])]
+    )
     for i, (who, said) in enumerate(lines):
-        ts = (at + dt.timedelta(minutes=i)).replace(tzinfo=dt.timezone.utc).timestamp()
+        ts = (at + dt.timedelta(minutes=i)).replace(tzinfo=dt.UTC).timestamp()
         event = UserUttered(said, timestamp=ts) if who == "user" else BotUttered(said, timestamp=ts)
         tracker.update(event)
     tracker.update(SlotSet("resident_said", lines[-1][1], timestamp=ts))
@@ -127,25 +130,43 @@ def populate(stores: Stores, at: dt.datetime = START) -> dict[str, str]:
             user = cid.split(":")[1]
             conversations.touch_conversation(session, cid, "messenger", "private", user, "page1", None, at)
             conversations.record_delivery(session, f"messenger:m_{user}", cid, "messenger", {"text": texts[0]}, at)
-            conversations.add_attachments(session, cid, "messenger",
-                                          [{"kind": "image", "url": f"https://cdn.example/{user}.jpg"}], ["image"], at)
+            conversations.add_attachments(
+                session, cid, "messenger", [{"kind": "image", "url": f"https://cdn.example/{user}.jpg"}], ["image"], at
+            )
             _queue_reply(session, cid, "messenger", user, f"Thanks {who}, we've logged it", at)
-            case, _ = cases.open_case(session, cid, "messenger", "asked",
-                                      [{"author": "resident", "text": t} for t in texts], now=at)
+            case, _ = cases.open_case(
+                session, cid, "messenger", "asked", [{"author": "resident", "text": t} for t in texts], now=at
+            )
             cases.claim(session, case.id, staff, now=at)
             cases.add_note(session, case.id, staff, f"Rang {who} back about it", now=at)
             refs[who] = case.reference
-            unanswered.record(session, ANN_UNANSWERED if who == "ann" else BOB_UNANSWERED, "fallback",
-                              channel="messenger", conversation_id=cid, now=at)
+            unanswered.record(
+                session,
+                ANN_UNANSWERED if who == "ann" else BOB_UNANSWERED,
+                "fallback",
+                channel="messenger",
+                conversation_id=cid,
+                now=at,
+            )
         # Ann on WhatsApp: no case, a conversation record and a send attempt.
         conversations.touch_conversation(session, ANN_WHATSAPP, "whatsapp", "private", "447700900123", None, None, at)
         _queue_reply(session, ANN_WHATSAPP, "whatsapp", "447700900123", "Your bin day is Tuesday", at)
         # A web chat visitor (anonymous id) who typed Ann's email into a question the bot couldn't answer.
-        unanswered.record(session, f"please update my email to {ANN_EMAIL.upper()}", "fallback", channel="webchat",
-                          conversation_id="webchat:anon-1", now=at)
+        unanswered.record(
+            session,
+            f"please update my email to {ANN_EMAIL.upper()}",
+            "fallback",
+            channel="webchat",
+            conversation_id="webchat:anon-1",
+            now=at,
+        )
     save_conversation(stores.tracker_url, ANN_MESSENGER, [("user", t) for t in ANN_TEXTS] + [("bot", "Thanks Ann")], at)
-    save_conversation(stores.tracker_url, ANN_WHATSAPP, [("user", "is my bin day changing? 07700900123"),
-                                                         ("bot", "Bin days are not changing.")], at)
+    save_conversation(
+        stores.tracker_url,
+        ANN_WHATSAPP,
+        [("user", "is my bin day changing? 07700900123"), ("bot", "Bin days are not changing.")],
+        at,
+    )
     save_conversation(stores.tracker_url, BOB_MESSENGER, [("user", t) for t in BOB_TEXTS], at)
     return refs
 
@@ -178,6 +199,12 @@ def tables_of(url: str) -> list[str]:
 
 def _queue_reply(session, conversation_id: str, channel: str, user: str, text: str, at: dt.datetime) -> None:
     """A reply still waiting in the outbound queue: it holds its words and where it goes until sent."""
-    row = outbox.Planned("message", text, {"user_id": user, "account_id": "page1", "reply_to": None},
-                         at + dt.timedelta(hours=24), at + dt.timedelta(hours=24), [])
+    row = outbox.Planned(
+        "message",
+        text,
+        {"user_id": user, "account_id": "page1", "reply_to": None},
+        at + dt.timedelta(hours=24),
+        at + dt.timedelta(hours=24),
+        [],
+    )
     outbox.queue(session, conversation_id, channel, [row], at)

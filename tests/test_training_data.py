@@ -7,8 +7,8 @@ from collections import Counter
 
 import yaml
 
-from knowledge.understanding.intents import intent_for_redirect, intent_for_service
 from knowledge.settings import PROJECT_ROOT
+from knowledge.understanding.intents import intent_for_redirect, intent_for_service
 
 DATA = PROJECT_ROOT / "data"
 MIN_EXAMPLES = 25
@@ -62,8 +62,12 @@ def _evaluation_texts() -> list[str]:
     messages = yaml.safe_load((EVAL_DIR / "messages.yml").read_text())["messages"]
     danger = yaml.safe_load((EVAL_DIR / "danger.yml").read_text())
     conversations = yaml.safe_load((EVAL_DIR / "conversations.yml").read_text())["conversations"]
-    return ([m["text"] for m in messages] + [d["text"] for d in danger["danger"]] +
-            [n["text"] for n in danger["not_danger"]] + [t["text"] for c in conversations for t in c["turns"]])
+    return (
+        [m["text"] for m in messages]
+        + [d["text"] for d in danger["danger"]]
+        + [n["text"] for n in danger["not_danger"]]
+        + [t["text"] for c in conversations for t in c["turns"]]
+    )
 
 
 def test_training_data_is_three_times_larger_and_in_several_voices() -> None:
@@ -97,7 +101,12 @@ def test_rasa_data_validate_passes_without_warnings() -> None:
 
     from bot.training import rasa_env
 
-    result = subprocess.run([sys.executable, "-m", "rasa", "data", "validate", "--fail-on-warnings",
-                             "--data", "data/nlu", "data/rules"],
-                            cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "rasa", "data", "validate", "--fail-on-warnings", "--data", "data/nlu", "data/rules"],
+        cwd=PROJECT_ROOT,
+        env=rasa_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -45,13 +45,15 @@ class DeliveryConfig:
     replica: Optional[str]
 
     @classmethod
-    def from_env(cls) -> "DeliveryConfig":
+    def from_env(cls) -> DeliveryConfig:
         s = settings()
-        return cls(retry_base=dt.timedelta(seconds=s.outbound_retry_base_seconds),
-                   retry_max=dt.timedelta(seconds=s.outbound_retry_max_seconds),
-                   retry_for=dt.timedelta(hours=s.outbound_retry_hours),
-                   lease=dt.timedelta(seconds=s.channel_claim_lease_seconds),
-                   replica=s.replica_id)
+        return cls(
+            retry_base=dt.timedelta(seconds=s.outbound_retry_base_seconds),
+            retry_max=dt.timedelta(seconds=s.outbound_retry_max_seconds),
+            retry_for=dt.timedelta(hours=s.outbound_retry_hours),
+            lease=dt.timedelta(seconds=s.channel_claim_lease_seconds),
+            replica=s.replica_id,
+        )
 
     def replica_for(self, port: Optional[int], role: str = "") -> str:
         """The replica name: COUNCILBOT_REPLICA_ID, else this host and port; `role` keeps two kinds of
@@ -75,10 +77,15 @@ class MetaConfig:
     REQUIRED = ("META_APP_SECRET", "META_VERIFY_TOKEN", "META_PAGE_ACCESS_TOKEN")
 
     @classmethod
-    def from_env(cls) -> "MetaConfig":
+    def from_env(cls) -> MetaConfig:
         s = settings()
-        return cls(app_secret=s.meta_app_secret, verify_token=s.meta_verify_token, page_token=s.meta_page_token,
-                   whatsapp_token=s.whatsapp_token or s.meta_page_token, graph_url=s.meta_graph_url)
+        return cls(
+            app_secret=s.meta_app_secret,
+            verify_token=s.meta_verify_token,
+            page_token=s.meta_page_token,
+            whatsapp_token=s.whatsapp_token or s.meta_page_token,
+            graph_url=s.meta_graph_url,
+        )
 
     def missing(self) -> list[str]:
         values = (self.app_secret, self.verify_token, self.page_token)
@@ -104,7 +111,7 @@ class XConfig:
     REQUIRED = ("X_CONSUMER_SECRET", "X_ACCESS_TOKEN")
 
     @classmethod
-    def from_env(cls) -> "XConfig":
+    def from_env(cls) -> XConfig:
         s = settings()
         return cls(consumer_secret=s.x_consumer_secret, access_token=s.x_access_token, api_url=s.x_api_url)
 
@@ -137,14 +144,18 @@ class RateLimits:
     redis_url: Optional[str] = None
 
     @classmethod
-    def from_env(cls) -> "RateLimits":
+    def from_env(cls) -> RateLimits:
         # A bad value stops the server at start, naming the variable, rather than running unprotected.
         s = settings()
-        return cls(per_sender=s.rate_limit_per_sender_per_minute, per_address=s.rate_limit_per_address_per_minute,
-                   new_conversations_per_address=s.rate_limit_new_conversations_per_address_per_hour,
-                   per_channel=s.rate_limit_per_channel_per_minute,
-                   polls_per_address=s.rate_limit_polls_per_address_per_minute,
-                   trusted_proxies=s.trusted_proxy_count, redis_url=s.redis_url)
+        return cls(
+            per_sender=s.rate_limit_per_sender_per_minute,
+            per_address=s.rate_limit_per_address_per_minute,
+            new_conversations_per_address=s.rate_limit_new_conversations_per_address_per_hour,
+            per_channel=s.rate_limit_per_channel_per_minute,
+            polls_per_address=s.rate_limit_polls_per_address_per_minute,
+            trusted_proxies=s.trusted_proxy_count,
+            redis_url=s.redis_url,
+        )
 
     @property
     def enabled(self) -> bool:
@@ -152,12 +163,18 @@ class RateLimits:
 
     def describe(self) -> str:
         """The limits in words for the start-up log (no URL: it may hold a password)."""
-        return (f"{self.per_sender}/min per sender, {self.per_address}/min per address, "
-                f"{self.new_conversations_per_address} new conversations/hour per address, "
-                f"{self.per_channel}/min per channel, {self.trusted_proxies} trusted proxies")
+        return (
+            f"{self.per_sender}/min per sender, {self.per_address}/min per address, "
+            f"{self.new_conversations_per_address} new conversations/hour per address, "
+            f"{self.per_channel}/min per channel, {self.trusted_proxies} trusted proxies"
+        )
 
 
 # Every rate limit off: for benchmarks and tests that measure or exercise something else from one address.
-NO_RATE_LIMITS = {"RATE_LIMIT_PER_SENDER_PER_MINUTE": "0", "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
-                  "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR": "0", "RATE_LIMIT_PER_CHANNEL_PER_MINUTE": "0",
-                  "RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE": "0"}
+NO_RATE_LIMITS = {
+    "RATE_LIMIT_PER_SENDER_PER_MINUTE": "0",
+    "RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
+    "RATE_LIMIT_NEW_CONVERSATIONS_PER_ADDRESS_PER_HOUR": "0",
+    "RATE_LIMIT_PER_CHANNEL_PER_MINUTE": "0",
+    "RATE_LIMIT_POLLS_PER_ADDRESS_PER_MINUTE": "0",
+}

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from bot.channels.table import PUBLIC, channel
 
@@ -21,11 +22,11 @@ SUPPORTED_ATTACHMENTS = frozenset({"image", "location"})
 # did not come from a real platform's id space; storing it would fail (PostgreSQL refuses an over-long
 # value) on every retry and hold up the good messages delivered with it.
 ID_RE = re.compile(r"[A-Za-z0-9._:=+/@-]+")
-MAX_USER_ID_CHARS = 150      # conversation ids are "<channel>:<user id>" in String(200) columns
-MAX_MESSAGE_ID_CHARS = 250   # delivery keys are "<channel>:<message id>" in a String(300) column
-MAX_REF_CHARS = 200          # account_id and reply_to columns are String(200)
-MAX_MEDIA_ID_CHARS = 300     # attachments.media_id
-MAX_MIME_CHARS = 100         # attachments.mime_type
+MAX_USER_ID_CHARS = 150  # conversation ids are "<channel>:<user id>" in String(200) columns
+MAX_MESSAGE_ID_CHARS = 250  # delivery keys are "<channel>:<message id>" in a String(300) column
+MAX_REF_CHARS = 200  # account_id and reply_to columns are String(200)
+MAX_MEDIA_ID_CHARS = 300  # attachments.media_id
+MAX_MIME_CHARS = 100  # attachments.mime_type
 # Platform timestamps outside these years are nonsense (or an attempt to overflow date arithmetic).
 _EARLIEST, _LATEST = dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1)
 
@@ -84,7 +85,7 @@ class Incoming:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Incoming":
+    def from_dict(cls, data: dict[str, Any]) -> Incoming:
         data = dict(data)
         data["attachments"] = [AttachmentRef(**a) for a in data.get("attachments") or []]
         data["sent_at"] = dt.datetime.fromisoformat(data["sent_at"]) if data.get("sent_at") else None
@@ -101,7 +102,7 @@ def from_epoch(value: Any, millis: Optional[bool] = False) -> Optional[dt.dateti
         number = float(value)
         if millis is None:
             millis = abs(number) >= 1e11  # 1e11 seconds is the year 5138; 1e11 ms is 1973
-        when = dt.datetime.fromtimestamp(number / (1000 if millis else 1), dt.timezone.utc).replace(tzinfo=None)
+        when = dt.datetime.fromtimestamp(number / (1000 if millis else 1), dt.UTC).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
     return when if _EARLIEST <= when < _LATEST else None
@@ -156,8 +157,9 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def collect(parse_one: Callable[[], Optional[Incoming]], kind: str, messages: list[Incoming],
-            skipped: list[str]) -> None:
+def collect(
+    parse_one: Callable[[], Optional[Incoming]], kind: str, messages: list[Incoming], skipped: list[str]
+) -> None:
     """Parse one event with `parse_one` and add it to `messages`, or add why not to `skipped` (by kind
     only): not a resident's message, not readable, or with an id we can't store. One bad event costs
     that event only; the rest of the batch is still handled."""

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.config import RateLimits
-from bot.channels.sending import background
 from bot.channels.events import Incoming
 from bot.channels.ratelimit import Verdict, limiter
+from bot.channels.safety_net import council_details, in_danger
+from bot.channels.sending import background
 from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.sending.replies import Understanding, deliver, plan
-from bot.channels.safety_net import council_details, in_danger
 from bot.channels.sending.senders import Target
 from bot.client_address import client_address
 from knowledge import answers
@@ -34,7 +35,6 @@ from knowledge.delivery.conversations import utcnow
 from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
-
 
 
 def address_of(request: Request) -> Optional[str]:
@@ -45,12 +45,17 @@ def address_of(request: Request) -> Optional[str]:
 
 def _log_refusal(channel: str, conversation_id: str, verdict: Verdict) -> None:
     if verdict.notify:  # once per sender and window: a flood must not flood the log as well
-        log.info("%s: messages from conversation %s are over the %s rate limit", channel,
-                 pseudonym(conversation_id), verdict.scope)
+        log.info(
+            "%s: messages from conversation %s are over the %s rate limit",
+            channel,
+            pseudonym(conversation_id),
+            verdict.scope,
+        )
 
 
-async def rest_refusal(channel: str, conversation_id: str, text: str, address: Optional[str],
-                       shape: Callable[[dict], dict]) -> Optional[HTTPResponse]:
+async def rest_refusal(
+    channel: str, conversation_id: str, text: str, address: Optional[str], shape: Callable[[dict], dict]
+) -> Optional[HTTPResponse]:
     """For REST and web chat: None if the message may go to the bot, else the response to send instead
     (429 with a polite message, or the crisis lines for a message about danger)."""
     verdict = await limiter().check(channel, conversation_id, address)
@@ -60,8 +65,11 @@ async def rest_refusal(channel: str, conversation_id: str, text: str, address: O
     if in_danger(text):
         council = await asyncio.to_thread(council_details)
         return response.json([shape({"recipient_id": conversation_id, "text": answers.crisis_answer(council).text})])
-    return response.json([shape({"recipient_id": conversation_id, "text": answers.slow_down_text()})],
-                         status=429, headers={"Retry-After": str(verdict.retry_after)})
+    return response.json(
+        [shape({"recipient_id": conversation_id, "text": answers.slow_down_text()})],
+        status=429,
+        headers={"Retry-After": str(verdict.retry_after)},
+    )
 
 
 async def admit(messages: list[Incoming], dispatcher: Callable[[], Dispatcher]) -> list[Incoming]:
@@ -93,9 +101,13 @@ async def _answer_limited(dispatcher: Dispatcher, due: list[tuple[Incoming, bool
         target = Target(message.channel, message.user_id, message.account_id, message.reply_to)
         at = min(message.sent_at, utcnow()) if message.sent_at else utcnow()
         try:
-            await deliver(dispatcher, target, message.conversation_id,
-                          plan(message, [{"text": text}], understood, council), at)
+            await deliver(
+                dispatcher, target, message.conversation_id, plan(message, [{"text": text}], understood, council), at
+            )
         except Exception:  # noqa: BLE001 - one failed reply must not stop the others
-            log.error("could not answer a rate-limited %s message in conversation %s", message.channel,
-                      pseudonym(message.conversation_id), exc_info=True)
-
+            log.error(
+                "could not answer a rate-limited %s message in conversation %s",
+                message.channel,
+                pseudonym(message.conversation_id),
+                exc_info=True,
+            )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,8 +21,8 @@ from sqlalchemy.orm import Session
 from bot.channels.safety_net import in_danger
 from knowledge import answers
 from knowledge.casework import cases
-from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import CaseMessage
 from knowledge.personal_data.privacy import pseudonym
 
@@ -30,8 +31,20 @@ log = logging.getLogger(__name__)
 # Don't repeat "added to your case" on every line of a resident typing several short messages.
 ACK_EVERY = dt.timedelta(minutes=10)
 _RATING = re.compile(r"^\s*([1-5])(?:\s*/\s*5)?\s*[.!]?\s*$")
-_THUMBS = {"👍": 5, "👍🏻": 5, "👍🏼": 5, "👍🏽": 5, "👍🏾": 5, "👍🏿": 5, "👎": 1, "👎🏻": 1, "👎🏼": 1, "👎🏽": 1,
-           "👎🏾": 1, "👎🏿": 1}
+_THUMBS = {
+    "👍": 5,
+    "👍🏻": 5,
+    "👍🏼": 5,
+    "👍🏽": 5,
+    "👍🏾": 5,
+    "👍🏿": 5,
+    "👎": 1,
+    "👎🏻": 1,
+    "👎🏼": 1,
+    "👎🏽": 1,
+    "👎🏾": 1,
+    "👎🏿": 1,
+}
 
 
 def rating(text: str) -> Optional[int]:
@@ -43,9 +56,13 @@ def rating(text: str) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-def intercept(conversation_id: str, text: str, attachments: Iterable[str] = (),
-              now: Optional[dt.datetime] = None,
-              first: Optional[Callable[[Session], object]] = None) -> Optional[list[dict]]:
+def intercept(
+    conversation_id: str,
+    text: str,
+    attachments: Iterable[str] = (),
+    now: Optional[dt.datetime] = None,
+    first: Optional[Callable[[Session], object]] = None,
+) -> Optional[list[dict]]:
     """What to send instead of running the bot, or None to let the bot answer. An empty list means
     "stay silent" (the message went to staff). `first` runs in the same transaction before the check (the
     channels record the conversation there: one database round trip per message, not two). Blocking:
@@ -78,7 +95,10 @@ def intercept(conversation_id: str, text: str, attachments: Iterable[str] = (),
 def _acknowledged_recently(session: Session, case_id: int, now: dt.datetime) -> bool:
     """True if the resident heard from us (bot acknowledgement or staff reply) within ACK_EVERY."""
 
-    last = session.execute(select(CaseMessage.created_at).where(
-        CaseMessage.case_id == case_id, CaseMessage.author.in_(["bot", "staff"]))
-        .order_by(CaseMessage.id.desc()).limit(1)).scalar_one_or_none()
+    last = session.execute(
+        select(CaseMessage.created_at)
+        .where(CaseMessage.case_id == case_id, CaseMessage.author.in_(["bot", "staff"]))
+        .order_by(CaseMessage.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     return last is not None and now - last < ACK_EVERY

@@ -22,14 +22,15 @@ import datetime as dt
 import logging
 import secrets
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Awaitable, Callable, Iterable, Optional
+from typing import Optional
 
-from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import Incoming
+from bot.channels.sending.dispatch import Dispatcher
+from knowledge.db import session_scope
 from knowledge.delivery import conversations, outbox
 from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
-from knowledge.db import session_scope
 from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,16 @@ class Inbox:
     """The work queue for the channels in `channels`, handing each message to `handler` and its replies
     to `dispatcher`."""
 
-    def __init__(self, channels: Iterable[str], handler: Handler, retention: dt.timedelta,
-                 dispatcher: Optional[Dispatcher] = None, claimer: Optional[Claimer] = None,
-                 lease: dt.timedelta = DEFAULT_LEASE, clock: Callable[[], dt.datetime] = conversations.utcnow):
+    def __init__(
+        self,
+        channels: Iterable[str],
+        handler: Handler,
+        retention: dt.timedelta,
+        dispatcher: Optional[Dispatcher] = None,
+        claimer: Optional[Claimer] = None,
+        lease: dt.timedelta = DEFAULT_LEASE,
+        clock: Callable[[], dt.datetime] = conversations.utcnow,
+    ):
         self.channels = frozenset(channels)
         self.handler = handler
         self.retention = retention
@@ -85,8 +93,9 @@ class Inbox:
                 ids.append(None)
                 continue
             with session_scope() as session:
-                event_id = conversations.record_delivery(session, m.delivery_key, m.conversation_id, m.channel,
-                                                         m.to_dict(), now)
+                event_id = conversations.record_delivery(
+                    session, m.delivery_key, m.conversation_id, m.channel, m.to_dict(), now
+                )
             if event_id is None:
                 log.info("skipped a repeated %s delivery for conversation %s", m.channel, pseudonym(m.conversation_id))
             ids.append(event_id)
@@ -147,8 +156,9 @@ class Inbox:
         with session_scope() as session:
             return conversations.claim(session, event_id, self.claimer, self.clock(), self.lease)
 
-    async def _finish_with_retries(self, event_id: int, incoming: Incoming, ok: bool,
-                                   replies: list[outbox.Planned]) -> Optional[bool]:
+    async def _finish_with_retries(
+        self, event_id: int, incoming: Incoming, ok: bool, replies: list[outbox.Planned]
+    ) -> Optional[bool]:
         """`_finish`, tried again after a database error (each try is a whole transaction, so trying again
         is safe). Returns whether replies were queued, or None if the outcome could not be recorded: the
         message is then left to its lease, and the bot runs for it again later (nothing was queued)."""
@@ -157,11 +167,20 @@ class Inbox:
                 return await asyncio.to_thread(self._finish, event_id, incoming, ok, replies)
             except Exception as exc:  # noqa: BLE001 - the database failed; the message must not be stuck
                 if wait is None:
-                    log.error("could not record the outcome of %s delivery %d (%s); it will be tried again "
-                              "when its claim lapses", incoming.channel, event_id, type(exc).__name__)
+                    log.error(
+                        "could not record the outcome of %s delivery %d (%s); it will be tried again "
+                        "when its claim lapses",
+                        incoming.channel,
+                        event_id,
+                        type(exc).__name__,
+                    )
                     return None
-                log.warning("recording the outcome of %s delivery %d failed (%s); trying again",
-                            incoming.channel, event_id, type(exc).__name__)
+                log.warning(
+                    "recording the outcome of %s delivery %d failed (%s); trying again",
+                    incoming.channel,
+                    event_id,
+                    type(exc).__name__,
+                )
                 await asyncio.sleep(wait)
         return None
 
@@ -175,11 +194,13 @@ class Inbox:
                 conversations.fail(session, event_id, self.claimer, now)
             elif not conversations.answer(session, event_id, self.claimer, now):
                 # Our lease lapsed and another worker took the message over: it will answer, we must not.
-                log.warning("a %s delivery was taken over while the bot worked on it; its answer was dropped",
-                            incoming.channel)
+                log.warning(
+                    "a %s delivery was taken over while the bot worked on it; its answer was dropped", incoming.channel
+                )
             elif replies:
-                outbox.queue(session, incoming.conversation_id, incoming.channel, replies, now,
-                             inbound_event_id=event_id)
+                outbox.queue(
+                    session, incoming.conversation_id, incoming.channel, replies, now, inbound_event_id=event_id
+                )
                 queued = True
         return queued
 
@@ -192,6 +213,7 @@ class Inbox:
     async def resume(self, now: Optional[dt.datetime] = None) -> int:
         """Queue what may be started now: what a stopped process left unfinished, failed messages whose
         wait is over; also forget deliveries past retention. Returns how many were queued."""
+
         def load() -> list[tuple[int, str]]:
             at = now or self.clock()
             with session_scope() as session:

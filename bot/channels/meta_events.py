@@ -12,12 +12,11 @@ import math
 import re
 from typing import Any, Optional
 
-from bot.channels.events import AttachmentRef, BadPayload, Incoming
+from bot.channels.events import AttachmentRef, BadPayload, Incoming, from_epoch
 from bot.channels.events import as_dict as _dict
 from bot.channels.events import as_list as _list
 from bot.channels.events import as_str as _str
 from bot.channels.events import collect as _collect
-from bot.channels.events import from_epoch
 from bot.channels.table import for_webhook
 
 _NAME = re.compile(r"[a-z_]{1,40}")
@@ -44,8 +43,12 @@ def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
         if obj in ("page", "instagram"):
             private_channel = for_webhook(obj, public=False).name  # messenger or instagram
             for item in _list(entry.get("messaging")):
-                _collect(lambda: _messaging(_dict(item), private_channel, account, entry_time),
-                         f"{private_channel} event", messages, skipped)
+                _collect(
+                    lambda: _messaging(_dict(item), private_channel, account, entry_time),
+                    f"{private_channel} event",
+                    messages,
+                    skipped,
+                )
             for change in _list(entry.get("changes")):
                 change = _dict(change)
                 kind = f"{obj} {_label(change.get('field'), 'change')}"
@@ -72,8 +75,9 @@ def _label(value: Any, default: str) -> str:
     return value if isinstance(value, str) and _NAME.fullmatch(value) else default
 
 
-def _messaging(item: dict, channel: str, account: Optional[str],
-               entry_time: Optional[dt.datetime]) -> Optional[Incoming]:
+def _messaging(
+    item: dict, channel: str, account: Optional[str], entry_time: Optional[dt.datetime]
+) -> Optional[Incoming]:
     """A Messenger or Instagram direct message, quick reply or button postback."""
     sender = _str(_dict(item.get("sender")).get("id"))
     sent_at = from_epoch(item.get("timestamp"), millis=True) or entry_time
@@ -87,13 +91,21 @@ def _messaging(item: dict, channel: str, account: Optional[str],
         payload = _str(_dict(message.get("quick_reply")).get("payload"))
         text = payload or _text(message.get("text"))
         attachments = [a for a in (_meta_attachment(_dict(x)) for x in _list(message.get("attachments"))) if a]
-        return Incoming(channel=channel, platform_id=mid, user_id=sender, text=text, account_id=account,
-                        sent_at=sent_at, attachments=attachments)
+        return Incoming(
+            channel=channel,
+            platform_id=mid,
+            user_id=sender,
+            text=text,
+            account_id=account,
+            sent_at=sent_at,
+            attachments=attachments,
+        )
     if postback:
         pid = _str(postback.get("mid")) or f"postback-{sender}-{item.get('timestamp')}"
         text = _str(postback.get("payload")) or _str(postback.get("title")) or ""
-        return Incoming(channel=channel, platform_id=pid, user_id=sender, text=text, account_id=account,
-                        sent_at=sent_at)
+        return Incoming(
+            channel=channel, platform_id=pid, user_id=sender, text=text, account_id=account, sent_at=sent_at
+        )
     return None
 
 
@@ -126,10 +138,16 @@ def _page_comment(change: dict, page_id: Optional[str], entry_time: Optional[dt.
     if sent_at is None:
         return None
     attachments = [AttachmentRef(kind="image", url=_str(value["photo"]))] if _str(value.get("photo")) else []
-    return Incoming(channel="facebook_comment", platform_id=comment_id, user_id=author,
-                    text=_text(value.get("message")),
-                    account_id=page_id, reply_to=comment_id, sent_at=sent_at,
-                    attachments=attachments)
+    return Incoming(
+        channel="facebook_comment",
+        platform_id=comment_id,
+        user_id=author,
+        text=_text(value.get("message")),
+        account_id=page_id,
+        reply_to=comment_id,
+        sent_at=sent_at,
+        attachments=attachments,
+    )
 
 
 def _instagram_comment(change: dict, ig_id: Optional[str], entry_time: Optional[dt.datetime]) -> Optional[Incoming]:
@@ -148,9 +166,15 @@ def _instagram_comment(change: dict, ig_id: Optional[str], entry_time: Optional[
     sent_at = from_epoch(value.get("timestamp"), millis=None) or entry_time
     if sent_at is None:
         return None
-    return Incoming(channel="instagram_comment", platform_id=comment_id, user_id=author,
-                    text=_text(value.get("text")), account_id=ig_id,
-                    reply_to=comment_id, sent_at=sent_at)
+    return Incoming(
+        channel="instagram_comment",
+        platform_id=comment_id,
+        user_id=author,
+        text=_text(value.get("text")),
+        account_id=ig_id,
+        reply_to=comment_id,
+        sent_at=sent_at,
+    )
 
 
 def _whatsapp(msg: dict, phone_id: Optional[str]) -> Optional[Incoming]:
@@ -170,17 +194,27 @@ def _whatsapp(msg: dict, phone_id: Optional[str]) -> Optional[Incoming]:
         text = _str(button.get("payload")) or _str(button.get("text")) or ""
     elif kind == "location":
         loc = _dict(msg.get("location"))
-        attachments.append(AttachmentRef(kind="location", latitude=_float(loc.get("latitude")),
-                                         longitude=_float(loc.get("longitude"))))
+        attachments.append(
+            AttachmentRef(kind="location", latitude=_float(loc.get("latitude")), longitude=_float(loc.get("longitude")))
+        )
     else:
         media = _dict(msg.get(kind))
         text = _str(media.get("caption")) or ""
-        ref_kind = {"image": "image", "video": "video", "audio": "audio", "voice": "audio",
-                    "sticker": "sticker"}.get(str(kind), "file")
-        attachments.append(AttachmentRef(kind=ref_kind, media_id=_str(media.get("id")),
-                                         mime_type=_str(media.get("mime_type"))))
-    return Incoming(channel="whatsapp", platform_id=wamid, user_id=sender, text=text, account_id=phone_id,
-                    sent_at=from_epoch(msg.get("timestamp")), attachments=attachments)
+        ref_kind = {"image": "image", "video": "video", "audio": "audio", "voice": "audio", "sticker": "sticker"}.get(
+            str(kind), "file"
+        )
+        attachments.append(
+            AttachmentRef(kind=ref_kind, media_id=_str(media.get("id")), mime_type=_str(media.get("mime_type")))
+        )
+    return Incoming(
+        channel="whatsapp",
+        platform_id=wamid,
+        user_id=sender,
+        text=text,
+        account_id=phone_id,
+        sent_at=from_epoch(msg.get("timestamp")),
+        attachments=attachments,
+    )
 
 
 def _float(value: Any) -> Optional[float]:

@@ -17,10 +17,10 @@ from sanic import response
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels.sending import background
 from bot.channels.events import Incoming
-from bot.channels.sending.replies import Sender, Understanding, plan
 from bot.channels.safety_net import council_details, in_danger
+from bot.channels.sending import background
+from bot.channels.sending.replies import Sender, Understanding, plan
 from bot.channels.sending.senders import Target
 from knowledge import answers
 from knowledge.models import Council
@@ -37,7 +37,7 @@ COUNCIL_LOOKUP_SECONDS = 3.0
 # during a long outage don't send them again and again. Bounded: only the newest are kept.
 REMEMBERED = 10_000
 
-_answered: "OrderedDict[str, None]" = OrderedDict()
+_answered: OrderedDict[str, None] = OrderedDict()
 
 
 def unstored(platform: str, messages: list[Incoming], sender: Sender, exc: Exception) -> HTTPResponse:
@@ -45,11 +45,20 @@ def unstored(platform: str, messages: list[Incoming], sender: Sender, exc: Excep
     crisis lines sent in the background to those of them that name a danger."""
     if isinstance(exc, SQLAlchemyError):
         # The type only: a database error's text quotes the statement, and a driver's may quote values.
-        log.error("%s webhook could not store %d message(s): database unavailable (%s); answered 503 so the "
-                  "platform sends them again", platform, len(messages), type(exc).__name__)
+        log.error(
+            "%s webhook could not store %d message(s): database unavailable (%s); answered 503 so the "
+            "platform sends them again",
+            platform,
+            len(messages),
+            type(exc).__name__,
+        )
     else:
-        log.error("%s webhook could not store %d message(s) (%s); answered 503 so the platform sends them "
-                  "again", platform, len(messages), type(exc).__name__)
+        log.error(
+            "%s webhook could not store %d message(s) (%s); answered 503 so the platform sends them again",
+            platform,
+            len(messages),
+            type(exc).__name__,
+        )
     if messages:
         background.spawn(_answer_in_danger(sender, messages))
     return response.json({"error": "temporarily unavailable; send it again later"}, status=503)
@@ -88,9 +97,13 @@ async def _answer_in_danger(sender: Sender, messages: list[Incoming]) -> None:
                 await asyncio.wait_for(sender.send(target, out), DIRECT_SEND_SECONDS)
         except Exception as exc:  # noqa: BLE001 - one failed send must not stop the others
             _answered.pop(message.delivery_key, None)  # the platform's retry gets another chance
-            log.error("could not send the crisis lines on %s to conversation %s while the database is down (%s)",
-                      message.channel, who, type(exc).__name__)
+            log.error(
+                "could not send the crisis lines on %s to conversation %s while the database is down (%s)",
+                message.channel,
+                who,
+                type(exc).__name__,
+            )
         else:
-            log.warning("sent the crisis lines on %s to conversation %s directly: the database is down",
-                        message.channel, who)
-
+            log.warning(
+                "sent the crisis lines on %s to conversation %s directly: the database is down", message.channel, who
+            )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -18,16 +19,16 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.channels.sending import background
 from bot.channels.config import DeliveryConfig, retention
-from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import BadPayload, Incoming
 from bot.channels.flood_gate import admit
 from bot.channels.inbox import Inbox
 from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.outage import unstored
-from bot.channels.sending.replies import Sender
 from bot.channels.responder import Responder
+from bot.channels.sending import background
+from bot.channels.sending.dispatch import Dispatcher
+from bot.channels.sending.replies import Sender
 from bot.channels.signatures import valid
 from bot.platforms.api import close_shared_client
 from knowledge.delivery.claims import Claimer
@@ -80,10 +81,9 @@ class PlatformInput(InputChannel):
 
     # --- shared ----------------------------------------------------------------------------------------------
     @classmethod
-    def from_credentials(cls, credentials: Optional[dict[str, Any]]) -> "PlatformInput":
+    def from_credentials(cls, credentials: Optional[dict[str, Any]]) -> PlatformInput:
         if credentials:
-            log.warning("%s: settings come from environment variables; credentials.yml values are ignored",
-                        cls.name())
+            log.warning("%s: settings come from environment variables; credentials.yml values are ignored", cls.name())
         return cls()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -99,13 +99,19 @@ class PlatformInput(InputChannel):
         inbox: Optional[Inbox] = None
         missing = self.missing_settings()
         if missing:
-            log.warning("%s channel is not configured (unset: %s); its webhook answers 503",
-                        self.name(), ", ".join(missing))
+            log.warning(
+                "%s channel is not configured (unset: %s); its webhook answers 503", self.name(), ", ".join(missing)
+            )
         else:
             delivery = DeliveryConfig.from_env()
             dispatcher = Dispatcher(self.sender(), self.channels, delivery, Claimer(delivery.replica_for(None, "rasa")))
-            inbox = Inbox(self.channels, Responder(on_new_message, latest_parse, delivery.retry_for), retention(),
-                          dispatcher, lease=delivery.lease)
+            inbox = Inbox(
+                self.channels,
+                Responder(on_new_message, latest_parse, delivery.retry_for),
+                retention(),
+                dispatcher,
+                lease=delivery.lease,
+            )
 
         @bp.listener("before_server_start")
         async def _name(app: Any, _loop: Any) -> None:
@@ -124,7 +130,7 @@ class PlatformInput(InputChannel):
 
         @bp.listener("before_server_stop")
         async def _finish(_app: Any, _loop: Any) -> None:
-            await background.idle()   # replies to limited messages, crisis lines sent during an outage
+            await background.idle()  # replies to limited messages, crisis lines sent during an outage
             if inbox is not None:
                 await inbox.idle()
             await close_shared_client()  # every reply has gone: let the platforms' connections go too
@@ -149,8 +155,9 @@ class PlatformInput(InputChannel):
                 log.warning("%s webhook refused a %d-byte body", self.name(), len(body))
                 return response.json({"error": "request body too large"}, status=413)
             if not valid(self.expected_signature(body), request.headers.get(self.signature_header)):
-                log.warning("%s webhook refused a request with a missing or wrong %s", self.name(),
-                            self.signature_header)
+                log.warning(
+                    "%s webhook refused a request with a missing or wrong %s", self.name(), self.signature_header
+                )
                 return response.json({"error": "invalid signature"}, status=403)
             try:
                 # Text is repaired rather than refused: a 400 would make the platform resend the same
@@ -162,18 +169,21 @@ class PlatformInput(InputChannel):
                 return response.json({"error": reason}, status=400)
             except Exception as exc:  # noqa: BLE001 - a shape the parser didn't foresee is still bad input
                 # The exception's type only: its text could quote the body, which is residents' data.
-                log.warning("%s webhook refused a signed request it could not read (%s)", self.name(),
-                            type(exc).__name__)
+                log.warning(
+                    "%s webhook refused a signed request it could not read (%s)", self.name(), type(exc).__name__
+                )
                 return response.json({"error": "body is not shaped like this platform's webhook"}, status=400)
             admitted = await admit(messages, lambda: _started(inbox.dispatcher))
             try:
                 queued, repeated = await inbox.accept(admitted)
             except Exception as exc:  # noqa: BLE001 - nothing stored: the platform must send it again
-                return unstored(self.name(), admitted, inbox.dispatcher.sender if inbox.dispatcher else self.sender(),
-                                exc)
+                return unstored(
+                    self.name(), admitted, inbox.dispatcher.sender if inbox.dispatcher else self.sender(), exc
+                )
             if skipped:
-                log.info("%s webhook ignored %d event(s): %s", self.name(), len(skipped),
-                         ", ".join(sorted(set(skipped))))
+                log.info(
+                    "%s webhook ignored %d event(s): %s", self.name(), len(skipped), ", ".join(sorted(set(skipped)))
+                )
             return response.json({"status": "ok", "queued": queued, "repeated": repeated})
 
         return bp

@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Optional, Protocol
+from typing import Optional, Protocol
 
 from bot.channels.config import RateLimits
 from bot.client_address import address_bucket, client_address  # noqa: F401 - client_address: this module's surface
@@ -43,13 +44,13 @@ class MemoryBackend:
     second (a flood must not make every check walk the whole table); past MAX_KEYS live keys the oldest
     are dropped too, so memory stays bounded whatever an attacker sends (a dropped key only forgets a count)."""
 
-    SWEEP_AT = 10_000    # keys; below this nothing is swept
-    MAX_KEYS = 200_000   # per table; about 40 MB at worst
-    SWEEP_EVERY = 1.0    # seconds
+    SWEEP_AT = 10_000  # keys; below this nothing is swept
+    MAX_KEYS = 200_000  # per table; about 40 MB at worst
+    SWEEP_EVERY = 1.0  # seconds
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
-        self._counts: dict[str, tuple[float, int]] = {}     # key -> (expires at, count)
+        self._counts: dict[str, tuple[float, int]] = {}  # key -> (expires at, count)
         self._sets: dict[str, tuple[float, set[str]]] = {}  # key -> (expires at, members)
         self._swept_at = float("-inf")
 
@@ -190,20 +191,39 @@ class RateLimiter:
         # refused for one reason is still counted for the others.
         counts: list[tuple[str, int, int, int]] = []
         if self.limits.per_channel:
-            counts.append(("channel", await self.backend.hit(f"ch:{channel}:{minute}", 2 * MINUTE),
-                           self.limits.per_channel, minute_left))
+            counts.append(
+                (
+                    "channel",
+                    await self.backend.hit(f"ch:{channel}:{minute}", 2 * MINUTE),
+                    self.limits.per_channel,
+                    minute_left,
+                )
+            )
         if address and self.limits.per_address:
-            counts.append(("address", await self.backend.hit(f"ad:{address}:{minute}", 2 * MINUTE),
-                           self.limits.per_address, minute_left))
+            counts.append(
+                (
+                    "address",
+                    await self.backend.hit(f"ad:{address}:{minute}", 2 * MINUTE),
+                    self.limits.per_address,
+                    minute_left,
+                )
+            )
         if address and self.limits.new_conversations_per_address:
             # Many different senders from one address is what a script opening conversations looks like.
-            known = await self.backend.admit(f"nc:{address}:{hour}", f"{channel}:{sender}",
-                                             self.limits.new_conversations_per_address, 2 * HOUR)
+            known = await self.backend.admit(
+                f"nc:{address}:{hour}", f"{channel}:{sender}", self.limits.new_conversations_per_address, 2 * HOUR
+            )
             # As a count against a limit of 0: 1 (over) for a conversation the address may not start.
             counts.append(("new_conversations", 0 if known else 1, 0, hour_left))
         if self.limits.per_sender:
-            counts.append(("sender", await self.backend.hit(f"se:{channel}:{sender}:{minute}", 2 * MINUTE),
-                           self.limits.per_sender, minute_left))
+            counts.append(
+                (
+                    "sender",
+                    await self.backend.hit(f"se:{channel}:{sender}:{minute}", 2 * MINUTE),
+                    self.limits.per_sender,
+                    minute_left,
+                )
+            )
         over = [(scope, left) for scope, count, limit, left in counts if count > limit]
         if not over:
             return ALLOWED
@@ -232,4 +252,3 @@ async def close_shared() -> None:
         if isinstance(backend, RedisBackend):
             await backend.close()
     _shared.cache_clear()
-

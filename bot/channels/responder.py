@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from sqlalchemy.orm import Session
@@ -18,8 +19,8 @@ from bot.channels.handover_gate import intercept
 from bot.channels.sending.replies import Understanding, plan, planned
 from bot.channels.sending.senders import Target
 from knowledge import answers
-from knowledge.delivery import conversations, outbox
 from knowledge.db import session_scope
+from knowledge.delivery import conversations, outbox
 from knowledge.models import Council
 from knowledge.personal_data.privacy import pseudonym
 from knowledge.understanding.text import clean_text
@@ -37,8 +38,12 @@ ParseLookup = Callable[[str], Awaitable[Optional[dict[str, Any]]]]
 class Responder:
     """Handles `Incoming` messages for the inbox: one instance per input channel."""
 
-    def __init__(self, on_new_message: Callable[[UserMessage], Awaitable[Any]], latest_parse: ParseLookup,
-                 retry_for: dt.timedelta):
+    def __init__(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        latest_parse: ParseLookup,
+        retry_for: dt.timedelta,
+    ):
         self.on_new_message = on_new_message
         self.latest_parse = latest_parse
         self.retry_for = retry_for
@@ -56,26 +61,41 @@ class Responder:
         text = clean_text(incoming.text)
         intent: Optional[str] = None
         bot_messages: list[dict] = []
-        instead = await asyncio.to_thread(intercept, incoming.conversation_id, text,
-                                          [a.kind for a in incoming.attachments], now,
-                                          lambda session: self._remember(session, incoming, at))
+        instead = await asyncio.to_thread(
+            intercept,
+            incoming.conversation_id,
+            text,
+            [a.kind for a in incoming.attachments],
+            now,
+            lambda session: self._remember(session, incoming, at),
+        )
         if instead is not None:  # a person has this conversation, or it was a satisfaction score
             # Staff have it, but someone in danger still gets the numbers at once.
             bot_messages, text = safety_net.complete(text, instead, silent_ok=True), ""
             supported = unsupported = []
         if text:
             collector = CollectingOutputChannel()
-            metadata = {"channel": incoming.channel, "origin": incoming.origin,
-                        "attachments": [a.kind for a in incoming.attachments]}
+            metadata = {
+                "channel": incoming.channel,
+                "origin": incoming.origin,
+                "attachments": [a.kind for a in incoming.attachments],
+            }
             async with self._bot_slots:
                 try:
-                    await self.on_new_message(UserMessage(text, collector, incoming.conversation_id,
-                                                          input_channel=incoming.channel, metadata=metadata))
+                    await self.on_new_message(
+                        UserMessage(
+                            text, collector, incoming.conversation_id, input_channel=incoming.channel, metadata=metadata
+                        )
+                    )
                 except Exception:  # noqa: BLE001 - the tracker or lock store is down, say
                     # Answer now (the safety net's phone number, and 999 for danger) rather than retry:
                     # a retry would leave the resident waiting, and answer twice if it then worked.
-                    log.error("the bot failed on a %s message in conversation %s", incoming.channel,
-                              pseudonym(incoming.conversation_id), exc_info=True)
+                    log.error(
+                        "the bot failed on a %s message in conversation %s",
+                        incoming.channel,
+                        pseudonym(incoming.conversation_id),
+                        exc_info=True,
+                    )
                     collector.messages.clear()
                 intent = await self._intent(incoming.conversation_id)
             # With the action server down Rasa answers nothing: the net adds the phone number (and 999).
@@ -87,8 +107,9 @@ class Responder:
         if not bot_messages:
             return []  # a person has the conversation and was told recently: silence is the answer
         # Only a public reply depends on the topic and the council's numbers: private ones skip the lookups.
-        understood, council = await asyncio.to_thread(_public_context, intent) if incoming.public \
-            else (Understanding(intent), None)
+        understood, council = (
+            await asyncio.to_thread(_public_context, intent) if incoming.public else (Understanding(intent), None)
+        )
         outgoing = plan(incoming, bot_messages, understood, council)
         target = Target(incoming.channel, incoming.user_id, incoming.account_id, incoming.reply_to)
         return planned(target, outgoing, at, now, self.retry_for)
@@ -106,10 +127,24 @@ class Responder:
     def _remember(session: Session, incoming: Incoming, at: dt.datetime) -> None:
         """Keep the conversation's details (for staff replies and the messaging window) and references to
         what the resident attached."""
-        conversations.touch_conversation(session, incoming.conversation_id, incoming.channel, incoming.origin,
-                                         incoming.user_id, incoming.account_id, incoming.reply_to, at)
-        conversations.add_attachments(session, incoming.conversation_id, incoming.channel,
-                                      [vars(a) for a in incoming.attachments], SUPPORTED_ATTACHMENTS, at)
+        conversations.touch_conversation(
+            session,
+            incoming.conversation_id,
+            incoming.channel,
+            incoming.origin,
+            incoming.user_id,
+            incoming.account_id,
+            incoming.reply_to,
+            at,
+        )
+        conversations.add_attachments(
+            session,
+            incoming.conversation_id,
+            incoming.channel,
+            [vars(a) for a in incoming.attachments],
+            SUPPORTED_ATTACHMENTS,
+            at,
+        )
 
 
 def _public_context(intent: Optional[str]) -> tuple[Understanding, Optional[Council]]:

@@ -12,13 +12,13 @@ import asyncio
 import hmac
 import inspect
 import json
-import os
 import logging
 import re
 import time
-from pathlib import Path
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -31,17 +31,17 @@ from bot.channels.handover_gate import intercept
 from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.ratelimit import limiter
 from bot.channels.table import channel
-from knowledge.settings import settings
 from knowledge.casework import cases
+from knowledge.db import session_scope
 from knowledge.delivery.access import authorize_write, may_read
 from knowledge.delivery.conversations import touch_conversation, utcnow
-from knowledge.db import session_scope
 from knowledge.personal_data.privacy import pseudonym
+from knowledge.settings import settings
 from knowledge.understanding.text import clean_text
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 10_000   # X DMs allow 10,000; Messenger 2,000; WhatsApp 4,096
+MAX_MESSAGE_CHARS = 10_000  # X DMs allow 10,000; Messenger 2,000; WhatsApp 4,096
 MAX_BODY_BYTES = 64 * 1024
 SENDER_RE = re.compile(r"^[A-Za-z0-9:_.@+\-]{1,128}$")
 # REST conversations live in their own namespace: a caller's "messenger:123" becomes "rest:messenger:123",
@@ -49,7 +49,7 @@ SENDER_RE = re.compile(r"^[A-Za-z0-9:_.@+\-]{1,128}$")
 SENDER_PREFIX = channel("rest").id_prefix
 # What the actions learn about a REST message. Fixed here: the caller doesn't get to choose it.
 METADATA = {"channel": "rest", "origin": channel("rest").origin}
-EMPTY_REPLY = "I didn't get any words there. Tell me what you need, like \"missed bin\" or \"pothole\"."
+EMPTY_REPLY = 'I didn\'t get any words there. Tell me what you need, like "missed bin" or "pothole".'
 
 
 class BadRequest(Exception):
@@ -61,7 +61,7 @@ def parse_request(body: bytes) -> tuple[str, str, Optional[dict]]:
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(f"request body is larger than {MAX_BODY_BYTES // 1024} KB")
     try:
-        payload = loads(body)   # refuses bad UTF-8, deep nesting, NULs and lone surrogates, with a reason
+        payload = loads(body)  # refuses bad UTF-8, deep nesting, NULs and lone surrogates, with a reason
     except UnsafeJson as exc:
         raise BadRequest(str(exc)) from None
     if not isinstance(payload, dict):
@@ -86,15 +86,24 @@ IntentLookup = Callable[[str], Awaitable[Optional[str]]]  # conversation id -> t
 
 # The owner token of a REST or web chat conversation travels in this header both ways (knowledge/delivery/access.py).
 TOKEN_HEADER = "X-Conversation-Token"
-NOT_YOURS = ("this conversation was started by someone else: send the X-Conversation-Token you were given "
-             "with its first reply, or use a new sender id")
+NOT_YOURS = (
+    "this conversation was started by someone else: send the X-Conversation-Token you were given "
+    "with its first reply, or use a new sender id"
+)
 
 
-async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channel: str, *,
-                         sender_prefix: str, metadata: dict[str, Any], token: Optional[str] = None,
-                         intent_of: Optional[IntentLookup] = None,
-                         shape: Callable[[BotMessage], BotMessage] = lambda message: message,
-                         address: Optional[str] = None) -> HTTPResponse:
+async def answer_webhook(
+    body: bytes,
+    on_new_message: OnNewMessage,
+    input_channel: str,
+    *,
+    sender_prefix: str,
+    metadata: dict[str, Any],
+    token: Optional[str] = None,
+    intent_of: Optional[IntentLookup] = None,
+    shape: Callable[[BotMessage], BotMessage] = lambda message: message,
+    address: Optional[str] = None,
+) -> HTTPResponse:
     """Answer one webhook request: validate `body`, run the message through Rasa, return the bot's messages.
 
     `input_channel` is the channel's name, as Rasa records it and as the log names it. `sender_prefix` is put
@@ -128,19 +137,22 @@ async def answer_webhook(body: bytes, on_new_message: OnNewMessage, input_channe
         log.error("%s webhook could not check conversation %s", input_channel, pseudonym(sender_id), exc_info=True)
         return response.json([shape({"recipient_id": sender_id, **m}) for m in safety_net.complete(text, [])])
     if not access.allowed:
-        log.warning("%s webhook refused a message for conversation %s without its owner token", input_channel,
-                    pseudonym(sender_id))
+        log.warning(
+            "%s webhook refused a message for conversation %s without its owner token",
+            input_channel,
+            pseudonym(sender_id),
+        )
         return response.json({"error": NOT_YOURS}, status=403)
     headers = {TOKEN_HEADER: access.new_token} if access.new_token else None
     instead = await asyncio.to_thread(_before_bot, sender_id, input_channel, sender, text, now)
     if instead is not None:  # a person has this conversation, or it was a satisfaction score
         messages = safety_net.complete(text, instead, silent_ok=True)
-        return response.json([shape({"recipient_id": sender_id, **message}) for message in messages],
-                             headers=headers)
+        return response.json([shape({"recipient_id": sender_id, **message}) for message in messages], headers=headers)
     collector = CollectingOutputChannel()
     try:
-        await on_new_message(UserMessage(text, collector, sender_id, input_channel=input_channel,
-                                         metadata=dict(metadata)))
+        await on_new_message(
+            UserMessage(text, collector, sender_id, input_channel=input_channel, metadata=dict(metadata))
+        )
     except CancelledError:
         log.error("%s webhook timed out for conversation %s", input_channel, pseudonym(sender_id))
         messages = safety_net.complete(text, [])
@@ -169,25 +181,33 @@ async def _intent(intent_of: Optional[IntentLookup], conversation_id: str) -> Op
 
 def tracker_intent(app: Any) -> IntentLookup:
     """An IntentLookup reading the latest message's intent from the Rasa app's tracker store."""
+
     async def lookup(conversation_id: str) -> Optional[str]:
         tracker = await app.ctx.agent.tracker_store.retrieve(conversation_id)
         if tracker is None or tracker.latest_message is None:
             return None
         return ((tracker.latest_message.parse_data or {}).get("intent") or {}).get("name")
+
     return lookup
 
 
-async def updates_response(prefix: str, sender: Optional[str], after: Optional[str], token: Optional[str],
-                           shape: Callable[[BotMessage], BotMessage] = lambda message: message,
-                           address: Optional[str] = None) -> HTTPResponse:
+async def updates_response(
+    prefix: str,
+    sender: Optional[str],
+    after: Optional[str],
+    token: Optional[str],
+    shape: Callable[[BotMessage], BotMessage] = lambda message: message,
+    address: Optional[str] = None,
+) -> HTTPResponse:
     """Staff replies (and the bot's messages about the case) for a conversation since message id `after`.
     Channels that can't be pushed to, the web chat and REST callers, poll this. Only the conversation's
     owner may: the request must carry the owner token given with the conversation's first reply. Polls
     from one network `address` are limited (each costs database reads), apart from messages."""
     verdict = await limiter().check_poll(address)
     if not verdict.allowed:
-        return response.json({"error": "too many requests: wait a minute"}, status=429,
-                             headers={"Retry-After": str(verdict.retry_after)})
+        return response.json(
+            {"error": "too many requests: wait a minute"}, status=429, headers={"Retry-After": str(verdict.retry_after)}
+        )
     if not sender or not SENDER_RE.match(sender):
         return response.json({"error": "'sender' must be 1-128 letters, digits or :_.@+- characters"}, status=400)
     try:
@@ -204,15 +224,23 @@ async def updates_response(prefix: str, sender: Optional[str], after: Optional[s
 
 def _staff_messages(conversation_id: str, after: int) -> list[tuple[int, BotMessage]]:
     with session_scope() as session:
-        return [(m.id, {"text": m.text, "buttons": (m.meta or {}).get("buttons") or []})
-                for m in cases.staff_messages_for(session, conversation_id, after)]
+        return [
+            (m.id, {"text": m.text, "buttons": (m.meta or {}).get("buttons") or []})
+            for m in cases.staff_messages_for(session, conversation_id, after)
+        ]
 
 
 def _before_bot(conversation_id: str, channel: str, user_id: str, text: str, now: Any) -> Optional[list[dict]]:
     """Remember the conversation (for the figures' containment rate) and let the handover gate decide
     whether the bot answers, in one transaction."""
-    return intercept(conversation_id, text, now=now, first=lambda session: touch_conversation(
-        session, conversation_id, channel, "private", user_id, None, None, now))
+    return intercept(
+        conversation_id,
+        text,
+        now=now,
+        first=lambda session: touch_conversation(
+            session, conversation_id, channel, "private", user_id, None, None, now
+        ),
+    )
 
 
 class CouncilRestInput(InputChannel):
@@ -246,9 +274,15 @@ class CouncilRestInput(InputChannel):
                 return response.json({"error": "'text' must be a non-empty string"}, status=400)
             result = await request.app.ctx.agent.parse_message(text)
             intent = result.get("intent") or {}
-            return response.json({"intent": intent.get("name"), "confidence": intent.get("confidence"),
-                                  "entities": [{"entity": e.get("entity"), "value": e.get("value")}
-                                               for e in result.get("entities") or []]})
+            return response.json(
+                {
+                    "intent": intent.get("name"),
+                    "confidence": intent.get("confidence"),
+                    "entities": [
+                        {"entity": e.get("entity"), "value": e.get("value")} for e in result.get("entities") or []
+                    ],
+                }
+            )
 
         @webhook.route("/model", methods=["POST"])
         async def load_model(request: Request) -> HTTPResponse:
@@ -273,14 +307,25 @@ class CouncilRestInput(InputChannel):
 
         @webhook.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
-            return await updates_response(SENDER_PREFIX, request.args.get("sender"), request.args.get("after"),
-                                          request.headers.get(TOKEN_HEADER), address=address_of(request))
+            return await updates_response(
+                SENDER_PREFIX,
+                request.args.get("sender"),
+                request.args.get("after"),
+                request.headers.get(TOKEN_HEADER),
+                address=address_of(request),
+            )
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await answer_webhook(request.body or b"", on_new_message, self.name(),
-                                        sender_prefix=SENDER_PREFIX, metadata=METADATA,
-                                        token=request.headers.get(TOKEN_HEADER),
-                                        intent_of=tracker_intent(request.app), address=address_of(request))
+            return await answer_webhook(
+                request.body or b"",
+                on_new_message,
+                self.name(),
+                sender_prefix=SENDER_PREFIX,
+                metadata=METADATA,
+                token=request.headers.get(TOKEN_HEADER),
+                intent_of=tracker_intent(request.app),
+                address=address_of(request),
+            )
 
         return webhook

@@ -15,10 +15,10 @@ import time
 from typing import Any, Optional
 
 from knowledge import answers
-from knowledge.db import session_scope
-from knowledge.models import Council
 from knowledge.danger.kinds import Danger, DangerKind
 from knowledge.danger.lexicon import default_lexicon
+from knowledge.db import session_scope
+from knowledge.models import Council
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,9 @@ def in_danger(text: str, intent: Optional[str] = None) -> bool:
     return danger_in(text, intent) is not None
 
 
-def complete(text: str, messages: list[dict[str, Any]], intent: Optional[str] = None,
-             silent_ok: bool = False) -> list[dict[str, Any]]:
+def complete(
+    text: str, messages: list[dict[str, Any]], intent: Optional[str] = None, silent_ok: bool = False
+) -> list[dict[str, Any]]:
     """`messages` as they should go out: led by the crisis lines if the resident may be in danger and no
     message gives the emergency number yet; never empty unless `silent_ok` (the handover gate's deliberate
     silence while staff have the case, which a crisis still breaks)."""

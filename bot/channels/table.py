@@ -40,14 +40,14 @@ class Limits:
 
 
 # Platforms: who carries the channel's messages and receives our API calls.
-META, X, LOCAL = "meta", "x", "local"   # local: our own web chat page and REST callers, no platform
+META, X, LOCAL = "meta", "x", "local"  # local: our own web chat page and REST callers, no platform
 
 # What staff can still do once a private channel's window has closed (platform rules, GUIDE.md). We send
 # nothing free-form outside the window on any channel: the platform would refuse it, and repeated refusals
 # put the page's messaging at risk.
 HUMAN_AGENT_TAG = "human_agent_tag"  # Messenger/Instagram: a person may reply up to 7 days later with the tag
-TEMPLATE_ONLY = "template_only"      # WhatsApp: only an approved template message
-NOTHING = "nothing"                  # comments: the one private reply is allowed for 7 days, then nothing
+TEMPLATE_ONLY = "template_only"  # WhatsApp: only an approved template message
+NOTHING = "nothing"  # comments: the one private reply is allowed for 7 days, then nothing
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Channel:
 
     @property
     def origin(self) -> str:
-        """"public" or "private", as conversations and the actions record it."""
+        """ "public" or "private", as conversations and the actions record it."""
         return "public" if self.public else "private"
 
     def window_words(self) -> str:
@@ -116,32 +116,82 @@ CHANNELS: tuple[Channel, ...] = (
     Channel("rest", "rest:", public=False, platform=LOCAL, polled=True),
     # Messenger: free-form messages within 24 hours of the resident's last message; a person may answer
     # up to 7 days later with the HUMAN_AGENT tag (Meta messaging policy).
-    Channel("messenger", "messenger:", public=False, platform=META, limits=_MESSENGER, window=DAY,
-            after_window=HUMAN_AGENT_TAG, webhook_object="page"),
+    Channel(
+        "messenger",
+        "messenger:",
+        public=False,
+        platform=META,
+        limits=_MESSENGER,
+        window=DAY,
+        after_window=HUMAN_AGENT_TAG,
+        webhook_object="page",
+    ),
     # Comments on the council's Facebook Page: public replies up to 8,000 characters; one private reply per
     # comment, within 7 days, delivered to the author's Messenger inbox under Messenger's limits.
-    Channel("facebook_comment", "facebook_comment:", public=True, platform=META, limits=Limits(8000), window=WEEK,
-            after_window=NOTHING, private_side="messenger", private_word="private message", one_private_reply=True,
-            webhook_object="page"),
+    Channel(
+        "facebook_comment",
+        "facebook_comment:",
+        public=True,
+        platform=META,
+        limits=Limits(8000),
+        window=WEEK,
+        after_window=NOTHING,
+        private_side="messenger",
+        private_word="private message",
+        one_private_reply=True,
+        webhook_object="page",
+    ),
     # Instagram Direct: as Messenger, with 1,000 characters of text.
-    Channel("instagram", "instagram:", public=False, platform=META, limits=_INSTAGRAM, window=DAY,
-            after_window=HUMAN_AGENT_TAG, webhook_object="instagram"),
+    Channel(
+        "instagram",
+        "instagram:",
+        public=False,
+        platform=META,
+        limits=_INSTAGRAM,
+        window=DAY,
+        after_window=HUMAN_AGENT_TAG,
+        webhook_object="instagram",
+    ),
     # Instagram comments: public replies up to 2,200 characters; one private reply per comment within 7 days,
     # delivered to Instagram Direct, so Instagram's 1,000-character limit applies to it.
-    Channel("instagram_comment", "instagram_comment:", public=True, platform=META, limits=Limits(2200), window=WEEK,
-            after_window=NOTHING, private_side="instagram", private_word="direct message", one_private_reply=True,
-            webhook_object="instagram"),
+    Channel(
+        "instagram_comment",
+        "instagram_comment:",
+        public=True,
+        platform=META,
+        limits=Limits(2200),
+        window=WEEK,
+        after_window=NOTHING,
+        private_side="instagram",
+        private_word="direct message",
+        one_private_reply=True,
+        webhook_object="instagram",
+    ),
     # WhatsApp Cloud API: text 4,096; an interactive body 1,024 with 3 reply buttons of 20 characters or a
     # list of 10 rows of 24. Outside 24 hours only an approved template may be sent.
-    Channel("whatsapp", "whatsapp:", public=False, platform=META,
-            limits=Limits(4096, reply_buttons=3, button_chars=20, list_rows=10, row_chars=24, interactive_chars=1024),
-            window=DAY, after_window=TEMPLATE_ONLY, webhook_object="whatsapp_business_account"),
+    Channel(
+        "whatsapp",
+        "whatsapp:",
+        public=False,
+        platform=META,
+        limits=Limits(4096, reply_buttons=3, button_chars=20, list_rows=10, row_chars=24, interactive_chars=1024),
+        window=DAY,
+        after_window=TEMPLATE_ONLY,
+        webhook_object="whatsapp_business_account",
+    ),
     # X direct messages: up to 10,000 characters, no messaging window on the API we use.
     Channel("x", "x:", public=False, platform=X, limits=Limits(10000)),
     # X mentions: a reply post is 280 characters, each link counting 23 whatever its length; the private
     # follow-up is a DM (as many messages as needed).
-    Channel("x_mention", "x_mention:", public=True, platform=X, limits=Limits(280, url_weight=23),
-            private_side="x", private_word="DM"),
+    Channel(
+        "x_mention",
+        "x_mention:",
+        public=True,
+        platform=X,
+        limits=Limits(280, url_weight=23),
+        private_side="x",
+        private_word="DM",
+    ),
 )
 
 _BY_NAME: dict[str, Channel] = {c.name: c for c in CHANNELS}

@@ -30,8 +30,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.flood_gate import address_of
-from bot.channels.rest import (TOKEN_HEADER, BotMessage, IntentLookup, OnNewMessage, answer_webhook,
-                               tracker_intent, updates_response)
+from bot.channels.rest import (
+    TOKEN_HEADER,
+    BotMessage,
+    IntentLookup,
+    OnNewMessage,
+    answer_webhook,
+    tracker_intent,
+    updates_response,
+)
 from bot.channels.table import channel
 from bot.static_files import Asset, load_assets
 from knowledge.answers import council
@@ -47,14 +54,16 @@ ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; chars
 SENDER_PREFIX = channel("webchat").id_prefix
 # What the actions learn about a web chat message. Fixed here: the page doesn't get to choose it.
 METADATA = {"channel": "webchat", "origin": channel("webchat").origin}
-GENERIC_NAME = "the council"   # heading reads "Ask the council" when the knowledge base can't be read
-NAME_TTL_SECONDS = 60.0        # an editor's rename shows within a minute; page loads don't each hit the DB
+GENERIC_NAME = "the council"  # heading reads "Ask the council" when the knowledge base can't be read
+NAME_TTL_SECONDS = 60.0  # an editor's rename shows within a minute; page loads don't each hit the DB
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 # Only this origin's files: no inline script or style, no other hosts. frame-ancestors is left out on
 # purpose so the council can put the page in an iframe on its own site.
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-            "base-uri 'none'; form-action 'self'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'self'"
+)
 # Versioned asset URLs (`?v=<hash>`) never change content, so browsers may keep them; anything else
 # revalidates. The page itself always revalidates: it carries the asset versions and the council's name.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -111,8 +120,10 @@ async def council_name() -> str:
 
 def page_response(name: str) -> HTTPResponse:
     """The chat page for a council called `name`, with its security headers."""
-    return response.html(render_page(name), headers={
-        **SECURITY_HEADERS, "Content-Security-Policy": PAGE_CSP, "Cache-Control": REVALIDATE})
+    return response.html(
+        render_page(name),
+        headers={**SECURITY_HEADERS, "Content-Security-Policy": PAGE_CSP, "Cache-Control": REVALIDATE},
+    )
 
 
 def asset_response(name: str, version: Optional[str]) -> HTTPResponse:
@@ -122,16 +133,20 @@ def asset_response(name: str, version: Optional[str]) -> HTTPResponse:
     if asset is None:
         return response.text("Not found", status=404, headers=SECURITY_HEADERS)
     cache = IMMUTABLE if version == asset.version else REVALIDATE
-    return response.raw(asset.body, content_type=asset.content_type,
-                        headers={**SECURITY_HEADERS, "Cache-Control": cache})
+    return response.raw(
+        asset.body, content_type=asset.content_type, headers={**SECURITY_HEADERS, "Cache-Control": cache}
+    )
 
 
 def page_message(message: BotMessage) -> BotMessage:
     """What the page gets for one bot message: `text` (plain text; the page makes links of any URLs in it)
     and, if the bot offered choices, `buttons` as [{title, payload}]. Nothing else (no recipient id)."""
     shown: BotMessage = {"text": message.get("text") or ""}
-    buttons = [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
-               for b in message.get("buttons") or [] if isinstance(b, dict)]
+    buttons = [
+        {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+        for b in message.get("buttons") or []
+        if isinstance(b, dict)
+    ]
     if buttons:
         shown["buttons"] = buttons
     return shown
@@ -144,14 +159,28 @@ class WebChatInput(InputChannel):
     def name(cls) -> str:
         return "webchat"
 
-    async def answer(self, body: bytes, on_new_message: OnNewMessage, token: Optional[str] = None,
-                     intent_of: Optional[IntentLookup] = None, address: Optional[str] = None) -> HTTPResponse:
+    async def answer(
+        self,
+        body: bytes,
+        on_new_message: OnNewMessage,
+        token: Optional[str] = None,
+        intent_of: Optional[IntentLookup] = None,
+        address: Optional[str] = None,
+    ) -> HTTPResponse:
         """Answer one `POST /webhook` body: the REST contract, in the `web:` namespace, shaped for the page.
         `token` is the conversation's owner token the page was given with its first reply; `address` the
         caller's network address, for the rate limits."""
-        return await answer_webhook(body, on_new_message, self.name(), sender_prefix=SENDER_PREFIX,
-                                    metadata=METADATA, token=token, intent_of=intent_of, shape=page_message,
-                                    address=address)
+        return await answer_webhook(
+            body,
+            on_new_message,
+            self.name(),
+            sender_prefix=SENDER_PREFIX,
+            metadata=METADATA,
+            token=token,
+            intent_of=intent_of,
+            shape=page_message,
+            address=address,
+        )
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         module = inspect.getmodule(self)
@@ -172,14 +201,24 @@ class WebChatInput(InputChannel):
 
         @webchat.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            return await self.answer(request.body or b"", on_new_message, request.headers.get(TOKEN_HEADER),
-                                     tracker_intent(request.app), address_of(request))
+            return await self.answer(
+                request.body or b"",
+                on_new_message,
+                request.headers.get(TOKEN_HEADER),
+                tracker_intent(request.app),
+                address_of(request),
+            )
 
         @webchat.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
             """Messages staff sent since `after` (the page polls while the tab is open)."""
-            return await updates_response(SENDER_PREFIX, request.args.get("sender"), request.args.get("after"),
-                                          request.headers.get(TOKEN_HEADER), shape=page_message,
-                                          address=address_of(request))
+            return await updates_response(
+                SENDER_PREFIX,
+                request.args.get("sender"),
+                request.args.get("after"),
+                request.headers.get(TOKEN_HEADER),
+                shape=page_message,
+                address=address_of(request),
+            )
 
         return webchat

@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from bot.channels.events import AttachmentRef, BadPayload, Incoming, as_list, collect
+from bot.channels.events import AttachmentRef, BadPayload, Incoming, as_list, collect, from_epoch
 from bot.channels.events import as_dict as _dict
 from bot.channels.events import as_str as _str
-from bot.channels.events import from_epoch
 
 # "@NorthshireCC @someone the bins weren't collected" -> "the bins weren't collected"
 _LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+\s*")
@@ -40,11 +39,20 @@ def _mention(tweet: dict, account: Optional[str]) -> Optional[Incoming]:
         return None
     text = _text(_dict(tweet.get("extended_tweet")).get("full_text")) or _text(tweet.get("text"))
     media = as_list(_dict(tweet.get("extended_entities")).get("media"))
-    attachments = [AttachmentRef(kind="image" if m.get("type") == "photo" else "video",
-                                 url=_str(m.get("media_url_https"))) for m in map(_dict, media)]
-    return Incoming(channel="x_mention", platform_id=tweet_id, user_id=author,
-                    text=_LEADING_MENTIONS.sub("", text), account_id=account, reply_to=tweet_id,
-                    sent_at=from_epoch(tweet.get("timestamp_ms"), millis=True), attachments=attachments)
+    attachments = [
+        AttachmentRef(kind="image" if m.get("type") == "photo" else "video", url=_str(m.get("media_url_https")))
+        for m in map(_dict, media)
+    ]
+    return Incoming(
+        channel="x_mention",
+        platform_id=tweet_id,
+        user_id=author,
+        text=_LEADING_MENTIONS.sub("", text),
+        account_id=account,
+        reply_to=tweet_id,
+        sent_at=from_epoch(tweet.get("timestamp_ms"), millis=True),
+        attachments=attachments,
+    )
 
 
 def _direct_message(event: dict, account: Optional[str]) -> Optional[Incoming]:
@@ -57,13 +65,23 @@ def _direct_message(event: dict, account: Optional[str]) -> Optional[Incoming]:
     media = _dict(_dict(data.get("attachment")).get("media"))
     attachments = []
     if media:
-        attachments.append(AttachmentRef(kind="image" if media.get("type") == "photo" else "video",
-                                         url=_str(media.get("media_url_https"))))
+        attachments.append(
+            AttachmentRef(
+                kind="image" if media.get("type") == "photo" else "video", url=_str(media.get("media_url_https"))
+            )
+        )
     text = quick or _text(data.get("text"))
     if media and _str(media.get("url")):
         text = text.replace(str(media["url"]), "").strip()  # X appends the media's t.co link to the text
-    return Incoming(channel="x", platform_id=event_id, user_id=sender, text=text, account_id=account,
-                    sent_at=from_epoch(event.get("created_timestamp"), millis=True), attachments=attachments)
+    return Incoming(
+        channel="x",
+        platform_id=event_id,
+        user_id=sender,
+        text=text,
+        account_id=account,
+        sent_at=from_epoch(event.get("created_timestamp"), millis=True),
+        attachments=attachments,
+    )
 
 
 def _text(value: Any) -> str:

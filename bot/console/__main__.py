@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from bot.console.app import create_app
 from knowledge.settings import settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from typing import Any, Optional
 
 from sanic import Sanic, response
@@ -26,7 +25,7 @@ from knowledge.settings import settings
 log = logging.getLogger(__name__)
 
 # Only this origin's files: no inline script or style, nothing from other hosts, never inside a frame.
-CSP = ("default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
+CSP = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",

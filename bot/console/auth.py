@@ -24,8 +24,9 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, Awaitable, Callable, Coroutine, Optional
+from typing import Any, Optional
 from urllib.parse import quote
 
 from sanic import Sanic, response
@@ -36,8 +37,18 @@ from sqlalchemy.orm import Session
 from bot.console.data import in_db
 from bot.console.templating import home_for, render
 from bot.console.throttle import ADDRESS_WINDOW, client_address
-from knowledge.staff import (LoginRefused, LoginResult, authenticate, can, end_session, normalise_username,
-                             purge_expired_sessions, session_for, start_session, utcnow)
+from knowledge.staff import (
+    LoginRefused,
+    LoginResult,
+    authenticate,
+    can,
+    end_session,
+    normalise_username,
+    purge_expired_sessions,
+    session_for,
+    start_session,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +63,15 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what secrets.token_urlsafe ma
 
 # One message for every refused sign-in: saying "locked" or "no such user" would tell a guesser which
 # usernames exist.
-LOGIN_REFUSED = ("We couldn't sign you in with that username and password. Check them and try again. "
-                 "If you still can't sign in, ask an administrator.")
+LOGIN_REFUSED = (
+    "We couldn't sign you in with that username and password. Check them and try again. "
+    "If you still can't sign in, ask an administrator."
+)
 # For an address that has failed too often (bot/console/throttle.py). Says nothing about any account.
-THROTTLED = (f"There have been too many failed sign-ins from your network. Wait "
-             f"{int(ADDRESS_WINDOW.total_seconds() // 60)} minutes and try again, or ask an administrator.")
+THROTTLED = (
+    f"There have been too many failed sign-ins from your network. Wait "
+    f"{int(ADDRESS_WINDOW.total_seconds() // 60)} minutes and try again, or ask an administrator."
+)
 
 Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
@@ -141,8 +156,11 @@ def require(role: Optional[str] = None) -> Callable[[Handler], Handler]:
             if user is None:
                 return unauthenticated(request)
             if role is not None and not can(user.role, role):
-                return forbidden(request, f"Your account's role ({user.role}) doesn't include this page. "
-                                          "Ask an administrator if you need it for your work.")
+                return forbidden(
+                    request,
+                    f"Your account's role ({user.role}) doesn't include this page. "
+                    "Ask an administrator if you need it for your work.",
+                )
             return await handler(request, *args, **kwargs)
 
         return guarded
@@ -181,17 +199,23 @@ async def load_user(request: Request) -> Optional[HTTPResponse]:
         if too_big:
             # Sanic won't read a body over its limit, so the CSRF token can't be checked either: say what
             # actually happened rather than "form expired".
-            return render(request, "error.html", status=413, title="That was too large to send",
-                          message=f"What you sent is larger than {too_big / 1_000_000:g} MB. Send a smaller "
-                                  f"file or shorter text.")
+            return render(
+                request,
+                "error.html",
+                status=413,
+                title="That was too large to send",
+                message=f"What you sent is larger than {too_big / 1_000_000:g} MB. Send a smaller "
+                f"file or shorter text.",
+            )
         if request.path == "/login":
             expected = request.cookies.get(LOGIN_CSRF_COOKIE)
-            why = ("This sign-in form has expired or your browser blocked its cookie. Go back to the sign-in "
-                   "page and try again. The console needs cookies switched on.")
+            why = (
+                "This sign-in form has expired or your browser blocked its cookie. Go back to the sign-in "
+                "page and try again. The console needs cookies switched on."
+            )
         else:
             expected = request.ctx.staff_session.csrf_token if request.ctx.staff_session else None
-            why = ("This form has expired or was sent from somewhere else. Go back, reload the page and try "
-                   "again.")
+            why = "This form has expired or was sent from somewhere else. Go back, reload the page and try again."
         if not _same(_sent_csrf(request), expected):
             log.warning("console: %s %s refused, CSRF token missing or wrong", request.method, request.path)
             return forbidden(request, why, title="Your form couldn't be sent")
@@ -207,8 +231,14 @@ def _login_page(request: Request, *, status: int = 200, **context: Any) -> HTTPR
     if not TOKEN_RE.fullmatch(token):
         token = secrets.token_urlsafe(32)
     request.ctx.login_csrf = token
-    values: dict[str, Any] = {"title": "Sign in", "errors": {}, "username": "", "error_summary": None,
-                              "signed_out": False, "next": None}
+    values: dict[str, Any] = {
+        "title": "Sign in",
+        "errors": {},
+        "username": "",
+        "error_summary": None,
+        "signed_out": False,
+        "next": None,
+    }
     values.update(context)
     if values["errors"] and not values["error_summary"]:
         values["error_summary"] = list(values["errors"].items())
@@ -221,8 +251,9 @@ async def login_form(request: Request) -> HTTPResponse:
     """GET /login: the sign-in form (signed-in staff go straight to their home page)."""
     if request.ctx.user is not None:
         return response.redirect(home_for(request.ctx.user.role), status=303)
-    return _login_page(request, next=safe_next(request.args.get("next")),
-                       signed_out=request.args.get("signed_out") == "1")
+    return _login_page(
+        request, next=safe_next(request.args.get("next")), signed_out=request.args.get("signed_out") == "1"
+    )
 
 
 async def login_submit(request: Request) -> HTTPResponse:

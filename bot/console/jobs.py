@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sanic import Sanic
 
-from knowledge.personal_data import retention
 from knowledge.catalogue.links import run_check_async
+from knowledge.personal_data import retention
 from knowledge.settings import settings
 
 log = logging.getLogger(__name__)
+
 
 def link_check_running(app: Sanic) -> bool:
     """True while a link check (scheduled or started by an editor) is under way."""
@@ -36,8 +38,12 @@ async def _run_link_check(app: Sanic, why: str) -> None:
     try:
         timeout = settings().link_check_timeout_seconds
         results = await run_check_async(app.ctx.database_url, timeout=timeout)
-        log.info("console: %s link check done: %d links, %d problem(s)", why, len(results),
-                 sum(r.is_problem for r in results))
+        log.info(
+            "console: %s link check done: %d links, %d problem(s)",
+            why,
+            len(results),
+            sum(r.is_problem for r in results),
+        )
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - logged; the console must keep serving
@@ -78,10 +84,14 @@ async def _retention_schedule(app: Sanic, every_seconds: float, first_delay: flo
     while True:
         try:
             periods = retention.Periods.from_env()
-            report = await asyncio.to_thread(retention.apply, app.ctx.database_url,
-                                             settings().tracker_store_url, periods)
-            log.info("console: retention run deleted %d row(s): %s", report.total,
-                     ", ".join(f"{table} {n}" for table, n in sorted(report.counts.items())) or "nothing due")
+            report = await asyncio.to_thread(
+                retention.apply, app.ctx.database_url, settings().tracker_store_url, periods
+            )
+            log.info(
+                "console: retention run deleted %d row(s): %s",
+                report.total,
+                ", ".join(f"{table} {n}" for table, n in sorted(report.counts.items())) or "nothing due",
+            )
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - logged (without parameters: see knowledge/db.py); try again later
@@ -89,8 +99,14 @@ async def _retention_schedule(app: Sanic, every_seconds: float, first_delay: flo
         await asyncio.sleep(every_seconds)
 
 
-def _start_every(app: Sanic, job: str, every_hours: float, first_delay: float, setting: str,
-                 schedule: Callable[[Sanic, float, float], Coroutine[Any, Any, None]]) -> None:
+def _start_every(
+    app: Sanic,
+    job: str,
+    every_hours: float,
+    first_delay: float,
+    setting: str,
+    schedule: Callable[[Sanic, float, float], Coroutine[Any, Any, None]],
+) -> None:
     """Start `schedule(app, every_seconds, first_delay)` every `every_hours` hours (0: off, logged as such with
     the `setting` that turned it off), the first run `first_delay` seconds after start. `job` names the work in
     the log ("link check")."""
@@ -103,10 +119,10 @@ def _start_every(app: Sanic, job: str, every_hours: float, first_delay: float, s
 
 async def _after_start(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
     s = settings()
-    _start_every(app, "retention run", s.retention_hours, s.retention_first_delay_seconds, "RETENTION_HOURS",
-                 _retention_schedule)
-    _start_every(app, "link check", s.link_check_hours, s.link_check_first_delay_seconds, "LINK_CHECK_HOURS",
-                 _schedule)
+    _start_every(
+        app, "retention run", s.retention_hours, s.retention_first_delay_seconds, "RETENTION_HOURS", _retention_schedule
+    )
+    _start_every(app, "link check", s.link_check_hours, s.link_check_first_delay_seconds, "LINK_CHECK_HOURS", _schedule)
 
 
 async def _before_stop(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:

@@ -26,19 +26,20 @@ class BadValue(SanicException):
     quiet = True
 
 
-def parse_int(raw: Optional[str], name: str, default: Optional[int] = None, *, low: int = 0,
-              high: int = MAX_ID) -> Optional[int]:
+def parse_int(
+    raw: Optional[str], name: str, default: Optional[int] = None, *, low: int = 0, high: int = MAX_ID
+) -> Optional[int]:
     """`raw` as a whole number from `low` to `high`; `default` if it is missing or empty; else BadValue."""
     if raw is None or raw == "":
         return default
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise BadValue(f"The {name} in the address must be a whole number from {low} to {high}. "
-                       f"Go back and try again.")
+        raise BadValue(f"The {name} in the address must be a whole number from {low} to {high}. Go back and try again.")
     return int(raw)
 
 
-def int_arg(request: Request, name: str, default: Optional[int] = None, *, low: int = 0,
-            high: int = MAX_ID) -> Optional[int]:
+def int_arg(
+    request: Request, name: str, default: Optional[int] = None, *, low: int = 0, high: int = MAX_ID
+) -> Optional[int]:
     """The query string's `name` as a whole number (see `parse_int`)."""
     return parse_int(request.args.get(name), f"‘{name}’ value", default, low=low, high=high)
 

@@ -10,7 +10,6 @@ Nothing is saved and no case is opened. The preview is a first message: there is
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -18,10 +17,10 @@ import httpx
 from sqlalchemy.orm import Session
 
 from knowledge import answers, service_reply
-from knowledge.understanding.followups import FOLLOWUP_INTENTS
-from knowledge.understanding.intents import intent_for_service, is_service_intent
 from knowledge.models import Service
 from knowledge.settings import settings
+from knowledge.understanding.followups import FOLLOWUP_INTENTS
+from knowledge.understanding.intents import intent_for_service, is_service_intent
 
 
 @dataclass
@@ -52,8 +51,9 @@ async def understand(question: str) -> dict[str, Any]:
     base = (config.rasa_url or f"http://{config.host}:{config.rasa_port}").rstrip("/")
     token = config.internal_token or ""
     async with httpx.AsyncClient(timeout=10) as client:
-        resp = await client.post(f"{base}/webhooks/rest/parse", json={"text": question},
-                                 headers={"X-Internal-Token": token})
+        resp = await client.post(
+            f"{base}/webhooks/rest/parse", json={"text": question}, headers={"X-Internal-Token": token}
+        )
     resp.raise_for_status()
     return resp.json()
 
@@ -64,12 +64,15 @@ def _entity(preview: Preview, name: str) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
-def word_reply(session: Session, preview: Preview, draft: dict[str, Any], key: str,
-               now: Optional[dt.datetime] = None) -> Preview:
+def word_reply(
+    session: Session, preview: Preview, draft: dict[str, Any], key: str, now: Optional[dt.datetime] = None
+) -> Preview:
     """Fill in the reply for an intent already known, with `draft` standing in for service `key`."""
     intent = preview.intent
     if intent == intent_for_service(key):
-        svc: Optional[Service] = Service(**{k: v for k, v in draft.items() if hasattr(Service, k)})  # transient: never added
+        svc: Optional[Service] = Service(
+            **{k: v for k, v in draft.items() if hasattr(Service, k)}
+        )  # transient: never added
         preview.uses_draft = True
     elif is_service_intent(intent) or intent in FOLLOWUP_INTENTS:  # the intents action_answer_service answers
         svc = answers.service_for_intent(session, intent)
@@ -77,15 +80,25 @@ def word_reply(session: Session, preview: Preview, draft: dict[str, Any], key: s
         preview.reply = answers.crisis_answer(answers.council(session)).text
         return preview
     elif intent == "nlu_fallback":
-        preview.reply = ("The bot isn't sure: it would offer the likeliest services as buttons and the phone "
-                         "number. Add the resident's words as a synonym, or ask a developer to add examples.")
+        preview.reply = (
+            "The bot isn't sure: it would offer the likeliest services as buttons and the phone "
+            "number. Add the resident's words as a synonym, or ask a developer to add examples."
+        )
         return preview
     else:
         preview.reply = f"The bot would handle this as '{intent}', not with a service answer."
         return preview
     what = service_reply.asked(preview.question, intent, _entity(preview, "bin_type"))
-    decision = service_reply.decide(session, svc, preview.question, bin_type=what.bin_type, aspect=what.aspect,
-                              postcode=_entity(preview, "postcode"), confidence=preview.confidence, now=now)
+    decision = service_reply.decide(
+        session,
+        svc,
+        preview.question,
+        bin_type=what.bin_type,
+        aspect=what.aspect,
+        postcode=_entity(preview, "postcode"),
+        confidence=preview.confidence,
+        now=now,
+    )
     preview.service = decision.service_title
     preview.reply = decision.reply.text
     preview.buttons = [b["title"] for b in decision.reply.buttons]
@@ -104,8 +117,10 @@ async def make(question: str, draft: dict[str, Any], key: str, in_db: Any) -> Pr
     try:
         parsed = await understand(preview.question)
     except httpx.HTTPError:
-        preview.problem = ("The preview needs the bot to be running (make run), to ask the model which service "
-                           "it would pick. Nothing was saved.")
+        preview.problem = (
+            "The preview needs the bot to be running (make run), to ask the model which service "
+            "it would pick. Nothing was saved."
+        )
         return preview
     preview.intent, preview.confidence = parsed.get("intent"), parsed.get("confidence")
     preview.entities = [e for e in parsed.get("entities") or [] if isinstance(e, dict)]

@@ -8,12 +8,10 @@ script and style: put styles in `static/console.css`.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sanic import response
@@ -28,8 +26,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "static"
 # What `GET /static/<name>` may serve, by suffix; nothing else under static/ is reachable.
-ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-               ".svg": "image/svg+xml"}
+ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 
 
 @dataclass(frozen=True)
@@ -42,8 +39,12 @@ class NavLink:
     needed: Optional[str]
 
 
-NAV = (NavLink("Cases", "/", AGENT), NavLink("Figures", "/figures", None), NavLink("Content", "/editor", EDITOR),
-       NavLink("Users", "/admin/users", ADMIN))
+NAV = (
+    NavLink("Cases", "/", AGENT),
+    NavLink("Figures", "/figures", None),
+    NavLink("Content", "/editor", EDITOR),
+    NavLink("Users", "/admin/users", ADMIN),
+)
 
 
 def nav_for(role: Optional[str], path: str) -> list[dict[str, Any]]:
@@ -81,8 +82,13 @@ def static_url(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=select_autoescape(default=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals.update(static_url=static_url, can=can, ROLES=(AGENT, EDITOR, ADMIN))
     env.filters["uk_time"] = uk_time
     return env
@@ -104,15 +110,21 @@ def csrf_token_for(request: Request) -> str:
     return getattr(request.ctx, "login_csrf", "")
 
 
-def render(request: Request, template: str, *, status: int = 200, headers: Optional[dict[str, str]] = None,
-           **context: Any) -> HTTPResponse:
+def render(
+    request: Request, template: str, *, status: int = 200, headers: Optional[dict[str, str]] = None, **context: Any
+) -> HTTPResponse:
     """The page `template` as an HTML response. Besides `context` the template always gets `user` (the
     signed-in StaffUser or None), `csrf_token`, `nav` (links for the user's role), `home` (their landing
     page) and `title` (default "Staff console")."""
     user = getattr(request.ctx, "user", None)
     role = user.role if user is not None else None
-    values: dict[str, Any] = {"title": "Staff console", "user": user, "csrf_token": csrf_token_for(request),
-                              "nav": nav_for(role, request.path), "home": home_for(role)}
+    values: dict[str, Any] = {
+        "title": "Staff console",
+        "user": user,
+        "csrf_token": csrf_token_for(request),
+        "nav": nav_for(role, request.path),
+        "home": home_for(role),
+    }
     values.update(context)
     body = environment().get_template(template).render(**values)
     return response.html(body, status=status, headers=headers)

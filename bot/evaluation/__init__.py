@@ -22,8 +22,16 @@ from typing import Any
 from knowledge.settings import PROJECT_ROOT, var_dir
 
 REPORT_DIR = PROJECT_ROOT / "reports"
-TARGETS = {"danger_recall": 1.0, "false_alarm_rate": 0.01, "right_link": 0.90, "per_kind": 0.80,
-           "follow_up": 0.95, "plain": 0.97, "train_seconds": 180, "p50_ms": 60}
+TARGETS = {
+    "danger_recall": 1.0,
+    "false_alarm_rate": 0.01,
+    "right_link": 0.90,
+    "per_kind": 0.80,
+    "follow_up": 0.95,
+    "plain": 0.97,
+    "train_seconds": 180,
+    "p50_ms": 60,
+}
 
 
 def danger_calibration() -> dict[str, Any]:
@@ -44,11 +52,18 @@ def danger_calibration() -> dict[str, Any]:
     cal = model.calibration
     if cal is None:  # train() always calibrates; say so plainly rather than fail on an attribute below
         raise RuntimeError("the danger classifier was trained without a calibration")
-    return {"train_seconds_with_calibration": round(time.monotonic() - started, 1), "caution": cal.caution,
-            "alarm": cal.alarm, "held_out_dangers": cal.dangers, "held_out_ordinary": cal.ordinary,
-            "held_out_recall": cal.recall, "held_out_alarm_recall": cal.alarm_recall,
-            "held_out_caution_rate": cal.caution_rate, "held_out_false_alarm_rate": cal.false_alarm_rate,
-            "held_out_missed": cal.missed}
+    return {
+        "train_seconds_with_calibration": round(time.monotonic() - started, 1),
+        "caution": cal.caution,
+        "alarm": cal.alarm,
+        "held_out_dangers": cal.dangers,
+        "held_out_ordinary": cal.ordinary,
+        "held_out_recall": cal.recall,
+        "held_out_alarm_recall": cal.alarm_recall,
+        "held_out_caution_rate": cal.caution_rate,
+        "held_out_false_alarm_rate": cal.false_alarm_rate,
+        "held_out_missed": cal.missed,
+    }
 
 
 def main(compare: bool = False) -> int:
@@ -78,18 +93,21 @@ def _evaluate(work: Path, compare: bool) -> int:
     from bot.channels.config import NO_RATE_LIMITS
     from bot.evaluation import runner
     from bot.evaluation.sets import Judge
-    from knowledge.settings import Settings
     from bot.stack import BotStack
     from bot.training import model_path, train
     from knowledge.db import session_scope
+    from knowledge.settings import Settings
 
     report: dict[str, Any] = {}
     print("1/3 Danger classifier: thresholds from out-of-fold scores on data/danger (classifier alone)...", flush=True)
     report["danger_net"] = cal = danger_calibration()
-    print(f"    caution {cal['caution']}: catches {cal['held_out_recall']:.2%} of {cal['held_out_dangers']} held-out "
-          f"dangers, adds the numbers to {cal['held_out_caution_rate']:.2%} of {cal['held_out_ordinary']} ordinary "
-          f"messages\n    alarm {cal['alarm']}: catches {cal['held_out_alarm_recall']:.2%} of dangers, "
-          f"{cal['held_out_false_alarm_rate']:.2%} of ordinary messages", flush=True)
+    print(
+        f"    caution {cal['caution']}: catches {cal['held_out_recall']:.2%} of {cal['held_out_dangers']} held-out "
+        f"dangers, adds the numbers to {cal['held_out_caution_rate']:.2%} of {cal['held_out_ordinary']} ordinary "
+        f"messages\n    alarm {cal['alarm']}: catches {cal['held_out_alarm_recall']:.2%} of dangers, "
+        f"{cal['held_out_false_alarm_rate']:.2%} of ordinary messages",
+        flush=True,
+    )
 
     settings = Settings.from_env()
     model = model_path(settings)
@@ -98,12 +116,21 @@ def _evaluate(work: Path, compare: bool) -> int:
         started = time.monotonic()
         train(model)
         report["train_seconds"] = round(time.monotonic() - started, 1)
-    settings = settings.replace(**{"rasa_port": 5105, "action_port": 5155, "console_port": 5110,
-                           "tracker_store_url": f"sqlite:///{work / 'tracker.db'}"})
+    settings = settings.replace(
+        **{
+            "rasa_port": 5105,
+            "action_port": 5155,
+            "console_port": 5110,
+            "tracker_store_url": f"sqlite:///{work / 'tracker.db'}",
+        }
+    )
     print("2/3 End to end over tests/data/eval/ through the REST webhook...", flush=True)
     latencies: list[float] = []
-    with BotStack(model, settings, log_dir=work, console=False, env=dict(NO_RATE_LIMITS)) as stack, \
-            session_scope() as session, httpx.Client(timeout=60.0) as client:
+    with (
+        BotStack(model, settings, log_dir=work, console=False, env=dict(NO_RATE_LIMITS)) as stack,
+        session_scope() as session,
+        httpx.Client(timeout=60.0) as client,
+    ):
         judge = Judge(session)
         report["messages"] = runner.messages(client, stack.webhook_url, judge, latencies)
         report["danger"] = runner.danger(client, stack.webhook_url, judge, latencies)
@@ -128,28 +155,44 @@ def _mark(ok: bool) -> str:
 def _print_summary(r: dict[str, Any]) -> None:
     m, d, c, lat = r["messages"], r["danger"], r["conversations"], r["latency"]
     t = TARGETS
-    print(f"\nRight link, {m['total']} messages: {m['accuracy']:.1%} (target {t['right_link']:.0%}) "
-          f"{_mark(m['accuracy'] >= t['right_link'])}")
+    print(
+        f"\nRight link, {m['total']} messages: {m['accuracy']:.1%} (target {t['right_link']:.0%}) "
+        f"{_mark(m['accuracy'] >= t['right_link'])}"
+    )
     for kind, k in m["by_kind"].items():
         target = t["plain"] if kind == "plain" else t["per_kind"]
-        print(f"  {kind:14} {k['right']:4}/{k['total']:<4} {k['accuracy']:6.1%}  (target {target:.0%}) "
-              f"{_mark(k['accuracy'] >= target)}")
-    print(f"Danger, {d['dangers']} messages: recall (999 or the kind's line given) {d['recall']:.1%} (target 100%) "
-          f"{_mark(d['recall'] >= 1.0)}; answered as danger {d['alarm_recall']:.1%}; right line first "
-          f"{d['right_line_rate']:.1%}")
+        print(
+            f"  {kind:14} {k['right']:4}/{k['total']:<4} {k['accuracy']:6.1%}  (target {target:.0%}) "
+            f"{_mark(k['accuracy'] >= target)}"
+        )
+    print(
+        f"Danger, {d['dangers']} messages: recall (999 or the kind's line given) {d['recall']:.1%} (target 100%) "
+        f"{_mark(d['recall'] >= 1.0)}; answered as danger {d['alarm_recall']:.1%}; right line first "
+        f"{d['right_line_rate']:.1%}"
+    )
     for kind, rate in d["recall_by_kind"].items():
         print(f"  {kind:14} recall {rate:.1%}")
-    print(f"Hard negatives, {d['hard_negatives']} messages: false alarms {d['false_alarm_rate']:.1%} "
-          f"(target under {t['false_alarm_rate']:.0%}) {_mark(d['false_alarm_rate'] < t['false_alarm_rate'])}; "
-          f"numbers added {d['caution_rate']:.1%}; answered right {d['hard_negatives_answered_right']:.1%}")
-    print(f"Ordinary messages ({m['total']}): answered as danger {m['false_alarm_rate']:.1%}, numbers added "
-          f"{m['caution_rate']:.1%}")
-    print(f"Conversations, {c['conversations']} ({c['turns']} turns): turn accuracy {c['turn_accuracy']:.1%}; "
-          f"follow-up turns {c['follow_up_accuracy']:.1%} (target {t['follow_up']:.0%}) "
-          f"{_mark(c['follow_up_accuracy'] >= t['follow_up'])}")
+    print(
+        f"Hard negatives, {d['hard_negatives']} messages: false alarms {d['false_alarm_rate']:.1%} "
+        f"(target under {t['false_alarm_rate']:.0%}) {_mark(d['false_alarm_rate'] < t['false_alarm_rate'])}; "
+        f"numbers added {d['caution_rate']:.1%}; answered right {d['hard_negatives_answered_right']:.1%}"
+    )
+    print(
+        f"Ordinary messages ({m['total']}): answered as danger {m['false_alarm_rate']:.1%}, numbers added "
+        f"{m['caution_rate']:.1%}"
+    )
+    print(
+        f"Conversations, {c['conversations']} ({c['turns']} turns): turn accuracy {c['turn_accuracy']:.1%}; "
+        f"follow-up turns {c['follow_up_accuracy']:.1%} (target {t['follow_up']:.0%}) "
+        f"{_mark(c['follow_up_accuracy'] >= t['follow_up'])}"
+    )
     if lat:
-        print(f"Reply latency over {lat['requests']} requests: p50 {lat['p50_ms']} ms (target under {t['p50_ms']} ms) "
-              f"{_mark(lat['p50_ms'] < t['p50_ms'])}, p95 {lat['p95_ms']} ms")
+        print(
+            f"Reply latency over {lat['requests']} requests: p50 {lat['p50_ms']} ms (target under {t['p50_ms']} ms) "
+            f"{_mark(lat['p50_ms'] < t['p50_ms'])}, p95 {lat['p95_ms']} ms"
+        )
     if "train_seconds" in r:
-        print(f"Training: {r['train_seconds']} s (target under {t['train_seconds']} s) "
-              f"{_mark(r['train_seconds'] < t['train_seconds'])}")
+        print(
+            f"Training: {r['train_seconds']} s (target under {t['train_seconds']} s) "
+            f"{_mark(r['train_seconds'] < t['train_seconds'])}"
+        )

@@ -46,13 +46,17 @@ def score(config: Path, train_file: Path, test: list, work: Path) -> dict[str, A
 
     parsed = asyncio.run(parse_all())
     gold = [m.get("intent") for m in test]
-    predicted = [next((r["name"] for r in p["intent_ranking"] if r["name"] not in ("nlu_fallback", "crisis")),
-                      "nlu_fallback") for p in parsed]
+    predicted = [
+        next((r["name"] for r in p["intent_ranking"] if r["name"] not in ("nlu_fallback", "crisis")), "nlu_fallback")
+        for p in parsed
+    ]
     answered = [p["intent"]["name"] not in ("nlu_fallback",) for p in parsed]
     kept = [(g, p) for g, p, a in zip(gold, predicted, answered) if a]
     confused = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
     return {
-        "config": config.name, "train_seconds": round(seconds, 1), "test_examples": len(gold),
+        "config": config.name,
+        "train_seconds": round(seconds, 1),
+        "test_examples": len(gold),
         "accuracy": round(accuracy_score(gold, predicted), 4),
         "macro_f1": round(f1_score(gold, predicted, average="macro", zero_division=0), 4),
         "fallback_rate": round(1 - len(kept) / len(gold), 4),
@@ -69,7 +73,10 @@ def compare(work: Path) -> list[dict[str, Any]]:
         print(f"  training {config.name} on the 80% split...", flush=True)
         results.append(score(config, train_file, test, work))
         r = results[-1]
-        print(f"  {r['config']}: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, answered "
-              f"{1 - r['fallback_rate']:.1%} and right {r['accuracy_when_answered']:.1%} of those; "
-              f"trained in {r['train_seconds']}s", flush=True)
+        print(
+            f"  {r['config']}: accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.3f}, answered "
+            f"{1 - r['fallback_rate']:.1%} and right {r['accuracy_when_answered']:.1%} of those; "
+            f"trained in {r['train_seconds']}s",
+            flush=True,
+        )
     return results

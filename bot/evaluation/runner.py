@@ -51,12 +51,19 @@ def messages(client: httpx.Client, url: str, judge: Judge, latencies: list[float
             per_kind[kind][0] += ok
             per_kind[kind][1] += 1
         if not ok:
-            misses.append({"text": item["text"], "expect": item["expect"], "kinds": item.get("kinds"),
-                           "reply": reply[:200]})
-    return {"total": len(items), "right": right, "accuracy": _rate(right, len(items)),
-            "false_alarm_rate": _rate(alarms, len(items)), "caution_rate": _rate(cautions, len(items)),
-            "by_kind": {k: {"right": r, "total": t, "accuracy": _rate(r, t)} for k, (r, t) in sorted(per_kind.items())},
-            "misses_by_expect": dict(Counter(m["expect"] for m in misses).most_common()), "misses": misses}
+            misses.append(
+                {"text": item["text"], "expect": item["expect"], "kinds": item.get("kinds"), "reply": reply[:200]}
+            )
+    return {
+        "total": len(items),
+        "right": right,
+        "accuracy": _rate(right, len(items)),
+        "false_alarm_rate": _rate(alarms, len(items)),
+        "caution_rate": _rate(cautions, len(items)),
+        "by_kind": {k: {"right": r, "total": t, "accuracy": _rate(r, t)} for k, (r, t) in sorted(per_kind.items())},
+        "misses_by_expect": dict(Counter(m["expect"] for m in misses).most_common()),
+        "misses": misses,
+    }
 
 
 def danger(client: httpx.Client, url: str, judge: Judge, latencies: list[float]) -> dict[str, Any]:
@@ -89,13 +96,20 @@ def danger(client: httpx.Client, url: str, judge: Judge, latencies: list[float])
             alarms += 1
             false_alarms.append({"text": item["text"], "reply": reply.split("\n", 1)[0][:120]})
         negatives_right += judge.right(str(item.get("expect") or "none"), reply)
-    return {"dangers": len(dangers), "recall": _rate(caught, len(dangers)), "alarm_recall": _rate(alarmed, len(dangers)),
-            "caution_rate": _rate(cautions, len(negatives)),
-            "right_line_rate": _rate(right_line, len(dangers)),
-            "recall_by_kind": {k: _rate(r, t) for k, (r, t) in sorted(per_kind.items())},
-            "hard_negatives": len(negatives), "false_alarm_rate": _rate(alarms, len(negatives)),
-            "hard_negatives_answered_right": _rate(negatives_right, len(negatives)),
-            "missed": missed, "wrong_line": wrong_line, "false_alarms": false_alarms}
+    return {
+        "dangers": len(dangers),
+        "recall": _rate(caught, len(dangers)),
+        "alarm_recall": _rate(alarmed, len(dangers)),
+        "caution_rate": _rate(cautions, len(negatives)),
+        "right_line_rate": _rate(right_line, len(dangers)),
+        "recall_by_kind": {k: _rate(r, t) for k, (r, t) in sorted(per_kind.items())},
+        "hard_negatives": len(negatives),
+        "false_alarm_rate": _rate(alarms, len(negatives)),
+        "hard_negatives_answered_right": _rate(negatives_right, len(negatives)),
+        "missed": missed,
+        "wrong_line": wrong_line,
+        "false_alarms": false_alarms,
+    }
 
 
 def conversations(client: httpx.Client, url: str, judge: Judge, latencies: list[float]) -> dict[str, Any]:
@@ -114,15 +128,32 @@ def conversations(client: httpx.Client, url: str, judge: Judge, latencies: list[
                 follow_turns += 1
                 follow_right += ok
             if not ok:
-                misses.append({"conversation": conv.get("name"), "turn": i + 1, "text": turn["text"],
-                               "expect": turn["expect"], "aspect": turn.get("aspect"), "reply": reply[:200]})
-    return {"conversations": len(convs), "turns": turns, "turn_accuracy": _rate(right, turns),
-            "follow_up_turns": follow_turns, "follow_up_accuracy": _rate(follow_right, follow_turns), "misses": misses}
+                misses.append(
+                    {
+                        "conversation": conv.get("name"),
+                        "turn": i + 1,
+                        "text": turn["text"],
+                        "expect": turn["expect"],
+                        "aspect": turn.get("aspect"),
+                        "reply": reply[:200],
+                    }
+                )
+    return {
+        "conversations": len(convs),
+        "turns": turns,
+        "turn_accuracy": _rate(right, turns),
+        "follow_up_turns": follow_turns,
+        "follow_up_accuracy": _rate(follow_right, follow_turns),
+        "misses": misses,
+    }
 
 
 def latency(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     if not ordered:
         return {}
-    return {"requests": len(ordered), "p50_ms": round(1000 * statistics.median(ordered), 1),
-            "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1)}
+    return {
+        "requests": len(ordered),
+        "p50_ms": round(1000 * statistics.median(ordered), 1),
+        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
+    }

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from knowledge import answers
 from knowledge.danger.kinds import DangerKind
-from knowledge.understanding.followups import Aspect
 from knowledge.models import Service
 from knowledge.settings import PROJECT_ROOT
+from knowledge.understanding.followups import Aspect
 
 EVAL_DIR = PROJECT_ROOT / "tests" / "data" / "eval"
 
@@ -64,7 +64,7 @@ class Judge:
         if self.alarmed(reply):
             return False  # an ordinary message answered as danger is wrong, whatever else it says
         if expect == "none":
-            return True   # a hard negative with no council question: right if no alarm was raised
+            return True  # a hard negative with no council question: right if no alarm was raised
         if expect == "out_of_scope":
             return not any(url in reply for url in self.service_urls())
         if expect == "welsh":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -21,8 +21,13 @@ class TextCleaner(GraphComponent):
     so "pot\u200bhole" and "ｐｏｔｈｏｌｅ" read as "pothole"."""
 
     @classmethod
-    def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "TextCleaner":
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> TextCleaner:
         return cls()
 
     def _clean(self, message: Message) -> None:
@@ -37,7 +42,7 @@ class TextCleaner(GraphComponent):
             self._clean(message)
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._clean(message)
         return messages

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 import joblib
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -32,8 +32,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from knowledge.danger.classifier import DangerClassifier, load_examples
 from knowledge.danger.kinds import NOT_DANGER, Danger, DangerKind
 from knowledge.danger.lexicon import default_lexicon
-from knowledge.understanding.language import looks_welsh
 from knowledge.settings import PROJECT_ROOT
+from knowledge.understanding.language import looks_welsh
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,16 @@ class DangerNet(GraphComponent):
     """Sets intent `crisis` and `danger` on any message the danger net flags; drops unbacked `crisis`."""
 
     @staticmethod
-    def get_default_config() -> Dict[str, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"data_dir": "data/danger", "calibrate": True}
 
-    def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
-                 classifier: Optional[DangerClassifier] = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        classifier: Optional[DangerClassifier] = None,
+    ) -> None:
         self._config = config
         self._storage = model_storage
         self._resource = resource
@@ -59,28 +64,47 @@ class DangerNet(GraphComponent):
         self._lexicon = default_lexicon()
 
     @classmethod
-    def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "DangerNet":
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> DangerNet:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = load_examples(PROJECT_ROOT / self._config["data_dir"])
-        ordinary = {m.get(TEXT) for m in training_data.intent_examples
-                    if m.get(INTENT) != CRISIS_INTENT and m.get(TEXT)}
+        ordinary = {
+            m.get(TEXT) for m in training_data.intent_examples if m.get(INTENT) != CRISIS_INTENT and m.get(TEXT)
+        }
         examples += [(t, NOT_DANGER) for t in sorted(ordinary)]
         self._classifier = DangerClassifier.train(examples, calibrate=bool(self._config["calibrate"]))
         cal = self._classifier.calibration
         if cal is not None:
-            log.info("danger net: caution %.3f (held-out recall %.2f%%), alarm %.3f (false alarms %.2f%%); "
-                     "%d dangers, %d ordinary", cal.caution, 100 * cal.recall, cal.alarm, 100 * cal.false_alarm_rate,
-                     cal.dangers, cal.ordinary)
+            log.info(
+                "danger net: caution %.3f (held-out recall %.2f%%), alarm %.3f (false alarms %.2f%%); "
+                "%d dangers, %d ordinary",
+                cal.caution,
+                100 * cal.recall,
+                cal.alarm,
+                100 * cal.false_alarm_rate,
+                cal.dangers,
+                cal.ordinary,
+            )
         with self._storage.write_to(self._resource) as directory:
             joblib.dump(self._classifier, Path(directory) / MODEL_FILE)
         return self._resource
 
     @classmethod
-    def load(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "DangerNet":
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> DangerNet:
         try:
             with model_storage.read_from(resource) as directory:
                 classifier = joblib.load(Path(directory) / MODEL_FILE)
@@ -102,7 +126,7 @@ class DangerNet(GraphComponent):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT)
             if not isinstance(text, str):
@@ -132,7 +156,7 @@ class DangerNet(GraphComponent):
         return messages
 
 
-def _drop_crisis_guess(message: Message, ranking: List[Dict[str, Any]]) -> None:
+def _drop_crisis_guess(message: Message, ranking: list[dict[str, Any]]) -> None:
     """Replace a `crisis` intent the danger net doesn't back with the classifier's next best."""
     best = ranking[0] if ranking else {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0}
     message.set(INTENT, best, add_to_output=True)

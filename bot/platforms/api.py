@@ -38,8 +38,14 @@ class PlatformError(Exception):
     `maybe_delivered` is True when the request went out but no answer came back (a timeout or a dropped
     connection), so the platform may have acted on it."""
 
-    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None,
-                 retry_after: Optional[float] = None, maybe_delivered: bool = False):
+    def __init__(
+        self,
+        message: str,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        maybe_delivered: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -58,8 +64,16 @@ class ApiClient:
     """Calls to one platform API at `base_url` with a bearer token. Base URLs are configurable so tests
     and staging can point at a fake platform on loopback."""
 
-    def __init__(self, name: str, base_url: str, token: str, timeout: float = 10.0, attempts: int = 2,
-                 backoff: float = 0.5, max_backoff: float = 2.0):
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        token: str,
+        timeout: float = 10.0,
+        attempts: int = 2,
+        backoff: float = 0.5,
+        max_backoff: float = 2.0,
+    ):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
@@ -96,8 +110,9 @@ class ApiClient:
                 if resp.status_code < 300:
                     return _json(resp)
                 retry_after = _seconds(resp.headers.get("retry-after"))
-                last = PlatformError(f"{what}: HTTP {resp.status_code}", resp.status_code, _error_code(resp),
-                                     retry_after)
+                last = PlatformError(
+                    f"{what}: HTTP {resp.status_code}", resp.status_code, _error_code(resp), retry_after
+                )
                 if resp.status_code not in RETRY_STATUSES:
                     break
                 delay = self._delay(attempt, retry_after)

@@ -26,8 +26,14 @@ _INSTALLED = ("site-packages", "dist-packages", f"{os.sep}lib{os.sep}python")
 _show = warnings.showwarning
 
 
-def _show_unless_dependency_noise(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                                  file: TextIO | None = None, line: str | None = None) -> None:
+def _show_unless_dependency_noise(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     if issubclass(category, _NOISE) and any(part in str(filename) for part in _INSTALLED):
         return
     _show(message, category, filename, lineno, file, line)

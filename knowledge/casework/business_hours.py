@@ -8,7 +8,6 @@ keeps naive UTC; everything here takes and returns naive UTC and works in local 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -35,13 +34,15 @@ class BusinessHours:
     holidays: frozenset[dt.date] = frozenset()
 
     @classmethod
-    def parse(cls, spec: str = "Mon-Fri 09:00-17:00", tz: str = "Europe/London", holidays: str = "") -> "BusinessHours":
+    def parse(cls, spec: str = "Mon-Fri 09:00-17:00", tz: str = "Europe/London", holidays: str = "") -> BusinessHours:
         m = _SPEC.match(spec)
         if not m or m.group(1).lower() not in DAYS or (m.group(2) and m.group(2).lower() not in DAYS):
             raise HoursError(f"BUSINESS_HOURS {spec!r} should look like 'Mon-Fri 09:00-17:00'")
         first = DAYS.index(m.group(1).lower())
         last = DAYS.index(m.group(2).lower()) if m.group(2) else first
-        days = frozenset(range(first, last + 1)) if first <= last else frozenset([*range(first, 7), *range(0, last + 1)])
+        days = (
+            frozenset(range(first, last + 1)) if first <= last else frozenset([*range(first, 7), *range(0, last + 1)])
+        )
         try:
             opens, closes = dt.time(int(m.group(3)), int(m.group(4))), dt.time(int(m.group(5)), int(m.group(6)))
         except ValueError:
@@ -59,23 +60,26 @@ class BusinessHours:
         return cls(days, opens, closes, zone, days_off)
 
     @classmethod
-    def from_env(cls) -> "BusinessHours":
+    def from_env(cls) -> BusinessHours:
         s = settings()
         return cls.parse(s.business_hours, s.business_timezone, s.bank_holidays)
 
     # --- conversions -----------------------------------------------------------------------------------------
     def local(self, utc: dt.datetime) -> dt.datetime:
-        return utc.replace(tzinfo=dt.timezone.utc).astimezone(self.tz)
+        return utc.replace(tzinfo=dt.UTC).astimezone(self.tz)
 
     @staticmethod
     def utc(local: dt.datetime) -> dt.datetime:
-        return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return local.astimezone(dt.UTC).replace(tzinfo=None)
 
     def _is_working_day(self, day: dt.date) -> bool:
         return day.weekday() in self.days and day not in self.holidays
 
     def _window(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-        return (dt.datetime.combine(day, self.opens, tzinfo=self.tz), dt.datetime.combine(day, self.closes, tzinfo=self.tz))
+        return (
+            dt.datetime.combine(day, self.opens, tzinfo=self.tz),
+            dt.datetime.combine(day, self.closes, tzinfo=self.tz),
+        )
 
     # --- questions -------------------------------------------------------------------------------------------
     def is_open(self, at: dt.datetime) -> bool:
@@ -131,10 +135,17 @@ class BusinessHours:
         if self.is_open(at):
             return f"Our team is working now and aims to reply by {when} {day}."
         opens = self.local(self.next_open(at))
-        opens_day = ("today" if opens.date() == now_local.date() else "tomorrow"
-                     if opens.date() == now_local.date() + dt.timedelta(days=1) else f"on {opens:%A} {opens.day} {opens:%B}")
-        return (f"Our team is not working right now. They're back at {_clock(opens)} {opens_day} "
-                f"and aim to reply by {when} {day}.")
+        opens_day = (
+            "today"
+            if opens.date() == now_local.date()
+            else "tomorrow"
+            if opens.date() == now_local.date() + dt.timedelta(days=1)
+            else f"on {opens:%A} {opens.day} {opens:%B}"
+        )
+        return (
+            f"Our team is not working right now. They're back at {_clock(opens)} {opens_day} "
+            f"and aim to reply by {when} {day}."
+        )
 
 
 def _clock(t: dt.datetime) -> str:

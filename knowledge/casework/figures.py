@@ -68,20 +68,30 @@ def compute(session: Session, days: int = 30, now: Optional[dt.datetime] = None)
     fig.by_reason = dict(Counter(c.reason for c in opened).most_common())
     fig.by_channel = dict(Counter(c.channel for c in opened).most_common())
     fig.median_first_response_hours = _median(
-        [_hours(c.first_response_at - c.created_at) for c in opened if c.first_response_at])
+        [_hours(c.first_response_at - c.created_at) for c in opened if c.first_response_at]
+    )
     fig.median_resolve_hours = _median([_hours(c.resolved_at - c.created_at) for c in resolved])
     # Breached: answered after the due time, or still unanswered past it.
-    fig.sla_breaches = sum(1 for c in opened if (c.first_response_at or now) > c.sla_due_at
-                           and (c.first_response_at is not None or c.status != "resolved"))
+    fig.sla_breaches = sum(
+        1
+        for c in opened
+        if (c.first_response_at or now) > c.sla_due_at and (c.first_response_at is not None or c.status != "resolved")
+    )
     fig.open_now = session.execute(select(func.count()).select_from(Case).where(Case.status != "resolved")).scalar_one()
     scores = [c.satisfaction for c in resolved if c.satisfaction]
     fig.satisfaction_count = len(scores)
     fig.satisfaction_mean = round(statistics.mean(scores), 2) if scores else None
     fig.satisfaction_spread = {str(n): scores.count(n) for n in range(1, 6)}
-    started = set(session.execute(select(Conversation.id).where(Conversation.created_at >= since,
-                                                                 Conversation.created_at <= now)).scalars())
-    with_case = set(session.execute(select(Case.conversation_id).where(Case.conversation_id.in_(started))).scalars()) \
-        if started else set()
+    started = set(
+        session.execute(
+            select(Conversation.id).where(Conversation.created_at >= since, Conversation.created_at <= now)
+        ).scalars()
+    )
+    with_case = (
+        set(session.execute(select(Case.conversation_id).where(Case.conversation_id.in_(started))).scalars())
+        if started
+        else set()
+    )
     fig.conversations, fig.conversations_with_case = len(started), len(with_case)
     fig.containment = round(1 - len(with_case) / len(started), 3) if started else None
     return fig
@@ -89,6 +99,7 @@ def compute(session: Session, days: int = 30, now: Optional[dt.datetime] = None)
 
 def as_text(fig: Figures) -> str:
     """The figures as lines for the terminal."""
+
     def show(value: Optional[float], unit: str = "") -> str:
         return "n/a" if value is None else f"{value}{unit}"
 

@@ -7,14 +7,15 @@ the transcript so far (so staff never ask the resident to repeat themselves).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
 from knowledge.casework import cases
 from knowledge.casework.business_hours import BusinessHours
-from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
+from knowledge.delivery.conversations import utcnow
 
 
 class HandoverReason(str, Enum):
@@ -44,9 +45,15 @@ class Handover:
     capped: Optional[str] = None
 
 
-def request_handover(conversation_id: str, channel: Optional[str], reason: HandoverReason,
-                     transcript: Iterable[dict] = (), origin: str = "private", topic: Optional[str] = None,
-                     reply_for: Optional[Callable[[Handover], str]] = None) -> Handover:
+def request_handover(
+    conversation_id: str,
+    channel: Optional[str],
+    reason: HandoverReason,
+    transcript: Iterable[dict] = (),
+    origin: str = "private",
+    topic: Optional[str] = None,
+    reply_for: Optional[Callable[[Handover], str]] = None,
+) -> Handover:
     """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
     the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
     so staff see exactly what the resident was told. If a new case would go over a cap (`cases.check_caps`)
@@ -57,12 +64,32 @@ def request_handover(conversation_id: str, channel: Optional[str], reason: Hando
         if cases.open_case_for(session, conversation_id) is None:
             cap = cases.check_caps(session, conversation_id, channel or "unknown", reason.value, now)
             if cap is not None:
-                return Handover(reason=reason, reference=cap.latest.reference if cap.latest else "", created=False,
-                                urgent=False, expectation="", capped=cap.cap)
-        case, created = cases.open_case(session, conversation_id, channel or "unknown", reason.value, transcript,
-                                        origin=origin, topic=topic, now=now, hours=hours)
-        handover = Handover(reason=reason, reference=case.reference, created=created,
-                            urgent=case.priority == "urgent", expectation=hours.describe(now, case.sla_due_at))
+                return Handover(
+                    reason=reason,
+                    reference=cap.latest.reference if cap.latest else "",
+                    created=False,
+                    urgent=False,
+                    expectation="",
+                    capped=cap.cap,
+                )
+        case, created = cases.open_case(
+            session,
+            conversation_id,
+            channel or "unknown",
+            reason.value,
+            transcript,
+            origin=origin,
+            topic=topic,
+            now=now,
+            hours=hours,
+        )
+        handover = Handover(
+            reason=reason,
+            reference=case.reference,
+            created=created,
+            urgent=case.priority == "urgent",
+            expectation=hours.describe(now, case.sla_due_at),
+        )
         if reply_for is not None:
             text = reply_for(handover)
             cases.add_bot_message(session, case, text, now)

@@ -8,19 +8,28 @@ all-or-nothing and is idempotent; `export` writes the database back out in the s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from knowledge.catalogue.service_schema import (
+    COUNCIL_FIELDS,
+    SERVICE_FIELDS,
+    Checked,
+    allowed_domains_of,
+    validate_council,
+    validate_redirect,
+    validate_service,
+)
 from knowledge.models import Council, Redirect, Service, as_dict
-from knowledge.catalogue.service_schema import (COUNCIL_FIELDS, SERVICE_FIELDS, Checked, allowed_domains_of,
-                                      validate_council, validate_redirect, validate_service)
 
 LINE = "__line__"
+
 
 @dataclass(frozen=True)
 class ContentError:
@@ -141,8 +150,10 @@ def validate(content: Content) -> list[ContentError]:
     if c:
         errors += _located(c, "council", validate_council(_clean(c)))
     seen: dict[tuple[str, str], ContentError] = {}
-    for kind, items, check in (("service", content.services, validate_service),
-                               ("redirect", content.redirects, validate_redirect)):
+    for kind, items, check in (
+        ("service", content.services, validate_service),
+        ("redirect", content.redirects, validate_redirect),
+    ):
         for item in items:
             errors += _located(item, f"{kind} '{item.get('key', '?')}'", check(_clean(item), domains))
             key = item.get("key")
@@ -150,8 +161,11 @@ def validate(content: Content) -> list[ContentError]:
                 where = ContentError(item["__file__"], item[LINE], "")
                 if (kind, key) in seen:
                     first = seen[(kind, key)]
-                    errors.append(ContentError(where.path, where.line,
-                                               f"duplicate {kind} key '{key}' (first at {first.path}:{first.line})"))
+                    errors.append(
+                        ContentError(
+                            where.path, where.line, f"duplicate {kind} key '{key}' (first at {first.path}:{first.line})"
+                        )
+                    )
                 else:
                     seen[(kind, key)] = where
     return errors
@@ -184,8 +198,10 @@ class LoadReport:
     retired: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged {self.unchanged}, "
-                f"retired {len(self.retired)}")
+        return (
+            f"added {len(self.added)}, updated {len(self.updated)}, unchanged {self.unchanged}, "
+            f"retired {len(self.retired)}"
+        )
 
 
 def load(session: Session, content_dir: Path) -> LoadReport:
@@ -278,8 +294,14 @@ def export(session: Session, out_dir: Path) -> list[Path]:
         written.append(_dump(out_dir / "services" / f"{category}.yml", {"services": items}))
     redirects = []
     for r in session.execute(select(Redirect).order_by(Redirect.key)).scalars():
-        data = {"key": r.key, "to": r.to_name, "url": r.url, "phone": r.phone, "summary": r.summary,
-                "synonyms": r.synonyms}
+        data = {
+            "key": r.key,
+            "to": r.to_name,
+            "url": r.url,
+            "phone": r.phone,
+            "summary": r.summary,
+            "synonyms": r.synonyms,
+        }
         redirects.append({k: v for k, v in data.items() if v not in (None, [])})
     written.append(_dump(out_dir / "redirects.yml", {"redirects": redirects}))
     return written

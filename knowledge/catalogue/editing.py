@@ -20,9 +20,9 @@ import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from knowledge.catalogue.service_schema import SERVICE_FIELDS, Checked, validate_service
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import ContentVersion, Council, Redirect, Service, ServiceDraft, as_dict
-from knowledge.catalogue.service_schema import SERVICE_FIELDS, Checked, validate_service
 
 # What a snapshot keeps of each table: the editable content, not bookkeeping columns.
 _SKIP = {"id", "updated_at", "version"}
@@ -53,21 +53,32 @@ def snapshot(session: Session) -> dict[str, Any]:
     council = session.get(Council, 1)
     return {
         "council": {k: _plain(v) for k, v in as_dict(council).items() if k not in _SKIP} if council else {},
-        "services": {s.key: {k: _plain(v) for k, v in as_dict(s).items() if k not in _SKIP}
-                     for s in session.execute(select(Service).order_by(Service.key)).scalars()},
-        "redirects": {r.key: {k: _plain(v) for k, v in as_dict(r).items() if k not in _SKIP}
-                      for r in session.execute(select(Redirect).order_by(Redirect.key)).scalars()},
+        "services": {
+            s.key: {k: _plain(v) for k, v in as_dict(s).items() if k not in _SKIP}
+            for s in session.execute(select(Service).order_by(Service.key)).scalars()
+        },
+        "redirects": {
+            r.key: {k: _plain(v) for k, v in as_dict(r).items() if k not in _SKIP}
+            for r in session.execute(select(Redirect).order_by(Redirect.key)).scalars()
+        },
     }
 
 
-def record_version(session: Session, author: str, reason: str, summary: str,
-                   now: Optional[dt.datetime] = None) -> ContentVersion:
+def record_version(
+    session: Session, author: str, reason: str, summary: str, now: Optional[dt.datetime] = None
+) -> ContentVersion:
     """Record what is published now as the next version (call after applying a change, in its transaction)."""
     if not (reason or "").strip():
         raise EditError({"reason": "Say why you are publishing this change (residents' complaints, new policy…)."})
     number = (session.execute(select(func.max(ContentVersion.number))).scalar() or 0) + 1
-    version = ContentVersion(number=number, author=author, reason=reason.strip()[:2000], summary=summary[:2000],
-                             snapshot=snapshot(session), created_at=now or utcnow())
+    version = ContentVersion(
+        number=number,
+        author=author,
+        reason=reason.strip()[:2000],
+        summary=summary[:2000],
+        snapshot=snapshot(session),
+        created_at=now or utcnow(),
+    )
     session.add(version)
     session.flush()
     return version
@@ -77,8 +88,7 @@ def ensure_baseline(session: Session, now: Optional[dt.datetime] = None) -> None
     """If nothing has been recorded yet (content loaded before versions existed), record what is published
     now as a version, so the first edit can be rolled back."""
     if session.execute(select(ContentVersion.id).limit(1)).first() is None:
-        record_version(session, "system", "Content as it was before the first recorded change",
-                       "baseline", now)
+        record_version(session, "system", "Content as it was before the first recorded change", "baseline", now)
 
 
 # --- services ----------------------------------------------------------------------------------------------
@@ -132,8 +142,14 @@ def _summary_of(before: Optional[dict], after: dict) -> str:
     return f"changed {after['key']}: {', '.join(changed) or 'nothing'}"
 
 
-def publish_service(session: Session, author: str, values: dict[str, Any], base_version: int, reason: str,
-                    now: Optional[dt.datetime] = None) -> ContentVersion:
+def publish_service(
+    session: Session,
+    author: str,
+    values: dict[str, Any],
+    base_version: int,
+    reason: str,
+    now: Optional[dt.datetime] = None,
+) -> ContentVersion:
     """Publish one service's new values (a new service when `base_version` is 0). Raises EditError for
     invalid values, ConflictError if the service changed since `base_version`."""
     checked = _checked(session, values)
@@ -154,25 +170,39 @@ def publish_service(session: Session, author: str, values: dict[str, Any], base_
         if row is None:
             raise EditError({"key": f"There is no service with the key {key}."})
         before = as_dict(row)
-        won = session.execute(update(Service).where(Service.key == key, Service.version == base_version)
-                              .values(**values, version=Service.version + 1, updated_at=now)
-                              .execution_options(synchronize_session=False)).rowcount == 1
+        won = (
+            session.execute(
+                update(Service)
+                .where(Service.key == key, Service.version == base_version)
+                .values(**values, version=Service.version + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
         if not won:
             session.refresh(row)
-            last = session.execute(select(ContentVersion).where(ContentVersion.summary.contains(key))
-                                   .order_by(ContentVersion.number.desc()).limit(1)).scalar()
+            last = session.execute(
+                select(ContentVersion)
+                .where(ContentVersion.summary.contains(key))
+                .order_by(ContentVersion.number.desc())
+                .limit(1)
+            ).scalar()
             who = f" by {last.author} at {last.created_at:%H:%M on %d %b}" if last else ""
-            raise ConflictError(f"{row.title} was changed{who} after you started editing. Your changes were not "
-                                f"saved over theirs: reload to see the current text, then make your change again.")
+            raise ConflictError(
+                f"{row.title} was changed{who} after you started editing. Your changes were not "
+                f"saved over theirs: reload to see the current text, then make your change again."
+            )
     session.flush()
     version = record_version(session, author, reason, _summary_of(before, values), now)
-    session.execute(ServiceDraft.__table__.delete().where(ServiceDraft.service_key == key,
-                                                          ServiceDraft.author == author))
+    session.execute(
+        ServiceDraft.__table__.delete().where(ServiceDraft.service_key == key, ServiceDraft.author == author)
+    )
     return version
 
 
-def set_active(session: Session, author: str, key: str, active: bool, reason: str,
-               now: Optional[dt.datetime] = None) -> ContentVersion:
+def set_active(
+    session: Session, author: str, key: str, active: bool, reason: str, now: Optional[dt.datetime] = None
+) -> ContentVersion:
     """Retire a service (it stops being offered; its history stays) or bring it back."""
     ensure_baseline(session, now)
     row = session.execute(select(Service).where(Service.key == key)).scalar_one_or_none()
@@ -185,8 +215,9 @@ def set_active(session: Session, author: str, key: str, active: bool, reason: st
 
 def save_draft(session: Session, author: str, key: str, values: dict[str, Any], base_version: int) -> ServiceDraft:
     """Keep an editor's work in progress. Residents never see drafts."""
-    draft = session.execute(select(ServiceDraft).where(ServiceDraft.service_key == key,
-                                                       ServiceDraft.author == author)).scalar_one_or_none()
+    draft = session.execute(
+        select(ServiceDraft).where(ServiceDraft.service_key == key, ServiceDraft.author == author)
+    ).scalar_one_or_none()
     data = {k: _plain(v) for k, v in values.items()}
     if draft is None:
         draft = ServiceDraft(service_key=key, author=author, data=data, base_version=base_version)
@@ -198,8 +229,9 @@ def save_draft(session: Session, author: str, key: str, values: dict[str, Any], 
 
 
 def draft_for(session: Session, author: str, key: str) -> Optional[ServiceDraft]:
-    return session.execute(select(ServiceDraft).where(ServiceDraft.service_key == key,
-                                                      ServiceDraft.author == author)).scalar_one_or_none()
+    return session.execute(
+        select(ServiceDraft).where(ServiceDraft.service_key == key, ServiceDraft.author == author)
+    ).scalar_one_or_none()
 
 
 # --- versions ----------------------------------------------------------------------------------------------
@@ -233,14 +265,21 @@ def diff(session: Session, older: int, newer: int) -> Diff:
             if left.get(key) != right.get(key):
                 old_text = yaml.safe_dump(left.get(key), sort_keys=True, allow_unicode=True).splitlines()
                 new_text = yaml.safe_dump(right.get(key), sort_keys=True, allow_unicode=True).splitlines()
-                result.changes[f"{part}/{key}" if part != "council" else "council"] = list(difflib.unified_diff(
-                    old_text if left.get(key) is not None else [], new_text if right.get(key) is not None else [],
-                    f"version {older}", f"version {newer}", lineterm=""))
+                result.changes[f"{part}/{key}" if part != "council" else "council"] = list(
+                    difflib.unified_diff(
+                        old_text if left.get(key) is not None else [],
+                        new_text if right.get(key) is not None else [],
+                        f"version {older}",
+                        f"version {newer}",
+                        lineterm="",
+                    )
+                )
     return result
 
 
-def rollback(session: Session, author: str, number: int, reason: str,
-             now: Optional[dt.datetime] = None) -> ContentVersion:
+def rollback(
+    session: Session, author: str, number: int, reason: str, now: Optional[dt.datetime] = None
+) -> ContentVersion:
     """Publish version `number`'s content again, as a new version. Services added since are retired."""
     old = version(session, number)
     if old is None:
@@ -252,8 +291,9 @@ def rollback(session: Session, author: str, number: int, reason: str,
             setattr(council, k, v)
     services = {s.key: s for s in session.execute(select(Service)).scalars()}
     for key, data in snap.get("services", {}).items():
-        values = {k: (dt.date.fromisoformat(v) if k == "review_by" and isinstance(v, str) else v)
-                  for k, v in data.items()}
+        values = {
+            k: (dt.date.fromisoformat(v) if k == "review_by" and isinstance(v, str) else v) for k, v in data.items()
+        }
         row = services.pop(key, None)
         if row is None:
             session.add(Service(**values, version=1))
@@ -274,5 +314,6 @@ def rollback(session: Session, author: str, number: int, reason: str,
     for row in redirects.values():
         session.delete(row)
     session.flush()
-    return record_version(session, author, reason or f"Roll back to version {number}",
-                          f"rolled back to version {number}", now)
+    return record_version(
+        session, author, reason or f"Roll back to version {number}", f"rolled back to version {number}", now
+    )

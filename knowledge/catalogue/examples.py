@@ -37,8 +37,9 @@ class _Index:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.rows = rows
-        self.vectorizer = TfidfVectorizer(preprocessor=normalise, analyzer="char_wb", ngram_range=(3, 5),
-                                          sublinear_tf=True)
+        self.vectorizer = TfidfVectorizer(
+            preprocessor=normalise, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
+        )
         self.matrix = self.vectorizer.fit_transform([text for _, text in rows]) if rows else None
 
     def best(self, text: str) -> Optional[ExampleMatch]:
@@ -55,18 +56,30 @@ _lock = threading.Lock()
 
 def _signature(session: Session) -> tuple:
     """Changes whenever a service is published, added or retired."""
-    return tuple(session.execute(select(func.count(Service.id), func.coalesce(func.sum(Service.version), 0),
-                                        func.max(Service.id), func.max(Service.updated_at))
-                                 .where(Service.active.is_(True))).one())
+    return tuple(
+        session.execute(
+            select(
+                func.count(Service.id),
+                func.coalesce(func.sum(Service.version), 0),
+                func.max(Service.id),
+                func.max(Service.updated_at),
+            ).where(Service.active.is_(True))
+        ).one()
+    )
 
 
 def _index(session: Session) -> _Index:
     signature = _signature(session)
     with _lock:
         if _cache["signature"] != signature:
-            rows = [(key, str(example)) for key, examples in session.execute(
-                select(Service.key, Service.examples).where(Service.active.is_(True)))
-                for example in (examples or []) if str(example).strip()]
+            rows = [
+                (key, str(example))
+                for key, examples in session.execute(
+                    select(Service.key, Service.examples).where(Service.active.is_(True))
+                )
+                for example in (examples or [])
+                if str(example).strip()
+            ]
             _cache["index"] = _Index(rows)
             _cache["signature"] = signature
         return _cache["index"]  # type: ignore[return-value]

@@ -28,11 +28,12 @@ import logging
 import socket
 import ssl
 from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from itertools import zip_longest
-from typing import AsyncIterator, Iterator, Optional, Sequence
+from typing import Optional
 
 import httpx
 from sqlalchemy import func, select
@@ -48,9 +49,9 @@ OK, REDIRECT, GONE, ERROR, TIMEOUT = "ok", "redirect", "gone", "error", "timeout
 OUTCOMES: tuple[str, ...] = (GONE, ERROR, TIMEOUT, REDIRECT, OK)  # worst first: the order editors see them
 
 DEFAULT_TIMEOUT: float = Settings.link_check_timeout_seconds  # seconds for each of connect, read and write
-DEFAULT_CONCURRENCY = 8      # links being checked at once
-DEFAULT_PER_HOST = 2         # requests in flight to one host
-DEFAULT_HOST_DELAY = 0.5     # seconds between starting two requests to one host
+DEFAULT_CONCURRENCY = 8  # links being checked at once
+DEFAULT_PER_HOST = 2  # requests in flight to one host
+DEFAULT_HOST_DELAY = 0.5  # seconds between starting two requests to one host
 MAX_REDIRECTS = 10
 DEFAULT_USER_AGENT = "CouncilBot-LinkChecker/1.0 (council chatbot; checks the links it gives residents)"
 
@@ -124,9 +125,8 @@ async def _one_request(client: httpx.AsyncClient, gate: _HostGate, url: httpx.UR
         head = await client.head(url)
     if head.status_code not in _HEAD_REFUSED:
         return head.status_code, head.headers.get("location")
-    async with gate.slot(url.host):
-        async with client.stream("GET", url) as resp:
-            return resp.status_code, resp.headers.get("location")
+    async with gate.slot(url.host), client.stream("GET", url) as resp:
+        return resp.status_code, resp.headers.get("location")
 
 
 async def _follow(client: httpx.AsyncClient, gate: _HostGate, url: str) -> tuple[int, httpx.URL]:
@@ -190,9 +190,10 @@ def _connect_problem(exc: Exception) -> str:
 
 
 async def _check_one(client: httpx.AsyncClient, gate: _HostGate, key: str, url: str, timeout: float) -> Result:
-    def result(outcome: str, status: Optional[int] = None, final: Optional[str] = None,
-               detail: Optional[str] = None) -> Result:
-        return Result(key, url, outcome, status, final, detail, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    def result(
+        outcome: str, status: Optional[int] = None, final: Optional[str] = None, detail: Optional[str] = None
+    ) -> Result:
+        return Result(key, url, outcome, status, final, detail, dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
     if not url or not url.strip():
         return result(ERROR, detail="no web address")
@@ -229,10 +230,16 @@ def _interleave_by_host(urls: Sequence[tuple[str, str]]) -> list[int]:
     return [i for row in zip_longest(*by_host.values()) for i in row if i is not None]
 
 
-async def check_links(urls: list[tuple[str, str]], timeout: float = DEFAULT_TIMEOUT,
-                      concurrency: int = DEFAULT_CONCURRENCY, per_host: int = DEFAULT_PER_HOST, *,
-                      host_delay: float = DEFAULT_HOST_DELAY, user_agent: str = DEFAULT_USER_AGENT,
-                      verify: bool = True) -> list[Result]:
+async def check_links(
+    urls: list[tuple[str, str]],
+    timeout: float = DEFAULT_TIMEOUT,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    per_host: int = DEFAULT_PER_HOST,
+    *,
+    host_delay: float = DEFAULT_HOST_DELAY,
+    user_agent: str = DEFAULT_USER_AGENT,
+    verify: bool = True,
+) -> list[Result]:
     """Check `urls`, (key, url) pairs, and return one Result each in the same order. `timeout` applies to
     each step of each request; `concurrency` links are checked at once, with at most `per_host` requests
     in flight to any one host and `host_delay` seconds between starting requests to it."""
@@ -244,8 +251,9 @@ async def check_links(urls: list[tuple[str, str]], timeout: float = DEFAULT_TIME
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"User-Agent": user_agent, "Accept": "text/html,*/*;q=0.8"}
 
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), limits=limits, headers=headers,
-                                 follow_redirects=False, verify=verify) as client:
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout), limits=limits, headers=headers, follow_redirects=False, verify=verify
+    ) as client:
 
         async def check(i: int) -> None:
             key, url = urls[i]
@@ -268,9 +276,17 @@ def services_to_check(session: Session) -> list[tuple[str, str]]:
 def store_results(session: Session, results: Sequence[Result]) -> None:
     """One new LinkCheck row per result; earlier rows stay as history."""
     for r in results:
-        session.add(LinkCheck(service_key=r.key, url=r.url[:_URL_MAX], outcome=r.outcome, status_code=r.status_code,
-                              final_url=r.final_url[:_URL_MAX] if r.final_url else None,
-                              detail=r.detail[:_DETAIL_MAX] if r.detail else None, checked_at=r.checked_at))
+        session.add(
+            LinkCheck(
+                service_key=r.key,
+                url=r.url[:_URL_MAX],
+                outcome=r.outcome,
+                status_code=r.status_code,
+                final_url=r.final_url[:_URL_MAX] if r.final_url else None,
+                detail=r.detail[:_DETAIL_MAX] if r.detail else None,
+                checked_at=r.checked_at,
+            )
+        )
 
 
 def _load(source: Source) -> tuple[list[tuple[str, str]], str]:
@@ -285,27 +301,43 @@ def _store(source: Source, results: Sequence[Result]) -> None:
         store_results(session, results)
 
 
-async def run_check_async(source: Source = None, *, extra: Sequence[tuple[str, str]] = (),
-                          timeout: float = DEFAULT_TIMEOUT, concurrency: int = DEFAULT_CONCURRENCY,
-                          per_host: int = DEFAULT_PER_HOST, host_delay: float = DEFAULT_HOST_DELAY) -> list[Result]:
+async def run_check_async(
+    source: Source = None,
+    *,
+    extra: Sequence[tuple[str, str]] = (),
+    timeout: float = DEFAULT_TIMEOUT,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    per_host: int = DEFAULT_PER_HOST,
+    host_delay: float = DEFAULT_HOST_DELAY,
+) -> list[Result]:
     """`run_check` for code already on an event loop: database work runs on worker threads."""
     targets, agent = await asyncio.to_thread(_load, source)
-    results = await check_links([*targets, *extra], timeout, concurrency, per_host, host_delay=host_delay,
-                                user_agent=agent)
-    await asyncio.to_thread(_store, source, results[:len(targets)])
+    results = await check_links(
+        [*targets, *extra], timeout, concurrency, per_host, host_delay=host_delay, user_agent=agent
+    )
+    await asyncio.to_thread(_store, source, results[: len(targets)])
     problems = sum(r.is_problem for r in results)
     log.info("link check: %d links, %d problem(s)", len(results), problems)
     return results
 
 
-def run_check(source: Source = None, *, extra: Sequence[tuple[str, str]] = (), timeout: float = DEFAULT_TIMEOUT,
-              concurrency: int = DEFAULT_CONCURRENCY, per_host: int = DEFAULT_PER_HOST,
-              host_delay: float = DEFAULT_HOST_DELAY) -> list[Result]:
+def run_check(
+    source: Source = None,
+    *,
+    extra: Sequence[tuple[str, str]] = (),
+    timeout: float = DEFAULT_TIMEOUT,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    per_host: int = DEFAULT_PER_HOST,
+    host_delay: float = DEFAULT_HOST_DELAY,
+) -> list[Result]:
     """Check every active service's link and store the results; returns them (services first, in key
     order, then `extra`). `source` is a database URL (None: `DATABASE_URL`). `extra`
     (label, url) pairs are checked too but not stored: link_checks holds services only."""
-    return asyncio.run(run_check_async(source, extra=extra, timeout=timeout, concurrency=concurrency,
-                                       per_host=per_host, host_delay=host_delay))
+    return asyncio.run(
+        run_check_async(
+            source, extra=extra, timeout=timeout, concurrency=concurrency, per_host=per_host, host_delay=host_delay
+        )
+    )
 
 
 def latest_results(session: Session, *, include_inactive: bool = False) -> list[LinkCheck]:

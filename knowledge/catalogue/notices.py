@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -79,9 +80,17 @@ def create(session: Session, author: str, values: dict[str, Any], now: Optional[
     problems = check(session, values)
     if problems:
         raise NoticeError(problems)
-    notice = Notice(title=values["title"].strip(), body=values["body"].strip(), service_keys=list(values["service_keys"]),
-                    area=values["area"], starts_at=values["starts_at"], ends_at=values["ends_at"], created_by=author,
-                    created_at=now or utcnow(), updated_at=now or utcnow())
+    notice = Notice(
+        title=values["title"].strip(),
+        body=values["body"].strip(),
+        service_keys=list(values["service_keys"]),
+        area=values["area"],
+        starts_at=values["starts_at"],
+        ends_at=values["ends_at"],
+        created_by=author,
+        created_at=now or utcnow(),
+        updated_at=now or utcnow(),
+    )
     session.add(notice)
     session.flush()
     return notice
@@ -98,26 +107,34 @@ def end(session: Session, notice_id: int, now: Optional[dt.datetime] = None) -> 
     return notice
 
 
-def active(session: Session, service_key: str, now: Optional[dt.datetime] = None,
-           area: Optional[str] = None) -> list[Notice]:
+def active(
+    session: Session, service_key: str, now: Optional[dt.datetime] = None, area: Optional[str] = None
+) -> list[Notice]:
     """Notices for `service_key` in force at `now` (start inclusive, end exclusive). With the resident's
     `area` (postcode district) known, other areas' notices are left out; without it, area notices are
     kept and name their area."""
     now = now or utcnow()
-    rows = session.execute(select(Notice).where(Notice.starts_at <= now, Notice.ends_at > now)
-                           .order_by(Notice.starts_at)).scalars()
+    rows = session.execute(
+        select(Notice).where(Notice.starts_at <= now, Notice.ends_at > now).order_by(Notice.starts_at)
+    ).scalars()
     district = normalise_area(area)
-    return [n for n in rows if service_key in (n.service_keys or [])
-            and (n.area is None or district is None or n.area.upper() == district.upper())]
+    return [
+        n
+        for n in rows
+        if service_key in (n.service_keys or [])
+        and (n.area is None or district is None or n.area.upper() == district.upper())
+    ]
 
 
 def listing(session: Session, now: Optional[dt.datetime] = None) -> dict[str, list[Notice]]:
     """All notices as current, upcoming and past (most recent first) for the editors' page."""
     now = now or utcnow()
     rows = list(session.execute(select(Notice).order_by(Notice.starts_at.desc())).scalars())
-    return {"current": [n for n in rows if n.starts_at <= now < n.ends_at],
-            "upcoming": [n for n in rows if n.starts_at > now],
-            "past": [n for n in rows if n.ends_at <= now][:50]}
+    return {
+        "current": [n for n in rows if n.starts_at <= now < n.ends_at],
+        "upcoming": [n for n in rows if n.starts_at > now],
+        "past": [n for n in rows if n.ends_at <= now][:50],
+    }
 
 
 def lines(notices: Iterable[Notice]) -> list[str]:

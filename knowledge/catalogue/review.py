@@ -25,8 +25,10 @@ def due_for_review(session: Session, today: dt.date, within_days: int = 0) -> di
         raise ValueError("within_days must be 0 or more")
     cutoff = today + dt.timedelta(days=within_days)
     services = session.execute(
-        select(Service).where(Service.active.is_(True), Service.review_by <= cutoff)
-        .order_by(Service.review_by, Service.title, Service.key)).scalars()
+        select(Service)
+        .where(Service.active.is_(True), Service.review_by <= cutoff)
+        .order_by(Service.review_by, Service.title, Service.key)
+    ).scalars()
     groups: dict[str, list[Service]] = {}
     for service in services:
         groups.setdefault((service.owner or "").strip() or NO_OWNER, []).append(service)

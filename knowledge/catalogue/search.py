@@ -9,7 +9,7 @@ change the SQL.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -19,10 +19,82 @@ from knowledge.models import Service
 WORD_RE = re.compile(r"[a-z0-9]+")
 # Words that say nothing about which service is wanted; matching them only adds noise.
 STOPWORDS = frozenset(
-    "a an and are as at be been but by can could do does for from get got has have how i im in is it its "
-    "me my no not of on or our please pls so that the their them there they this to u up us was we what "
-    "when where which who why will with would you your hi hello thanks council northshire northshirecc "
-    "help need want just still again".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "get",
+        "got",
+        "has",
+        "have",
+        "how",
+        "i",
+        "im",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "pls",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "there",
+        "they",
+        "this",
+        "to",
+        "u",
+        "up",
+        "us",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "hi",
+        "hello",
+        "thanks",
+        "council",
+        "northshire",
+        "northshirecc",
+        "help",
+        "need",
+        "want",
+        "just",
+        "still",
+        "again",
+    ]
 )
 MAX_TERMS = 24
 
@@ -58,7 +130,9 @@ def _sqlite_fts(session: Session, terms: Sequence[str], limit: int) -> list[int]
     # Terms are [a-z0-9]+ only, so quoting each is enough to keep FTS5 query syntax out of user hands.
     match = " OR ".join(f'"{t}"' for t in terms)
     rows = session.execute(
-        text("SELECT rowid FROM services_fts WHERE services_fts MATCH :q ORDER BY bm25(services_fts, 5.0, 1.0, 3.0) LIMIT :n"),
+        text(
+            "SELECT rowid FROM services_fts WHERE services_fts MATCH :q ORDER BY bm25(services_fts, 5.0, 1.0, 3.0) LIMIT :n"
+        ),
         {"q": match, "n": limit},
     )
     return [r[0] for r in rows]

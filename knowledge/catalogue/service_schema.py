@@ -31,9 +31,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Extra, Field, ValidationError, validator
@@ -63,11 +64,22 @@ _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0xFEFF}
 
 # How a field is checked: its `kind` (see `_check_value`).
 LINE, TEXT, PHONE, URL, KEY, CATEGORY, DATE, FLAG, LIST = (
-    "line", "text", "phone", "url", "key", "category", "date", "flag", "list")
+    "line",
+    "text",
+    "phone",
+    "url",
+    "key",
+    "category",
+    "date",
+    "flag",
+    "list",
+)
 
 # The key names the model's intent, the category an export file: what each must look like, and the words.
-_SHAPES = {KEY: (KEY_RE, "must be lower-case words joined by dots, like bins.missed"),
-           CATEGORY: (CATEGORY_RE, "must be one lower-case word (letters, digits, _), like bins")}
+_SHAPES = {
+    KEY: (KEY_RE, "must be lower-case words joined by dots, like bins.missed"),
+    CATEGORY: (CATEGORY_RE, "must be one lower-case word (letters, digits, _), like bins"),
+}
 
 # The council's allowed sites while one entry is validated: pydantic 1 has no validation context, so
 # `_validate` sets this around each parse (a ContextVar, so concurrent validations never see each other's).
@@ -174,8 +186,9 @@ def _check_list(name: str, value: Any, field: ModelField) -> list[str]:
     most, longest = field.field_info.max_items, field.field_info.extra.get("item_length")
     if name == "examples":
         if len(value) > MAX_EXAMPLES or any(len(v) > MAX_EXAMPLE_LENGTH for v in value):
-            raise ValueError(f"examples: at most {MAX_EXAMPLES} questions of up to {MAX_EXAMPLE_LENGTH} "
-                             "characters each")
+            raise ValueError(
+                f"examples: at most {MAX_EXAMPLES} questions of up to {MAX_EXAMPLE_LENGTH} characters each"
+            )
         return value
     if most is not None and len(value) > most:
         raise ValueError(f"{name} has {len(value)} items; keep it under {most}")

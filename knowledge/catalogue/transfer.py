@@ -35,12 +35,21 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from knowledge.catalogue.content import (LINE, Content, ContentError, ContentInvalid, _council_values, _redirect_values,
-                               _service_values, read_content, validate)
-from knowledge.delivery.conversations import utcnow
+from knowledge.catalogue.content import (
+    LINE,
+    Content,
+    ContentError,
+    ContentInvalid,
+    _council_values,
+    _redirect_values,
+    _service_values,
+    read_content,
+    validate,
+)
 from knowledge.catalogue.editing import ConflictError, EditError, ensure_baseline, record_version
-from knowledge.models import Council, Redirect, Service, as_dict
 from knowledge.catalogue.service_schema import COUNCIL_FIELDS, SERVICE_FIELDS
+from knowledge.delivery.conversations import utcnow
+from knowledge.models import Council, Redirect, Service, as_dict
 
 COLUMNS = list(SERVICE_FIELDS)
 LIST_FIELDS = ("what_you_need", "synonyms", "examples")
@@ -94,15 +103,27 @@ def _decode(data: Union[str, bytes], source_name: str, errors: list[ContentError
     if isinstance(data, str):
         return data[1:] if data.startswith("\ufeff") else data
     if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):  # .xlsx (a zip) or .xls
-        errors.append(ContentError(source_name, 1, "this is a spreadsheet workbook, not a CSV file: in your "
-                                                   "spreadsheet use Save As and choose \"CSV UTF-8\""))
+        errors.append(
+            ContentError(
+                source_name,
+                1,
+                "this is a spreadsheet workbook, not a CSV file: in your "
+                'spreadsheet use Save As and choose "CSV UTF-8"',
+            )
+        )
         return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         row = data.count(b"\n", 0, exc.start) + 1
-        errors.append(ContentError(source_name, row, f"this line has bytes that are not UTF-8 text (byte "
-                                                     f"{exc.start + 1}). Save the file as \"CSV UTF-8\" and try again"))
+        errors.append(
+            ContentError(
+                source_name,
+                row,
+                f"this line has bytes that are not UTF-8 text (byte "
+                f'{exc.start + 1}). Save the file as "CSV UTF-8" and try again',
+            )
+        )
         return None
 
 
@@ -137,8 +158,14 @@ def read_csv(data: Union[str, bytes], source_name: str) -> tuple[list[dict], lis
     errors: list[ContentError] = []
     size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
     if size > MAX_CSV_BYTES:
-        errors.append(ContentError(source_name, 1, f"the file is {size / 1024 / 1024:.1f} MB; the most that can be "
-                                                   f"imported at once is {MAX_CSV_BYTES // 1024 // 1024} MB"))
+        errors.append(
+            ContentError(
+                source_name,
+                1,
+                f"the file is {size / 1024 / 1024:.1f} MB; the most that can be "
+                f"imported at once is {MAX_CSV_BYTES // 1024 // 1024} MB",
+            )
+        )
         return [], errors
     text = _decode(data, source_name, errors)
     if text is None:
@@ -155,10 +182,16 @@ def read_csv(data: Union[str, bytes], source_name: str) -> tuple[list[dict], lis
                 return [], errors
     except csv.Error as exc:
         # The reader can't find where this row ends, so the rows after it can't be trusted either.
-        errors.append(ContentError(source_name, number + 1, f"row {number + 1} can't be read: {exc}. Check the "
-                                                            "quotes in this row: a cell with a comma, quote or "
-                                                            "line break must be in double quotes, and a quote "
-                                                            "inside it written twice (\"\")"))
+        errors.append(
+            ContentError(
+                source_name,
+                number + 1,
+                f"row {number + 1} can't be read: {exc}. Check the "
+                "quotes in this row: a cell with a comma, quote or "
+                "line break must be in double quotes, and a quote "
+                'inside it written twice ("")',
+            )
+        )
         return [], errors
     if not rows or not any(cell.strip() for cell in rows[0][1]):
         errors.append(ContentError(source_name, 1, f"the first row must name the columns: {', '.join(COLUMNS)}"))
@@ -184,11 +217,17 @@ def read_csv(data: Union[str, bytes], source_name: str) -> tuple[list[dict], lis
     for number, row in rows[1:]:
         if not any(cell.strip() for cell in row):
             continue  # blank rows: spreadsheets leave them at the end
-        if len(row) > len(header) and not any(cell.strip() for cell in row[len(header):]):
-            row = row[:len(header)]
+        if len(row) > len(header) and not any(cell.strip() for cell in row[len(header) :]):
+            row = row[: len(header)]
         if len(row) != len(header):
-            errors.append(ContentError(source_name, number, f"row {number} has {len(row)} cells but the header has "
-                                                            f"{len(header)}; check for a missing or extra comma"))
+            errors.append(
+                ContentError(
+                    source_name,
+                    number,
+                    f"row {number} has {len(row)} cells but the header has "
+                    f"{len(header)}; check for a missing or extra comma",
+                )
+            )
             continue
         item = _row_to_item(row, header)
         item["__file__"], item[LINE] = source_name, number
@@ -247,27 +286,48 @@ class ImportPlan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.added or self.changed or self.retired or self.council or self.redirects_added
-                    or self.redirects_changed or self.redirects_removed)
+        return bool(
+            self.added
+            or self.changed
+            or self.retired
+            or self.council
+            or self.redirects_added
+            or self.redirects_changed
+            or self.redirects_removed
+        )
 
     @property
     def fingerprint(self) -> str:
         """A digest of the changes, to tell whether a plan made later would do the same."""
+
         def changes(d: dict[str, list[FieldChange]]) -> dict:
             return {k: [(c.field, as_text(c.before), as_text(c.after)) for c in v] for k, v in sorted(d.items())}
 
-        data = [self.source, self.kind, [str(e) for e in self.errors], self.added, changes(self.changed),
-                self.retired, changes({"council": self.council}), self.redirects_added,
-                changes(self.redirects_changed), self.redirects_removed]
+        data = [
+            self.source,
+            self.kind,
+            [str(e) for e in self.errors],
+            self.added,
+            changes(self.changed),
+            self.retired,
+            changes({"council": self.council}),
+            self.redirects_added,
+            changes(self.redirects_changed),
+            self.redirects_removed,
+        ]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
 
     def summary(self) -> str:
         """One line for the version history."""
         parts = []
-        for label, keys in (("added", self.added), ("changed", list(self.changed)), ("retired", self.retired),
-                            ("added redirects", self.redirects_added),
-                            ("changed redirects", list(self.redirects_changed)),
-                            ("removed redirects", self.redirects_removed)):
+        for label, keys in (
+            ("added", self.added),
+            ("changed", list(self.changed)),
+            ("retired", self.retired),
+            ("added redirects", self.redirects_added),
+            ("changed redirects", list(self.redirects_changed)),
+            ("removed redirects", self.redirects_removed),
+        ):
             if keys:
                 parts.append(f"{label} {', '.join(keys)}")
         if self.council:
@@ -281,14 +341,21 @@ class ImportPlan:
             lines = [f"{len(self.errors)} problem(s) in {name}; nothing can be imported until they are fixed:"]
             lines += [f"  {e}" for e in self.errors]
             return "\n".join(lines)
-        scope = "services only; council details and redirects are not changed" if self.kind == "csv" else \
-            "council details, services and redirects"
-        lines = [f"Import of {name} ({scope}):",
-                 f"  services: {len(self.added)} added, {len(self.changed)} changed, {len(self.retired)} retired, "
-                 f"{len(self.unchanged)} unchanged"]
+        scope = (
+            "services only; council details and redirects are not changed"
+            if self.kind == "csv"
+            else "council details, services and redirects"
+        )
+        lines = [
+            f"Import of {name} ({scope}):",
+            f"  services: {len(self.added)} added, {len(self.changed)} changed, {len(self.retired)} retired, "
+            f"{len(self.unchanged)} unchanged",
+        ]
         if self.kind == "yaml":
-            lines.append(f"  redirects: {len(self.redirects_added)} added, {len(self.redirects_changed)} changed, "
-                         f"{len(self.redirects_removed)} removed")
+            lines.append(
+                f"  redirects: {len(self.redirects_added)} added, {len(self.redirects_changed)} changed, "
+                f"{len(self.redirects_removed)} removed"
+            )
         if not self.has_changes:
             lines.append("Nothing would change: the published content already matches.")
             return "\n".join(lines)
@@ -337,8 +404,11 @@ def _diff(before: dict, after: dict, fields: list[str]) -> list[FieldChange]:
     def same(a: Any, b: Any) -> bool:
         return a == b or (a in (None, "", []) and b in (None, "", []))
 
-    return [FieldChange(name, before.get(name), after.get(name)) for name in fields
-            if not same(before.get(name), after.get(name))]
+    return [
+        FieldChange(name, before.get(name), after.get(name))
+        for name in fields
+        if not same(before.get(name), after.get(name))
+    ]
 
 
 def _published_council(session: Session) -> dict:
@@ -349,8 +419,9 @@ def _published_council(session: Session) -> dict:
     return dict(data, __file__="published council details", **{LINE: 1})
 
 
-def _make_plan(session: Session, content: Content, kind: str, source: str,
-               errors: Optional[list[ContentError]] = None) -> ImportPlan:
+def _make_plan(
+    session: Session, content: Content, kind: str, source: str, errors: Optional[list[ContentError]] = None
+) -> ImportPlan:
     plan = ImportPlan(source=source, kind=kind, _content=content)
     plan.errors = list(errors or [])
     if plan.errors:
@@ -397,8 +468,9 @@ def _capped(errors: list[ContentError], source: str) -> list[ContentError]:
     if len(errors) <= MAX_ERRORS:
         return errors
     last = errors[MAX_ERRORS - 1]
-    return errors[:MAX_ERRORS] + [ContentError(last.path, last.line,
-                                               f"... and {len(errors) - MAX_ERRORS} more problems not listed")]
+    return errors[:MAX_ERRORS] + [
+        ContentError(last.path, last.line, f"... and {len(errors) - MAX_ERRORS} more problems not listed")
+    ]
 
 
 def plan_csv(session: Session, data: Union[str, bytes], source_name: str) -> ImportPlan:
@@ -424,18 +496,27 @@ def plan_import(session: Session, source: Path) -> ImportPlan:
         return _make_plan(session, content, "yaml", str(source), errors)
     if source.suffix.lower() == ".csv" and source.is_file():
         return plan_csv(session, source.read_bytes(), str(source))
-    problem = "no such file or directory" if not source.exists() else \
-        "expected a content directory (council.yml, services/, redirects.yml) or a .csv file"
-    return ImportPlan(source=str(source), kind="csv" if source.suffix.lower() == ".csv" else "yaml",
-                      errors=[ContentError(str(source), 1, problem)])
+    problem = (
+        "no such file or directory"
+        if not source.exists()
+        else "expected a content directory (council.yml, services/, redirects.yml) or a .csv file"
+    )
+    return ImportPlan(
+        source=str(source),
+        kind="csv" if source.suffix.lower() == ".csv" else "yaml",
+        errors=[ContentError(str(source), 1, problem)],
+    )
 
 
 def _unprintable(content_dir: Path) -> list[ContentError]:
     """Characters YAML refuses to read at all. `read_content` would stop at the first with no file or line,
     so they are found here first, each located."""
     errors = []
-    paths = [content_dir / "council.yml", *sorted((content_dir / "services").glob("*.yml")),
-             content_dir / "redirects.yml"]
+    paths = [
+        content_dir / "council.yml",
+        *sorted((content_dir / "services").glob("*.yml")),
+        content_dir / "redirects.yml",
+    ]
     for path in paths:
         try:
             text = path.read_text(encoding="utf-8")
@@ -443,16 +524,27 @@ def _unprintable(content_dir: Path) -> list[ContentError]:
             continue  # missing or not UTF-8: `read_content` says so
         for match in yaml.reader.Reader.NON_PRINTABLE.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
-            errors.append(ContentError(str(path), line, f"a control character (U+{ord(match.group()):04X}) that "
-                                                        "can't be in a content file; retype that part of the text"))
+            errors.append(
+                ContentError(
+                    str(path),
+                    line,
+                    f"a control character (U+{ord(match.group()):04X}) that "
+                    "can't be in a content file; retype that part of the text",
+                )
+            )
     return errors
 
 
 # --- applying ---------------------------------------------------------------------------------------------
 
 
-def apply_import(session: Session, plan_or_source: Union[ImportPlan, Path, str], author: str, reason: str,
-                 now: Optional[dt.datetime] = None) -> ImportPlan:
+def apply_import(
+    session: Session,
+    plan_or_source: Union[ImportPlan, Path, str],
+    author: str,
+    reason: str,
+    now: Optional[dt.datetime] = None,
+) -> ImportPlan:
     """Make the plan's changes in the caller's transaction and record them as one content version; returns
     the plan applied, with `version` set (None when there was nothing to change, and nothing is recorded).
 
@@ -468,8 +560,10 @@ def apply_import(session: Session, plan_or_source: Union[ImportPlan, Path, str],
             content = Content(council=_published_council(session), services=content.services)
         plan = _make_plan(session, content, given.kind, given.source, check(content))
         if plan.ok and plan.fingerprint != given.fingerprint:
-            raise ConflictError("The published content changed after this import was checked. Check the file "
-                                "again to see what it would change now.")
+            raise ConflictError(
+                "The published content changed after this import was checked. Check the file "
+                "again to see what it would change now."
+            )
     else:
         plan = plan_import(session, Path(plan_or_source))
     if plan.errors:
@@ -486,13 +580,20 @@ def apply_import(session: Session, plan_or_source: Union[ImportPlan, Path, str],
     updates = [(key, plan._services[key]) for key in plan.changed] + [(key, {"active": False}) for key in plan.retired]
     for key, values in updates:
         # Compare-and-set, as an editor's publish does: a concurrent publish makes this import fail whole.
-        won = session.execute(update(Service)
-                              .where(Service.key == key, Service.version == plan._base_versions[key])
-                              .values(**values, version=Service.version + 1, updated_at=now)
-                              .execution_options(synchronize_session=False)).rowcount == 1
+        won = (
+            session.execute(
+                update(Service)
+                .where(Service.key == key, Service.version == plan._base_versions[key])
+                .values(**values, version=Service.version + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
         if not won:
-            raise ConflictError(f"Service {key} was changed by someone else while this import ran. Nothing was "
-                                "imported: check the file again and import it again.")
+            raise ConflictError(
+                f"Service {key} was changed by someone else while this import ran. Nothing was "
+                "imported: check the file again and import it again."
+            )
 
     if plan.kind == "yaml":
         council = session.get(Council, 1) or Council(id=1)
@@ -510,4 +611,3 @@ def apply_import(session: Session, plan_or_source: Union[ImportPlan, Path, str],
     session.flush()
     plan.version = record_version(session, author, reason, plan.summary(), now).number
     return plan
-

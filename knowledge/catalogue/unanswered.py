@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,13 +50,19 @@ _ANNOTATION = re.compile(r"\]\s*(?=[(\[{])")
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def record(session: Session, text: str, kind: str, intent: Optional[str] = None,
-           confidence: Optional[float] = None, channel: Optional[str] = None,
-           conversation_id: Optional[str] = None, now: Optional[dt.datetime] = None
-           ) -> Optional[UnansweredQuestion]:
+def record(
+    session: Session,
+    text: str,
+    kind: str,
+    intent: Optional[str] = None,
+    confidence: Optional[float] = None,
+    channel: Optional[str] = None,
+    conversation_id: Optional[str] = None,
+    now: Optional[dt.datetime] = None,
+) -> Optional[UnansweredQuestion]:
     """Store one miss: the resident's `text` (up to 1,000 characters), `kind` (one of KINDS), what the
     model guessed (`intent`, `confidence`), the channel and a pseudonym of the conversation. Returns the
     row, or None when the message had no text (a button press or an attachment has nothing to learn)."""
@@ -65,10 +72,15 @@ def record(session: Session, text: str, kind: str, intent: Optional[str] = None,
     if not text:
         return None
     conversation = pseudonym(conversation_id)[-60:] if conversation_id else None  # the hash is at the end
-    row = UnansweredQuestion(text=text[:MAX_TEXT], kind=kind, intent=(intent or None) and intent[:100],
-                             confidence=None if confidence is None else float(confidence),
-                             channel=(channel or None) and channel[:40], conversation=conversation,
-                             created_at=now or _utcnow())
+    row = UnansweredQuestion(
+        text=text[:MAX_TEXT],
+        kind=kind,
+        intent=(intent or None) and intent[:100],
+        confidence=None if confidence is None else float(confidence),
+        channel=(channel or None) and channel[:40],
+        conversation=conversation,
+        created_at=now or _utcnow(),
+    )
     session.add(row)
     session.flush()
     return row
@@ -110,8 +122,13 @@ def _key(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]|_", " ", text).split())
 
 
-def groups(session: Session, days: int = 30, kinds: Optional[Iterable[str]] = None,
-           min_similarity: float = MIN_SIMILARITY, now: Optional[dt.datetime] = None) -> list[Group]:
+def groups(
+    session: Session,
+    days: int = 30,
+    kinds: Optional[Iterable[str]] = None,
+    min_similarity: float = MIN_SIMILARITY,
+    now: Optional[dt.datetime] = None,
+) -> list[Group]:
     """The misses of the last `days` days (only `kinds`, if given), grouped by similarity, biggest group
     first (then the most recently seen, then the oldest message, so the order never changes by chance)."""
     since = (now or _utcnow()) - dt.timedelta(days=days)
@@ -124,8 +141,9 @@ def groups(session: Session, days: int = 30, kinds: Optional[Iterable[str]] = No
         key = _key(row.text) or row.text.casefold()
         if key not in by_key and len(by_key) >= MAX_DISTINCT_TEXTS:
             continue
-        by_key.setdefault(key, []).append(Member(row.id, row.text, row.kind, row.created_at,
-                                                 row.exported_at is not None))
+        by_key.setdefault(key, []).append(
+            Member(row.id, row.text, row.kind, row.created_at, row.exported_at is not None)
+        )
     if not by_key:
         return []
     keys = sorted(by_key)
@@ -144,11 +162,17 @@ def _group(wordings: list[list[Member]], label: str) -> Group:
     wordings = sorted(wordings, key=lambda ms: (ms[0].created_at, ms[0].id), reverse=True)
     members = sorted((m for ms in wordings for m in ms), key=lambda m: (m.created_at, m.id), reverse=True)
     shown = wordings[:MAX_EXAMPLES]
-    return Group(label=label, count=len(members), examples=[ms[0].text for ms in shown],
-                 example_ids=[[m.id for m in ms] for ms in shown], ids=[m.id for m in members],
-                 kinds=dict(sorted(Counter(m.kind for m in members).items())),
-                 first_seen=members[-1].created_at, last_seen=members[0].created_at,
-                 exported=sum(m.exported for m in members))
+    return Group(
+        label=label,
+        count=len(members),
+        examples=[ms[0].text for ms in shown],
+        example_ids=[[m.id for m in ms] for ms in shown],
+        ids=[m.id for m in members],
+        kinds=dict(sorted(Counter(m.kind for m in members).items())),
+        first_seen=members[-1].created_at,
+        last_seen=members[0].created_at,
+        exported=sum(m.exported for m in members),
+    )
 
 
 def _clusters(keys: list[str], min_similarity: float) -> list[list[int]]:
@@ -170,8 +194,9 @@ def _clusters(keys: list[str], min_similarity: float) -> list[list[int]]:
 
     ignored = ENGLISH_STOP_WORDS - NEGATIONS
     docs = [" ".join(w for w in key.split() if w not in ignored) or key for key in keys]
-    word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=True, sublinear_tf=True,
-                           token_pattern=r"(?u)\b\w+\b")
+    word = TfidfVectorizer(
+        analyzer="word", ngram_range=(1, 2), lowercase=True, sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"
+    )
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=True, sublinear_tf=True)
     vectors = normalize(hstack([_tfidf(word, docs), _tfidf(char, docs)]).tocsr())
     distance = np.clip(1.0 - (vectors @ vectors.T).toarray(), 0.0, 2.0)
@@ -200,8 +225,9 @@ def _words(key: str) -> set[str]:
     single letters."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return {w for w in key.split()
-            if len(w) > 1 and (w in NEGATIONS or w not in ENGLISH_STOP_WORDS) and w.strip("0")}  # digits are 0s
+    return {
+        w for w in key.split() if len(w) > 1 and (w in NEGATIONS or w not in ENGLISH_STOP_WORDS) and w.strip("0")
+    }  # digits are 0s
 
 
 def _word_counts(asked: dict[str, int]) -> Counter[str]:
@@ -230,8 +256,15 @@ def export_candidates(session: Session, ids: Sequence[int], now: Optional[dt.dat
     line under the placeholder intent `candidate_unlabelled`, oldest first, each wording once. Marks those
     messages exported. Raises NothingToExport if none of the ids exists or none has any text left."""
     now = now or _utcnow()
-    rows = session.execute(select(UnansweredQuestion).where(UnansweredQuestion.id.in_(list(ids)))
-                           .order_by(UnansweredQuestion.created_at, UnansweredQuestion.id)).scalars().all()
+    rows = (
+        session.execute(
+            select(UnansweredQuestion)
+            .where(UnansweredQuestion.id.in_(list(ids)))
+            .order_by(UnansweredQuestion.created_at, UnansweredQuestion.id)
+        )
+        .scalars()
+        .all()
+    )
     examples: list[str] = []
     seen: set[str] = set()
     for row in rows:

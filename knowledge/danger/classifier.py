@@ -15,9 +15,10 @@ nobody uneasy goes without the numbers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 import yaml
 
@@ -27,8 +28,8 @@ from knowledge.settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "data" / "danger"
 SEED = 7
-RECALL_TARGET = 0.995     # share of held-out dangers the caution threshold must catch
-ALARM_FALSE_RATE = 0.01   # share of held-out ordinary messages allowed to reach the alarm threshold
+RECALL_TARGET = 0.995  # share of held-out dangers the caution threshold must catch
+ALARM_FALSE_RATE = 0.01  # share of held-out ordinary messages allowed to reach the alarm threshold
 
 
 def load_examples(data_dir: Path = DATA_DIR) -> list[tuple[str, str]]:
@@ -44,15 +45,26 @@ def load_examples(data_dir: Path = DATA_DIR) -> list[tuple[str, str]]:
 
 
 def _pipeline():
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    features = FeatureUnion([
-        ("words", TfidfVectorizer(preprocessor=normalise, ngram_range=(1, 2), min_df=1, sublinear_tf=True)),
-        ("chars", TfidfVectorizer(preprocessor=normalise, analyzer="char_wb", ngram_range=(2, 5), min_df=2,
-                                  sublinear_tf=True, max_features=60_000)),
-    ])
+    features = FeatureUnion(
+        [
+            ("words", TfidfVectorizer(preprocessor=normalise, ngram_range=(1, 2), min_df=1, sublinear_tf=True)),
+            (
+                "chars",
+                TfidfVectorizer(
+                    preprocessor=normalise,
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    min_df=2,
+                    sublinear_tf=True,
+                    max_features=60_000,
+                ),
+            ),
+        ]
+    )
     # No class weights: on held-out data they raised false alarms more than they raised recall; the
     # thresholds below do the weighting, on scores that keep their order.
     model = LogisticRegression(C=8.0, max_iter=2000, random_state=SEED)
@@ -68,11 +80,11 @@ class Calibration:
     alarm: float
     dangers: int
     ordinary: int
-    recall: float              # held-out dangers at or above `caution`
-    alarm_recall: float        # held-out dangers at or above `alarm`
-    caution_rate: float        # held-out ordinary messages at or above `caution` (given the numbers)
-    false_alarm_rate: float    # held-out ordinary messages at or above `alarm` (answered as danger)
-    missed: list[str] = field(default_factory=list)   # held-out dangers below `caution` (for review)
+    recall: float  # held-out dangers at or above `caution`
+    alarm_recall: float  # held-out dangers at or above `alarm`
+    caution_rate: float  # held-out ordinary messages at or above `caution` (given the numbers)
+    false_alarm_rate: float  # held-out ordinary messages at or above `alarm` (answered as danger)
+    missed: list[str] = field(default_factory=list)  # held-out dangers below `caution` (for review)
 
 
 class DangerClassifier:
@@ -87,7 +99,7 @@ class DangerClassifier:
         self._classes = classes
 
     @classmethod
-    def train(cls, examples: Sequence[tuple[str, str]], calibrate: bool = True, folds: int = 3) -> "DangerClassifier":
+    def train(cls, examples: Sequence[tuple[str, str]], calibrate: bool = True, folds: int = 3) -> DangerClassifier:
         texts = [t for t, _ in examples]
         labels = [y for _, y in examples]
         if NOT_DANGER not in labels or len(set(labels)) < 2:
@@ -131,9 +143,13 @@ def _calibrate(texts: list[str], labels: list[str], folds: int) -> Calibration:
     caution = pos[int((1 - RECALL_TARGET) * len(pos))][0]
     alarm = max(caution, neg[min(len(neg) - 1, int((1 - ALARM_FALSE_RATE) * len(neg)))])
     return Calibration(
-        caution=round(caution, 4), alarm=round(alarm, 4), dangers=len(pos), ordinary=len(neg),
+        caution=round(caution, 4),
+        alarm=round(alarm, 4),
+        dangers=len(pos),
+        ordinary=len(neg),
         recall=round(sum(s >= caution for s, _ in pos) / len(pos), 4),
         alarm_recall=round(sum(s >= alarm for s, _ in pos) / len(pos), 4),
         caution_rate=round(sum(s >= caution for s in neg) / len(neg), 4),
         false_alarm_rate=round(sum(s >= alarm for s in neg) / len(neg), 4),
-        missed=[t for s, t in pos if s < caution])
+        missed=[t for s, t in pos if s < caution],
+    )

@@ -45,8 +45,9 @@ def _matches(stored_hash: Optional[str], token: Optional[str]) -> bool:
     return hmac.compare_digest(stored_hash, _digest(token))
 
 
-def authorize_write(conversation_id: str, channel: str, user_id: str, token: Optional[str], now: dt.datetime,
-                    url: Optional[str] = None) -> Access:
+def authorize_write(
+    conversation_id: str, channel: str, user_id: str, token: Optional[str], now: dt.datetime, url: Optional[str] = None
+) -> Access:
     """May this caller write into `conversation_id`? A new conversation is created here with a fresh owner
     token (so two callers racing for one new id can't both own it: the primary key decides). An existing
     one needs its token. A conversation made before tokens existed is handed to the first caller with its
@@ -56,12 +57,20 @@ def authorize_write(conversation_id: str, channel: str, user_id: str, token: Opt
         with session_scope(url) as session:
             conv = session.get(Conversation, conversation_id)
             if conv is None:
-                session.add(Conversation(id=conversation_id, channel=channel, origin="private",
-                                         platform_user_id=user_id, created_at=now, access_token_hash=_digest(fresh)))
+                session.add(
+                    Conversation(
+                        id=conversation_id,
+                        channel=channel,
+                        origin="private",
+                        platform_user_id=user_id,
+                        created_at=now,
+                        access_token_hash=_digest(fresh),
+                    )
+                )
                 session.flush()
                 return Access(True, fresh)
             if conv.channel != channel:
-                return Access(False)   # another channel's conversation: never writable from here
+                return Access(False)  # another channel's conversation: never writable from here
             if conv.access_token_hash is None:
                 conv.access_token_hash = _digest(fresh)
                 return Access(True, fresh)

@@ -31,5 +31,8 @@ class Claimer:
 def taken_over(model: Any, claimer: Claimer, now: dt.datetime) -> Any:
     """SQL condition: a claimed row of `model` whose holder is gone (lease lapsed, or an earlier
     incarnation of our own replica)."""
-    return or_(model.lease_until.is_(None), model.lease_until < now,
-               (model.claimed_by == claimer.replica) & (model.claim_token != claimer.token))
+    return or_(
+        model.lease_until.is_(None),
+        model.lease_until < now,
+        (model.claimed_by == claimer.replica) & (model.claim_token != claimer.token),
+    )

@@ -8,7 +8,8 @@ Times are naive UTC, like the rest of the database.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Optional
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,16 +31,29 @@ UNFINISHED = ("pending", "processing")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def record_delivery(session: Session, delivery_key: str, conversation_id: str, channel: str,
-                    event: dict[str, Any], now: Optional[dt.datetime] = None) -> Optional[int]:
+def record_delivery(
+    session: Session,
+    delivery_key: str,
+    conversation_id: str,
+    channel: str,
+    event: dict[str, Any],
+    now: Optional[dt.datetime] = None,
+) -> Optional[int]:
     """Remember a delivery and queue it. Returns its id, or None if this key was already seen (a platform
     retry or a replay). The unique index decides, so two processes receiving the same retry can't both win.
     Call it in a session of its own: a duplicate rolls that session back."""
-    row = InboundEvent(delivery_key=delivery_key, conversation_id=conversation_id, channel=channel,
-                       status="pending", attempts=0, event=event, received_at=now or utcnow())
+    row = InboundEvent(
+        delivery_key=delivery_key,
+        conversation_id=conversation_id,
+        channel=channel,
+        status="pending",
+        attempts=0,
+        event=event,
+        received_at=now or utcnow(),
+    )
     session.add(row)
     try:
         session.flush()
@@ -57,8 +71,9 @@ def _open(model: Any) -> Any:
 
 def _earlier_open() -> Any:
     earlier = aliased(InboundEvent)
-    return exists().where(earlier.conversation_id == InboundEvent.conversation_id, earlier.id < InboundEvent.id,
-                          _open(earlier))
+    return exists().where(
+        earlier.conversation_id == InboundEvent.conversation_id, earlier.id < InboundEvent.id, _open(earlier)
+    )
 
 
 def _claimable(claimer: Claimer, now: dt.datetime) -> Any:
@@ -68,23 +83,37 @@ def _claimable(claimer: Claimer, now: dt.datetime) -> Any:
     across restarts and replicas)."""
     retry_left = InboundEvent.attempts < MAX_ATTEMPTS
     due = InboundEvent.next_attempt_at.is_(None) | (InboundEvent.next_attempt_at <= now)
-    return (((InboundEvent.status == "pending") & due)
-            | ((InboundEvent.status == "failed") & retry_left & due)
-            | ((InboundEvent.status == "processing") & retry_left & taken_over(InboundEvent, claimer, now))) \
-        & ~_earlier_open()
+    return (
+        ((InboundEvent.status == "pending") & due)
+        | ((InboundEvent.status == "failed") & retry_left & due)
+        | ((InboundEvent.status == "processing") & retry_left & taken_over(InboundEvent, claimer, now))
+    ) & ~_earlier_open()
 
 
-def claim(session: Session, event_id: int, claimer: Claimer, now: Optional[dt.datetime] = None,
-          lease: dt.timedelta = DEFAULT_LEASE) -> Optional[dict[str, Any]]:
+def claim(
+    session: Session,
+    event_id: int,
+    claimer: Claimer,
+    now: Optional[dt.datetime] = None,
+    lease: dt.timedelta = DEFAULT_LEASE,
+) -> Optional[dict[str, Any]]:
     """Take a queued delivery for processing. Returns its event, or None if another worker has it, it is
     finished, or it must wait for an earlier message. The conditional UPDATE is the lock: only one claimer
     sees a changed row."""
     now = now or utcnow()
     result = session.execute(
-        update(InboundEvent).where(InboundEvent.id == event_id, _claimable(claimer, now))
-        .values(status="processing", attempts=InboundEvent.attempts + 1, processed_at=now,
-                claimed_by=claimer.replica, claim_token=claimer.token, lease_until=now + lease)
-        .execution_options(synchronize_session=False))
+        update(InboundEvent)
+        .where(InboundEvent.id == event_id, _claimable(claimer, now))
+        .values(
+            status="processing",
+            attempts=InboundEvent.attempts + 1,
+            processed_at=now,
+            claimed_by=claimer.replica,
+            claim_token=claimer.token,
+            lease_until=now + lease,
+        )
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         return None
     return session.execute(select(InboundEvent.event).where(InboundEvent.id == event_id)).scalar_one()
@@ -95,10 +124,13 @@ def answer(session: Session, event_id: int, claimer: Claimer, now: Optional[dt.d
     replies, so "answered" and "replies planned" are one fact. False if our claim was taken over (then
     queue nothing: the new holder answers it)."""
     result = session.execute(
-        update(InboundEvent).where(InboundEvent.id == event_id, InboundEvent.status == "processing",
-                                   InboundEvent.claim_token == claimer.token)
+        update(InboundEvent)
+        .where(
+            InboundEvent.id == event_id, InboundEvent.status == "processing", InboundEvent.claim_token == claimer.token
+        )
         .values(status="done", event=None, processed_at=now or utcnow(), next_attempt_at=None, lease_until=None)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 
@@ -112,27 +144,42 @@ def fail(session: Session, event_id: int, claimer: Claimer, now: Optional[dt.dat
     now = now or utcnow()
     attempts = session.execute(select(InboundEvent.attempts).where(InboundEvent.id == event_id)).scalar_one_or_none()
     session.execute(
-        update(InboundEvent).where(InboundEvent.id == event_id, InboundEvent.status == "processing",
-                                   InboundEvent.claim_token == claimer.token)
-        .values(status="failed", processed_at=now, next_attempt_at=now + retry_delay(attempts or 1),
-                lease_until=None)
-        .execution_options(synchronize_session=False))
+        update(InboundEvent)
+        .where(
+            InboundEvent.id == event_id, InboundEvent.status == "processing", InboundEvent.claim_token == claimer.token
+        )
+        .values(status="failed", processed_at=now, next_attempt_at=now + retry_delay(attempts or 1), lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def give_up_stuck(session: Session, channels: Iterable[str], claimer: Claimer, now: Optional[dt.datetime] = None) -> int:
+def give_up_stuck(
+    session: Session, channels: Iterable[str], claimer: Claimer, now: Optional[dt.datetime] = None
+) -> int:
     """Deliveries whose every attempt ended with the process dying become failed, so they stop holding up
     their conversation. Returns how many."""
     now = now or utcnow()
     result = session.execute(
-        update(InboundEvent).where(InboundEvent.channel.in_(list(channels)), InboundEvent.status == "processing",
-                                   InboundEvent.attempts >= MAX_ATTEMPTS, taken_over(InboundEvent, claimer, now))
+        update(InboundEvent)
+        .where(
+            InboundEvent.channel.in_(list(channels)),
+            InboundEvent.status == "processing",
+            InboundEvent.attempts >= MAX_ATTEMPTS,
+            taken_over(InboundEvent, claimer, now),
+        )
         .values(status="failed", processed_at=now, lease_until=None)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount or 0
 
 
-def renew(session: Session, claimer: Claimer, event_ids: Iterable[int], now: Optional[dt.datetime] = None,
-          lease: dt.timedelta = DEFAULT_LEASE) -> None:
+def renew(
+    session: Session,
+    claimer: Claimer,
+    event_ids: Iterable[int],
+    now: Optional[dt.datetime] = None,
+    lease: dt.timedelta = DEFAULT_LEASE,
+) -> None:
     """Extend the lease on the deliveries in `event_ids`, the ones this process is working on right now
     (the heartbeat). Only those: a delivery we claimed but could not finish (say the database failed as
     we recorded the answer) must be let go, so its lease lapses and it is tried again, rather than kept
@@ -140,19 +187,27 @@ def renew(session: Session, claimer: Claimer, event_ids: Iterable[int], now: Opt
     ids = list(event_ids)
     if not ids:
         return
-    session.execute(update(InboundEvent).where(InboundEvent.id.in_(ids), InboundEvent.claim_token == claimer.token,
-                                               InboundEvent.status == "processing")
-                    .values(lease_until=(now or utcnow()) + lease)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(InboundEvent)
+        .where(InboundEvent.id.in_(ids), InboundEvent.claim_token == claimer.token, InboundEvent.status == "processing")
+        .values(lease_until=(now or utcnow()) + lease)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def unfinished(session: Session, channels: Iterable[str], claimer: Claimer,
-               now: Optional[dt.datetime] = None, conversation_id: Optional[str] = None) -> list[tuple[int, str]]:
+def unfinished(
+    session: Session,
+    channels: Iterable[str],
+    claimer: Claimer,
+    now: Optional[dt.datetime] = None,
+    conversation_id: Optional[str] = None,
+) -> list[tuple[int, str]]:
     """(id, conversation id) of deliveries on these channels (of one conversation, if given) that may be
     started now, oldest first: those left pending or failed, and those whose holder is gone."""
     now = now or utcnow()
     query = select(InboundEvent.id, InboundEvent.conversation_id).where(
-        InboundEvent.channel.in_(list(channels)), _claimable(claimer, now))
+        InboundEvent.channel.in_(list(channels)), _claimable(claimer, now)
+    )
     if conversation_id is not None:
         query = query.where(InboundEvent.conversation_id == conversation_id)
     rows = session.execute(query.order_by(InboundEvent.id))
@@ -162,30 +217,41 @@ def unfinished(session: Session, channels: Iterable[str], claimer: Claimer,
 def purge(session: Session, retention: dt.timedelta = DEFAULT_RETENTION, now: Optional[dt.datetime] = None) -> int:
     """Forget finished deliveries older than `retention`. Returns how many rows went."""
     cutoff = (now or utcnow()) - retention
-    result = session.execute(delete(InboundEvent).where(InboundEvent.received_at < cutoff,
-                                                        InboundEvent.status.in_(["done", "failed"])))
+    result = session.execute(
+        delete(InboundEvent).where(InboundEvent.received_at < cutoff, InboundEvent.status.in_(["done", "failed"]))
+    )
     return result.rowcount or 0
 
 
-def touch_conversation(session: Session, conversation_id: str, channel: str, origin: str, platform_user_id: str,
-                       account_id: Optional[str], reply_to: Optional[str], at: dt.datetime) -> Conversation:
+def touch_conversation(
+    session: Session,
+    conversation_id: str,
+    channel: str,
+    origin: str,
+    platform_user_id: str,
+    account_id: Optional[str],
+    reply_to: Optional[str],
+    at: dt.datetime,
+) -> Conversation:
     """Create or update the conversation for a new inbound message: its latest public post to answer and
     the start of its messaging window."""
     conv = session.get(Conversation, conversation_id)
     if conv is None:
-        conv = Conversation(id=conversation_id, channel=channel, origin=origin, platform_user_id=platform_user_id,
-                            created_at=at)
+        conv = Conversation(
+            id=conversation_id, channel=channel, origin=origin, platform_user_id=platform_user_id, created_at=at
+        )
         session.add(conv)
     conv.account_id = account_id or conv.account_id
     if conv.last_inbound_at is None or at >= conv.last_inbound_at:  # a late retry of an older comment
-        conv.reply_to = reply_to or conv.reply_to                    # must not become the latest
+        conv.reply_to = reply_to or conv.reply_to  # must not become the latest
         conv.last_inbound_at = at
     session.flush()
     return conv
 
 
-def within_window(conv: Optional[Conversation], window: Optional[dt.timedelta],
-                  now: Optional[dt.datetime] = None) -> bool:
+def within_window(
+    conv: Optional[Conversation], window: Optional[dt.timedelta], now: Optional[dt.datetime] = None
+) -> bool:
     """May we send a free-form message now? `window` None means the platform has no such rule."""
     if window is None:
         return True
@@ -194,15 +260,31 @@ def within_window(conv: Optional[Conversation], window: Optional[dt.timedelta],
     return (now or utcnow()) - conv.last_inbound_at <= window
 
 
-def add_attachments(session: Session, conversation_id: str, channel: str, attachments: Iterable[dict[str, Any]],
-                    supported: Iterable[str], at: dt.datetime) -> int:
+def add_attachments(
+    session: Session,
+    conversation_id: str,
+    channel: str,
+    attachments: Iterable[dict[str, Any]],
+    supported: Iterable[str],
+    at: dt.datetime,
+) -> int:
     """Keep references to what the resident sent. Returns how many were stored."""
     ok = set(supported)
     count = 0
     for a in attachments:
-        session.add(Attachment(conversation_id=conversation_id, channel=channel, kind=a["kind"], url=a.get("url"),
-                               media_id=a.get("media_id"), mime_type=a.get("mime_type"),
-                               latitude=a.get("latitude"), longitude=a.get("longitude"),
-                               supported=a["kind"] in ok, received_at=at))
+        session.add(
+            Attachment(
+                conversation_id=conversation_id,
+                channel=channel,
+                kind=a["kind"],
+                url=a.get("url"),
+                media_id=a.get("media_id"),
+                mime_type=a.get("mime_type"),
+                latitude=a.get("latitude"),
+                longitude=a.get("longitude"),
+                supported=a["kind"] in ok,
+                received_at=at,
+            )
+        )
         count += 1
     return count

@@ -18,9 +18,9 @@ from typing import Optional
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from knowledge.personal_data import tracker_events
 from knowledge.db import session_scope
 from knowledge.models import PrivacyAudit
+from knowledge.personal_data import tracker_events
 from knowledge.personal_data.subjects import Identifier, Subject, find_subject, rows_of
 
 TRACKER_EVENTS = "tracker store: events"
@@ -40,7 +40,7 @@ class Report:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _kb_rows(session: Session, subject: Subject, remove: bool) -> dict[str, int]:
@@ -55,13 +55,20 @@ def _kb_rows(session: Session, subject: Subject, remove: bool) -> dict[str, int]
     return counts
 
 
-def erase(identifier: Identifier, kb_url: str, tracker_url: str, actor: str, dry_run: bool = False,
-          now: Optional[dt.datetime] = None) -> Report:
+def erase(
+    identifier: Identifier,
+    kb_url: str,
+    tracker_url: str,
+    actor: str,
+    dry_run: bool = False,
+    now: Optional[dt.datetime] = None,
+) -> Report:
     """Erase (or with `dry_run` only count) everything about the resident named by `identifier`, in the
     knowledge base at `kb_url` and Rasa's tracker store at `tracker_url`. `actor` goes on the audit line."""
     with session_scope(kb_url) as session:
-        with tracker_events.open_store(tracker_url, commit=not dry_run, share=session.connection(),
-                                       share_url=kb_url) as tracker:
+        with tracker_events.open_store(
+            tracker_url, commit=not dry_run, share=session.connection(), share_url=kb_url
+        ) as tracker:
             subject = find_subject(session, tracker, identifier)
             counts = _kb_rows(session, subject, remove=not dry_run)
             if tracker is not None and subject.conversation_ids:
@@ -73,8 +80,15 @@ def erase(identifier: Identifier, kb_url: str, tracker_url: str, actor: str, dry
             if dry_run:
                 session.rollback()
             else:
-                session.add(PrivacyAudit(action="erase", actor=actor[:100], identifier_kind=identifier.kind,
-                                         subject_hash=identifier.audit_hash(), counts=counts,
-                                         at=now or _utcnow()))
+                session.add(
+                    PrivacyAudit(
+                        action="erase",
+                        actor=actor[:100],
+                        identifier_kind=identifier.kind,
+                        subject_hash=identifier.audit_hash(),
+                        counts=counts,
+                        at=now or _utcnow(),
+                    )
+                )
                 session.flush()  # an error here rolls back the tracker store too
     return report

@@ -27,13 +27,18 @@ SENSITIVE_INTENTS = frozenset({"crisis", "human_handoff"})
 _POSTCODE = re.compile(r"\b[A-Z]{1,2}[0-9][A-Z0-9]?\s*[0-9][A-Z]{2}\b", re.I)
 _PHONE = re.compile(r"(?<!\d)(?:\+44\s?\(?0?\)?|0)\s?\d(?:[\s-]?\d){8,9}(?!\d)")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_STREET_WORDS = (r"(?:road|rd|street|st|avenue|ave|lane|ln|close|drive|dr|way|crescent|cres|court|ct|place|pl|"
-                 r"gardens|gdns|terrace|grove|hill|park|row|square|sq|walk|mews|rise|view|green)")
+_STREET_WORDS = (
+    r"(?:road|rd|street|st|avenue|ave|lane|ln|close|drive|dr|way|crescent|cres|court|ct|place|pl|"
+    r"gardens|gdns|terrace|grove|hill|park|row|square|sq|walk|mews|rise|view|green)"
+)
 # Words that show "<number> ... road" is a count, not an address ("2 potholes on the road").
-_NOT_A_STREET_NAME = (r"(?:the|a|an|on|in|at|of|and|or|is|are|was|were|for|to|by|my|our|your|this|that|still|"
-                      r"weeks?|days?|months?|years?|hours?|times?|potholes?|bins?|cars?|lights?|people|of)")
-_HOUSE = re.compile(rf"\b\d{{1,4}}[a-z]?,?\s+(?:(?!{_NOT_A_STREET_NAME}\b)[A-Za-z'-]+\s+){{1,3}}{_STREET_WORDS}\b",
-                    re.I)
+_NOT_A_STREET_NAME = (
+    r"(?:the|a|an|on|in|at|of|and|or|is|are|was|were|for|to|by|my|our|your|this|that|still|"
+    r"weeks?|days?|months?|years?|hours?|times?|potholes?|bins?|cars?|lights?|people|of)"
+)
+_HOUSE = re.compile(
+    rf"\b\d{{1,4}}[a-z]?,?\s+(?:(?!{_NOT_A_STREET_NAME}\b)[A-Za-z'-]+\s+){{1,3}}{_STREET_WORDS}\b", re.I
+)
 _FLAT = re.compile(r"\b(?:flat|apartment|apt|house|unit)\s+(?:no\.?\s*)?\d+[a-z]?\b", re.I)
 _HOUSE_NUMBER = re.compile(r"\b(?:number|no\.?|#)\s*\d{1,4}[a-z]?\b", re.I)
 # Names: self-introductions, titles and family members followed by a capitalised name.
@@ -42,14 +47,22 @@ _NAME = re.compile(
     r"\b(?i:my name is|my name's|i am called|i'm called|this is)\s+[A-Z][a-z]+"
     r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Mx)\.?\s+[A-Z][a-z]+"
     r"|\b(?i:my|our)\s+(?i:mum|mother|dad|father|son|daughter|wife|husband|partner|nan|gran|grandad|"
-    r"grandma|grandpa|neighbour|brother|sister|aunt|uncle|friend|child|baby)\s+(?!Is\b|Has\b|Was\b)[A-Z][a-z]+")
+    r"grandma|grandpa|neighbour|brother|sister|aunt|uncle|friend|child|baby)\s+(?!Is\b|Has\b|Was\b)[A-Z][a-z]+"
+)
 
 
 def personal_details(text: str) -> list[str]:
     """Kinds of personal detail found in `text` (postcode, phone, email, address, name), in that order."""
     found = []
-    checks = (("postcode", _POSTCODE), ("phone", _PHONE), ("email", _EMAIL), ("address", _HOUSE),
-              ("address", _FLAT), ("address", _HOUSE_NUMBER), ("name", _NAME))
+    checks = (
+        ("postcode", _POSTCODE),
+        ("phone", _PHONE),
+        ("email", _EMAIL),
+        ("address", _HOUSE),
+        ("address", _FLAT),
+        ("address", _HOUSE_NUMBER),
+        ("name", _NAME),
+    )
     # "(0115) 496 0000": brackets around the area code are how many people write a number.
     text = " ".join(text.replace("(", " ").replace(")", " ").split())
     for kind, pattern in checks:
@@ -109,8 +122,10 @@ def pseudonym_key() -> bytes:
         if key.strip():
             return key
         if time.monotonic() >= deadline:
-            raise PseudonymKeyError(f"{path} is empty: stop councilbot, delete the file (a new key is made) "
-                                    "or set PSEUDONYM_KEY, and start it again")
+            raise PseudonymKeyError(
+                f"{path} is empty: stop councilbot, delete the file (a new key is made) "
+                "or set PSEUDONYM_KEY, and start it again"
+            )
         time.sleep(0.05)
 
 

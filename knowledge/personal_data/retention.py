@@ -26,10 +26,10 @@ from typing import Optional
 from sqlalchemy import DateTime, Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from knowledge.personal_data import tracker_events
 from knowledge.db import session_scope
-from knowledge.personal_data.erasure import TRACKER_EVENTS, Report
 from knowledge.models import Base, Case, CaseAudit, CaseRefusal, Conversation, PrivacyAudit, UnansweredQuestion
+from knowledge.personal_data import tracker_events
+from knowledge.personal_data.erasure import TRACKER_EVENTS, Report
 from knowledge.settings import retention_days
 
 ACTOR = "retention job"
@@ -45,7 +45,7 @@ class Periods:
     unanswered: Optional[dt.timedelta]
 
     @classmethod
-    def from_env(cls) -> "Periods":
+    def from_env(cls) -> Periods:
         def days(name: str) -> Optional[dt.timedelta]:
             n = retention_days(name)
             return dt.timedelta(days=n) if n else None
@@ -54,14 +54,13 @@ class Periods:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _conversation_tables() -> list[Table]:
     """Knowledge-base tables whose rows belong to a conversation and go with its transcript: any with a
     `conversation_id` column except cases, which keep their own (longer) period."""
-    return [t for t in reversed(Base.metadata.sorted_tables)
-            if "conversation_id" in t.c and t is not Case.__table__]
+    return [t for t in reversed(Base.metadata.sorted_tables) if "conversation_id" in t.c and t is not Case.__table__]
 
 
 def _case_tables() -> list[Table]:
@@ -93,11 +92,12 @@ def _count_or_delete(session: Session, table: Table, where, remove: bool) -> int
 
 
 def _in(column, values: list) -> list:  # noqa: ANN001 - conditions, sliced: databases cap parameters
-    return [column.in_(values[i:i + 500]) for i in range(0, len(values), 500)]
+    return [column.in_(values[i : i + 500]) for i in range(0, len(values), 500)]
 
 
-def apply(kb_url: str, tracker_url: str, periods: Periods, now: Optional[dt.datetime] = None,
-          dry_run: bool = False) -> Report:
+def apply(
+    kb_url: str, tracker_url: str, periods: Periods, now: Optional[dt.datetime] = None, dry_run: bool = False
+) -> Report:
     """Delete (or with `dry_run` only count) every record past its period, in the knowledge base at
     `kb_url` and Rasa's tracker store at `tracker_url`. Returns the rows per table."""
     now = now or _utcnow()
@@ -108,28 +108,49 @@ def apply(kb_url: str, tracker_url: str, periods: Periods, now: Optional[dt.date
             counts[name] = counts.get(name, 0) + n
 
     with session_scope(kb_url) as session:
-        with tracker_events.open_store(tracker_url, commit=not dry_run, share=session.connection(),
-                                       share_url=kb_url) as tracker:
+        with tracker_events.open_store(
+            tracker_url, commit=not dry_run, share=session.connection(), share_url=kb_url
+        ) as tracker:
             open_cases = set(session.execute(select(Case.conversation_id).where(Case.status != RESOLVED)).scalars())
-            old_cases = sorted(session.execute(
-                select(Case.id).where(Case.status == RESOLVED, Case.resolved_at < now - periods.cases)).scalars()
-            ) if periods.cases is not None else []
+            old_cases = (
+                sorted(
+                    session.execute(
+                        select(Case.id).where(Case.status == RESOLVED, Case.resolved_at < now - periods.cases)
+                    ).scalars()
+                )
+                if periods.cases is not None
+                else []
+            )
             if periods.transcripts is not None:
                 cutoff = now - periods.transcripts
                 tracker_last = tracker_events.last_activity(tracker) if tracker is not None else {}
-                expired = sorted(cid for cid, when in _last_activity(session, tracker_last).items()
-                                 if when < cutoff and cid not in open_cases)
+                expired = sorted(
+                    cid
+                    for cid, when in _last_activity(session, tracker_last).items()
+                    if when < cutoff and cid not in open_cases
+                )
                 for table in _conversation_tables():
                     for where in _in(table.c.conversation_id, expired):
                         add(table.name, _count_or_delete(session, table, where, not dry_run))
                 for where in _in(Conversation.id, expired):
                     add("conversations", _count_or_delete(session, Conversation.__table__, where, not dry_run))
                 if tracker is not None and expired:
-                    add(TRACKER_EVENTS, tracker_events.count(tracker, expired) if dry_run
-                        else tracker_events.delete_for(tracker, expired))
-                quiet_cases = sorted(set(session.execute(
-                    select(Case.id).where(Case.status == RESOLVED, Case.last_activity_at < cutoff,
-                                          Case.resolved_at < cutoff)).scalars()) - set(old_cases))
+                    add(
+                        TRACKER_EVENTS,
+                        tracker_events.count(tracker, expired)
+                        if dry_run
+                        else tracker_events.delete_for(tracker, expired),
+                    )
+                quiet_cases = sorted(
+                    set(
+                        session.execute(
+                            select(Case.id).where(
+                                Case.status == RESOLVED, Case.last_activity_at < cutoff, Case.resolved_at < cutoff
+                            )
+                        ).scalars()
+                    )
+                    - set(old_cases)
+                )
                 # The case's record (its history) stays for the cases period; only what was said goes now.
                 for table in _case_tables():
                     if table is not CaseAudit.__table__:
@@ -140,11 +161,21 @@ def apply(kb_url: str, tracker_url: str, periods: Periods, now: Optional[dt.date
                 for where in _in(key, old_cases):
                     add(table.name, _count_or_delete(session, table, where, not dry_run))
             if periods.unanswered is not None:
-                add("unanswered_questions", _count_or_delete(
-                    session, UnansweredQuestion.__table__,
-                    UnansweredQuestion.created_at < now - periods.unanswered, not dry_run))
-                add("case_refusals", _count_or_delete(
-                    session, CaseRefusal.__table__, CaseRefusal.at < now - periods.unanswered, not dry_run))
+                add(
+                    "unanswered_questions",
+                    _count_or_delete(
+                        session,
+                        UnansweredQuestion.__table__,
+                        UnansweredQuestion.created_at < now - periods.unanswered,
+                        not dry_run,
+                    ),
+                )
+                add(
+                    "case_refusals",
+                    _count_or_delete(
+                        session, CaseRefusal.__table__, CaseRefusal.at < now - periods.unanswered, not dry_run
+                    ),
+                )
             if dry_run:
                 session.rollback()
             elif counts:

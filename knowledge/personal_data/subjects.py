@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from sqlalchemy import Table, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from knowledge.personal_data import tracker_events
 from knowledge.casework.cases import REFERENCE_PREFIX
 from knowledge.models import Base, Case, CaseMessage, CaseRefusal, Conversation, UnansweredQuestion
+from knowledge.personal_data import tracker_events
 from knowledge.personal_data.privacy import pseudonym
 
 KINDS: tuple[str, ...] = ("conversation", "reference", "email", "phone")
@@ -74,8 +75,8 @@ class Identifier:
 
     def audit_hash(self) -> str:
         """A one-way hash for the audit line, never the identifier itself."""
-        key = f"{self.kind}:{self.value}".encode("utf-8")
-        return hashlib.scrypt(key, salt=_SALT, n=2 ** 14, r=8, p=1, dklen=32).hex()
+        key = f"{self.kind}:{self.value}".encode()
+        return hashlib.scrypt(key, salt=_SALT, n=2**14, r=8, p=1, dklen=32).hex()
 
     @property
     def needle(self) -> str:
@@ -103,8 +104,10 @@ class Identifier:
         if self.kind == "email":
             return self.mentioned_in(conversation_id)
         if self.kind == "phone":
-            return any(normalise_phone(run) == self.value
-                       for run in _NUMBER_RUN.findall(_INSIDE_NUMBER.sub("", conversation_id)))
+            return any(
+                normalise_phone(run) == self.value
+                for run in _NUMBER_RUN.findall(_INSIDE_NUMBER.sub("", conversation_id))
+            )
         return False
 
 
@@ -202,21 +205,30 @@ def find_subject(session: Session, tracker: Optional[Connection], identifier: Id
     if identifier.kind == "conversation":
         conversations.add(identifier.value)
     elif identifier.kind == "reference":
-        conversations.update(session.execute(select(Case.conversation_id)
-                                             .where(Case.reference == identifier.value)).scalars())
+        conversations.update(
+            session.execute(select(Case.conversation_id).where(Case.reference == identifier.value)).scalars()
+        )
     else:
         conversations.update(_conversations_mentioning(session, tracker, identifier))
         if identifier.kind == "phone":
             conversations.add(f"whatsapp:{identifier.value}")
-    case_ids = set(session.execute(select(Case.id).where(Case.conversation_id.in_(conversations))).scalars()
-                   ) if conversations else set()
+    case_ids = (
+        set(session.execute(select(Case.id).where(Case.conversation_id.in_(conversations))).scalars())
+        if conversations
+        else set()
+    )
     hashes = sorted(pseudonyms_of(conversations))
-    unanswered = set(session.execute(select(UnansweredQuestion.id)
-                                     .where(UnansweredQuestion.conversation.in_(hashes))).scalars()
-                     ) if hashes else set()
+    unanswered = (
+        set(session.execute(select(UnansweredQuestion.id).where(UnansweredQuestion.conversation.in_(hashes))).scalars())
+        if hashes
+        else set()
+    )
     if identifier.kind in ("email", "phone"):
-        rows = session.execute(select(UnansweredQuestion.id, UnansweredQuestion.text)
-                               .where(_contains(UnansweredQuestion.text, identifier.needle)))
+        rows = session.execute(
+            select(UnansweredQuestion.id, UnansweredQuestion.text).where(
+                _contains(UnansweredQuestion.text, identifier.needle)
+            )
+        )
         unanswered.update(i for i, text in rows if identifier.mentioned_in(text))
     return Subject(identifier, frozenset(conversations), frozenset(case_ids), frozenset(unanswered))
 
@@ -227,12 +239,15 @@ def _contains(column, needle: str):  # noqa: ANN001, ANN202 - a SQLAlchemy expre
 
 def _conversations_mentioning(session: Session, tracker: Optional[Connection], identifier: Identifier) -> set[str]:
     found: set[str] = set()
-    rows = session.execute(select(Case.conversation_id, CaseMessage.text)
-                           .join(Case, Case.id == CaseMessage.case_id)
-                           .where(_contains(CaseMessage.text, identifier.needle)))
+    rows = session.execute(
+        select(Case.conversation_id, CaseMessage.text)
+        .join(Case, Case.id == CaseMessage.case_id)
+        .where(_contains(CaseMessage.text, identifier.needle))
+    )
     found.update(c for c, text in rows if identifier.mentioned_in(text))
-    notes = session.execute(select(Case.conversation_id, Case.outcome_note)
-                            .where(_contains(Case.outcome_note, identifier.needle)))
+    notes = session.execute(
+        select(Case.conversation_id, Case.outcome_note).where(_contains(Case.outcome_note, identifier.needle))
+    )
     found.update(c for c, text in notes if identifier.mentioned_in(text or ""))
     if tracker is not None:
         found.update(tracker_events.senders_mentioning(tracker, identifier.needle, identifier.mentioned_in))
@@ -244,8 +259,9 @@ def _conversations_named_by(session: Session, tracker: Optional[Connection], ide
     """Conversations whose id holds the email address or phone number, in any store: the conversation
     records and every column naming a conversation (found by column, like `rows_of`), and the tracker
     store, which may be all there is of a conversation the bot answered without a handover."""
-    columns = [Conversation.__table__.c.id] + [table.c.conversation_id for table in Base.metadata.sorted_tables
-                                                if "conversation_id" in table.c]
+    columns = [Conversation.__table__.c.id] + [
+        table.c.conversation_id for table in Base.metadata.sorted_tables if "conversation_id" in table.c
+    ]
     found: set[str] = set()
     for column in columns:
         ids = session.execute(select(column).distinct().where(_contains(column, identifier.needle))).scalars()

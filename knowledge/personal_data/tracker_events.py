@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Optional
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, func, inspect, select
 from sqlalchemy.engine import Connection, make_url
@@ -22,7 +23,8 @@ from sqlalchemy.engine import Connection, make_url
 from knowledge.db import get_engine
 
 EVENTS = Table(
-    "events", MetaData(),
+    "events",
+    MetaData(),
     Column("id", Integer, primary_key=True),
     Column("sender_id", String(255), nullable=False),
     Column("type_name", String(255), nullable=False),
@@ -38,12 +40,13 @@ _SLICE = 500
 def _slices(ids: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), _SLICE):
-        yield ordered[start:start + _SLICE]
+        yield ordered[start : start + _SLICE]
 
 
 @contextmanager
-def open_store(url: str, commit: bool, share: Optional[Connection] = None,
-               share_url: Optional[str] = None) -> Iterator[Optional[Connection]]:
+def open_store(
+    url: str, commit: bool, share: Optional[Connection] = None, share_url: Optional[str] = None
+) -> Iterator[Optional[Connection]]:
     """A connection in a transaction on the tracker store at `url`, committed at the end if `commit`, else
     rolled back; None when the store has never been written to (no database file or no events table).
     When `url` is `share_url` (one database for both), `share` is used as is, inside its own transaction:
@@ -70,31 +73,39 @@ def open_store(url: str, commit: bool, share: Optional[Connection] = None,
 
 def count(conn: Connection, sender_ids: Iterable[str]) -> int:
     """How many events the conversations `sender_ids` have."""
-    return sum(conn.execute(select(func.count()).select_from(EVENTS).where(EVENTS.c.sender_id.in_(part)))
-               .scalar_one() for part in _slices(sender_ids))
+    return sum(
+        conn.execute(select(func.count()).select_from(EVENTS).where(EVENTS.c.sender_id.in_(part))).scalar_one()
+        for part in _slices(sender_ids)
+    )
 
 
 def delete_for(conn: Connection, sender_ids: Iterable[str]) -> int:
     """Delete every event of the conversations `sender_ids`; returns how many went."""
-    return sum(conn.execute(delete(EVENTS).where(EVENTS.c.sender_id.in_(part))).rowcount or 0
-               for part in _slices(sender_ids))
+    return sum(
+        conn.execute(delete(EVENTS).where(EVENTS.c.sender_id.in_(part))).rowcount or 0 for part in _slices(sender_ids)
+    )
 
 
 def senders_mentioning(conn: Connection, needle: str, matches: Callable[[str], bool]) -> set[str]:
     """Conversations in which the resident wrote something that `matches`. `needle` is a fragment every
     match contains (the email address, the phone number's last digits), so the database sends back only
     the few rows worth reading."""
-    rows = conn.execute(select(EVENTS.c.sender_id, EVENTS.c.data)
-                        .where(EVENTS.c.type_name == "user",
-                               func.lower(EVENTS.c.data).contains(needle.lower(), autoescape=True)))
+    rows = conn.execute(
+        select(EVENTS.c.sender_id, EVENTS.c.data).where(
+            EVENTS.c.type_name == "user", func.lower(EVENTS.c.data).contains(needle.lower(), autoescape=True)
+        )
+    )
     return {sender for sender, data in rows if matches(_user_text(data))}
 
 
 def senders_named(conn: Connection, needle: str, names: Callable[[str], bool]) -> set[str]:
     """Conversations whose id itself `names` the resident (an integrator's `rest:ann@example.org`).
     `needle` is a fragment such an id contains, compared without regard to case."""
-    rows = conn.execute(select(EVENTS.c.sender_id).distinct()
-                        .where(func.lower(EVENTS.c.sender_id).contains(needle.lower(), autoescape=True)))
+    rows = conn.execute(
+        select(EVENTS.c.sender_id)
+        .distinct()
+        .where(func.lower(EVENTS.c.sender_id).contains(needle.lower(), autoescape=True))
+    )
     return {sender for sender in rows.scalars() if names(sender)}
 
 
@@ -113,13 +124,16 @@ def last_activity(conn: Connection) -> dict[str, dt.datetime]:
 
 def as_datetime(timestamp: float) -> dt.datetime:
     """A tracker event's timestamp as naive UTC, like every time in the knowledge base."""
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
 def transcript(conn: Connection, sender_id: str) -> list[str]:
     """The conversation as a person would read it: one line per thing said or remembered, oldest first."""
-    rows = conn.execute(select(EVENTS.c.type_name, EVENTS.c.timestamp, EVENTS.c.data)
-                        .where(EVENTS.c.sender_id == sender_id).order_by(EVENTS.c.id))
+    rows = conn.execute(
+        select(EVENTS.c.type_name, EVENTS.c.timestamp, EVENTS.c.data)
+        .where(EVENTS.c.sender_id == sender_id)
+        .order_by(EVENTS.c.id)
+    )
     lines = []
     for type_name, timestamp, data in rows:
         line = readable(type_name, _load(data))

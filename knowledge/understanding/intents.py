@@ -25,7 +25,7 @@ def intent_for_redirect(key: str) -> str:
 def redirect_key(intent: Optional[str]) -> Optional[str]:
     """The redirect key an intent names, or None."""
     if intent and intent.startswith(REDIRECT_PREFIX):
-        return intent[len(REDIRECT_PREFIX):]
+        return intent[len(REDIRECT_PREFIX) :]
     return None
 
 

@@ -41,8 +41,13 @@ def looks_like_word(word: str) -> bool:
     word = word.lower()
     if word in ("a", "i") or not word.isascii():
         return True
-    return (len(word) >= 2 and bool(_VOWEL.search(word)) and not _CONSONANT_RUN.search(word)
-            and not _REPEAT.search(word) and not _along_a_row(word))
+    return (
+        len(word) >= 2
+        and bool(_VOWEL.search(word))
+        and not _CONSONANT_RUN.search(word)
+        and not _REPEAT.search(word)
+        and not _along_a_row(word)
+    )
 
 
 def has_real_words(text: str) -> bool:

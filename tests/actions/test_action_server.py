@@ -18,8 +18,13 @@ from tests.conftest import free_port
 def action_server(kb_url: str):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": kb_url, "SANIC_HOST": "127.0.0.1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                            cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -38,13 +43,28 @@ def action_server(kb_url: str):
 
 
 def _call(url: str, action: str, text: str, intent: str) -> httpx.Response:
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9},
-              "intent_ranking": [{"name": intent, "confidence": 0.9}], "entities": []}
-    payload = {"next_action": action, "sender_id": "http-test", "version": "3.6.21", "domain": {},
-               "tracker": {"sender_id": "http-test", "slots": {}, "latest_message": latest,
-                           "events": [{"event": "user", "text": text, "parse_data": latest}],
-                           "paused": False, "latest_input_channel": "rest", "active_loop": {},
-                           "latest_action_name": "action_listen"}}
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "intent_ranking": [{"name": intent, "confidence": 0.9}],
+        "entities": [],
+    }
+    payload = {
+        "next_action": action,
+        "sender_id": "http-test",
+        "version": "3.6.21",
+        "domain": {},
+        "tracker": {
+            "sender_id": "http-test",
+            "slots": {},
+            "latest_message": latest,
+            "events": [{"event": "user", "text": text, "parse_data": latest}],
+            "paused": False,
+            "latest_input_channel": "rest",
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        },
+    }
     return httpx.post(f"{url}/webhook", json=payload, timeout=30)
 
 
@@ -57,8 +77,14 @@ def test_action_server_answers_with_the_link(action_server: str) -> None:
 
 def test_action_server_lists_our_actions(action_server: str) -> None:
     names = {a["name"] for a in httpx.get(f"{action_server}/actions", timeout=10).json()}
-    assert {"action_answer_service", "action_redirect", "action_crisis", "action_kb_fallback",
-            "action_human_handoff", "action_out_of_scope"} <= names
+    assert {
+        "action_answer_service",
+        "action_redirect",
+        "action_crisis",
+        "action_kb_fallback",
+        "action_human_handoff",
+        "action_out_of_scope",
+    } <= names
 
 
 def test_unknown_action_is_an_error_not_a_crash(action_server: str) -> None:

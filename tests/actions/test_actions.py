@@ -44,8 +44,11 @@ def test_an_edit_shows_on_the_next_message(kb_url: str) -> None:
 
 
 def test_bin_type_entity_shapes_the_answer(kb_url: str) -> None:
-    t = tracker("recycling not collected", "svc_bins_missed",
-                entities=[{"entity": "bin_type", "value": "recycling", "start": 0, "end": 9}])
+    t = tracker(
+        "recycling not collected",
+        "svc_bins_missed",
+        entities=[{"entity": "bin_type", "value": "recycling", "start": 0, "end": 9}],
+    )
     [msg] = run(ActionAnswerService(), t)
     assert "(recycling bin)" in msg["text"] and MISSED_BIN in msg["text"]
 
@@ -82,8 +85,12 @@ def test_crisis_still_answers_when_database_is_down(monkeypatch) -> None:
 
 def test_fallback_offers_up_to_three_services_and_a_phone(kb_url: str) -> None:
     # The model leans to fly-tipping, the text search to bulky waste: they disagree, so offer both.
-    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "svc_env_fly_tipping", "confidence": 0.3},
-               {"name": "svc_bins_bulky", "confidence": 0.25}, {"name": "svc_parks", "confidence": 0.05}]
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.45},
+        {"name": "svc_env_fly_tipping", "confidence": 0.3},
+        {"name": "svc_bins_bulky", "confidence": 0.25},
+        {"name": "svc_parks", "confidence": 0.05},
+    ]
     [msg] = run(ActionKnowledgeFallback(), tracker("old sofa dumped", "nlu_fallback", 0.45, ranking))
     payloads = [b["payload"] for b in msg["buttons"]]
     assert 1 <= len(payloads) <= 3
@@ -129,8 +136,11 @@ def test_the_case_keeps_the_transcript_and_what_the_bot_understood(kb_url: str) 
     run(ActionHumanHandoff(), t)
     with session_scope(kb_url) as session:
         case = session.execute(select(Case)).scalar_one()
-        lines = session.execute(select(CaseMessage).where(CaseMessage.case_id == case.id)
-                                .order_by(CaseMessage.id)).scalars().all()
+        lines = (
+            session.execute(select(CaseMessage).where(CaseMessage.case_id == case.id).order_by(CaseMessage.id))
+            .scalars()
+            .all()
+        )
         assert case.conversation_id == "r-tr" and case.channel == "rest" and case.reason == "asked"
         resident = [m for m in lines if m.author == "resident"]
         assert [m.meta["intent"] for m in resident] == ["svc_roads_pothole", "human_handoff"]

@@ -30,14 +30,27 @@ def conversation(*turns: tuple[str, str], sender: str = "r-conv", channel: str =
     events: list[dict[str, Any]] = [{"event": "action", "name": "action_listen"}]
     latest: dict[str, Any] = {}
     for text, intent in turns:
-        latest = {"text": text, "intent": {"name": intent, "confidence": 0.2},
-                  "intent_ranking": [{"name": intent, "confidence": 0.2}], "entities": []}
+        latest = {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.2},
+            "intent_ranking": [{"name": intent, "confidence": 0.2}],
+            "entities": [],
+        }
         events.append({"event": "user", "text": text, "parse_data": latest, "input_channel": channel})
         events.append({"event": "bot", "text": "Sorry, I didn't understand that."})
     events.pop()  # the bot hasn't answered the latest yet
-    return Tracker.from_dict({"sender_id": sender, "slots": {}, "latest_message": latest, "events": events,
-                              "paused": False, "latest_input_channel": channel, "active_loop": {},
-                              "latest_action_name": "action_listen"})
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": {},
+            "latest_message": latest,
+            "events": events,
+            "paused": False,
+            "latest_input_channel": channel,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
 
 
 def all_cases(kb_url: str) -> list[Case]:
@@ -52,10 +65,12 @@ def refusals(kb_url: str) -> list[CaseRefusal]:
 
 # --- no case for gibberish --------------------------------------------------------------------------------------
 
+
 def test_two_unintelligible_messages_get_the_phone_number_not_a_case(kb_url: str) -> None:
     run(ActionKnowledgeFallback(), conversation(("asdfgh", "nlu_fallback"), sender="web:g"))
-    messages = run(ActionKnowledgeFallback(), conversation(("asdfgh", "nlu_fallback"), ("???", "nlu_fallback"),
-                                                           sender="web:g"))
+    messages = run(
+        ActionKnowledgeFallback(), conversation(("asdfgh", "nlu_fallback"), ("???", "nlu_fallback"), sender="web:g")
+    )
     said = " ".join(m["text"] for m in messages)
     assert PHONE in said and "speak to a person" in said
     assert not REFERENCE.search(said)
@@ -69,30 +84,51 @@ def test_emoji_only_twice_gets_the_phone_number_not_a_case(kb_url: str) -> None:
 
 
 def test_real_words_the_bot_misses_twice_still_reach_a_person(kb_url: str) -> None:
-    messages = run(ActionKnowledgeFallback(), conversation(
-        ("my carer hasn't turned up", "nlu_fallback"), ("nobody came this morning", "nlu_fallback")))
+    messages = run(
+        ActionKnowledgeFallback(),
+        conversation(("my carer hasn't turned up", "nlu_fallback"), ("nobody came this morning", "nlu_fallback")),
+    )
     assert REFERENCE.search(messages[-1]["text"])
     assert [c.reason for c in all_cases(kb_url)] == ["repeated_fallback"]
 
 
 def test_asking_for_a_person_after_gibberish_opens_a_case(kb_url: str) -> None:
-    [msg] = run(ActionHumanHandoff(), conversation(("asdfgh", "nlu_fallback"), ("???", "nlu_fallback"),
-                                                   ("speak to a person", "human_handoff")))
+    [msg] = run(
+        ActionHumanHandoff(),
+        conversation(("asdfgh", "nlu_fallback"), ("???", "nlu_fallback"), ("speak to a person", "human_handoff")),
+    )
     assert REFERENCE.search(msg["text"])
     assert len(all_cases(kb_url)) == 1
 
 
-@pytest.mark.parametrize("text,real", [
-    ("asdfgh", False), ("???", False), ("!!!!", False), ("😀👍", False), ("qwerty", False), ("jjjjjjj", False),
-    ("lkjh lkjh", False), ("12", False), ("xzxzxz vbvbvb", False),
-    ("wibble", True), ("bins", True), ("help!", True), ("NB1 2AB", True), ("my carer hasn't come", True),
-    ("Dw i eisiau siarad â rhywun", True), ("أريد التحدث مع شخص", True), ("i", True),
-])
+@pytest.mark.parametrize(
+    "text,real",
+    [
+        ("asdfgh", False),
+        ("???", False),
+        ("!!!!", False),
+        ("😀👍", False),
+        ("qwerty", False),
+        ("jjjjjjj", False),
+        ("lkjh lkjh", False),
+        ("12", False),
+        ("xzxzxz vbvbvb", False),
+        ("wibble", True),
+        ("bins", True),
+        ("help!", True),
+        ("NB1 2AB", True),
+        ("my carer hasn't come", True),
+        ("Dw i eisiau siarad â rhywun", True),
+        ("أريد التحدث مع شخص", True),
+        ("i", True),
+    ],
+)
 def test_what_counts_as_real_words(text: str, real: bool) -> None:
     assert has_real_words(text) is real
 
 
 # --- case caps -------------------------------------------------------------------------------------------------
+
 
 def _resolve_all(kb_url: str) -> None:
     with session_scope(kb_url) as session:
@@ -134,8 +170,9 @@ def test_a_crisis_opens_an_urgent_case_whatever_the_caps(kb_url: str, monkeypatc
     assert refusals(kb_url) == []
 
 
-def test_a_busy_channel_stops_opening_normal_cases_but_not_urgent_ones(kb_url: str,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_busy_channel_stops_opening_normal_cases_but_not_urgent_ones(
+    kb_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CASES_PER_CHANNEL_PER_HOUR", "5")
     for n in range(5):
         run(ActionHumanHandoff(), tracker("person please", "human_handoff", sender=f"web:b{n}"))

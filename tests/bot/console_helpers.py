@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 import re
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import httpx
 import pytest
@@ -43,8 +44,13 @@ def running_console(db_url: str, log_path: Path, env: Optional[dict[str, str]] =
     base = f"http://127.0.0.1:{port}"
     # These tests speak plain http to loopback, where a Secure cookie would never be sent back.
     child_env = {"CONSOLE_INSECURE_COOKIES": "1", "DATABASE_URL": db_url, **(env or {})}
-    with running_server([sys.executable, "-m", "bot.console", "--host", "127.0.0.1", "--port", str(port)],
-                        child_env, log_path, f"{base}/healthz", "console"):
+    with running_server(
+        [sys.executable, "-m", "bot.console", "--host", "127.0.0.1", "--port", str(port)],
+        child_env,
+        log_path,
+        f"{base}/healthz",
+        "console",
+    ):
         yield base
 
 
@@ -61,7 +67,7 @@ def make_db(tmp: Path) -> str:
 class WebClient(httpx.Client):
     """An httpx client that may be used in a `with` block after its first request (httpx refuses)."""
 
-    def __enter__(self) -> "WebClient":
+    def __enter__(self) -> WebClient:
         return self
 
 
@@ -104,8 +110,9 @@ def error_summary(page: str) -> str:
 
 
 @contextmanager
-def seeded_console(tmp_path_factory: pytest.TempPathFactory, name: str,
-                   env: Optional[dict[str, str]] = None) -> Iterator[tuple[str, str]]:
+def seeded_console(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: Optional[dict[str, str]] = None
+) -> Iterator[tuple[str, str]]:
     """(base URL, database URL) of a console over the shipped seed content and the test accounts."""
     tmp = tmp_path_factory.mktemp(name)
     db_url = make_db(tmp)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from bot.channels.rest import METADATA, SENDER_PREFIX, TOKEN_HEADER, answer_webhook, updates_response
 from bot.channels.webchat import WebChatInput
 from knowledge.casework import cases
-from knowledge.delivery.conversations import touch_conversation
 from knowledge.db import session_scope
+from knowledge.delivery.conversations import touch_conversation
 from knowledge.models import Case, CaseMessage, Conversation
 from tests.bot.test_webchat_page import Recorder
 
@@ -27,8 +27,7 @@ PSID = "7001002003"
 def rest(rasa: Recorder, sender: str, text: str, token: Optional[str] = None) -> tuple[int, Any, Optional[str]]:
     """POST to the REST webhook in-process: (status, body, owner token handed back if any)."""
     body = json.dumps({"sender": sender, "message": text}).encode()
-    resp = asyncio.run(answer_webhook(body, rasa, "rest", sender_prefix=SENDER_PREFIX, metadata=METADATA,
-                                      token=token))
+    resp = asyncio.run(answer_webhook(body, rasa, "rest", sender_prefix=SENDER_PREFIX, metadata=METADATA, token=token))
     return resp.status, json.loads(resp.body), resp.headers.get(TOKEN_HEADER)
 
 
@@ -68,7 +67,7 @@ def test_rest_caller_naming_a_messenger_resident_gets_a_conversation_of_its_own(
         assert s.get(Conversation, f"messenger:{PSID}").last_inbound_at == T0
     # ...and their staff replies can't be read through REST, with or without the REST caller's own token.
     assert rest_updates(f"messenger:{PSID}", None)[0] == 403
-    status, body = rest_updates(f"messenger:{PSID}", token)   # the REST caller's own conversation
+    status, body = rest_updates(f"messenger:{PSID}", token)  # the REST caller's own conversation
     assert status == 200 and "refund" not in json.dumps(body)
 
 
@@ -83,12 +82,12 @@ def test_a_second_caller_without_the_token_is_refused_and_leaves_no_trace(kb_url
     for forged in (None, "", "x" * 43, token[:-1] + ("A" if token[-1] != "A" else "B"), token + "A" * 30):
         status, body, given = rest(attacker, "resident-42", "cancel my case", token=forged)
         assert status == 403 and "someone else" in body["error"] and given is None
-    assert attacker.messages == []                   # the bot never saw it
-    assert case_lines(kb_url, case.id) == lines      # nothing added to the resident's case
+    assert attacker.messages == []  # the bot never saw it
+    assert case_lines(kb_url, case.id) == lines  # nothing added to the resident's case
 
     status, body, given = rest(owner, "resident-42", "thanks", token=token)
-    assert status == 200 and given is None           # the token is handed out once, at the start
-    assert case_lines(kb_url, case.id) > lines       # the owner's message reached the case
+    assert status == 200 and given is None  # the token is handed out once, at the start
+    assert case_lines(kb_url, case.id) > lines  # the owner's message reached the case
 
 
 def test_staff_replies_are_read_only_with_the_owner_token(kb_url: str) -> None:
@@ -96,7 +95,7 @@ def test_staff_replies_are_read_only_with_the_owner_token(kb_url: str) -> None:
     staff_reply(kb_url, "rest:resident-7", "rest", "Hello, this is Sam from the council")
     assert rest_updates("resident-7", None)[0] == 403
     assert rest_updates("resident-7", "not-the-token")[0] == 403
-    assert rest_updates("someone-else", token)[0] == 403   # a token opens only its own conversation
+    assert rest_updates("someone-else", token)[0] == 403  # a token opens only its own conversation
     status, body = rest_updates("resident-7", token)
     assert status == 200 and [m["text"] for m in body] == ["Hello, this is Sam from the council"]
 

@@ -22,8 +22,10 @@ from bot.console.views.cases import CHANNELS as CONSOLE_FILTER
 ROOT = Path(__file__).resolve().parents[2]
 # Channel names written in the code: parsers building messages, metadata the actions receive, senders
 # choosing a platform's dialect, lookups in the table.
-_NAMED = re.compile(r"""(?:\bchannel=|["']channel["']:\s*|\b(?:ch|channel|target\.channel)\s*==\s*"""
-                    r"""|\b(?:channel|text_limits|private_side)\()["']([a-z_]+)["']""")
+_NAMED = re.compile(
+    r"""(?:\bchannel=|["']channel["']:\s*|\b(?:ch|channel|target\.channel)\s*==\s*"""
+    r"""|\b(?:channel|text_limits|private_side)\()["']([a-z_]+)["']"""
+)
 
 
 def _names_in_code() -> set[str]:
@@ -36,7 +38,15 @@ def _names_in_code() -> set[str]:
 
 def test_every_channel_named_in_the_code_has_a_record() -> None:
     named = _names_in_code()
-    assert {"facebook_comment", "instagram_comment", "whatsapp", "x", "x_mention", "webchat", "rest"} <= named  # the scan itself found the parsers' and the web channels' names
+    assert {
+        "facebook_comment",
+        "instagram_comment",
+        "whatsapp",
+        "x",
+        "x_mention",
+        "webchat",
+        "rest",
+    } <= named  # the scan itself found the parsers' and the web channels' names
     assert named <= set(table.NAMES)
     assert MetaInput.channels | XInput.channels | table.POLLED == set(table.NAMES)
     assert set(CONSOLE_FILTER) == set(table.NAMES)
@@ -45,9 +55,18 @@ def test_every_channel_named_in_the_code_has_a_record() -> None:
             assert not table.channel(c.private_side).public
 
 
-@pytest.mark.parametrize("name, max_chars", [
-    ("messenger", 2000), ("instagram", 1000), ("whatsapp", 4096), ("facebook_comment", 8000),
-    ("instagram_comment", 2200), ("x_mention", 280), ("x", 10000)])
+@pytest.mark.parametrize(
+    "name, max_chars",
+    [
+        ("messenger", 2000),
+        ("instagram", 1000),
+        ("whatsapp", 4096),
+        ("facebook_comment", 8000),
+        ("instagram_comment", 2200),
+        ("x_mention", 280),
+        ("x", 10000),
+    ],
+)
 def test_text_limits_are_the_platforms(name: str, max_chars: int) -> None:
     assert table.text_limits(name).max_chars == max_chars
 
@@ -86,10 +105,10 @@ def test_windows() -> None:
 
 
 def test_lookups() -> None:
-    assert table.PUBLIC == {"facebook_comment", "instagram_comment", "x_mention"}
-    assert table.POLLED == {"webchat", "rest"}
-    assert table.META_CHANNELS == {"messenger", "facebook_comment", "instagram", "instagram_comment", "whatsapp"}
-    assert table.X_CHANNELS == {"x", "x_mention"}
+    assert {"facebook_comment", "instagram_comment", "x_mention"} == table.PUBLIC
+    assert {"webchat", "rest"} == table.POLLED
+    assert {"messenger", "facebook_comment", "instagram", "instagram_comment", "whatsapp"} == table.META_CHANNELS
+    assert {"x", "x_mention"} == table.X_CHANNELS
     assert table.for_webhook("page", public=False).name == "messenger"
     assert table.for_webhook("instagram", public=True).name == "instagram_comment"
     with pytest.raises(KeyError):
@@ -105,8 +124,14 @@ def test_conversation_ids_start_with_the_channels_prefix() -> None:
 
 
 def _loads_rasa(code: str) -> bool:
-    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint('rasa' in sys.modules)"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint('rasa' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1] == "True"
 
 

@@ -43,16 +43,16 @@ def test_erase_dry_run_then_erase(stores, capsys: pytest.CaptureFixture) -> None
     assert not any(t in after for t in (*ANN_TEXTS, "900123", ANN_EMAIL, ANN_EMAIL.upper()))
     assert all(t in after for t in BOB_TEXTS)
     with session_scope(stores.kb_url) as session:
-        audit = session.execute(select(PrivacyAudit.action, PrivacyAudit.actor, PrivacyAudit.identifier_kind)
-                                .order_by(PrivacyAudit.id)).all()
+        audit = session.execute(
+            select(PrivacyAudit.action, PrivacyAudit.actor, PrivacyAudit.identifier_kind).order_by(PrivacyAudit.id)
+        ).all()
     assert audit == [("erase", "dpo.smith", "phone"), ("erase", "dpo.smith", "email")]
 
     assert councilbot(["privacy", "erase", "07700 900123"]) == 0  # again: nothing left, no error
     assert "Nothing is held" in capsys.readouterr().out
 
 
-def test_export_writes_a_new_file_and_never_overwrites(stores, tmp_path: Path, capsys: pytest.CaptureFixture
-                                                       ) -> None:
+def test_export_writes_a_new_file_and_never_overwrites(stores, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     refs = populate(stores)
     out = tmp_path / "request-42.json"
     assert councilbot(["privacy", "export", refs["ann"], "--out", str(out)]) == 0

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main as councilbot
-from knowledge.db import session_scope
 from knowledge.catalogue.editing import snapshot, versions
+from knowledge.db import session_scope
 from knowledge.models import Service
 from knowledge.settings import CONTENT_DIR
 
@@ -44,8 +44,9 @@ def published(kb_url: str) -> dict:
         return {"snapshot": snapshot(session), "versions": [v.number for v in versions(session)]}
 
 
-def test_export_writes_a_csv_with_a_byte_order_mark_and_yaml_still_works(kb_url: str, tmp_path: Path,
-                                                                         capsys: pytest.CaptureFixture) -> None:
+def test_export_writes_a_csv_with_a_byte_order_mark_and_yaml_still_works(
+    kb_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = export(tmp_path, capsys)
     assert out.read_bytes().startswith(b"\xef\xbb\xbfkey,title,url,")
     assert councilbot(["kb", "export", str(tmp_path / "yaml")]) == 0
@@ -54,8 +55,9 @@ def test_export_writes_a_csv_with_a_byte_order_mark_and_yaml_still_works(kb_url:
     assert "--csv FILE" in capsys.readouterr().err
 
 
-def test_dry_run_prints_the_plan_and_changes_nothing(kb_url: str, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_dry_run_prints_the_plan_and_changes_nothing(
+    kb_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = export(tmp_path, capsys)
     rewrite(out, "roads.pothole", title="Report a pothole or crater")
     before = published(kb_url)
@@ -67,8 +69,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(kb_url: str, tmp_path: Path
     assert published(kb_url) == before
 
 
-def test_import_applies_and_prints_the_new_version(kb_url: str, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture) -> None:
+def test_import_applies_and_prints_the_new_version(kb_url: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = export(tmp_path, capsys)
     rewrite(out, "roads.pothole", title="Report a pothole or crater")
     assert councilbot(["kb", "import", str(out), "--author", "eddie", "--reason", "Plainer title"]) == 0
@@ -84,8 +85,9 @@ def test_import_applies_and_prints_the_new_version(kb_url: str, tmp_path: Path,
     assert "Nothing to import; no new version." in capsys.readouterr().out
 
 
-def test_errors_name_file_and_row_exit_1_and_change_nothing(kb_url: str, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture) -> None:
+def test_errors_name_file_and_row_exit_1_and_change_nothing(
+    kb_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = export(tmp_path, capsys)
     rewrite(out, "roads.pothole", title="Fine", review_by="next year")
     before = published(kb_url)
@@ -106,8 +108,9 @@ def test_yaml_directory_import(kb_url: str, content_copy: Path, capsys: pytest.C
     assert "published as version" in capsys.readouterr().out
 
 
-def test_kb_load_records_a_version_when_it_changes_something(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture) -> None:
+def test_kb_load_records_a_version_when_it_changes_something(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     assert councilbot(["kb", "load", str(CONTENT_DIR)]) == 0
@@ -130,14 +133,17 @@ def test_seed_load_at_startup_records_a_version(tmp_path: Path, monkeypatch: pyt
         assert (first.author, first.reason) == ("system", "Seed content")
 
 
-def test_kb_validate_names_file_line_and_problem_as_the_readme_shows(content_copy: Path,
-                                                                    capsys: pytest.CaptureFixture) -> None:
+def test_kb_validate_names_file_line_and_problem_as_the_readme_shows(
+    content_copy: Path, capsys: pytest.CaptureFixture
+) -> None:
     bins = content_copy / "services" / "bins.yml"
     text = bins.read_text(encoding="utf-8")
-    bins.write_text(text.replace("url: https://www.northshire.gov.uk/bins/report-missed-collection",
-                                 "url: htp//x", 1).replace("title: Report a missed bin collection",
-                                                           'title: "Report a \\u202emissed bin"', 1),
-                    encoding="utf-8")
+    bins.write_text(
+        text.replace("url: https://www.northshire.gov.uk/bins/report-missed-collection", "url: htp//x", 1).replace(
+            "title: Report a missed bin collection", 'title: "Report a \\u202emissed bin"', 1
+        ),
+        encoding="utf-8",
+    )
     line = next(i for i, row in enumerate(text.splitlines(), 1) if row.strip() == "- key: bins.missed")
     assert councilbot(["kb", "validate", str(content_copy)]) == 1
     assert capsys.readouterr().err.splitlines() == [

@@ -9,19 +9,32 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.console.throttle import ADDRESS_MAX_FAILURES
 from knowledge.db import session_scope
 from knowledge.models import StaffUser
-from bot.console.throttle import ADDRESS_MAX_FAILURES
 from knowledge.staff import ADMIN, AGENT, MAX_FAILED_LOGINS, create_user
-from tests.bot.console_helpers import (ACCOUNTS, PASSWORD, SESSION_COOKIE, client, csrf_in, error_summary, make_db,
-                                      page_csrf, post_login, running_console, shown, signed_in)
+from tests.bot.console_helpers import (
+    ACCOUNTS,
+    PASSWORD,
+    SESSION_COOKIE,
+    client,
+    csrf_in,
+    error_summary,
+    make_db,
+    page_csrf,
+    post_login,
+    running_console,
+    shown,
+    signed_in,
+)
+
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
@@ -166,15 +179,20 @@ def test_many_guessing_addresses_lock_the_account_only_for_addresses_it_never_us
 
 
 def test_cookies_are_secure_unless_insecure_cookies_are_asked_for(tmp_path: Path) -> None:
-    with running_console(make_db(tmp_path), tmp_path / "console.log",
-                         env={"CONSOLE_INSECURE_COOKIES": ""}) as base, client(base) as c:
+    with (
+        running_console(make_db(tmp_path), tmp_path / "console.log", env={"CONSOLE_INSECURE_COOKIES": ""}) as base,
+        client(base) as c,
+    ):
         page = c.get("/login")
         assert "secure" in {part.strip().lower() for part in page.headers["set-cookie"].split(";")[1:]}
         assert page.headers["Strict-Transport-Security"] == "max-age=31536000"
         # httpx (like a browser) won't send a Secure cookie back over plain http, so signing in here fails
         # safe: the session token never travels in clear.
-        resp = c.post("/login", data={"csrf_token": csrf_in(page.text), "username": "admin", "password": PASSWORD},
-                      headers={"Cookie": f"councilbot_login_csrf={page.cookies.get('councilbot_login_csrf')}"})
+        resp = c.post(
+            "/login",
+            data={"csrf_token": csrf_in(page.text), "username": "admin", "password": PASSWORD},
+            headers={"Cookie": f"councilbot_login_csrf={page.cookies.get('councilbot_login_csrf')}"},
+        )
         assert resp.status_code == 303
         cookie = next(v for v in resp.headers.get_list("set-cookie") if v.startswith(f"{SESSION_COOKIE}="))
         assert "secure" in {part.strip().lower() for part in cookie.split(";")[1:]}
@@ -194,8 +212,10 @@ def test_agent_cannot_open_users_or_content_and_sees_no_link_to_them(base: str) 
             assert resp.status_code == 403, path
             assert "doesn't include this page" in shown(resp)
         token = page_csrf(c)
-        resp = c.post("/admin/users", data={"csrf_token": token, "username": "sneaky", "display_name": "S",
-                                            "role": ADMIN, "password": PASSWORD})
+        resp = c.post(
+            "/admin/users",
+            data={"csrf_token": token, "username": "sneaky", "display_name": "S", "role": ADMIN, "password": PASSWORD},
+        )
         assert resp.status_code == 403
         assert c.get("/figures").status_code == 200
 
@@ -212,8 +232,7 @@ def test_editor_cannot_open_cases_and_lands_on_content(base: str) -> None:
 def test_admin_sees_every_area(base: str) -> None:
     with signed_in(base, "admin") as c:
         home = c.get("/").text
-        for label, href in (("Cases", "/"), ("Figures", "/figures"), ("Content", "/editor"),
-                            ("Users", "/admin/users")):
+        for label, href in (("Cases", "/"), ("Figures", "/figures"), ("Content", "/editor"), ("Users", "/admin/users")):
             assert f'<a href="{href}"' in home and f">{label}</a>" in home
         for path in ("/", "/figures", "/editor", "/admin/users"):
             assert c.get(path).status_code == 200, path
@@ -225,9 +244,16 @@ def test_admin_sees_every_area(base: str) -> None:
 def test_admin_creates_a_user_through_the_page(base: str, db_url: str) -> None:
     with signed_in(base, "admin") as c:
         token = page_csrf(c, "/admin/users")
-        resp = c.post("/admin/users", data={"csrf_token": token, "username": "New.Starter",
-                                            "display_name": "Nia Starter", "role": AGENT,
-                                            "password": "a long enough passphrase"})
+        resp = c.post(
+            "/admin/users",
+            data={
+                "csrf_token": token,
+                "username": "New.Starter",
+                "display_name": "Nia Starter",
+                "role": AGENT,
+                "password": "a long enough passphrase",
+            },
+        )
         assert resp.status_code == 303 and resp.headers["location"].startswith("/admin/users?created=")
         listing = c.get(resp.headers["location"]).text
         assert "Account created for Nia Starter (new.starter)." in listing
@@ -251,13 +277,23 @@ def test_creating_a_user_without_csrf_is_refused(base: str, db_url: str) -> None
 def test_problems_creating_a_user_are_shown_beside_the_field(base: str) -> None:
     with signed_in(base, "admin") as c:
         token = page_csrf(c, "/admin/users")
-        resp = c.post("/admin/users", data={"csrf_token": token, "username": "shorty", "display_name": "Sho Rty",
-                                            "role": AGENT, "password": "tooshort"})
+        resp = c.post(
+            "/admin/users",
+            data={
+                "csrf_token": token,
+                "username": "shorty",
+                "display_name": "Sho Rty",
+                "role": AGENT,
+                "password": "tooshort",
+            },
+        )
         assert resp.status_code == 400
         assert "There is a problem" in resp.text and "Password must be at least 12 characters." in resp.text
         assert 'value="shorty"' in resp.text and "tooshort" not in resp.text
-        taken = c.post("/admin/users", data={"csrf_token": token, "username": "agent", "display_name": "Dup",
-                                             "role": AGENT, "password": PASSWORD})
+        taken = c.post(
+            "/admin/users",
+            data={"csrf_token": token, "username": "agent", "display_name": "Dup", "role": AGENT, "password": PASSWORD},
+        )
         assert taken.status_code == 400 and "The username agent is already taken." in taken.text
 
 
@@ -266,8 +302,11 @@ def test_disabling_a_user_signs_them_out(base: str) -> None:
     assert leaver.get("/").status_code == 200
     with signed_in(base, "admin") as admin:
         listing = admin.get("/admin/users").text
-        user_id = re.search(r'action="/admin/users/(\d+)/disable"[^>]*>\s*<input[^>]*>\s*<button[^>]*>Disable'
-                            r'<span class="visually-hidden"> leaver</span>', listing).group(1)
+        user_id = re.search(
+            r'action="/admin/users/(\d+)/disable"[^>]*>\s*<input[^>]*>\s*<button[^>]*>Disable'
+            r'<span class="visually-hidden"> leaver</span>',
+            listing,
+        ).group(1)
         resp = admin.post(f"/admin/users/{user_id}/disable", data={"csrf_token": csrf_in(listing)})
         assert resp.status_code == 303
         assert "Lee Leaver (leaver) can no longer sign in." in admin.get(resp.headers["location"]).text
@@ -289,13 +328,15 @@ def test_admin_cannot_disable_their_own_account(base: str, db_url: str) -> None:
 
 
 def test_accounts_made_and_disabled_on_the_command_line_work_in_the_console(
-        base: str, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    base: str, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from bot.cli import main as councilbot
 
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setattr("sys.stdin", io.StringIO("a passphrase from the shell\n"))
-    assert councilbot(["users", "add", "Shell.User", "--role", "editor", "--name", "Shell User",
-                       "--password-stdin"]) == 0
+    assert (
+        councilbot(["users", "add", "Shell.User", "--role", "editor", "--name", "Shell User", "--password-stdin"]) == 0
+    )
     monkeypatch.setattr("sys.stdin", io.StringIO("too short\n"))
     assert councilbot(["users", "add", "other", "--role", "agent", "--password-stdin"]) == 1
     assert "password: Password must be at least 12 characters." in capsys.readouterr().err
@@ -327,8 +368,7 @@ def test_sign_out_ends_the_session_for_good(base: str) -> None:
 
 def test_security_headers_on_every_kind_of_response(base: str) -> None:
     with client(base) as c:
-        responses = [c.get("/login"), c.get("/"), c.get("/no-such-page"), c.post("/login", data={}),
-                     c.get("/healthz")]
+        responses = [c.get("/login"), c.get("/"), c.get("/no-such-page"), c.post("/login", data={}), c.get("/healthz")]
     with signed_in(base, "agent") as c:
         responses += [c.get("/"), c.get("/no-such-page"), c.get("/admin/users")]
     for resp in responses:
@@ -363,9 +403,16 @@ def test_html_in_a_display_name_is_shown_as_text(base: str) -> None:
         assert escaped in page and raw not in page and "<script" not in page
     with signed_in(base, "admin") as c:
         token = page_csrf(c, "/admin/users")
-        c.post("/admin/users", data={"csrf_token": token, "username": "typed.html",
-                                     "display_name": '"><img src=x onerror=alert(1)>', "role": AGENT,
-                                     "password": PASSWORD})
+        c.post(
+            "/admin/users",
+            data={
+                "csrf_token": token,
+                "username": "typed.html",
+                "display_name": '"><img src=x onerror=alert(1)>',
+                "role": AGENT,
+                "password": PASSWORD,
+            },
+        )
         listing = c.get("/admin/users").text
         assert escaped in listing and raw not in listing
         assert "<img" not in listing and "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in listing

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -27,10 +27,20 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
 
 def open_case(db_url: str, conversation: str, text: str = PAYLOAD, reason: str = "asked") -> str:
     with session_scope(db_url) as session:
-        case, _ = cases.open_case(session, conversation, "webchat", reason, [
-            {"author": "resident", "text": text, "meta": {"intent": "svc_bins_missed", "confidence": 0.42}},
-            {"author": "bot", "text": "See https://www.northshire.gov.uk/bins/report-missed-collection",
-             "meta": {"links": ["https://www.northshire.gov.uk/bins/report-missed-collection"]}}])
+        case, _ = cases.open_case(
+            session,
+            conversation,
+            "webchat",
+            reason,
+            [
+                {"author": "resident", "text": text, "meta": {"intent": "svc_bins_missed", "confidence": 0.42}},
+                {
+                    "author": "bot",
+                    "text": "See https://www.northshire.gov.uk/bins/report-missed-collection",
+                    "meta": {"links": ["https://www.northshire.gov.uk/bins/report-missed-collection"]},
+                },
+            ],
+        )
         return case.reference
 
 
@@ -99,8 +109,9 @@ def test_only_the_owner_replies_and_a_double_submit_sends_once(console: tuple[st
     with session_scope(db) as session:
         case = cases.by_reference(session, ref)
         staff_lines = [m for m in cases.timeline(session, case.id) if m.author == "staff"]
-        assert [(m.text, m.delivery) for m in staff_lines] == [("Hello, I've booked a collection for tomorrow.",
-                                                               "queued")]
+        assert [(m.text, m.delivery) for m in staff_lines] == [
+            ("Hello, I've booked a collection for tomorrow.", "queued")
+        ]
         assert case.first_response_at is not None
 
 
@@ -131,8 +142,9 @@ def test_a_reply_without_the_csrf_token_is_refused_and_not_sent(console: tuple[s
     assert r.status_code == 403
     with session_scope(db) as session:
         case_id = cases.by_reference(session, ref).id
-        assert not session.execute(select(CaseMessage).where(CaseMessage.case_id == case_id,
-                                                             CaseMessage.author == "staff")).first()
+        assert not session.execute(
+            select(CaseMessage).where(CaseMessage.case_id == case_id, CaseMessage.author == "staff")
+        ).first()
 
 
 def test_a_resolved_case_refuses_replies_with_a_clear_message(console: tuple[str, str]) -> None:
@@ -144,8 +156,10 @@ def test_a_resolved_case_refuses_replies_with_a_clear_message(console: tuple[str
     row = case_row(db, ref)
     assert row.status == "resolved" and row.satisfaction_asked_at is not None
     assert "Send reply" not in c.get(f"/cases/{ref}").text  # no reply form on a resolved case
-    r = c.post(f"/cases/{ref}/reply", data={"csrf_token": csrf_in(c.get(f"/cases/{ref}").text),
-                                            "text": "one more thing", "nonce": "n-late2"})
+    r = c.post(
+        f"/cases/{ref}/reply",
+        data={"csrf_token": csrf_in(c.get(f"/cases/{ref}").text), "text": "one more thing", "nonce": "n-late2"},
+    )
     assert r.status_code == 409 and "is resolved" in shown(r)
 
 
@@ -186,7 +200,6 @@ def test_a_reply_whose_delivery_is_unknown_says_so_plainly(console: tuple[str, s
     ref = open_case(db, "messenger:unknown-delivery")
     with session_scope(db) as session:
         case = cases.by_reference(session, ref)
-        session.add(CaseMessage(case_id=case.id, author="staff", text="Your collection is booked.",
-                                delivery="unknown"))
+        session.add(CaseMessage(case_id=case.id, author="staff", text="Your collection is booked.", delivery="unknown"))
     page = shown(signed_in(base, "agent").get(f"/cases/{ref}"))
     assert "Delivery unknown: the platform did not confirm this reply, so it was not sent again." in page

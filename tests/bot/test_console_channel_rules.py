@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
 import pytest
 
 from knowledge.casework import cases
-from knowledge.delivery.conversations import utcnow
 from knowledge.db import session_scope
+from knowledge.delivery.conversations import utcnow
 from knowledge.models import Conversation
 from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, signed_in
 from tests.fakes.platform import FakePlatform
@@ -28,8 +28,12 @@ def platform() -> Iterator[FakePlatform]:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory, platform: FakePlatform) -> Iterator[tuple[str, str]]:
-    env = {"META_APP_SECRET": "app-secret", "META_VERIFY_TOKEN": "verify-me", "META_PAGE_ACCESS_TOKEN": "page-token",
-           "META_GRAPH_URL": platform.url}
+    env = {
+        "META_APP_SECRET": "app-secret",
+        "META_VERIFY_TOKEN": "verify-me",
+        "META_PAGE_ACCESS_TOKEN": "page-token",
+        "META_GRAPH_URL": platform.url,
+    }
     with seeded_console(tmp_path_factory, "channel_rules", env=env) as (base, db_url):
         yield base, db_url
 
@@ -37,11 +41,24 @@ def console(tmp_path_factory: pytest.TempPathFactory, platform: FakePlatform) ->
 def _claimed_case(base: str, db_url: str, channel: str, user: str, hours_ago: float) -> tuple[WebClient, str]:
     with session_scope(db_url) as session:
         public = channel.endswith("_comment")
-        session.add(Conversation(id=f"{channel}:{user}", channel=channel, origin="public" if public else "private",
-                                 platform_user_id=user, account_id="page-1", reply_to="comment-1" if public else None,
-                                 last_inbound_at=utcnow() - dt.timedelta(hours=hours_ago)))
-        case, _ = cases.open_case(session, f"{channel}:{user}", channel, "asked",
-                                  [{"author": "resident", "text": "My bin was missed", "meta": {}}])
+        session.add(
+            Conversation(
+                id=f"{channel}:{user}",
+                channel=channel,
+                origin="public" if public else "private",
+                platform_user_id=user,
+                account_id="page-1",
+                reply_to="comment-1" if public else None,
+                last_inbound_at=utcnow() - dt.timedelta(hours=hours_ago),
+            )
+        )
+        case, _ = cases.open_case(
+            session,
+            f"{channel}:{user}",
+            channel,
+            "asked",
+            [{"author": "resident", "text": "My bin was missed", "meta": {}}],
+        )
         reference = case.reference
     agent = signed_in(base, "agent")
     token = csrf_in(agent.get(f"/cases/{reference}").text)
@@ -59,8 +76,9 @@ def _reply(agent: WebClient, reference: str, text: str) -> str:
 
 
 @pytest.mark.parametrize("channel, limit", [("instagram_comment", "1,000"), ("facebook_comment", "2,000")])
-def test_a_too_long_comment_reply_names_that_platforms_limit(console: tuple[str, str], platform: FakePlatform,
-                                                             channel: str, limit: str) -> None:
+def test_a_too_long_comment_reply_names_that_platforms_limit(
+    console: tuple[str, str], platform: FakePlatform, channel: str, limit: str
+) -> None:
     base, db_url = console
     platform.reset()
     agent, reference = _claimed_case(base, db_url, channel, f"long-{channel}", hours_ago=1)
@@ -69,8 +87,9 @@ def test_a_too_long_comment_reply_names_that_platforms_limit(console: tuple[str,
     assert platform.calls == []
 
 
-def test_an_instagram_comment_reply_over_1000_characters_is_refused(console: tuple[str, str],
-                                                                   platform: FakePlatform) -> None:
+def test_an_instagram_comment_reply_over_1000_characters_is_refused(
+    console: tuple[str, str], platform: FakePlatform
+) -> None:
     base, db_url = console
     platform.reset()
     agent, reference = _claimed_case(base, db_url, "instagram_comment", "ig-1500", hours_ago=1)
@@ -81,10 +100,12 @@ def test_an_instagram_comment_reply_over_1000_characters_is_refused(console: tup
     assert call.body == {"recipient": {"comment_id": "comment-1"}, "message": {"text": "A" * 900 + "."}}
 
 
-@pytest.mark.parametrize("channel, hours_ago, window", [("messenger", 25, "24 hours"),
-                                                          ("facebook_comment", 8 * 24, "7 days")])
-def test_outside_the_window_staff_are_told_that_channels_window(console: tuple[str, str], platform: FakePlatform,
-                                                                channel: str, hours_ago: float, window: str) -> None:
+@pytest.mark.parametrize(
+    "channel, hours_ago, window", [("messenger", 25, "24 hours"), ("facebook_comment", 8 * 24, "7 days")]
+)
+def test_outside_the_window_staff_are_told_that_channels_window(
+    console: tuple[str, str], platform: FakePlatform, channel: str, hours_ago: float, window: str
+) -> None:
     base, db_url = console
     platform.reset()
     agent, reference = _claimed_case(base, db_url, channel, f"late-{channel}", hours_ago=hours_ago)

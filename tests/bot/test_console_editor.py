@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -31,9 +31,16 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
 def form_of(page: str) -> dict[str, str]:
     """The service form's current values, as the browser would send them back."""
     fields = dict(re.findall(r'<input id="(\w+)" name="\w+" type="(?:text|date)" value="([^"]*)"', page))
-    fields.update({name: value for name, value in re.findall(
-        r'<textarea id="(\w+)" name="\w+" rows="\d+"[^>]*>(.*?)</textarea>', page, re.S)})
+    fields.update(
+        {
+            name: value
+            for name, value in re.findall(
+                r'<textarea id="(\w+)" name="\w+" rows="\d+"[^>]*>(.*?)</textarea>', page, re.S
+            )
+        }
+    )
     import html
+
     fields = {k: html.unescape(v) for k, v in fields.items()}
     fields["base_version"] = re.search(r'name="base_version" value="(\d+)"', page).group(1)
     fields["csrf_token"] = csrf_in(page)
@@ -134,15 +141,28 @@ def test_adding_a_service_and_retiring_it(console: tuple[str, str]) -> None:
     base, db = console
     c = signed_in(base, "editor")
     token = csrf_in(c.get("/editor/services/new").text)
-    form = {"csrf_token": token, "base_version": "0", "key": "roads.bridges", "title": "Report a damaged bridge",
-            "url": "https://www.northshire.gov.uk/roads/bridges", "category": "roads",
-            "summary": "Tell us about damage to a bridge or its railings.", "phone": "0300 123 4567",
-            "synonyms": "bridge\nrailings", "owner": "Highways team", "review_by": "2027-06-30",
-            "reason": "New service", "action": "publish"}
+    form = {
+        "csrf_token": token,
+        "base_version": "0",
+        "key": "roads.bridges",
+        "title": "Report a damaged bridge",
+        "url": "https://www.northshire.gov.uk/roads/bridges",
+        "category": "roads",
+        "summary": "Tell us about damage to a bridge or its railings.",
+        "phone": "0300 123 4567",
+        "synonyms": "bridge\nrailings",
+        "owner": "Highways team",
+        "review_by": "2027-06-30",
+        "reason": "New service",
+        "action": "publish",
+    }
     assert c.post("/editor/services/new", data=form).status_code == 303
     assert c.post("/editor/services/new", data=form).status_code == 400  # the key is taken
     token = csrf_in(c.get("/editor/services/roads.bridges").text)
-    assert c.post("/editor/services/roads.bridges/retire", data={"csrf_token": token, "reason": "Merged"}).status_code == 303
+    assert (
+        c.post("/editor/services/roads.bridges/retire", data={"csrf_token": token, "reason": "Merged"}).status_code
+        == 303
+    )
     with session_scope(db) as s:
         assert s.execute(select(Service.active).where(Service.key == "roads.bridges")).scalar_one() is False
 
@@ -152,15 +172,30 @@ def test_notices_are_added_with_checks(console: tuple[str, str]) -> None:
     c = signed_in(base, "editor")
     token = csrf_in(c.get("/editor/notices").text)
     start = dt.datetime.now() + dt.timedelta(hours=1)
-    bad = c.post("/editor/notices", data={"csrf_token": token, "title": "Gritting", "body": "Out tonight.",
-                                          "service_keys": "roads.gritting", "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
-                                          "ends_at": (start - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")})
+    bad = c.post(
+        "/editor/notices",
+        data={
+            "csrf_token": token,
+            "title": "Gritting",
+            "body": "Out tonight.",
+            "service_keys": "roads.gritting",
+            "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (start - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
     assert bad.status_code == 400 and "The end must be after the start" in shown(bad)
-    ok = c.post("/editor/notices", data={"csrf_token": token, "title": "Gritting tonight",
-                                         "body": "Gritters are out from 6pm on priority routes.",
-                                         "service_keys": ["roads.gritting", "roads.pothole"], "area": "nb1",
-                                         "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
-                                         "ends_at": (start + dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M")})
+    ok = c.post(
+        "/editor/notices",
+        data={
+            "csrf_token": token,
+            "title": "Gritting tonight",
+            "body": "Gritters are out from 6pm on priority routes.",
+            "service_keys": ["roads.gritting", "roads.pothole"],
+            "area": "nb1",
+            "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (start + dt.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
     assert ok.status_code == 303
     with session_scope(db) as s:
         notice = s.execute(select(Notice)).scalars().all()[-1]
@@ -181,8 +216,10 @@ def test_a_form_too_large_to_read_is_told_so(console: tuple[str, str]) -> None:
     c = signed_in(base, "editor")
     before = published(db).summary
     token = csrf_in(c.get(f"/editor/services/{KEY}").text)
-    r = c.post(f"/editor/services/{KEY}", data={"csrf_token": token, "summary": "x" * (2 * 1024 * 1024),
-                                                  "action": "publish", "reason": "big"})
+    r = c.post(
+        f"/editor/services/{KEY}",
+        data={"csrf_token": token, "summary": "x" * (2 * 1024 * 1024), "action": "publish", "reason": "big"},
+    )
     assert r.status_code == 413 and "larger than 1 MB" in shown(r)
     assert published(db).summary == before
 
@@ -193,7 +230,7 @@ def beside(page: str, name: str) -> str:
     return match.group(1) if match else ""
 
 
-def publish_with(base: str, name: str, value: str) -> "tuple[int, str]":
+def publish_with(base: str, name: str, value: str) -> tuple[int, str]:
     c = signed_in(base, "editor")
     form = form_of(c.get(f"/editor/services/{KEY}").text)
     form.update({name: value, "reason": "testing", "action": "publish"})
@@ -208,8 +245,9 @@ def state(db: str) -> tuple:
 
 
 @pytest.mark.parametrize("name,value,expected", BAD, ids=IDS)
-def test_bad_input_is_refused_beside_its_field_in_the_schemas_words(console: tuple[str, str], name: str,
-                                                                     value: str, expected: str) -> None:
+def test_bad_input_is_refused_beside_its_field_in_the_schemas_words(
+    console: tuple[str, str], name: str, value: str, expected: str
+) -> None:
     """The same words as the YAML load and the CSV import (tests/knowledge/test_service_schema.py)."""
     base, db = console
     before = state(db)
@@ -220,8 +258,7 @@ def test_bad_input_is_refused_beside_its_field_in_the_schemas_words(console: tup
 
 
 @pytest.mark.postgres
-def test_on_postgresql_an_over_long_link_is_a_field_error_not_an_error_page(pg_schema_url: str,
-                                                                             tmp_path: Path) -> None:
+def test_on_postgresql_an_over_long_link_is_a_field_error_not_an_error_page(pg_schema_url: str, tmp_path: Path) -> None:
     with session_scope(pg_schema_url) as s:
         load(s, CONTENT_DIR)
         create_user(s, "editor", "Eddie Editor", EDITOR, PASSWORD)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from sqlalchemy import select
@@ -46,11 +46,22 @@ def site() -> Iterator[str]:
         server.server_close()
 
 
-def add_service(db_url: str, key: str, title: str, url: str, owner: str = "Waste team",
-                review_by: dt.date = dt.date(2099, 1, 1)) -> None:
+def add_service(
+    db_url: str, key: str, title: str, url: str, owner: str = "Waste team", review_by: dt.date = dt.date(2099, 1, 1)
+) -> None:
     with session_scope(db_url) as session:
-        session.add(Service(key=key, title=title, url=url, summary="x", phone="0300 123 4567", category="test",
-                            owner=owner, review_by=review_by))
+        session.add(
+            Service(
+                key=key,
+                title=title,
+                url=url,
+                summary="x",
+                phone="0300 123 4567",
+                category="test",
+                owner=owner,
+                review_by=review_by,
+            )
+        )
 
 
 def checks(db_url: str, key: str) -> list[LinkCheck]:
@@ -73,17 +84,31 @@ def console(tmp_path_factory: pytest.TempPathFactory, site: str) -> Iterator[tup
     db_url = make_db(tmp)
     add_service(db_url, "bins.ok", "Aardvark bins", site + "/ok")
     add_service(db_url, "bins.gone", "Zebra collections", site + "/gone", review_by=TODAY - dt.timedelta(days=2))
-    add_service(db_url, "bins.moved", "<b>Bold</b> bins", site + "/moved", owner="<i>Parks</i> & Waste",
-                review_by=TODAY)
+    add_service(
+        db_url, "bins.moved", "<b>Bold</b> bins", site + "/moved", owner="<i>Parks</i> & Waste", review_by=TODAY
+    )
     add_service(db_url, "bins.new", "Middle service", site + "/ok")  # never checked
     with session_scope(db_url) as session:
-        session.add_all([
-            LinkCheck(service_key="bins.ok", url=site + "/ok", outcome="ok", status_code=200),
-            LinkCheck(service_key="bins.gone", url=site + "/gone", outcome="ok", status_code=200),  # older
-            LinkCheck(service_key="bins.gone", url=site + "/gone", outcome="gone", status_code=404,
-                      detail="HTTP 404 Not Found"),
-            LinkCheck(service_key="bins.moved", url=site + "/moved", outcome="redirect", status_code=200,
-                      final_url="https://www.example.gov.uk/new-bins")])
+        session.add_all(
+            [
+                LinkCheck(service_key="bins.ok", url=site + "/ok", outcome="ok", status_code=200),
+                LinkCheck(service_key="bins.gone", url=site + "/gone", outcome="ok", status_code=200),  # older
+                LinkCheck(
+                    service_key="bins.gone",
+                    url=site + "/gone",
+                    outcome="gone",
+                    status_code=404,
+                    detail="HTTP 404 Not Found",
+                ),
+                LinkCheck(
+                    service_key="bins.moved",
+                    url=site + "/moved",
+                    outcome="redirect",
+                    status_code=200,
+                    final_url="https://www.example.gov.uk/new-bins",
+                ),
+            ]
+        )
     with running_console(db_url, tmp / "console.log", env={"LINK_CHECK_HOURS": "0"}) as base:
         yield base, db_url
 

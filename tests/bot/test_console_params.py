@@ -6,8 +6,8 @@ thirty nines (too big for an INTEGER column), or a NUL (PostgreSQL can't store o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -17,8 +17,7 @@ from knowledge.catalogue.content import load
 from knowledge.db import session_scope
 from knowledge.settings import CONTENT_DIR
 from knowledge.staff import ADMIN, create_user
-from tests.bot.console_helpers import (PASSWORD, csrf_in, page_csrf, running_console, seeded_console, shown,
-                                      signed_in)
+from tests.bot.console_helpers import PASSWORD, csrf_in, page_csrf, running_console, seeded_console, shown, signed_in
 
 BAD_NUMBERS = ["9" * 30, "²", "-5", "1.5", "0x10", "9" * 5000, "abc", "٣"]
 
@@ -44,20 +43,33 @@ def reference(console: tuple[str, str]) -> str:
 
 
 @pytest.mark.parametrize("value", BAD_NUMBERS)
-@pytest.mark.parametrize("path", ["/api/cases/{ref}/messages?after={v}", "/admin/users?created={v}",
-                                  "/admin/users?disabled={v}", "/admin/users?enabled={v}", "/figures?days={v}",
-                                  "/editor/unanswered?days={v}", "/editor/versions?a={v}&b=1",
-                                  "/editor/versions?a=1&b={v}", "/editor/import?version={v}"])
-def test_bad_numbers_in_the_address_get_400_with_a_plain_message(admin: httpx.Client, reference: str,
-                                                                  path: str, value: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/cases/{ref}/messages?after={v}",
+        "/admin/users?created={v}",
+        "/admin/users?disabled={v}",
+        "/admin/users?enabled={v}",
+        "/figures?days={v}",
+        "/editor/unanswered?days={v}",
+        "/editor/versions?a={v}&b=1",
+        "/editor/versions?a=1&b={v}",
+        "/editor/import?version={v}",
+    ],
+)
+def test_bad_numbers_in_the_address_get_400_with_a_plain_message(
+    admin: httpx.Client, reference: str, path: str, value: str
+) -> None:
     resp = admin.get(path.format(ref=reference, v=value))
     assert resp.status_code == 400, resp.text[:300]
     assert "must be a whole number" in (resp.json()["error"] if "/api/" in path else shown(resp))
     assert "Traceback" not in resp.text
 
 
-@pytest.mark.parametrize("path", ["/editor/versions/{v}/rollback", "/editor/notices/{v}/end",
-                                  "/admin/users/{v}/disable", "/admin/users/{v}/enable"])
+@pytest.mark.parametrize(
+    "path",
+    ["/editor/versions/{v}/rollback", "/editor/notices/{v}/end", "/admin/users/{v}/disable", "/admin/users/{v}/enable"],
+)
 def test_huge_ids_in_the_path_get_400(admin: httpx.Client, path: str) -> None:
     resp = admin.post(path.format(v="9" * 30), data={"csrf_token": page_csrf(admin)})
     assert resp.status_code == 400 and "There is no" in shown(resp)

@@ -4,7 +4,7 @@ many others there are, and page numbers that can't break it. Over real HTTP to a
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,10 +28,16 @@ def flooded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
         with session_scope(db_url) as session:
             for n in range(205):
                 cases.open_case(session, f"web:fake{n}", "webchat", "crisis", [{"author": "resident", "text": "kill"}])
-            normal = [cases.open_case(session, f"web:normal{n}", "webchat", "asked", [])[0].reference
-                      for n in range(120)]
-            real, _ = cases.open_case(session, "messenger:real", "messenger", "crisis",
-                                      [{"author": "resident", "text": "I want to end my life"}])
+            normal = [
+                cases.open_case(session, f"web:normal{n}", "webchat", "asked", [])[0].reference for n in range(120)
+            ]
+            real, _ = cases.open_case(
+                session,
+                "messenger:real",
+                "messenger",
+                "crisis",
+                [{"author": "resident", "text": "I want to end my life"}],
+            )
             refs = {"real": real.reference, "first_normal": normal[0], "last_normal": normal[-1]}
         yield base, refs
 
@@ -51,7 +57,8 @@ def test_a_real_crisis_case_is_on_the_first_screen_after_205_fake_ones(flooded: 
 
 
 def test_the_crisis_and_urgent_filters_surface_it_and_other_filters_say_what_they_hide(
-        flooded: tuple[str, dict]) -> None:
+    flooded: tuple[str, dict],
+) -> None:
     base, refs = flooded
     agent = signed_in(base, "agent")
     for query in ("/?reason=crisis", "/?priority=urgent", "/?reason=crisis&page=2", "/?channel=messenger"):

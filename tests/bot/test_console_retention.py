@@ -25,8 +25,12 @@ def test_scheduled_retention_runs_in_the_console(tmp_path: Path) -> None:
     upgrade(stores.kb_url)
     populate(stores, at=START - dt.timedelta(days=100))  # three questions asked 100 days ago
     assert questions(stores.kb_url) == 3
-    env = {"RETENTION_HOURS": "24", "RETENTION_FIRST_DELAY_SECONDS": "0.5", "LINK_CHECK_HOURS": "0",
-           "TRACKER_STORE_URL": stores.tracker_url}
+    env = {
+        "RETENTION_HOURS": "24",
+        "RETENTION_FIRST_DELAY_SECONDS": "0.5",
+        "LINK_CHECK_HOURS": "0",
+        "TRACKER_STORE_URL": stores.tracker_url,
+    }
     log = tmp_path / "console.log"
     with running_console(stores.kb_url, log, env=env) as base:
         deadline = time.monotonic() + 30

@@ -4,8 +4,7 @@ tests/e2e/test_retrain_swap.py.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
-from knowledge.db import session_scope
 from knowledge.catalogue.editing import snapshot, versions
+from knowledge.db import session_scope
 from knowledge.models import Service
 from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, shown, signed_in
 
@@ -52,8 +52,11 @@ def changed(text: str, key: str, **cells: str) -> bytes:
 
 def upload(c: WebClient, data: bytes, action: str, reason: str = "", csrf: bool = True, name: str = "services.csv"):
     token = csrf_in(c.get("/editor/import").text) if csrf else "x" * 43
-    return c.post("/editor/import", data={"csrf_token": token, "action": action, "reason": reason},
-                  files={"file": (name, data, "text/csv")})
+    return c.post(
+        "/editor/import",
+        data={"csrf_token": token, "action": action, "reason": reason},
+        files={"file": (name, data, "text/csv")},
+    )
 
 
 def hidden(page: str, name: str) -> str:
@@ -78,9 +81,17 @@ def test_editor_checks_then_imports_what_was_shown(console: tuple[str, str]) -> 
     assert "&lt;b&gt;We fix" in check.text  # ...because it is escaped
     assert state(db) == before  # a check changes nothing
 
-    r = c.post("/editor/import", data={"csrf_token": csrf_in(check.text), "action": "import",
-                                       "upload": hidden(check.text, "upload"), "filename": "services.csv",
-                                       "fingerprint": hidden(check.text, "fingerprint"), "reason": "Clearer"})
+    r = c.post(
+        "/editor/import",
+        data={
+            "csrf_token": csrf_in(check.text),
+            "action": "import",
+            "upload": hidden(check.text, "upload"),
+            "filename": "services.csv",
+            "fingerprint": hidden(check.text, "fingerprint"),
+            "reason": "Clearer",
+        },
+    )
     assert r.status_code == 303 and r.headers["location"].startswith("/editor/import?version=")
     done = shown(c.get(r.headers["location"]))
     assert "Imported and published as version" in done and KEY in done
@@ -109,9 +120,17 @@ def test_import_checked_before_someone_published_shows_the_new_plan(console: tup
     with session_scope(db) as session:
         session.execute(select(Service).where(Service.key == "bins.missed")).scalar_one().title = "Changed meanwhile"
     before = state(db)
-    r = c.post("/editor/import", data={"csrf_token": csrf_in(check.text), "action": "import",
-                                       "upload": hidden(check.text, "upload"), "filename": "services.csv",
-                                       "fingerprint": hidden(check.text, "fingerprint"), "reason": "Go"})
+    r = c.post(
+        "/editor/import",
+        data={
+            "csrf_token": csrf_in(check.text),
+            "action": "import",
+            "upload": hidden(check.text, "upload"),
+            "filename": "services.csv",
+            "fingerprint": hidden(check.text, "fingerprint"),
+            "reason": "Go",
+        },
+    )
     assert r.status_code == 409 and "Someone published changes after you checked" in shown(r)
     assert "bins.missed" in shown(r)
     assert state(db) == before
@@ -168,8 +187,12 @@ def test_agents_are_refused_and_posts_need_the_csrf_token(console: tuple[str, st
     editor = signed_in(base, "editor")
     data = changed(download(editor), KEY, title="No token")
     token = csrf_in(agent.get("/figures").text)
-    assert agent.post("/editor/import", data={"csrf_token": token, "action": "check"},
-                      files={"file": ("s.csv", data, "text/csv")}).status_code == 403
+    assert (
+        agent.post(
+            "/editor/import", data={"csrf_token": token, "action": "check"}, files={"file": ("s.csv", data, "text/csv")}
+        ).status_code
+        == 403
+    )
     before = state(db)
     r = upload(editor, data, "import", reason="No token", csrf=False)
     assert r.status_code == 403

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import yaml
 from sqlalchemy import select
 
+from knowledge.catalogue.unanswered import record
 from knowledge.db import session_scope
 from knowledge.models import UnansweredQuestion
-from knowledge.catalogue.unanswered import record
 from tests.bot.console_helpers import csrf_in, make_db, running_console, shown, signed_in
 
 PAYLOAD = "<script>alert('x')</script> bins not collected"
@@ -22,7 +22,7 @@ TEXTS = {
     "bins2": ("bin not collected!!", "fallback"),
     "bins3": (PAYLOAD, "handover"),
     "permit": ("how do I renew my parking permit", "low_confidence"),
-    "pothole": ("pothole: outside #4 - it's \"huge\"", "fallback"),
+    "pothole": ('pothole: outside #4 - it\'s "huge"', "fallback"),
 }
 CHECKBOX = re.compile(r'<input type="checkbox" id="([^"]+)" name="ids" value="([^"]+)">\s*<label for="\1">([^<]*)<')
 
@@ -31,12 +31,13 @@ CHECKBOX = re.compile(r'<input type="checkbox" id="([^"]+)" name="ids" value="([
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, dict[str, int]]]:
     tmp = tmp_path_factory.mktemp("unanswered")
     db_url = make_db(tmp)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     ids = {}
     with session_scope(db_url) as session:
         for i, (name, (text, kind)) in enumerate(TEXTS.items()):
-            ids[name] = record(session, text, kind, conversation_id=f"web:{name}",
-                               now=now - dt.timedelta(hours=len(TEXTS) - i)).id
+            ids[name] = record(
+                session, text, kind, conversation_id=f"web:{name}", now=now - dt.timedelta(hours=len(TEXTS) - i)
+            ).id
         record(session, "very old question about bins", "fallback", now=now - dt.timedelta(days=60))
     with running_console(db_url, tmp / "console.log") as base:
         yield base, db_url, ids
@@ -103,7 +104,11 @@ def test_export_downloads_exactly_the_chosen_texts(console) -> None:
     [entry] = yaml.safe_load(resp.text)["nlu"]
     assert entry["intent"] == "candidate_unlabelled"
     assert [line[2:] for line in entry["examples"].splitlines()] == [
-        "bins not collected", "bin not collected!!", PAYLOAD, TEXTS["pothole"][0]]
+        "bins not collected",
+        "bin not collected!!",
+        PAYLOAD,
+        TEXTS["pothole"][0],
+    ]
     with session_scope(db_url) as session:
         exported = {r.id for r in session.execute(select(UnansweredQuestion)).scalars() if r.exported_at}
     assert exported == {ids["bins1"], ids["bins2"], ids["bins3"], ids["pothole"]}

@@ -23,8 +23,9 @@ def _net(danger_model) -> DangerNet:
 
 
 def test_danger_overrides_a_confident_service_intent_and_keeps_the_ranking(danger_model) -> None:
-    [msg] = _net(danger_model).process([_message("bins missed again and i want to end my life",
-                                                 ("svc_bins_missed", 0.97), ("svc_bins_new_bin", 0.02))])
+    [msg] = _net(danger_model).process(
+        [_message("bins missed again and i want to end my life", ("svc_bins_missed", 0.97), ("svc_bins_new_bin", 0.02))]
+    )
     assert msg.get(INTENT) == {"name": "crisis", "confidence": 1.0}
     assert [r["name"] for r in msg.get(INTENT_RANKING_KEY)] == ["crisis", "svc_bins_missed", "svc_bins_new_bin"]
     assert msg.get("danger")["kind"] == "suicide"
@@ -37,8 +38,9 @@ def test_danger_overrides_the_fallback(danger_model) -> None:
 
 
 def test_an_unbacked_crisis_guess_becomes_the_next_intent(danger_model) -> None:
-    [msg] = _net(danger_model).process([_message("can I get a single person discount on council tax",
-                                                 ("crisis", 0.51), ("svc_ctax_discounts", 0.40))])
+    [msg] = _net(danger_model).process(
+        [_message("can I get a single person discount on council tax", ("crisis", 0.51), ("svc_ctax_discounts", 0.40))]
+    )
     assert msg.get(INTENT)["name"] == "svc_ctax_discounts"
     assert "crisis" not in [r["name"] for r in msg.get(INTENT_RANKING_KEY)]
     assert msg.get("danger") is None
@@ -56,9 +58,12 @@ def test_without_its_classifier_the_lexicon_still_decides() -> None:
 
 
 def test_welsh_is_recognised_and_english_is_not() -> None:
-    [welsh, english] = WelshDetector().process([
-        _message("Pryd mae fy miniau yn cael eu casglu yr wythnos yma?", ("svc_bins_collection_day", 0.4)),
-        _message("when are my bins collected on Heol y Parc", ("svc_bins_collection_day", 0.9))])
+    [welsh, english] = WelshDetector().process(
+        [
+            _message("Pryd mae fy miniau yn cael eu casglu yr wythnos yma?", ("svc_bins_collection_day", 0.4)),
+            _message("when are my bins collected on Heol y Parc", ("svc_bins_collection_day", 0.9)),
+        ]
+    )
     assert welsh.get(INTENT)["name"] == "language_welsh"
     assert english.get(INTENT)["name"] == "svc_bins_collection_day"
 
@@ -76,9 +81,12 @@ def test_the_danger_found_is_plain_json_for_the_tracker(danger_model) -> None:
 
 def test_in_welsh_only_the_lexicon_raises_an_alarm(danger_model) -> None:
     net = _net(danger_model)
-    [ordinary, danger] = net.process([
-        _message("Pryd mae fy miniau yn cael eu casglu os gwelwch yn dda?", ("language_welsh", 1.0)),
-        _message("Dw i eisiau marw, does dim pwynt", ("language_welsh", 1.0))])
+    [ordinary, danger] = net.process(
+        [
+            _message("Pryd mae fy miniau yn cael eu casglu os gwelwch yn dda?", ("language_welsh", 1.0)),
+            _message("Dw i eisiau marw, does dim pwynt", ("language_welsh", 1.0)),
+        ]
+    )
     assert ordinary.get(INTENT)["name"] == "language_welsh"
     assert ordinary.get("danger") is None or ordinary.get("danger")["urgent"] is False
     assert danger.get(INTENT)["name"] == "crisis" and danger.get("danger")["kind"] == "suicide"

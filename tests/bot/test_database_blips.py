@@ -12,24 +12,25 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from bot.channels import inbox as inbox_module
-from bot.channels.sending import dispatch
 from bot.channels.config import DeliveryConfig
-from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import Incoming
 from bot.channels.inbox import Inbox
+from bot.channels.sending import dispatch
+from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.sending.senders import MetaSender
 from bot.platforms.api import ApiClient
-from knowledge.delivery import conversations, outbox
-from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
 from knowledge.db import get_engine, session_scope
+from knowledge.delivery import outbox
+from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
 from knowledge.models import InboundEvent, OutboundMessage
 from tests.bot.test_inbox import Clock
 from tests.fakes.platform import Call, FakePlatform
@@ -38,8 +39,13 @@ CHANNELS = ("messenger", "whatsapp")
 RETENTION = dt.timedelta(days=7)
 CRISIS = "I want to kill myself"
 CRISIS_LINES = "Call 999 now. Samaritans: 116 123."
-FAST = DeliveryConfig(retry_base=dt.timedelta(milliseconds=20), retry_max=dt.timedelta(milliseconds=200),
-                      retry_for=dt.timedelta(hours=24), lease=DEFAULT_LEASE, replica=None)
+FAST = DeliveryConfig(
+    retry_base=dt.timedelta(milliseconds=20),
+    retry_max=dt.timedelta(milliseconds=200),
+    retry_for=dt.timedelta(hours=24),
+    lease=DEFAULT_LEASE,
+    replica=None,
+)
 # Each sweep moves the clock on this much: a claim that is no longer renewed lapses after a few.
 STEP = dt.timedelta(seconds=10)
 MAX_SWEEPS = 6
@@ -58,8 +64,6 @@ def fake() -> Iterator[FakePlatform]:
         yield platform
 
 
-
-
 @contextmanager
 def refused(url: str, table: str, column: str, times: Optional[int] = None) -> Iterator[dict[str, int]]:
     """While inside, the database refuses UPDATEs of `table` that set `column` (`times` of them, or all).
@@ -70,7 +74,7 @@ def refused(url: str, table: str, column: str, times: Optional[int] = None) -> I
     def refuse(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if not statement.startswith(f"UPDATE {table} SET "):
             return
-        assignments = statement[len(f"UPDATE {table} SET "):].split(" WHERE ", 1)[0]
+        assignments = statement[len(f"UPDATE {table} SET ") :].split(" WHERE ", 1)[0]
         if column not in [part.split("=", 1)[0].strip() for part in assignments.split(",")]:
             return
         if times is not None and state["refused"] >= times:
@@ -90,8 +94,9 @@ def _run(coro_fn: Callable[[], Awaitable[object]]) -> object:
 
 
 def _msg(n: int, text: str, clock: Clock) -> Incoming:
-    return Incoming(channel="messenger", platform_id=f"m{n}", user_id="alice", text=text, account_id="page-1",
-                    sent_at=clock())
+    return Incoming(
+        channel="messenger", platform_id=f"m{n}", user_id="alice", text=text, account_id="page-1", sent_at=clock()
+    )
 
 
 class Bot:
@@ -103,8 +108,14 @@ class Bot:
 
     async def __call__(self, message: Incoming) -> list[outbox.Planned]:
         self.seen.append(message.text)
-        return [outbox.Planned("message", f"Answer to {message.text}", {"user_id": message.user_id},
-                               self.clock() + dt.timedelta(days=1))]
+        return [
+            outbox.Planned(
+                "message",
+                f"Answer to {message.text}",
+                {"user_id": message.user_id},
+                self.clock() + dt.timedelta(days=1),
+            )
+        ]
 
 
 def _inbound() -> list[str]:
@@ -119,8 +130,10 @@ def _outbound() -> list[OutboundMessage]:
 
 # --- the inbound work queue ----------------------------------------------------------------------------------
 
+
 def test_an_answer_that_cannot_be_recorded_is_tried_again_and_the_crisis_message_behind_it_gets_through(
-        kb_url: str) -> None:
+    kb_url: str,
+) -> None:
     clock = Clock()
     bot = Bot(clock)
 
@@ -168,14 +181,20 @@ def test_a_passing_database_error_costs_nothing(kb_url: str) -> None:
 
 # --- the outbound queue --------------------------------------------------------------------------------------
 
+
 def _dispatcher(fake: FakePlatform, clock: Clock) -> Dispatcher:
     sender = MetaSender(ApiClient("graph", fake.url, "page-token", timeout=5.0, backoff=0.01, max_backoff=0.02))
     return Dispatcher(sender, CHANNELS, FAST, Claimer("host-1:5005"), clock=clock)
 
 
 def _queue(text: str, clock: Clock) -> None:
-    planned = outbox.Planned("message", text, {"user_id": "alice", "account_id": "page-1", "reply_to": None},
-                             clock() + dt.timedelta(hours=24), clock() + dt.timedelta(hours=24))
+    planned = outbox.Planned(
+        "message",
+        text,
+        {"user_id": "alice", "account_id": "page-1", "reply_to": None},
+        clock() + dt.timedelta(hours=24),
+        clock() + dt.timedelta(hours=24),
+    )
     with session_scope() as s:
         outbox.queue(s, "messenger:alice", "messenger", [planned], clock())
 
@@ -185,7 +204,8 @@ def _delivered(calls: list[Call]) -> list[str]:
 
 
 def test_a_sent_reply_whose_outcome_cannot_be_recorded_becomes_unknown_and_the_crisis_reply_gets_through(
-        kb_url: str, fake: FakePlatform) -> None:
+    kb_url: str, fake: FakePlatform
+) -> None:
     clock = Clock()
 
     async def go() -> int:

@@ -9,30 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Optional
 
 import pytest
 from rasa.core.channels.channel import UserMessage
 from sqlalchemy import select
 
 from bot.channels.config import DeliveryConfig
-from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.events import Incoming
 from bot.channels.inbox import Inbox
-from bot.channels.sending.replies import planned
 from bot.channels.responder import Responder
+from bot.channels.sending.dispatch import Dispatcher
+from bot.channels.sending.replies import planned
 from bot.channels.sending.senders import MetaSender, Outgoing, Target
 from bot.platforms.api import ApiClient
+from knowledge.db import session_scope
 from knowledge.delivery import conversations, outbox
 from knowledge.delivery.claims import Claimer
-from knowledge.db import session_scope
 from knowledge.models import InboundEvent, OutboundMessage
 from tests.fakes.platform import Call, FakePlatform
 
 CHANNELS = ("messenger", "whatsapp")
 RETENTION = dt.timedelta(days=7)
-FAST = DeliveryConfig(retry_base=dt.timedelta(milliseconds=20), retry_max=dt.timedelta(milliseconds=200),
-                      retry_for=dt.timedelta(hours=24), lease=dt.timedelta(seconds=30), replica=None)
+FAST = DeliveryConfig(
+    retry_base=dt.timedelta(milliseconds=20),
+    retry_max=dt.timedelta(milliseconds=200),
+    retry_for=dt.timedelta(hours=24),
+    lease=dt.timedelta(seconds=30),
+    replica=None,
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +78,27 @@ def _sender(url: str, timeout: float = 5.0) -> MetaSender:
     return MetaSender(ApiClient("graph", url, "page-token", timeout=timeout, backoff=0.01, max_backoff=0.02))
 
 
-def _inbox(url: str, bot: Bot, claimer: Optional[Claimer] = None, config: DeliveryConfig = FAST,
-           timeout: float = 5.0, clock: Callable[[], dt.datetime] = conversations.utcnow) -> Inbox:
+def _inbox(
+    url: str,
+    bot: Bot,
+    claimer: Optional[Claimer] = None,
+    config: DeliveryConfig = FAST,
+    timeout: float = 5.0,
+    clock: Callable[[], dt.datetime] = conversations.utcnow,
+) -> Inbox:
     dispatcher = Dispatcher(_sender(url, timeout), CHANNELS, config, claimer or Claimer("host-1:5005"))
     return Inbox(CHANNELS, Responder(bot, _parse, config.retry_for), RETENTION, dispatcher, clock=clock)
 
 
 def _msg(user: str, n: int) -> Incoming:
-    return Incoming(channel="messenger", platform_id=f"{user}-m{n}", user_id=user, text=f"{user} message {n}",
-                    account_id="page-1", sent_at=conversations.utcnow())
+    return Incoming(
+        channel="messenger",
+        platform_id=f"{user}-m{n}",
+        user_id=user,
+        text=f"{user} message {n}",
+        account_id="page-1",
+        sent_at=conversations.utcnow(),
+    )
 
 
 def _run(coro_fn: Callable[[], Awaitable[object]], timeout: float = 30) -> object:
@@ -111,6 +129,7 @@ def _delivered(calls: list[Call], psid: str) -> list[str]:
 
 
 # --- platform failures ----------------------------------------------------------------------------------------
+
 
 def test_a_platform_that_fails_for_a_while_gets_the_reply_once_it_recovers(kb_url: str, fake: FakePlatform) -> None:
     # "About a minute" of 500s, counted in refusals rather than seconds: the bot's first answer may take
@@ -211,8 +230,10 @@ def test_outside_the_window_nothing_is_sent(kb_url: str, fake: FakePlatform) -> 
 
 # --- no reply from the bot ------------------------------------------------------------------------------------
 
+
 def test_a_message_the_bot_could_not_answer_gets_the_phone_number_at_once_and_once(
-        kb_url: str, fake: FakePlatform) -> None:
+    kb_url: str, fake: FakePlatform
+) -> None:
     """With the action server down Rasa answers nothing: the safety net's reply (the council's phone
     number) goes out at once, exactly once, and the next message is answered normally, in order."""
     bot = Bot(down=1)
@@ -245,17 +266,20 @@ class _Clock:
 
 # --- crashes and replicas -------------------------------------------------------------------------------------
 
+
 def _queue(conversation_id: str, texts: list[str]) -> list[int]:
     now = conversations.utcnow()
     user = conversation_id.split(":")[1]
-    rows = planned(Target("messenger", user, "page-1"), [Outgoing("message", t) for t in texts], now, now,
-                   dt.timedelta(hours=24))
+    rows = planned(
+        Target("messenger", user, "page-1"), [Outgoing("message", t) for t in texts], now, now, dt.timedelta(hours=24)
+    )
     with session_scope() as s:
         return outbox.queue(s, conversation_id, "messenger", rows, now)
 
 
 def test_a_restart_settles_a_send_cut_short_as_unknown_and_sends_the_rest_in_order(
-        kb_url: str, fake: FakePlatform) -> None:
+    kb_url: str, fake: FakePlatform
+) -> None:
     ids = _queue("messenger:hal", ["one", "two", "three"])
     before = Claimer("host-1:5005", token="before-the-crash")
     with session_scope() as s:  # the old process was sending "one" when it was killed
@@ -278,8 +302,7 @@ def test_a_restart_settles_a_send_cut_short_as_unknown_and_sends_the_rest_in_ord
     assert ids and other
 
 
-def test_two_replicas_sending_one_conversation_send_each_message_once_in_order(
-        kb_url: str, fake: FakePlatform) -> None:
+def test_two_replicas_sending_one_conversation_send_each_message_once_in_order(kb_url: str, fake: FakePlatform) -> None:
     texts = [f"part {i}" for i in range(8)]
     _queue("messenger:jo", texts)
 

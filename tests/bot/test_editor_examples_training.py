@@ -15,8 +15,9 @@ from knowledge.catalogue import editing
 from knowledge.db import session_scope
 
 
-def test_examples_become_training_data_and_change_the_fingerprint(kb_url: str, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_examples_become_training_data_and_change_the_fingerprint(
+    kb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COUNCILBOT_VAR_DIR", str(tmp_path))
     with session_scope(kb_url) as session:  # the shipped examples (libraries, leisure, parks, registrars)
         for svc in answers.service(session, "libraries"), answers.service(session, "leisure"):

@@ -4,7 +4,8 @@ after they close it, a bare 1-5 is the resident's verdict. Real SQLite database,
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import pytest
 from sqlalchemy.orm import Session
@@ -26,8 +27,9 @@ def _in(url: str, fn: Callable[[Session], Any]) -> Any:
 
 
 def _open(url: str, conv: str = CONV, now: dt.datetime = T0) -> Case:
-    return _in(url, lambda s: cases.open_case(s, conv, "messenger", "asked", [], now=now,
-                                              hours=BusinessHours.parse())[0])
+    return _in(
+        url, lambda s: cases.open_case(s, conv, "messenger", "asked", [], now=now, hours=BusinessHours.parse())[0]
+    )
 
 
 def _timeline(url: str, case_id: int) -> list[tuple[str, str]]:
@@ -41,24 +43,42 @@ def agent(kb_url: str) -> StaffUser:
         s.add(user)
         s.flush()
         return user
+
     return _in(kb_url, make)
 
 
 # --- rating -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, score", [("4", 4), (" 5 ", 5), ("5/5", 5), ("3.", 3), ("1", 1), ("2 / 5", 2),
-                                         ("5!", 5), ("👍", 5), ("👎", 1), (" 👍🏽 ", 5), ("👎🏿", 1)])
+
+@pytest.mark.parametrize(
+    "text, score",
+    [
+        ("4", 4),
+        (" 5 ", 5),
+        ("5/5", 5),
+        ("3.", 3),
+        ("1", 1),
+        ("2 / 5", 2),
+        ("5!", 5),
+        ("👍", 5),
+        ("👎", 1),
+        (" 👍🏽 ", 5),
+        ("👎🏿", 1),
+    ],
+)
 def test_rating_accepts_a_bare_score(text: str, score: int) -> None:
     assert rating(text) == score
 
 
-@pytest.mark.parametrize("text", ["45", "4 stars please", "six", "0", "6", "", "4/10", "5/5/5", "-3", "4 5",
-                                  "👍👍", "my house is 4", "10"])
+@pytest.mark.parametrize(
+    "text", ["45", "4 stars please", "six", "0", "6", "", "4/10", "5/5/5", "-3", "4 5", "👍👍", "my house is 4", "10"]
+)
 def test_rating_rejects_anything_else(text: str) -> None:
     assert rating(text) is None
 
 
 # --- while a case is open ---------------------------------------------------------------------------------------
+
 
 def test_no_case_means_the_bot_answers(kb_url: str) -> None:
     assert intercept(CONV, "when is my bin day?", now=T0) is None
@@ -76,8 +96,14 @@ def test_open_case_takes_the_message_and_acknowledges_now_and_then(kb_url: str) 
     again = intercept(CONV, "Still there?", now=first + ACK_EVERY)
     assert again == [{"text": answers.case_acknowledgement("NC-2026-000001")}]
     ack = answers.case_acknowledgement("NC-2026-000001")
-    assert _timeline(kb_url, case.id) == [("resident", "Any news?"), ("bot", ack), ("resident", "It's the blue bin"),
-                                          ("resident", "Hello?"), ("resident", "Still there?"), ("bot", ack)]
+    assert _timeline(kb_url, case.id) == [
+        ("resident", "Any news?"),
+        ("bot", ack),
+        ("resident", "It's the blue bin"),
+        ("resident", "Hello?"),
+        ("resident", "Still there?"),
+        ("bot", ack),
+    ]
     lines = _in(kb_url, lambda s: cases.timeline(s, case.id))
     assert lines[0].meta == {"attachments": ["https://cdn.example/photo.jpg"]}
     assert lines[0].created_at == first
@@ -115,13 +141,13 @@ def test_idle_case_lets_the_bot_answer_again(kb_url: str, monkeypatch: pytest.Mo
 
 # --- after the case is closed -----------------------------------------------------------------------------------
 
+
 def test_a_score_after_resolve_is_kept_and_thanked_once(kb_url: str, agent: StaffUser) -> None:
     case = _open(kb_url)
     _in(kb_url, lambda s: cases.claim(s, case.id, agent, T0))
     resolved_at = T0 + dt.timedelta(hours=1)
     _in(kb_url, lambda s: cases.resolve(s, case.id, agent, "answered", now=resolved_at))
-    assert intercept(CONV, "4", now=resolved_at + dt.timedelta(minutes=5)) == [
-        {"text": answers.satisfaction_thanks()}]
+    assert intercept(CONV, "4", now=resolved_at + dt.timedelta(minutes=5)) == [{"text": answers.satisfaction_thanks()}]
     assert _in(kb_url, lambda s: s.get(Case, case.id)).satisfaction == 4
     assert intercept(CONV, "4", now=resolved_at + dt.timedelta(minutes=6)) is None  # the bot's now
     assert _in(kb_url, lambda s: s.get(Case, case.id)).satisfaction == 4
@@ -154,10 +180,13 @@ def test_handed_back_case_asks_nothing(kb_url: str, agent: StaffUser) -> None:
 
 # --- when the database is unreachable -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["sqlite:////nonexistent-dir/deeper/kb.db",
-                                 "postgresql+psycopg2://nobody@127.0.0.1:1/none"])
-def test_broken_database_lets_the_bot_answer(url: str, monkeypatch: pytest.MonkeyPatch,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:////nonexistent-dir/deeper/kb.db", "postgresql+psycopg2://nobody@127.0.0.1:1/none"]
+)
+def test_broken_database_lets_the_bot_answer(
+    url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     assert intercept(CONV, "hello", now=T0) is None
     assert intercept(CONV, "4", now=T0) is None
@@ -171,7 +200,7 @@ def test_unmigrated_database_lets_the_bot_answer(monkeypatch: pytest.MonkeyPatch
 
 
 def test_default_clock_is_now(kb_url: str) -> None:
-    _open(kb_url, now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    _open(kb_url, now=dt.datetime.now(dt.UTC).replace(tzinfo=None))
     got: Optional[list[dict]] = intercept(CONV, "hello")
     assert got is not None and "NC-" in got[0]["text"]
 
@@ -180,7 +209,7 @@ def test_a_crisis_while_staff_have_the_case_makes_it_urgent_and_breaks_the_silen
     from bot.channels import safety_net
 
     case = _open(kb_url)
-    assert intercept(CONV, "any news?", now=T0) is not None           # acknowledged, bot quiet
+    assert intercept(CONV, "any news?", now=T0) is not None  # acknowledged, bot quiet
     quiet = intercept(CONV, "hello??", now=T0 + dt.timedelta(minutes=1))
     assert quiet == []
     said = intercept(CONV, "i can't cope, i'm going to kill myself", now=T0 + dt.timedelta(minutes=2))

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import Optional
 
 from sqlalchemy import select
 
 from bot.channels.events import Incoming
 from bot.channels.inbox import Inbox
+from knowledge.db import session_scope
 from knowledge.delivery import conversations
 from knowledge.delivery.claims import Claimer
-from knowledge.db import session_scope
 from knowledge.models import InboundEvent
 
 CHANNELS = ("messenger", "whatsapp")
@@ -21,8 +22,14 @@ RETENTION = dt.timedelta(days=7)
 
 
 def _msg(user: str, n: int, channel: str = "messenger", sent_at: Optional[dt.datetime] = None) -> Incoming:
-    return Incoming(channel=channel, platform_id=f"{user}-m{n}", user_id=user, text=f"{user} message {n}",
-                    account_id="page", sent_at=sent_at or conversations.utcnow())
+    return Incoming(
+        channel=channel,
+        platform_id=f"{user}-m{n}",
+        user_id=user,
+        text=f"{user} message {n}",
+        account_id="page",
+        sent_at=sent_at or conversations.utcnow(),
+    )
 
 
 class Recorder:
@@ -218,16 +225,20 @@ def test_a_later_message_waits_for_an_earlier_one_that_failed(kb_url: str) -> No
 
     _run(go)
     assert handler.handled == ["bob message 1", "alice message 1", "alice message 2"]
-    assert [(r.status, r.attempts, r.event) for r in _rows()] == [("done", 2, None), ("done", 1, None),
-                                                                   ("done", 1, None)]
+    assert [(r.status, r.attempts, r.event) for r in _rows()] == [
+        ("done", 2, None),
+        ("done", 1, None),
+        ("done", 1, None),
+    ]
 
 
 def _record(messages: list[Incoming], now: dt.datetime) -> dict[str, int]:
     ids = {}
     for m in messages:
         with session_scope() as s:
-            ids[m.text] = conversations.record_delivery(s, m.delivery_key, m.conversation_id, m.channel,
-                                                        m.to_dict(), now)
+            ids[m.text] = conversations.record_delivery(
+                s, m.delivery_key, m.conversation_id, m.channel, m.to_dict(), now
+            )
     return ids
 
 
@@ -249,8 +260,9 @@ def test_resume_picks_up_what_a_crashed_process_left(kb_url: str) -> None:
         return count
 
     assert _run(go) == 3  # alice's second follows her first
-    assert sorted(handler.handled) == sorted(["alice message 1", "alice message 2", "carol message 1",
-                                              "dave message 1"])
+    assert sorted(handler.handled) == sorted(
+        ["alice message 1", "alice message 2", "carol message 1", "dave message 1"]
+    )
     assert handler.handled.index("alice message 1") < handler.handled.index("alice message 2")
     status = {r.delivery_key: r.status for r in _rows()}
     assert status[busy.delivery_key] == "processing"  # not taken from the live process
@@ -322,8 +334,13 @@ def test_an_answer_is_dropped_if_the_message_was_taken_over_meanwhile(kb_url: st
 
 
 def test_done_rows_have_their_content_cleared(kb_url: str) -> None:
-    secret = Incoming(channel="messenger", platform_id="m-secret", user_id="alice", text="I live at 14 Elm Road",
-                      sent_at=conversations.utcnow())
+    secret = Incoming(
+        channel="messenger",
+        platform_id="m-secret",
+        user_id="alice",
+        text="I live at 14 Elm Road",
+        sent_at=conversations.utcnow(),
+    )
 
     async def go() -> None:
         inbox = Inbox(CHANNELS, Recorder(), RETENTION)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 import pytest
 from sqlalchemy import select
@@ -15,9 +16,9 @@ from bot.channels.config import DeliveryConfig, MetaConfig
 from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.sending.outbound import send_to_resident
 from bot.channels.sending.senders import MetaSender
+from knowledge.db import session_scope
 from knowledge.delivery.claims import Claimer
 from knowledge.delivery.conversations import utcnow
-from knowledge.db import session_scope
 from knowledge.models import CaseMessage, Conversation, OutboundMessage
 from tests.fakes.platform import FakePlatform
 
@@ -56,18 +57,41 @@ def x(fake: FakePlatform, monkeypatch: pytest.MonkeyPatch) -> FakePlatform:
 
 @pytest.fixture
 def no_platforms(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("META_APP_SECRET", "META_VERIFY_TOKEN", "META_PAGE_ACCESS_TOKEN", "META_GRAPH_URL",
-                 "WHATSAPP_ACCESS_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_API_URL"):
+    for name in (
+        "META_APP_SECRET",
+        "META_VERIFY_TOKEN",
+        "META_PAGE_ACCESS_TOKEN",
+        "META_GRAPH_URL",
+        "WHATSAPP_ACCESS_TOKEN",
+        "X_CONSUMER_SECRET",
+        "X_ACCESS_TOKEN",
+        "X_API_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
-def _conversation(url: str, channel: str, user: str, account: Optional[str] = "page-1",
-                  reply_to: Optional[str] = None, last_inbound: Optional[dt.datetime] = None,
-                  origin: str = "private") -> str:
+def _conversation(
+    url: str,
+    channel: str,
+    user: str,
+    account: Optional[str] = "page-1",
+    reply_to: Optional[str] = None,
+    last_inbound: Optional[dt.datetime] = None,
+    origin: str = "private",
+) -> str:
     conv_id = f"{channel}:{user}"
     with session_scope(url) as s:
-        s.add(Conversation(id=conv_id, channel=channel, origin=origin, platform_user_id=user, account_id=account,
-                           reply_to=reply_to, last_inbound_at=last_inbound or utcnow()))
+        s.add(
+            Conversation(
+                id=conv_id,
+                channel=channel,
+                origin=origin,
+                platform_user_id=user,
+                account_id=account,
+                reply_to=reply_to,
+                last_inbound_at=last_inbound or utcnow(),
+            )
+        )
     return conv_id
 
 
@@ -84,6 +108,7 @@ def _send(conv: str, channel: str, text: str = REPLY, buttons: Optional[list[dic
 
 # --- polled channels ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("channel", ["webchat", "rest"])
 def test_web_chat_and_rest_are_queued_for_the_page(kb_url: str, meta: FakePlatform, channel: str) -> None:
     assert _send(f"{channel}:abc", channel) == "queued"
@@ -92,6 +117,7 @@ def test_web_chat_and_rest_are_queued_for_the_page(kb_url: str, meta: FakePlatfo
 
 
 # --- Messenger ----------------------------------------------------------------------------------------------------
+
 
 def test_messenger_reply_is_one_send_api_call(kb_url: str, meta: FakePlatform) -> None:
     conv = _conversation(kb_url, "messenger", "psid-1")
@@ -110,9 +136,13 @@ def test_buttons_become_quick_replies(kb_url: str, meta: FakePlatform) -> None:
     conv = _conversation(kb_url, "messenger", "psid-2")
     assert _send(conv, "messenger", "Is your bin sorted now?", CHOICES) == "sent"
     [call] = list(meta.calls)
-    assert call.body["message"] == {"text": "Is your bin sorted now?", "quick_replies": [
-        {"content_type": "text", "title": "That's sorted", "payload": "/affirm"},
-        {"content_type": "text", "title": "Still a problem", "payload": "/deny"}]}
+    assert call.body["message"] == {
+        "text": "Is your bin sorted now?",
+        "quick_replies": [
+            {"content_type": "text", "title": "That's sorted", "payload": "/affirm"},
+            {"content_type": "text", "title": "Still a problem", "payload": "/deny"},
+        ],
+    }
 
 
 def test_long_reply_is_split_in_order_with_buttons_on_the_last(kb_url: str, meta: FakePlatform) -> None:
@@ -171,6 +201,7 @@ def test_whatsapp_reply_goes_to_the_business_number(kb_url: str, meta: FakePlatf
 
 # --- public conversations: follow-ups go privately ----------------------------------------------------------------
 
+
 def test_facebook_comment_gets_exactly_one_private_reply(kb_url: str, meta: FakePlatform) -> None:
     conv = _conversation(kb_url, "facebook_comment", "fb-user-1", reply_to="comment-99", origin="public")
     assert _send(conv, "facebook_comment", REPLY, CHOICES) == "sent"
@@ -206,11 +237,11 @@ def test_staff_are_not_told_sent_when_part_of_a_comment_reply_was_dropped(kb_url
     assert sent == [shorter]
 
 
-def test_instagram_comment_private_reply_is_held_to_instagrams_1000_characters(kb_url: str,
-                                                                                meta: FakePlatform) -> None:
+def test_instagram_comment_private_reply_is_held_to_instagrams_1000_characters(kb_url: str, meta: FakePlatform) -> None:
     # The private reply lands in Instagram Direct, whose limit is 1,000 characters (Messenger's is 2,000).
-    conv = _conversation(kb_url, "instagram_comment", "ig-user-1", account="ig-account-1", reply_to="ig-comment-7",
-                         origin="public")
+    conv = _conversation(
+        kb_url, "instagram_comment", "ig-user-1", account="ig-account-1", reply_to="ig-comment-7", origin="public"
+    )
     assert _send(conv, "instagram_comment", "A" * 1500 + ".") == "too_long"
     assert list(meta.calls) == []
     assert _outbound(kb_url) == []
@@ -221,8 +252,7 @@ def test_instagram_comment_private_reply_is_held_to_instagrams_1000_characters(k
     assert call.body == {"recipient": {"comment_id": "ig-comment-7"}, "message": {"text": fits}}
 
 
-def test_facebook_comment_private_reply_is_held_to_messengers_2000_characters(kb_url: str,
-                                                                              meta: FakePlatform) -> None:
+def test_facebook_comment_private_reply_is_held_to_messengers_2000_characters(kb_url: str, meta: FakePlatform) -> None:
     conv = _conversation(kb_url, "facebook_comment", "fb-user-5", reply_to="comment-103", origin="public")
     assert _send(conv, "facebook_comment", "A" * 2100 + ".") == "too_long"
     assert list(meta.calls) == []
@@ -233,15 +263,28 @@ def test_facebook_comment_private_reply_is_held_to_messengers_2000_characters(kb
 
 
 def test_old_comment_is_outside_its_private_reply_window(kb_url: str, meta: FakePlatform) -> None:
-    conv = _conversation(kb_url, "facebook_comment", "fb-user-3", reply_to="comment-101", origin="public",
-                         last_inbound=utcnow() - dt.timedelta(days=8))
+    conv = _conversation(
+        kb_url,
+        "facebook_comment",
+        "fb-user-3",
+        reply_to="comment-101",
+        origin="public",
+        last_inbound=utcnow() - dt.timedelta(days=8),
+    )
     assert _send(conv, "facebook_comment") == "outside_window"
     assert list(meta.calls) == []
 
 
 def test_x_mention_follow_up_is_a_dm(kb_url: str, x: FakePlatform) -> None:
-    conv = _conversation(kb_url, "x_mention", "x-user-1", account="council-x", reply_to="tweet-5", origin="public",
-                         last_inbound=utcnow() - dt.timedelta(days=3))  # X has no window for DMs here
+    conv = _conversation(
+        kb_url,
+        "x_mention",
+        "x-user-1",
+        account="council-x",
+        reply_to="tweet-5",
+        origin="public",
+        last_inbound=utcnow() - dt.timedelta(days=3),
+    )  # X has no window for DMs here
     assert _send(conv, "x_mention") == "sent"
     calls = list(x.calls)
     assert len(calls) == 1
@@ -262,6 +305,7 @@ def test_x_dm_conversation(kb_url: str, x: FakePlatform) -> None:
 
 # --- the durable queue: staff replies are not lost to a bad minute or doubled by a hang ----------------------------
 
+
 def _case_line(url: str) -> int:
     with session_scope(url) as s:
         line = CaseMessage(case_id=1, author="staff", text=REPLY, delivery="pending")
@@ -270,8 +314,9 @@ def _case_line(url: str) -> int:
         return line.id
 
 
-def test_a_staff_reply_that_meets_a_bad_minute_is_queued_then_sent_once(kb_url: str, meta: FakePlatform,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_staff_reply_that_meets_a_bad_minute_is_queued_then_sent_once(
+    kb_url: str, meta: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OUTBOUND_RETRY_BASE_SECONDS", "0.02")
     monkeypatch.setenv("OUTBOUND_RETRY_MAX_SECONDS", "0.2")
     conv = _conversation(kb_url, "messenger", "psid-8")
@@ -280,8 +325,9 @@ def test_a_staff_reply_that_meets_a_bad_minute_is_queued_then_sent_once(kb_url: 
     assert asyncio.run(send_to_resident(conv, "messenger", REPLY, case_message_id=line)) == "queued"
 
     async def rasa_server_sender() -> None:  # the Rasa server's sweep takes it from here
-        dispatcher = Dispatcher(MetaSender(MetaConfig.from_env().graph()), ["messenger"],
-                                DeliveryConfig.from_env(), Claimer("host-1:5005"))
+        dispatcher = Dispatcher(
+            MetaSender(MetaConfig.from_env().graph()), ["messenger"], DeliveryConfig.from_env(), Claimer("host-1:5005")
+        )
         while _outbound(kb_url)[0][3] != "sent":
             await dispatcher.sweep()
             await dispatcher.idle()
@@ -294,16 +340,18 @@ def test_a_staff_reply_that_meets_a_bad_minute_is_queued_then_sent_once(kb_url: 
         assert s.get(CaseMessage, line).delivery == "sent"  # what staff see follows the queue
 
 
-def test_a_staff_reply_with_no_answer_is_unknown_and_not_resent(kb_url: str, meta: FakePlatform,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_staff_reply_with_no_answer_is_unknown_and_not_resent(
+    kb_url: str, meta: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PLATFORM_API_TIMEOUT_SECONDS", "0.3")
     conv = _conversation(kb_url, "messenger", "psid-9")
     meta.stall_next(1, seconds=1.0)
     assert _send(conv, "messenger") == "unknown"
 
     async def sweep() -> int:
-        dispatcher = Dispatcher(MetaSender(MetaConfig.from_env().graph()), ["messenger"],
-                                DeliveryConfig.from_env(), Claimer("host-1:5005"))
+        dispatcher = Dispatcher(
+            MetaSender(MetaConfig.from_env().graph()), ["messenger"], DeliveryConfig.from_env(), Claimer("host-1:5005")
+        )
         return await dispatcher.sweep()
 
     assert asyncio.run(sweep()) == 0
@@ -320,6 +368,7 @@ def test_a_staff_reply_waits_behind_an_earlier_unsent_message(kb_url: str, meta:
 
 
 # --- connections: one client per process, reused --------------------------------------------------------------------
+
 
 def test_replies_in_one_process_share_one_connection_to_the_platform(kb_url: str, meta: FakePlatform) -> None:
     convs = [_conversation(kb_url, "messenger", f"psid-conn-{i}") for i in range(4)]

@@ -35,22 +35,33 @@ def _feed(value: dict) -> dict:
 
 # --- Messenger -------------------------------------------------------------------------------------------------
 
+
 def test_messenger_text() -> None:
     msg = _one(meta_events.parse(p.messenger("psid-1", "my bin wasn't collected", mid="m_abc")))
-    assert (msg.channel, msg.platform_id, msg.user_id, msg.text) == ("messenger", "m_abc", "psid-1",
-                                                                      "my bin wasn't collected")
+    assert (msg.channel, msg.platform_id, msg.user_id, msg.text) == (
+        "messenger",
+        "m_abc",
+        "psid-1",
+        "my bin wasn't collected",
+    )
     assert msg.account_id == p.PAGE_ID
     assert msg.conversation_id == "messenger:psid-1"
     assert msg.delivery_key == "messenger:m_abc"
     assert msg.origin == "private" and not msg.public
     assert msg.reply_to is None
     assert isinstance(msg.sent_at, dt.datetime)
-    assert abs((dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - msg.sent_at).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.UTC).replace(tzinfo=None) - msg.sent_at).total_seconds()) < 60
 
 
 def test_messenger_timestamp_is_milliseconds_as_naive_utc() -> None:
-    body = _messaging({"sender": {"id": "u"}, "recipient": {"id": p.PAGE_ID}, "timestamp": 1700000000123,
-                       "message": {"mid": "m1", "text": "hi"}})
+    body = _messaging(
+        {
+            "sender": {"id": "u"},
+            "recipient": {"id": p.PAGE_ID},
+            "timestamp": 1700000000123,
+            "message": {"mid": "m1", "text": "hi"},
+        }
+    )
     assert _one(meta_events.parse(body)).sent_at == dt.datetime(2023, 11, 14, 22, 13, 20, 123000)
 
 
@@ -60,56 +71,90 @@ def test_quick_reply_payload_is_used_as_the_text() -> None:
 
 
 def test_postback_payload_is_the_text() -> None:
-    body = _messaging({"sender": {"id": "psid-2"}, "recipient": {"id": p.PAGE_ID}, "timestamp": 1700000000000,
-                       "postback": {"mid": "m_pb", "title": "Get started", "payload": "/greet"}})
+    body = _messaging(
+        {
+            "sender": {"id": "psid-2"},
+            "recipient": {"id": p.PAGE_ID},
+            "timestamp": 1700000000000,
+            "postback": {"mid": "m_pb", "title": "Get started", "payload": "/greet"},
+        }
+    )
     msg = _one(meta_events.parse(body))
     assert (msg.text, msg.platform_id, msg.conversation_id) == ("/greet", "m_pb", "messenger:psid-2")
 
 
 def test_postback_without_payload_uses_its_title() -> None:
-    body = _messaging({"sender": {"id": "psid-2"}, "recipient": {"id": p.PAGE_ID}, "timestamp": 1700000000000,
-                       "postback": {"title": "Get started"}})
+    body = _messaging(
+        {
+            "sender": {"id": "psid-2"},
+            "recipient": {"id": p.PAGE_ID},
+            "timestamp": 1700000000000,
+            "postback": {"title": "Get started"},
+        }
+    )
     msg = _one(meta_events.parse(body))
     assert msg.text == "Get started"
     assert msg.platform_id  # a dedupe key even without a mid
 
 
 def test_echo_of_our_own_message_is_skipped() -> None:
-    body = _messaging({"sender": {"id": p.PAGE_ID}, "recipient": {"id": "psid-1"}, "timestamp": 1,
-                       "message": {"mid": "m_echo", "text": "Here's the link", "is_echo": True}})
+    body = _messaging(
+        {
+            "sender": {"id": p.PAGE_ID},
+            "recipient": {"id": "psid-1"},
+            "timestamp": 1,
+            "message": {"mid": "m_echo", "text": "Here's the link", "is_echo": True},
+        }
+    )
     _none(meta_events.parse(body))
     # is_echo alone is enough, whoever the sender claims to be
-    body = _messaging({"sender": {"id": "psid-1"}, "recipient": {"id": p.PAGE_ID}, "timestamp": 1,
-                       "message": {"mid": "m_echo2", "text": "Here's the link", "is_echo": True}})
+    body = _messaging(
+        {
+            "sender": {"id": "psid-1"},
+            "recipient": {"id": p.PAGE_ID},
+            "timestamp": 1,
+            "message": {"mid": "m_echo2", "text": "Here's the link", "is_echo": True},
+        }
+    )
     _none(meta_events.parse(body))
 
 
-@pytest.mark.parametrize("receipt", [
-    {"read": {"watermark": 1700000000000}},
-    {"delivery": {"mids": ["m_1"], "watermark": 1700000000000}},
-])
+@pytest.mark.parametrize(
+    "receipt",
+    [
+        {"read": {"watermark": 1700000000000}},
+        {"delivery": {"mids": ["m_1"], "watermark": 1700000000000}},
+    ],
+)
 def test_read_and_delivery_receipts_are_skipped(receipt: dict) -> None:
     body = _messaging({"sender": {"id": "psid-1"}, "recipient": {"id": p.PAGE_ID}, "timestamp": 1, **receipt})
     assert _none(meta_events.parse(body)) == ["messenger event"]
 
 
 def test_messenger_location_and_image_attachments() -> None:
-    atts = [{"type": "location", "payload": {"coordinates": {"lat": 52.95, "long": -1.15}}},
-            {"type": "image", "payload": {"url": "https://cdn.example/photo.jpg"}}]
+    atts = [
+        {"type": "location", "payload": {"coordinates": {"lat": 52.95, "long": -1.15}}},
+        {"type": "image", "payload": {"url": "https://cdn.example/photo.jpg"}},
+    ]
     msg = _one(meta_events.parse(p.messenger("psid-1", attachments=atts)))
     assert msg.text == ""
-    assert msg.attachments == [AttachmentRef(kind="location", latitude=52.95, longitude=-1.15),
-                               AttachmentRef(kind="image", url="https://cdn.example/photo.jpg")]
+    assert msg.attachments == [
+        AttachmentRef(kind="location", latitude=52.95, longitude=-1.15),
+        AttachmentRef(kind="image", url="https://cdn.example/photo.jpg"),
+    ]
 
 
 def test_messenger_sticker_and_unknown_attachment_kinds() -> None:
-    atts = [{"type": "image", "payload": {"url": "https://cdn.example/s.png", "sticker_id": 369239263222822}},
-            {"type": "fallback", "payload": {"url": "https://example.org/x"}}]
+    atts = [
+        {"type": "image", "payload": {"url": "https://cdn.example/s.png", "sticker_id": 369239263222822}},
+        {"type": "fallback", "payload": {"url": "https://example.org/x"}},
+    ]
     msg = _one(meta_events.parse(p.messenger("psid-1", attachments=atts)))
     assert [a.kind for a in msg.attachments] == ["sticker", "file"]
 
 
 # --- Facebook page comments -------------------------------------------------------------------------------------
+
 
 def test_page_comment_is_public_and_answered_under_itself() -> None:
     msg = _one(meta_events.parse(p.page_comment("fb-user-9", "pothole on the high street", comment_id="555_777")))
@@ -145,16 +190,26 @@ def test_page_comment_photo_is_an_image_attachment() -> None:
 
 # --- Instagram --------------------------------------------------------------------------------------------------
 
+
 def test_instagram_dm() -> None:
     msg = _one(meta_events.parse(p.instagram_dm("igsid-4", "library opening times", mid="ig_m1")))
     assert (msg.channel, msg.conversation_id, msg.account_id, msg.origin) == (
-        "instagram", "instagram:igsid-4", p.IG_ID, "private")
+        "instagram",
+        "instagram:igsid-4",
+        p.IG_ID,
+        "private",
+    )
 
 
 def test_instagram_comment() -> None:
     msg = _one(meta_events.parse(p.instagram_comment("ig-user-5", "when is bin day?", comment_id="18001")))
     assert (msg.channel, msg.conversation_id, msg.reply_to, msg.origin, msg.text) == (
-        "instagram_comment", "instagram_comment:ig-user-5", "18001", "public", "when is bin day?")
+        "instagram_comment",
+        "instagram_comment:ig-user-5",
+        "18001",
+        "public",
+        "when is bin day?",
+    )
 
 
 def test_instagram_own_comment_is_skipped() -> None:
@@ -163,10 +218,15 @@ def test_instagram_own_comment_is_skipped() -> None:
 
 # --- WhatsApp ---------------------------------------------------------------------------------------------------
 
+
 def test_whatsapp_text() -> None:
     msg = _one(meta_events.parse(p.whatsapp_text("447700900123", "council tax", wamid="wamid.X1")))
-    assert (msg.channel, msg.platform_id, msg.user_id, msg.text) == ("whatsapp", "wamid.X1", "447700900123",
-                                                                      "council tax")
+    assert (msg.channel, msg.platform_id, msg.user_id, msg.text) == (
+        "whatsapp",
+        "wamid.X1",
+        "447700900123",
+        "council tax",
+    )
     assert msg.conversation_id == "whatsapp:447700900123"
     assert msg.account_id == p.PHONE_NUMBER_ID
     assert msg.origin == "private"
@@ -174,39 +234,55 @@ def test_whatsapp_text() -> None:
 
 @pytest.mark.parametrize("kind", ["button_reply", "list_reply"])
 def test_whatsapp_interactive_reply_id_is_the_text(kind: str) -> None:
-    body = p.whatsapp("447700900123", {"type": "interactive", "interactive": {
-        "type": kind, kind: {"id": "/svc_bins_missed", "title": "Missed bin"}}})
+    body = p.whatsapp(
+        "447700900123",
+        {"type": "interactive", "interactive": {"type": kind, kind: {"id": "/svc_bins_missed", "title": "Missed bin"}}},
+    )
     assert _one(meta_events.parse(body)).text == "/svc_bins_missed"
 
 
 def test_whatsapp_image_with_caption() -> None:
-    body = p.whatsapp("447700900123", {"type": "image", "image": {
-        "caption": "fly-tipping here", "mime_type": "image/jpeg", "sha256": "abc", "id": "media-77"}})
+    body = p.whatsapp(
+        "447700900123",
+        {
+            "type": "image",
+            "image": {"caption": "fly-tipping here", "mime_type": "image/jpeg", "sha256": "abc", "id": "media-77"},
+        },
+    )
     msg = _one(meta_events.parse(body))
     assert msg.text == "fly-tipping here"
     assert msg.attachments == [AttachmentRef(kind="image", media_id="media-77", mime_type="image/jpeg")]
 
 
 def test_whatsapp_location() -> None:
-    body = p.whatsapp("447700900123", {"type": "location", "location": {
-        "latitude": 52.9548, "longitude": -1.1581, "name": "Market Square"}})
+    body = p.whatsapp(
+        "447700900123",
+        {"type": "location", "location": {"latitude": 52.9548, "longitude": -1.1581, "name": "Market Square"}},
+    )
     msg = _one(meta_events.parse(body))
     assert msg.attachments == [AttachmentRef(kind="location", latitude=52.9548, longitude=-1.1581)]
 
 
 def test_whatsapp_voice_note_is_audio() -> None:
-    body = p.whatsapp("447700900123", {"type": "audio", "audio": {"mime_type": "audio/ogg; codecs=opus",
-                                                                   "id": "media-88", "voice": True}})
+    body = p.whatsapp(
+        "447700900123",
+        {"type": "audio", "audio": {"mime_type": "audio/ogg; codecs=opus", "id": "media-88", "voice": True}},
+    )
     msg = _one(meta_events.parse(body))
     assert msg.text == ""
     assert [(a.kind, a.media_id) for a in msg.attachments] == [("audio", "media-88")]
 
 
 def test_whatsapp_statuses_are_skipped() -> None:
-    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": p.PHONE_NUMBER_ID},
-             "statuses": [{"id": "wamid.out1", "status": "read", "timestamp": "1700000000", "recipient_id": "4477"}]}
-    body = {"object": "whatsapp_business_account",
-            "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": value}]}]}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": p.PHONE_NUMBER_ID},
+        "statuses": [{"id": "wamid.out1", "status": "read", "timestamp": "1700000000", "recipient_id": "4477"}],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": value}]}],
+    }
     assert _none(meta_events.parse(body)) == ["whatsapp status"]
 
 
@@ -216,6 +292,7 @@ def test_whatsapp_reaction_is_skipped() -> None:
 
 
 # --- X ----------------------------------------------------------------------------------------------------------
+
 
 def test_x_mention_strips_leading_handles() -> None:
     body = p.x_mention("x-user-3", "@someone   the bins weren't collected @NorthshireCC", tweet_id="1900")
@@ -244,8 +321,9 @@ def test_x_retweet_is_skipped() -> None:
 
 def test_x_mention_photo() -> None:
     body = p.x_mention("x-user-3", "look")
-    body["tweet_create_events"][0]["extended_entities"] = {"media": [
-        {"type": "photo", "media_url_https": "https://pbs.twimg.com/media/a.jpg"}]}
+    body["tweet_create_events"][0]["extended_entities"] = {
+        "media": [{"type": "photo", "media_url_https": "https://pbs.twimg.com/media/a.jpg"}]
+    }
     msg = _one(x_events.parse(body))
     assert msg.attachments == [AttachmentRef(kind="image", url="https://pbs.twimg.com/media/a.jpg")]
 
@@ -253,7 +331,12 @@ def test_x_mention_photo() -> None:
 def test_x_dm() -> None:
     msg = _one(x_events.parse(p.x_dm("x-user-3", "parking permit", event_id="dm-1")))
     assert (msg.channel, msg.platform_id, msg.user_id, msg.text, msg.origin) == (
-        "x", "dm-1", "x-user-3", "parking permit", "private")
+        "x",
+        "dm-1",
+        "x-user-3",
+        "parking permit",
+        "private",
+    )
     assert msg.conversation_id == "x:x-user-3"
     assert msg.delivery_key == "x:dm-1"
 
@@ -265,28 +348,37 @@ def test_x_own_dm_is_skipped() -> None:
 def test_x_dm_quick_reply_metadata_is_the_text() -> None:
     body = p.x_dm("x-user-3", "Missed bin")
     body["direct_message_events"][0]["message_create"]["message_data"]["quick_reply_response"] = {
-        "type": "options", "metadata": "/svc_bins_missed"}
+        "type": "options",
+        "metadata": "/svc_bins_missed",
+    }
     assert _one(x_events.parse(body)).text == "/svc_bins_missed"
 
 
 def test_x_dm_media_link_is_removed_from_text() -> None:
     body = p.x_dm("x-user-3", "broken streetlight https://t.co/abc123")
     body["direct_message_events"][0]["message_create"]["message_data"]["attachment"] = {
-        "type": "media", "media": {"type": "photo", "url": "https://t.co/abc123",
-                                   "media_url_https": "https://ton.twitter.com/i/dm/1.jpg"}}
+        "type": "media",
+        "media": {
+            "type": "photo",
+            "url": "https://t.co/abc123",
+            "media_url_https": "https://ton.twitter.com/i/dm/1.jpg",
+        },
+    }
     msg = _one(x_events.parse(body))
     assert msg.text == "broken streetlight"
     assert msg.attachments == [AttachmentRef(kind="image", url="https://ton.twitter.com/i/dm/1.jpg")]
 
 
 def test_x_other_activity_is_skipped_and_counted() -> None:
-    messages, skipped = x_events.parse({"for_user_id": p.X_ACCOUNT, "favorite_events": [{}],
-                                        "direct_message_indicate_typing_events": [{}]})
+    messages, skipped = x_events.parse(
+        {"for_user_id": p.X_ACCOUNT, "favorite_events": [{}], "direct_message_indicate_typing_events": [{}]}
+    )
     assert messages == []
     assert sorted(skipped) == ["x direct_message_indicate_typing_events", "x favorite_events"]
 
 
 # --- across platforms -------------------------------------------------------------------------------------------
+
 
 def test_same_user_id_on_two_platforms_is_two_conversations() -> None:
     a = _one(meta_events.parse(p.messenger("12345", "hi")))
@@ -311,8 +403,9 @@ def test_meta_bad_payload(payload: object) -> None:
         meta_events.parse(payload)
 
 
-@pytest.mark.parametrize("payload", [None, [], "x", {}, {"tweet_create_events": []}, {"for_user_id": ""},
-                                     {"for_user_id": None}])
+@pytest.mark.parametrize(
+    "payload", [None, [], "x", {}, {"tweet_create_events": []}, {"for_user_id": ""}, {"for_user_id": None}]
+)
 def test_x_bad_payload(payload: object) -> None:
     with pytest.raises(BadPayload):
         x_events.parse(payload)
@@ -328,10 +421,19 @@ def test_meta_junk_entries_do_not_raise() -> None:
 
 
 def test_incoming_round_trips_through_a_dict() -> None:
-    msg = Incoming(channel="whatsapp", platform_id="wamid.1", user_id="4477", text="fly-tipping",
-                   account_id="106", reply_to=None, sent_at=dt.datetime(2026, 1, 2, 3, 4, 5, 6000),
-                   attachments=[AttachmentRef(kind="location", latitude=52.1, longitude=-1.2),
-                                AttachmentRef(kind="image", media_id="m1", mime_type="image/jpeg")])
+    msg = Incoming(
+        channel="whatsapp",
+        platform_id="wamid.1",
+        user_id="4477",
+        text="fly-tipping",
+        account_id="106",
+        reply_to=None,
+        sent_at=dt.datetime(2026, 1, 2, 3, 4, 5, 6000),
+        attachments=[
+            AttachmentRef(kind="location", latitude=52.1, longitude=-1.2),
+            AttachmentRef(kind="image", media_id="m1", mime_type="image/jpeg"),
+        ],
+    )
     data = msg.to_dict()
     assert Incoming.from_dict(json.loads(json.dumps(data))) == msg  # survives storage as JSON
     empty = Incoming(channel="x", platform_id="1", user_id="2")
@@ -339,6 +441,7 @@ def test_incoming_round_trips_through_a_dict() -> None:
 
 
 # --- Odd but signed bodies (issue 9) ---------------------------------------------------------------------------
+
 
 def test_instagram_comment_is_dated_by_its_entry_and_skipped_without_a_time() -> None:
     body = p.instagram_comment("igc-user", "pothole")
@@ -357,8 +460,11 @@ def test_messenger_entry_time_in_milliseconds_dates_an_event_without_a_timestamp
     assert _one(meta_events.parse(body)).sent_at == dt.datetime(2023, 11, 14, 22, 13, 20, 123000)
 
 
-@pytest.mark.parametrize("bad_id", ["7" * 251, "a b", "psid\n1", "<script>", "\u00e9t\u00e9", ""],
-                         ids=["too-long", "space", "newline", "markup", "non-ascii", "empty"])
+@pytest.mark.parametrize(
+    "bad_id",
+    ["7" * 251, "a b", "psid\n1", "<script>", "\u00e9t\u00e9", ""],
+    ids=["too-long", "space", "newline", "markup", "non-ascii", "empty"],
+)
 def test_an_event_with_an_unusable_id_is_skipped_and_the_rest_of_the_batch_kept(bad_id: str) -> None:
     batch = p.messenger("good-psid", "pothole")
     batch["entry"].append(p.messenger(bad_id, "pothole")["entry"][0])
@@ -374,11 +480,17 @@ def test_ids_at_the_column_limits_are_kept() -> None:
     _none(meta_events.parse(p.messenger("1" * 151, "hi")))
 
 
-@pytest.mark.parametrize("swap", [
-    ("entry", 0, "messaging", 0, "sender"), ("entry", 0, "messaging", 0, "message"),
-    ("entry", 0, "messaging", 0, "message", "attachments"), ("entry", 0, "messaging", 0, "timestamp"),
-    ("entry", 0, "messaging"), ("entry", 0),
-])
+@pytest.mark.parametrize(
+    "swap",
+    [
+        ("entry", 0, "messaging", 0, "sender"),
+        ("entry", 0, "messaging", 0, "message"),
+        ("entry", 0, "messaging", 0, "message", "attachments"),
+        ("entry", 0, "messaging", 0, "timestamp"),
+        ("entry", 0, "messaging"),
+        ("entry", 0),
+    ],
+)
 @pytest.mark.parametrize("value", [7, "x", [1], {"id": {}}, None, 1e308, True])
 def test_fields_of_the_wrong_type_never_raise(swap: tuple, value: object) -> None:
     body = p.messenger("psid-1", "hi", attachments=[{"type": "location", "payload": {"coordinates": {"lat": 1}}}])
@@ -393,7 +505,7 @@ def test_fields_of_the_wrong_type_never_raise(swap: tuple, value: object) -> Non
 def test_timestamps_out_of_range_are_no_time() -> None:
     from bot.channels.events import from_epoch
 
-    for value in (10**30, -10**30, 1e308, float("nan"), "9" * 400, -1, True, {"t": 1}, [1]):
+    for value in (10**30, -(10**30), 1e308, float("nan"), "9" * 400, -1, True, {"t": 1}, [1]):
         assert from_epoch(value) is None and from_epoch(value, millis=True) is None
     assert from_epoch(1700000000, millis=None) == from_epoch(1700000000000, millis=None)
 

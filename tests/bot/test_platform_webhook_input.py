@@ -13,8 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import httpx
 import pytest
@@ -29,9 +30,32 @@ from tests.fakes.platform import FakePlatform, body_of, meta_signature, send_met
 
 # Values a field might hold instead of the documented one.
 ODD_VALUES: list[Any] = [
-    None, True, False, 0, -1, 2**63, -(2**63), 10**30, 1e308, -1e308, 1.5, "", " ", "x" * 300, "٣٤٥",
-    "\ud800", "a\x00b", "\udfff\ud800", [], {}, [1, [2, [3]]], {"id": {"id": "nested"}}, {"$numberLong": "1"},
-    ["psid-1"], "9" * 400, "2026-01-01T00:00:00Z",
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**63,
+    -(2**63),
+    10**30,
+    1e308,
+    -1e308,
+    1.5,
+    "",
+    " ",
+    "x" * 300,
+    "٣٤٥",
+    "\ud800",
+    "a\x00b",
+    "\udfff\ud800",
+    [],
+    {},
+    [1, [2, [3]]],
+    {"id": {"id": "nested"}},
+    {"$numberLong": "1"},
+    ["psid-1"],
+    "9" * 400,
+    "2026-01-01T00:00:00Z",
 ]
 
 
@@ -40,9 +64,16 @@ def _valid_bodies() -> list[tuple[str, dict]]:
     return [
         ("meta", p.messenger("prop-user-1", "pothole on my road")),
         ("meta", p.messenger("prop-user-2", quick_reply="/svc_bins_missed", text="Missed bin")),
-        ("meta", p.messenger("prop-user-3", attachments=[
-            {"type": "location", "payload": {"coordinates": {"lat": 52.9, "long": -1.1}}},
-            {"type": "image", "payload": {"url": "https://cdn.example/p.jpg"}}])),
+        (
+            "meta",
+            p.messenger(
+                "prop-user-3",
+                attachments=[
+                    {"type": "location", "payload": {"coordinates": {"lat": 52.9, "long": -1.1}}},
+                    {"type": "image", "payload": {"url": "https://cdn.example/p.jpg"}},
+                ],
+            ),
+        ),
         ("meta", p.instagram_dm("prop-ig-1", "library times")),
         ("meta", p.page_comment("prop-fb-1", "bins again")),
         ("meta", p.instagram_comment("prop-igc-1", "pothole")),
@@ -109,13 +140,22 @@ def malformed_bodies(seed: int = 9, rounds: int = 8) -> Iterator[tuple[str, byte
                 # Sent as the platforms send: compact JSON with non-ASCII (and lone surrogates) escaped.
                 yield platform, body_of(body)
     # Whole-body oddities.
-    for raw in (b"[" * 100_000, b'{"object":"page","entry":' + b"[" * 5000 + b"]" * 5000 + b"}",
-                b'{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"\\ud800"}}]}]}',
-                b'{"object":"page","entry":{"id":"1"}}', b'{"object":"page","entry":"x"}', b'[]', b'"x"',
-                b"null", b"1e999999", b"-" + b"9" * 5000, b'{"for_user_id":' + b"9" * 5000 + b"}",
-                b'{"object":"page","entry":[' + b",".join([b"1"] * 2000) + b"]}",
-                b'{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"messages":7}}]}]}',
-                b'{"for_user_id":"1","tweet_create_events":{"a":1},"direct_message_events":7}'):
+    for raw in (
+        b"[" * 100_000,
+        b'{"object":"page","entry":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"\\ud800"}}]}]}',
+        b'{"object":"page","entry":{"id":"1"}}',
+        b'{"object":"page","entry":"x"}',
+        b"[]",
+        b'"x"',
+        b"null",
+        b"1e999999",
+        b"-" + b"9" * 5000,
+        b'{"for_user_id":' + b"9" * 5000 + b"}",
+        b'{"object":"page","entry":[' + b",".join([b"1"] * 2000) + b"]}",
+        b'{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"messages":7}}]}]}',
+        b'{"for_user_id":"1","tweet_create_events":{"a":1},"direct_message_events":7}',
+    ):
         yield "meta", raw
         yield "x", raw
 

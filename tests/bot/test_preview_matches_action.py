@@ -9,8 +9,9 @@ import datetime as dt
 import json
 import re
 import threading
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import pytest
 from sqlalchemy import func, select
@@ -51,11 +52,21 @@ def rasa() -> Iterator[str]:
     server.shutdown()
 
 
-def preview_of(kb_url: str, question: str, intent: str, confidence: float, entities: list[dict[str, Any]],
-               key: str, change: Optional[Callable[[dict[str, Any]], None]] = None) -> previews.Preview:
+def preview_of(
+    kb_url: str,
+    question: str,
+    intent: str,
+    confidence: float,
+    entities: list[dict[str, Any]],
+    key: str,
+    change: Optional[Callable[[dict[str, Any]], None]] = None,
+) -> previews.Preview:
     """The preview for `question` while editing service `key` (its published values as the draft)."""
-    READINGS[question] = {"intent": intent, "confidence": confidence,
-                          "entities": [{"entity": e["entity"], "value": e["value"]} for e in entities]}
+    READINGS[question] = {
+        "intent": intent,
+        "confidence": confidence,
+        "entities": [{"entity": e["entity"], "value": e["value"]} for e in entities],
+    }
     with session_scope(kb_url) as session:
         svc = session.execute(select(Service).where(Service.key == key)).scalar_one()
         draft = {name: getattr(svc, name) for name in editing.EDITABLE}
@@ -69,12 +80,20 @@ def preview_of(kb_url: str, question: str, intent: str, confidence: float, entit
     return asyncio.run(previews.make(question, draft, key, in_db))
 
 
-def assert_same(kb_url: str, question: str, intent: str, key: str, entities: Optional[list[dict[str, Any]]] = None,
-                confidence: float = 0.95, sender: str = "resident") -> tuple[previews.Preview, list[dict]]:
+def assert_same(
+    kb_url: str,
+    question: str,
+    intent: str,
+    key: str,
+    entities: Optional[list[dict[str, Any]]] = None,
+    confidence: float = 0.95,
+    sender: str = "resident",
+) -> tuple[previews.Preview, list[dict]]:
     entities = entities or []
     shown = preview_of(kb_url, question, intent, confidence, entities, key)
-    sent = run(ActionAnswerService(), tracker(question, intent, confidence=confidence, entities=entities,
-                                              sender=sender))
+    sent = run(
+        ActionAnswerService(), tracker(question, intent, confidence=confidence, entities=entities, sender=sender)
+    )
     assert shown.problem is None
     assert shown.reply == sent[0]["text"]
     assert shown.buttons == [b["title"] for b in sent[0].get("buttons") or []]
@@ -88,11 +107,25 @@ def test_a_notice_in_force_leads_both(kb_url: str, rasa: str, monkeypatch: pytes
     now = dt.datetime.utcnow()
     with session_scope(kb_url) as session:
         for area, title in ((None, "Gritting tonight"), ("NB7", "Road closed in NB7")):
-            notices.create(session, "editor", {"title": title, "body": "Gritters are out from 6pm.", "area": area,
-                                               "service_keys": ["roads.gritting"], "starts_at": now - dt.timedelta(hours=1),
-                                               "ends_at": now + dt.timedelta(hours=10)})
-    shown, _ = assert_same(kb_url, "are the roads being gritted, i'm in nb1 2ab", "svc_roads_gritting",
-                           "roads.gritting", [{"entity": "postcode", "value": "nb1 2ab", "start": 0, "end": 7}])
+            notices.create(
+                session,
+                "editor",
+                {
+                    "title": title,
+                    "body": "Gritters are out from 6pm.",
+                    "area": area,
+                    "service_keys": ["roads.gritting"],
+                    "starts_at": now - dt.timedelta(hours=1),
+                    "ends_at": now + dt.timedelta(hours=10),
+                },
+            )
+    shown, _ = assert_same(
+        kb_url,
+        "are the roads being gritted, i'm in nb1 2ab",
+        "svc_roads_gritting",
+        "roads.gritting",
+        [{"entity": "postcode", "value": "nb1 2ab", "start": 0, "end": 7}],
+    )
     assert shown.reply.startswith("Notice: Gritting tonight.") and "NB7" not in shown.reply
     assert shown.uses_draft and shown.handover is None
 
@@ -107,15 +140,21 @@ def test_always_a_person_shows_the_handover_line(kb_url: str, rasa: str, monkeyp
 
 def test_safeguarding_handover_is_urgent_in_both(kb_url: str, rasa: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RASA_URL", rasa)
-    shown, _ = assert_same(kb_url, "worried my elderly neighbour is being neglected", "svc_safeguarding_adult",
-                           "safeguarding.adult")
+    shown, _ = assert_same(
+        kb_url, "worried my elderly neighbour is being neglected", "svc_safeguarding_adult", "safeguarding.adult"
+    )
     assert shown.handover and "999" in shown.handover
 
 
 def test_bin_type_entity_names_the_bin_in_both(kb_url: str, rasa: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RASA_URL", rasa)
-    shown, _ = assert_same(kb_url, "recycling not collected", "svc_bins_missed", "bins.missed",
-                           [{"entity": "bin_type", "value": "recycling", "start": 0, "end": 9}])
+    shown, _ = assert_same(
+        kb_url,
+        "recycling not collected",
+        "svc_bins_missed",
+        "bins.missed",
+        [{"entity": "bin_type", "value": "recycling", "start": 0, "end": 9}],
+    )
     assert "(recycling bin)" in shown.reply
 
 
@@ -153,5 +192,7 @@ def test_the_draft_is_what_the_preview_shows(kb_url: str, rasa: str, monkeypatch
     assert "A draft summary." in shown.reply and shown.handover and shown.uses_draft
     with session_scope(kb_url) as session:  # nothing saved, no case
         assert session.execute(select(func.count(Case.id))).scalar_one() == 0
-        assert "A draft summary." not in session.execute(
-            select(Service.summary).where(Service.key == "roads.pothole")).scalar_one()
+        assert (
+            "A draft summary."
+            not in session.execute(select(Service.summary).where(Service.key == "roads.pothole")).scalar_one()
+        )

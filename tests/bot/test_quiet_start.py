@@ -16,17 +16,13 @@ def run_python(code: str, cwd: Path, quiet: bool) -> str:
     env.pop("PYTHONWARNINGS", None)
     if quiet:
         env = quiet_env(env)
-    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     return done.stdout + done.stderr
 
 
 def test_dependency_warnings_are_hidden_and_ours_still_show(tmp_path: Path) -> None:
     # A stand-in for a third-party package that warns when imported, as TensorFlow and sanic do.
-    (tmp_path / "somedependency.py").write_text(
-        "import warnings\n"
-        "warnings.warn('old thing', FutureWarning)\n"
-    )
+    (tmp_path / "somedependency.py").write_text("import warnings\nwarnings.warn('old thing', FutureWarning)\n")
     code = (
         "import warnings\n"
         "import somedependency\n"

@@ -28,10 +28,12 @@ def memory_limiter(clock: Clock, **limits: int) -> RateLimiter:
     return RateLimiter(RateLimits(**{**base, **limits}), MemoryBackend(clock), clock)
 
 
-def verdicts(limiter: RateLimiter, n: int, channel: str = "webchat", sender: str = "web:a",
-             address: str | None = None) -> list:
+def verdicts(
+    limiter: RateLimiter, n: int, channel: str = "webchat", sender: str = "web:a", address: str | None = None
+) -> list:
     async def go() -> list:
         return [await limiter.check(channel, sender, address) for _ in range(n)]
+
     return asyncio.run(go())
 
 
@@ -157,7 +159,7 @@ def test_polls_for_staff_replies_are_limited_per_address_apart_from_messages() -
 
     got = asyncio.run(polls("198.51.100.7", 12))
     assert [v.allowed for v in got] == [True] * 10 + [False] * 2 and got[10].scope == "polls"
-    assert verdicts(limiter, 1, address="198.51.100.7")[0].allowed   # messages are counted apart
+    assert verdicts(limiter, 1, address="198.51.100.7")[0].allowed  # messages are counted apart
     assert asyncio.run(polls("198.51.100.8", 1))[0].allowed
     clock.at += 40
     assert asyncio.run(polls("198.51.100.7", 1))[0].allowed
@@ -170,7 +172,7 @@ def test_the_memory_backend_stays_bounded_under_a_flood_of_fresh_keys() -> None:
 
     async def flood() -> None:
         for n in range(5_000):
-            await backend.hit(f"se:webchat:{n}:1", 120)   # none has expired: all live
+            await backend.hit(f"se:webchat:{n}:1", 120)  # none has expired: all live
 
     asyncio.run(flood())
     assert len(backend._counts) <= backend.MAX_KEYS + 1

@@ -12,26 +12,41 @@ import pytest
 
 from bot.channels.events import Incoming
 from bot.channels.sending.limits import weighted_length
-from bot.channels.table import LIMITS
 from bot.channels.sending.replies import Understanding, plan
 from bot.channels.sending.senders import Outgoing, messenger_message, whatsapp_message
+from bot.channels.table import LIMITS
 from knowledge.models import Council
 
 POTHOLE = "https://www.northshire.gov.uk/roads/report-a-pothole"
 HOSPITAL = "https://www.northshire.gov.uk/adult-social-care/leaving-hospital"
-COUNCIL = Council(id=1, name="Northshire Council", site="https://www.northshire.gov.uk", phone="0300 123 4567",
-                  opening_hours="Monday to Friday, 8:30am to 5pm", out_of_hours_social_care="0300 123 9999",
-                  emergency="999", samaritans="116 123", allowed_domains=["northshire.gov.uk"])
-POTHOLE_ANSWER = [{"text": f"Report a pothole: tell us where it is.\n{POTHOLE}\nOr call 0300 123 4567 "
-                           f"(Monday to Friday, 8:30am to 5pm)."}]
-FIVE = [{"title": t, "payload": f"/svc_{i}"} for i, t in
-        enumerate(["Missed bin", "Council tax", "Report a pothole", "Parking permit", "Library opening times"])]
+COUNCIL = Council(
+    id=1,
+    name="Northshire Council",
+    site="https://www.northshire.gov.uk",
+    phone="0300 123 4567",
+    opening_hours="Monday to Friday, 8:30am to 5pm",
+    out_of_hours_social_care="0300 123 9999",
+    emergency="999",
+    samaritans="116 123",
+    allowed_domains=["northshire.gov.uk"],
+)
+POTHOLE_ANSWER = [
+    {
+        "text": f"Report a pothole: tell us where it is.\n{POTHOLE}\nOr call 0300 123 4567 "
+        f"(Monday to Friday, 8:30am to 5pm)."
+    }
+]
+FIVE = [
+    {"title": t, "payload": f"/svc_{i}"}
+    for i, t in enumerate(["Missed bin", "Council tax", "Report a pothole", "Parking permit", "Library opening times"])
+]
 
 
 def _in(channel: str, text: str = "pothole on the high street") -> Incoming:
     public = channel in ("facebook_comment", "instagram_comment", "x_mention")
-    return Incoming(channel=channel, platform_id="p1", user_id="u1", text=text, account_id="acc",
-                    reply_to="c1" if public else None)
+    return Incoming(
+        channel=channel, platform_id="p1", user_id="u1", text=text, account_id="acc", reply_to="c1" if public else None
+    )
 
 
 def _kinds(out: list[Outgoing]) -> list[str]:
@@ -40,21 +55,29 @@ def _kinds(out: list[Outgoing]) -> list[str]:
 
 # --- private channels -------------------------------------------------------------------------------------------
 
+
 def test_private_messenger_keeps_buttons() -> None:
-    out = plan(_in("messenger"), [{"text": "Is it one of these?", "buttons": FIVE}], Understanding("nlu_fallback"),
-               COUNCIL)
+    out = plan(
+        _in("messenger"), [{"text": "Is it one of these?", "buttons": FIVE}], Understanding("nlu_fallback"), COUNCIL
+    )
     assert len(out) == 1
     assert out[0].kind == "message" and out[0].text == "Is it one of these?"
     assert out[0].buttons == FIVE
     sent = messenger_message(out[0], "messenger")
-    assert [q["title"] for q in sent["quick_replies"]] == ["Missed bin", "Council tax", "Report a pothole",
-                                                            "Parking permit", "Library opening tim…"]
+    assert [q["title"] for q in sent["quick_replies"]] == [
+        "Missed bin",
+        "Council tax",
+        "Report a pothole",
+        "Parking permit",
+        "Library opening tim…",
+    ]
     assert [q["payload"] for q in sent["quick_replies"]] == [b["payload"] for b in FIVE]
 
 
 def test_each_bot_message_is_its_own_message_in_order() -> None:
-    out = plan(_in("whatsapp"), [{"text": "First."}, {"text": "Second.", "buttons": FIVE[:2]}], Understanding(),
-               COUNCIL)
+    out = plan(
+        _in("whatsapp"), [{"text": "First."}, {"text": "Second.", "buttons": FIVE[:2]}], Understanding(), COUNCIL
+    )
     assert [(o.text, len(o.buttons)) for o in out] == [("First.", 0), ("Second.", 2)]
 
 
@@ -88,10 +111,12 @@ def test_nothing_to_say_sends_nothing() -> None:
 
 # --- public channels --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("channel", ["facebook_comment", "instagram_comment", "x_mention"])
 def test_public_comment_without_personal_details_gets_one_public_answer_with_the_link(channel: str) -> None:
-    out = plan(_in(channel, "pothole on the high street"), POTHOLE_ANSWER, Understanding("svc_roads_pothole", "roads"),
-               COUNCIL)
+    out = plan(
+        _in(channel, "pothole on the high street"), POTHOLE_ANSWER, Understanding("svc_roads_pothole", "roads"), COUNCIL
+    )
     assert _kinds(out) == ["public_reply"]
     assert POTHOLE in out[0].text
     assert weighted_length(out[0].text, LIMITS[channel]) <= LIMITS[channel].max_chars
@@ -113,11 +138,13 @@ PERSONAL = [
 ]
 
 
-@pytest.mark.parametrize("channel,word", [("facebook_comment", "private message"),
-                                          ("instagram_comment", "direct message")])
+@pytest.mark.parametrize(
+    "channel,word", [("facebook_comment", "private message"), ("instagram_comment", "direct message")]
+)
 @pytest.mark.parametrize("text,detail", PERSONAL)
-def test_public_comment_with_personal_details_is_answered_privately(channel: str, word: str, text: str,
-                                                                    detail: str) -> None:
+def test_public_comment_with_personal_details_is_answered_privately(
+    channel: str, word: str, text: str, detail: str
+) -> None:
     out = plan(_in(channel, text), POTHOLE_ANSWER, Understanding("svc_roads_pothole", "roads"), COUNCIL)
     assert _kinds(out) == ["public_reply", "private_reply"]
     invite, private = out
@@ -133,14 +160,17 @@ def test_name_at_the_start_of_a_comment_is_answered_privately(text: str) -> None
     assert _kinds(out) == ["public_reply", "private_reply"]
 
 
-@pytest.mark.parametrize("understood", [
-    Understanding("svc_asc_leaving_hospital", "adult_social_care"),
-    Understanding("svc_safeguarding_child", "safeguarding"),
-    Understanding("svc_benefits_housing", "benefits"),
-    Understanding("svc_housing_homeless", "housing", always_human=True),
-    Understanding("human_handoff"),
-    Understanding("crisis"),
-])
+@pytest.mark.parametrize(
+    "understood",
+    [
+        Understanding("svc_asc_leaving_hospital", "adult_social_care"),
+        Understanding("svc_safeguarding_child", "safeguarding"),
+        Understanding("svc_benefits_housing", "benefits"),
+        Understanding("svc_housing_homeless", "housing", always_human=True),
+        Understanding("human_handoff"),
+        Understanding("crisis"),
+    ],
+)
 def test_sensitive_topics_are_never_answered_in_public(understood: Understanding) -> None:
     answer = [{"text": f"Leaving hospital: support at home.\n{HOSPITAL}"}]
     out = plan(_in("facebook_comment", "help getting my dad home from hospital"), answer, understood, COUNCIL)
@@ -150,8 +180,9 @@ def test_sensitive_topics_are_never_answered_in_public(understood: Understanding
 
 
 def test_ordinary_service_is_not_treated_as_sensitive() -> None:
-    out = plan(_in("facebook_comment", "when is bin day"), POTHOLE_ANSWER, Understanding("svc_bins_day", "bins"),
-               COUNCIL)
+    out = plan(
+        _in("facebook_comment", "when is bin day"), POTHOLE_ANSWER, Understanding("svc_bins_day", "bins"), COUNCIL
+    )
     assert _kinds(out) == ["public_reply"]
 
 
@@ -177,20 +208,29 @@ def test_crisis_invite_uses_the_councils_numbers() -> None:
 def test_x_mention_sensitive_is_invite_then_dms_as_many_as_needed() -> None:
     long = "\n".join(f"Part {i}. " + "Support to leave hospital and get home safely. " * 40 for i in range(8))
     assert len(long) > 10000
-    out = plan(_in("x_mention", "help getting my dad home"), [{"text": long + "\n" + HOSPITAL}],
-               Understanding("svc_asc_leaving_hospital", "adult_social_care"), COUNCIL)
+    out = plan(
+        _in("x_mention", "help getting my dad home"),
+        [{"text": long + "\n" + HOSPITAL}],
+        Understanding("svc_asc_leaving_hospital", "adult_social_care"),
+        COUNCIL,
+    )
     assert out[0].kind == "public_reply" and "DM" in out[0].text
     assert weighted_length(out[0].text, LIMITS["x_mention"]) <= 280
     dms = out[1:]
     assert len(dms) >= 2 and all(o.kind == "private_reply" and len(o.text) <= 10000 for o in dms)
     assert HOSPITAL in dms[-1].text
-    assert "".join(o.text for o in dms).replace("\n", "").replace(" ", "") == \
-        (long + HOSPITAL).replace("\n", "").replace(" ", "")
+    assert "".join(o.text for o in dms).replace("\n", "").replace(" ", "") == (long + HOSPITAL).replace(
+        "\n", ""
+    ).replace(" ", "")
 
 
 def test_x_mention_personal_details_go_by_dm() -> None:
-    out = plan(_in("x_mention", "@NorthshireCC bins missed at 14 Elm Road"), POTHOLE_ANSWER,
-               Understanding("svc_bins_missed", "bins"), COUNCIL)
+    out = plan(
+        _in("x_mention", "@NorthshireCC bins missed at 14 Elm Road"),
+        POTHOLE_ANSWER,
+        Understanding("svc_bins_missed", "bins"),
+        COUNCIL,
+    )
     assert _kinds(out) == ["public_reply", "private_reply"]
     assert "Elm Road" not in out[0].text and POTHOLE not in out[0].text
     assert POTHOLE in out[1].text
@@ -199,20 +239,29 @@ def test_x_mention_personal_details_go_by_dm() -> None:
 def test_meta_private_reply_is_one_message_that_fits() -> None:
     """Meta allows a single private reply per comment, so the whole answer has to be in it."""
     long = [{"text": "Leaving hospital. " * 200 + HOSPITAL}, {"text": "Anything else?", "buttons": FIVE}]
-    out = plan(_in("facebook_comment", "my mum Jean is in hospital"), long,
-               Understanding("svc_asc_leaving_hospital", "adult_social_care"), COUNCIL)
+    out = plan(
+        _in("facebook_comment", "my mum Jean is in hospital"),
+        long,
+        Understanding("svc_asc_leaving_hospital", "adult_social_care"),
+        COUNCIL,
+    )
     assert _kinds(out) == ["public_reply", "private_reply"]
     assert len(out[1].text) <= 2000 and HOSPITAL in out[1].text
 
 
 def test_public_answer_buttons_become_text() -> None:
-    out = plan(_in("facebook_comment", "help"), [{"text": "Is it one of these?", "buttons": FIVE[:2]}],
-               Understanding("nlu_fallback"), COUNCIL)
+    out = plan(
+        _in("facebook_comment", "help"),
+        [{"text": "Is it one of these?", "buttons": FIVE[:2]}],
+        Understanding("nlu_fallback"),
+        COUNCIL,
+    )
     assert _kinds(out) == ["public_reply"]
     assert out[0].buttons == [] and "- Missed bin" in out[0].text and "- Council tax" in out[0].text
 
 
 # --- senders' JSON ----------------------------------------------------------------------------------------------
+
 
 def _buttons(n: int, title: str = "Option") -> list[dict[str, str]]:
     return [{"title": f"{title} {i}", "payload": f"/choice_{i}"} for i in range(n)]
@@ -238,8 +287,13 @@ def test_messenger_quick_reply_payload_defaults_to_title() -> None:
 
 def test_whatsapp_plain_text() -> None:
     msg = whatsapp_message("447700900123", Outgoing("message", f"See {POTHOLE}"))
-    assert msg == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447700900123",
-                   "type": "text", "text": {"body": f"See {POTHOLE}", "preview_url": True}}
+    assert msg == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "447700900123",
+        "type": "text",
+        "text": {"body": f"See {POTHOLE}", "preview_url": True},
+    }
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])

@@ -15,7 +15,10 @@ def body(obj: object) -> bytes:
 
 def test_accepts_a_normal_message() -> None:
     assert parse_request(body({"sender": "messenger:123", "message": "pothole 🙂"})) == (
-        "messenger:123", "pothole 🙂", None)
+        "messenger:123",
+        "pothole 🙂",
+        None,
+    )
 
 
 def test_numeric_sender_is_accepted_as_text() -> None:

@@ -97,8 +97,14 @@ def test_a_platform_message_the_bot_fails_on_is_answered_with_999_and_the_phone(
 
     responder = Responder(broken_rasa, broken_parse, dt.timedelta(hours=24))
     for n, (said, expected) in enumerate(((CRISIS, ("999", "116 123", PHONE)), ("pothole on my road", (PHONE,)))):
-        incoming = Incoming(channel="messenger", platform_id=f"m-{n}", user_id=f"psid-{n}", text=said,
-                            account_id="page-1", sent_at=utcnow())
+        incoming = Incoming(
+            channel="messenger",
+            platform_id=f"m-{n}",
+            user_id=f"psid-{n}",
+            text=said,
+            account_id="page-1",
+            sent_at=utcnow(),
+        )
         rows = asyncio.run(responder(incoming))
         out = "\n".join(r.text for r in rows)
         assert all(number in out for number in expected), out
@@ -113,8 +119,9 @@ def test_rest_reads_the_models_intent_only_when_the_bot_said_nothing(kb_url: str
 
     def ask(rasa: Recorder, sender: str, text: str) -> list[dict]:
         body = json.dumps({"sender": sender, "message": text}).encode()
-        resp = asyncio.run(answer_webhook(body, rasa, "rest", sender_prefix=SENDER_PREFIX, metadata=METADATA,
-                                          intent_of=intent_of))
+        resp = asyncio.run(
+            answer_webhook(body, rasa, "rest", sender_prefix=SENDER_PREFIX, metadata=METADATA, intent_of=intent_of)
+        )
         return json.loads(resp.body)
 
     answered = ask(Recorder(({"text": "Bin days: https://www.northshire.gov.uk/bins"},)), "r-a", "bin day")

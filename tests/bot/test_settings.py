@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.endpoints import build_endpoints, write_endpoints
-from knowledge.settings import Settings
 from bot.training import fingerprint
+from knowledge.settings import Settings
 
 
 def test_defaults_use_sqlite_and_no_redis(monkeypatch, tmp_path: Path) -> None:
@@ -14,8 +14,11 @@ def test_defaults_use_sqlite_and_no_redis(monkeypatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COUNCILBOT_VAR_DIR", str(tmp_path))
     endpoints = build_endpoints(Settings.from_env())
-    assert endpoints["tracker_store"] == {"type": "bot.tracker_store.QuietSQLTrackerStore", "dialect": "sqlite",
-                                          "db": str(tmp_path / "tracker.db")}
+    assert endpoints["tracker_store"] == {
+        "type": "bot.tracker_store.QuietSQLTrackerStore",
+        "dialect": "sqlite",
+        "db": str(tmp_path / "tracker.db"),
+    }
     assert endpoints["action_endpoint"]["url"] == "http://127.0.0.1:5055/webhook"
     assert "lock_store" not in endpoints
 
@@ -25,10 +28,15 @@ def test_production_urls_become_rasa_settings(monkeypatch, tmp_path: Path) -> No
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6380/2")
     settings = Settings.from_env()
     endpoints = build_endpoints(settings)
-    assert endpoints["tracker_store"] == {"type": "bot.tracker_store.QuietSQLTrackerStore",
-                                          "dialect": "postgresql", "db": "rasa",
-                                          "url": "db.internal", "port": 5433, "username": "bot",
-                                          "password": "s3cret"}
+    assert endpoints["tracker_store"] == {
+        "type": "bot.tracker_store.QuietSQLTrackerStore",
+        "dialect": "postgresql",
+        "db": "rasa",
+        "url": "db.internal",
+        "port": 5433,
+        "username": "bot",
+        "password": "s3cret",
+    }
     assert endpoints["lock_store"] == {"type": "redis", "url": "cache.internal", "port": 6380, "db": 2}
     path = write_endpoints(settings, tmp_path / "endpoints.yml")
     assert path.stat().st_mode & 0o077 == 0  # holds a password: owner only

@@ -6,8 +6,14 @@ import datetime as dt
 
 import pytest
 
-from bot.console.throttle import (ADDRESS_MAX_FAILURES, ADDRESS_WINDOW, KNOWN_FOR, MAX_KNOWN_PER_USER,
-                                  SignInThrottle, client_address)
+from bot.console.throttle import (
+    ADDRESS_MAX_FAILURES,
+    ADDRESS_WINDOW,
+    KNOWN_FOR,
+    MAX_KNOWN_PER_USER,
+    SignInThrottle,
+    client_address,
+)
 
 T0 = dt.datetime(2026, 3, 2, 9, 0)
 
@@ -36,15 +42,18 @@ def test_known_addresses_are_per_account_and_expire() -> None:
     assert t.known("alice", f"10.0.0.{MAX_KNOWN_PER_USER + 4}", T0)
 
 
-@pytest.mark.parametrize("peer,header,proxies,expected", [
-    ("10.0.0.1", "203.0.113.9", 0, "10.0.0.1"),                     # header ignored unless proxies trusted
-    ("10.0.0.1", "203.0.113.9", 1, "203.0.113.9"),
-    ("10.0.0.1", "1.2.3.4, 203.0.113.9", 1, "203.0.113.9"),         # the client's own entry proves nothing
-    ("10.0.0.1", "1.2.3.4, 203.0.113.9, 10.0.0.5", 2, "203.0.113.9"),
-    ("10.0.0.1", "203.0.113.9", 2, "10.0.0.1"),                     # too short: the peer
-    ("10.0.0.1", "not-an-address", 1, "10.0.0.1"),
-    ("10.0.0.1", None, 1, "10.0.0.1"),
-    ("10.0.0.1", " 2001:db8::1 ", 1, "2001:db8::1"),
-])
+@pytest.mark.parametrize(
+    "peer,header,proxies,expected",
+    [
+        ("10.0.0.1", "203.0.113.9", 0, "10.0.0.1"),  # header ignored unless proxies trusted
+        ("10.0.0.1", "203.0.113.9", 1, "203.0.113.9"),
+        ("10.0.0.1", "1.2.3.4, 203.0.113.9", 1, "203.0.113.9"),  # the client's own entry proves nothing
+        ("10.0.0.1", "1.2.3.4, 203.0.113.9, 10.0.0.5", 2, "203.0.113.9"),
+        ("10.0.0.1", "203.0.113.9", 2, "10.0.0.1"),  # too short: the peer
+        ("10.0.0.1", "not-an-address", 1, "10.0.0.1"),
+        ("10.0.0.1", None, 1, "10.0.0.1"),
+        ("10.0.0.1", " 2001:db8::1 ", 1, "2001:db8::1"),
+    ],
+)
 def test_client_address(peer: str, header: str, proxies: int, expected: str) -> None:
     assert client_address(peer, header, proxies) == expected

@@ -39,19 +39,22 @@ def test_signature_depends_on_secret_and_body() -> None:
     assert meta_signature(KEY, FOX + b".") != "sha256=" + FOX_HEX
 
 
-@pytest.mark.parametrize("received", [
-    None,
-    "",
-    "sha256=" + "0" * 64,                       # wrong
-    "sha256=" + FOX_HEX[:-1],                   # truncated
-    "sha256=" + FOX_HEX[:32],                   # half
-    "sha256=",                                  # prefix only
-    FOX_HEX,                                    # no prefix
-    "SHA256=" + FOX_HEX,                        # different-case prefix
-    "sha1=" + FOX_HEX,                          # other algorithm's prefix
-    "sha256=" + FOX_HEX + "00",                 # extended
-    "sha256=" + FOX_B64,                        # X's form where Meta's is expected
-])
+@pytest.mark.parametrize(
+    "received",
+    [
+        None,
+        "",
+        "sha256=" + "0" * 64,  # wrong
+        "sha256=" + FOX_HEX[:-1],  # truncated
+        "sha256=" + FOX_HEX[:32],  # half
+        "sha256=",  # prefix only
+        FOX_HEX,  # no prefix
+        "SHA256=" + FOX_HEX,  # different-case prefix
+        "sha1=" + FOX_HEX,  # other algorithm's prefix
+        "sha256=" + FOX_HEX + "00",  # extended
+        "sha256=" + FOX_B64,  # X's form where Meta's is expected
+    ],
+)
 def test_valid_rejects_anything_but_the_exact_signature(received: object) -> None:
     assert valid("sha256=" + FOX_HEX, received) is False  # type: ignore[arg-type]
 

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from knowledge.casework import cases
-from knowledge.delivery import conversations
 from knowledge.db import session_scope
+from knowledge.delivery import conversations
 from knowledge.models import CaseMessage
 from tests.privacy_helpers import rasa_store, stores
 
@@ -41,8 +41,9 @@ def test_knowledge_base_errors_hide_parameters(stores, caplog: pytest.LogCapture
     if stores.backend == "postgresql":
         # A platform id longer than the column: PostgreSQL refuses it (finding 6's 250-character sender).
         with pytest.raises(DBAPIError) as raised, session_scope(stores.kb_url) as session:
-            conversations.record_delivery(session, "messenger:m_1", conversation_id + "9" * 250, "messenger",
-                                          {"text": RESIDENT_TEXT})
+            conversations.record_delivery(
+                session, "messenger:m_1", conversation_id + "9" * 250, "messenger", {"text": RESIDENT_TEXT}
+            )
         assert_hidden(raised.value, caplog)
     with session_scope(stores.kb_url) as session:
         case, _ = cases.open_case(session, conversation_id, "messenger", "asked", [])
@@ -50,8 +51,15 @@ def test_knowledge_base_errors_hide_parameters(stores, caplog: pytest.LogCapture
     # The same form submitted twice (same nonce): the unique constraint refuses the second.
     with pytest.raises(IntegrityError) as raised, session_scope(stores.kb_url) as session:
         for _ in range(2):
-            session.add(CaseMessage(case_id=case_id, author="resident", text=RESIDENT_TEXT,
-                                    meta={"from": conversation_id}, client_nonce="n1"))
+            session.add(
+                CaseMessage(
+                    case_id=case_id,
+                    author="resident",
+                    text=RESIDENT_TEXT,
+                    meta={"from": conversation_id},
+                    client_nonce="n1",
+                )
+            )
             session.flush()
     assert_hidden(raised.value, caplog)
 
@@ -72,8 +80,11 @@ def test_tracker_store_errors_hide_parameters(stores, caplog: pytest.LogCaptureF
             assert_hidden(raised.value, caplog)
         # An event without a sender: the NOT NULL constraint refuses it.
         with pytest.raises(IntegrityError) as raised, store.session_scope() as session:
-            session.add(store.SQLEvent(sender_id=None, type_name="user",
-                                       data=json.dumps({"text": RESIDENT_TEXT, "sender": RESIDENT_ID})))
+            session.add(
+                store.SQLEvent(
+                    sender_id=None, type_name="user", data=json.dumps({"text": RESIDENT_TEXT, "sender": RESIDENT_ID})
+                )
+            )
             session.commit()
         assert_hidden(raised.value, caplog)
     finally:

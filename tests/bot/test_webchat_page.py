@@ -19,8 +19,19 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels import webchat
 from bot.channels.rest import EMPTY_REPLY
-from bot.channels.webchat import (GENERIC_NAME, IMMUTABLE, PAGE_FILE, STATIC_DIR, WebChatInput, asset_response,
-                                  assets, page_message, page_response, read_council_name, render_page)
+from bot.channels.webchat import (
+    GENERIC_NAME,
+    IMMUTABLE,
+    PAGE_FILE,
+    STATIC_DIR,
+    WebChatInput,
+    asset_response,
+    assets,
+    page_message,
+    page_response,
+    read_council_name,
+    render_page,
+)
 
 CSS = (STATIC_DIR / "webchat.css").read_text(encoding="utf-8")
 JS = (STATIC_DIR / "webchat.js").read_text(encoding="utf-8")
@@ -71,7 +82,7 @@ def page() -> Page:
 def test_the_static_files_sit_beside_the_module() -> None:
     for name in (PAGE_FILE, "webchat.css", "webchat.js"):
         assert (STATIC_DIR / name).is_file(), name
-    assert STATIC_DIR == Path(webchat.__file__).resolve().parent / "static"  # not the working directory
+    assert Path(webchat.__file__).resolve().parent / "static" == STATIC_DIR  # not the working directory
 
 
 def test_only_css_and_js_are_served_as_static_files() -> None:
@@ -158,8 +169,16 @@ def test_anything_else_is_not_found(name: str) -> None:
 
 
 def test_script_never_writes_html() -> None:
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
-                 "setAttribute(\"on", "javascript:"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        'setAttribute("on',
+        "javascript:",
+    ):
         assert sink not in JS_CODE, sink
     assert "textContent" in JS_CODE and "createTextNode" in JS_CODE
 
@@ -186,8 +205,13 @@ def test_styles_show_keyboard_focus_and_keep_text_at_16px_or_more() -> None:
 
 
 def test_bot_messages_reach_the_page_as_text_and_buttons_only() -> None:
-    full = {"recipient_id": "web:abc", "text": "Pick one", "image": "https://x", "custom": {"a": 1},
-            "buttons": [{"title": "Bins", "payload": "/svc_bins", "type": "postback"}]}
+    full = {
+        "recipient_id": "web:abc",
+        "text": "Pick one",
+        "image": "https://x",
+        "custom": {"a": 1},
+        "buttons": [{"title": "Bins", "payload": "/svc_bins", "type": "postback"}],
+    }
     assert page_message(full) == {"text": "Pick one", "buttons": [{"title": "Bins", "payload": "/svc_bins"}]}
     assert page_message({"recipient_id": "web:abc", "text": "Hi"}) == {"text": "Hi"}
 
@@ -209,8 +233,9 @@ class Recorder:
         if self.error is not None:
             raise self.error
         for reply in self.replies:
-            await message.output_channel.send_text_with_buttons(message.sender_id, reply["text"],
-                                                                reply.get("buttons", []))
+            await message.output_channel.send_text_with_buttons(
+                message.sender_id, reply["text"], reply.get("buttons", [])
+            )
 
 
 def post(recorder: Recorder, payload: object, token: Optional[str] = None) -> tuple[int, Any]:
@@ -227,8 +252,14 @@ def post_full(recorder: Recorder, payload: object, token: Optional[str] = None) 
 
 def test_conversation_is_namespaced_with_fixed_metadata(kb_url: str) -> None:
     rasa = Recorder(({"text": "Report it at https://www.northshire.gov.uk/roads/report-a-pothole"},))
-    status, body = post(rasa, {"sender": "3f2b9c1e-1111-4222-8333-444455556666", "message": "pothole",
-                               "metadata": {"origin": "public", "channel": "x"}})
+    status, body = post(
+        rasa,
+        {
+            "sender": "3f2b9c1e-1111-4222-8333-444455556666",
+            "message": "pothole",
+            "metadata": {"origin": "public", "channel": "x"},
+        },
+    )
     assert status == 200
     assert body == [{"text": "Report it at https://www.northshire.gov.uk/roads/report-a-pothole"}]
     (msg,) = rasa.messages
@@ -240,7 +271,8 @@ def test_conversation_is_namespaced_with_fixed_metadata(kb_url: str) -> None:
 def test_buttons_are_returned_with_title_and_payload(kb_url: str) -> None:
     rasa = Recorder(({"text": "Which?", "buttons": [{"title": "Missed bin", "payload": "/svc_bins_missed"}]},))
     assert post(rasa, {"sender": "abc", "message": "bins"})[1] == [
-        {"text": "Which?", "buttons": [{"title": "Missed bin", "payload": "/svc_bins_missed"}]}]
+        {"text": "Which?", "buttons": [{"title": "Missed bin", "payload": "/svc_bins_missed"}]}
+    ]
 
 
 def test_empty_message_is_answered_without_rasa() -> None:
@@ -249,8 +281,15 @@ def test_empty_message_is_answered_without_rasa() -> None:
     assert not rasa.messages
 
 
-@pytest.mark.parametrize("payload", [b"{not json", {"sender": "a b", "message": "hi"}, {"sender": "abc"},
-                                     {"sender": "abc", "message": "hi", "metadata": []}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{not json",
+        {"sender": "a b", "message": "hi"},
+        {"sender": "abc"},
+        {"sender": "abc", "message": "hi", "metadata": []},
+    ],
+)
 def test_bad_requests_get_400_with_a_reason(payload: object) -> None:
     rasa = Recorder()
     status, body = post(rasa, payload)
@@ -259,7 +298,8 @@ def test_bad_requests_get_400_with_a_reason(payload: object) -> None:
 
 
 def test_failures_answer_with_the_phone_number_without_a_trace_or_the_text(
-        kb_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    kb_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     status, body = post(Recorder(error=RuntimeError("boom")), {"sender": "abc", "message": "secret words"})
     assert status == 200 and "0300 123 4567" in body[0]["text"] and "try again" in body[0]["text"]
     status, body = post(Recorder(error=asyncio.CancelledError()), {"sender": "abd", "message": "secret words"})

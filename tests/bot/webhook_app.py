@@ -52,8 +52,7 @@ def main() -> int:
     args = parser.parse_args()
     # Everything goes to stderr, which the test reads: our loggers and Sanic's error logger (where an
     # unhandled exception's traceback would appear).
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     create_app().run(host="127.0.0.1", port=args.port, access_log=False, motd=False, workers=1)
     return 0
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 
 from bot.channels.config import NO_RATE_LIMITS
-from knowledge.settings import Settings
 from bot.stack import BotStack
 from bot.training import ensure_model
+from knowledge.settings import Settings
 from tests.conftest import free_port
 from tests.fakes.platform import FakePlatform
 
@@ -36,14 +37,25 @@ def platform_env(fake_url: str, app_secret: str, verify_token: str = "verify", *
     """Settings for the Meta channels with the fake at `fake_url` standing in for the Graph API: webhooks
     signed with `app_secret`, Meta's subscription check answered for `verify_token`, replies sent with
     PAGE_TOKEN. `extra` adds settings (or overrides these)."""
-    return {"META_APP_SECRET": app_secret, "META_VERIFY_TOKEN": verify_token, "META_PAGE_ACCESS_TOKEN": PAGE_TOKEN,
-            "META_GRAPH_URL": fake_url, **extra}
+    return {
+        "META_APP_SECRET": app_secret,
+        "META_VERIFY_TOKEN": verify_token,
+        "META_PAGE_ACCESS_TOKEN": PAGE_TOKEN,
+        "META_GRAPH_URL": fake_url,
+        **extra,
+    }
 
 
 def stack_settings(tmp: Path, **overrides: object) -> Settings:
     base = Settings.from_env()
-    values = {**base.__dict__, "rasa_port": free_port(), "action_port": free_port(), "console_port": free_port(),
-              "tracker_store_url": f"sqlite:///{tmp / 'tracker.db'}", **overrides}
+    values = {
+        **base.__dict__,
+        "rasa_port": free_port(),
+        "action_port": free_port(),
+        "console_port": free_port(),
+        "tracker_store_url": f"sqlite:///{tmp / 'tracker.db'}",
+        **overrides,
+    }
     return Settings(**values)
 
 

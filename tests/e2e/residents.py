@@ -30,5 +30,9 @@ def post(url: str, sender: str, text: str, timeout: float = 60, **extra: Any) ->
 def updates(base: str, sender: str, after: int = 0) -> httpx.Response:
     """GET `<base>/updates` (staff replies) as `sender`'s owner."""
     token = _tokens.get((base.rstrip("/"), sender))
-    return httpx.get(f"{base.rstrip('/')}/updates", params={"sender": sender, "after": after},
-                     headers={TOKEN_HEADER: token} if token else {}, timeout=10)
+    return httpx.get(
+        f"{base.rstrip('/')}/updates",
+        params={"sender": sender, "after": after},
+        headers={TOKEN_HEADER: token} if token else {},
+        timeout=10,
+    )

@@ -7,8 +7,8 @@ import datetime as dt
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -31,8 +31,14 @@ HOSPITAL = "https://www.northshire.gov.uk/adult-social-care/leaving-hospital"
 
 @pytest.fixture(scope="module")
 def social(model: Path, fake: FakePlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
-    env = platform_env(fake.url, APP_SECRET, VERIFY_TOKEN, X_CONSUMER_SECRET=X_SECRET, X_ACCESS_TOKEN="x-user-token",
-                       X_API_URL=fake.url)
+    env = platform_env(
+        fake.url,
+        APP_SECRET,
+        VERIFY_TOKEN,
+        X_CONSUMER_SECRET=X_SECRET,
+        X_ACCESS_TOKEN="x-user-token",
+        X_API_URL=fake.url,
+    )
     with running_bot(model, tmp_path_factory.mktemp("social"), env=env) as stack:
         yield stack
 
@@ -72,8 +78,9 @@ def tracker_events(bot: BotStack, sender: str) -> int:
 def user_texts(bot: BotStack, sender: str) -> list[str]:
     db = bot.settings.tracker_store_url.removeprefix("sqlite:///")
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
-                            (sender,)).fetchall()
+        rows = conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id", (sender,)
+        ).fetchall()
     return [json.loads(r[0])["text"] for r in rows]
 
 
@@ -83,8 +90,15 @@ def outbound_statuses(bot: BotStack, conversation_id: str, timeout: float = 30.0
     deadline = time.monotonic() + timeout
     while True:
         with session_scope(bot.kb_url) as s:
-            rows = s.execute(select(OutboundMessage.status).where(
-                OutboundMessage.conversation_id == conversation_id).order_by(OutboundMessage.id)).scalars().all()
+            rows = (
+                s.execute(
+                    select(OutboundMessage.status)
+                    .where(OutboundMessage.conversation_id == conversation_id)
+                    .order_by(OutboundMessage.id)
+                )
+                .scalars()
+                .all()
+            )
         settled = rows and not {"pending", "sending"} & set(rows)
         if settled or time.monotonic() > deadline:
             return list(rows)
@@ -93,11 +107,14 @@ def outbound_statuses(bot: BotStack, conversation_id: str, timeout: float = 30.0
 
 # --- subscription checks -------------------------------------------------------------------------------------
 def test_meta_verification_echoes_the_challenge_only_for_our_token(social: BotStack) -> None:
-    ok = httpx.get(meta_url(social), params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN,
-                                             "hub.challenge": "1158201444"})
+    ok = httpx.get(
+        meta_url(social),
+        params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"},
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
-    wrong = httpx.get(meta_url(social), params={"hub.mode": "subscribe", "hub.verify_token": "guess",
-                                                "hub.challenge": "1158201444"})
+    wrong = httpx.get(
+        meta_url(social), params={"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1158201444"}
+    )
     assert wrong.status_code == 403 and "1158201444" not in wrong.text
 
 
@@ -158,16 +175,24 @@ def test_whatsapp_suggestions_become_reply_buttons(social: BotStack, fake: FakeP
 
 # --- public comments and mentions ----------------------------------------------------------------------------
 def test_public_comment_gets_a_short_public_reply_with_the_link(social: BotStack, fake: FakePlatform) -> None:
-    send_meta(meta_url(social), APP_SECRET, p.page_comment("fbuser-1", "Who do I tell about potholes?",
-                                                           comment_id="1000001_900"))
+    send_meta(
+        meta_url(social),
+        APP_SECRET,
+        p.page_comment("fbuser-1", "Who do I tell about potholes?", comment_id="1000001_900"),
+    )
     calls = fake.settle(at_least=1)
     assert [c.path for c in calls] == ["/1000001_900/comments"]
     assert POTHOLE in calls[0].body["message"]
 
 
 def test_public_comment_with_a_postcode_moves_to_private(social: BotStack, fake: FakePlatform) -> None:
-    send_meta(meta_url(social), APP_SECRET, p.page_comment(
-        "fbuser-2", "Pothole outside 14 Elm Road NB1 2AB, nearly lost a wheel", comment_id="1000001_901"))
+    send_meta(
+        meta_url(social),
+        APP_SECRET,
+        p.page_comment(
+            "fbuser-2", "Pothole outside 14 Elm Road NB1 2AB, nearly lost a wheel", comment_id="1000001_901"
+        ),
+    )
     calls = fake.settle(at_least=2)
     public = [c for c in calls if c.path == "/1000001_901/comments"]
     private = [c for c in calls if c.path == f"/{p.PAGE_ID}/messages"]
@@ -183,8 +208,15 @@ def test_public_comment_with_a_postcode_moves_to_private(social: BotStack, fake:
 
 
 def test_sensitive_public_mention_on_x_is_answered_by_dm(social: BotStack, fake: FakePlatform) -> None:
-    send_x(x_url(social), X_SECRET, p.x_mention("9002", "my dad is coming home from hospital next week and "
-                                                       "needs care at home, who do we talk to?", tweet_id="777"))
+    send_x(
+        x_url(social),
+        X_SECRET,
+        p.x_mention(
+            "9002",
+            "my dad is coming home from hospital next week and needs care at home, who do we talk to?",
+            tweet_id="777",
+        ),
+    )
     calls = fake.settle(at_least=2)
     tweets = [c for c in calls if c.path == "/2/tweets"]
     dms = [c for c in calls if c.path == "/2/dm_conversations/with/9002/messages"]
@@ -195,8 +227,9 @@ def test_sensitive_public_mention_on_x_is_answered_by_dm(social: BotStack, fake:
 
 
 def test_public_crisis_message_gets_999_and_samaritans_in_public(social: BotStack, fake: FakePlatform) -> None:
-    send_meta(meta_url(social), APP_SECRET, p.page_comment("fbuser-3", "i want to end my life",
-                                                           comment_id="1000001_902"))
+    send_meta(
+        meta_url(social), APP_SECRET, p.page_comment("fbuser-3", "i want to end my life", comment_id="1000001_902")
+    )
     calls = fake.settle(at_least=2)
     public = [c for c in calls if c.path == "/1000001_902/comments"]
     private = [c for c in calls if c.path == f"/{p.PAGE_ID}/messages"]
@@ -205,8 +238,7 @@ def test_public_crisis_message_gets_999_and_samaritans_in_public(social: BotStac
 
 
 def test_x_mention_reply_is_threaded_and_fits_one_post(social: BotStack, fake: FakePlatform) -> None:
-    send_x(x_url(social), X_SECRET, p.x_mention("9003", "the bins on our street were missed again!!",
-                                                tweet_id="778"))
+    send_x(x_url(social), X_SECRET, p.x_mention("9003", "the bins on our street were missed again!!", tweet_id="778"))
     calls = fake.settle(at_least=1)
     assert [c.path for c in calls] == ["/2/tweets"]
     text = calls[0].body["text"]
@@ -228,17 +260,25 @@ def test_forged_meta_requests_get_403_and_leave_no_trace(social: BotStack, fake:
         r = send_meta(meta_url(social), "not-the-secret", body=body)
     elif how == "edited after signing":
         from tests.fakes.platform import meta_signature
-        r = send_meta(meta_url(social), APP_SECRET, body=body.replace(b"pothole", b"potholes"),
-                      signature=meta_signature(APP_SECRET, body))
+
+        r = send_meta(
+            meta_url(social),
+            APP_SECRET,
+            body=body.replace(b"pothole", b"potholes"),
+            signature=meta_signature(APP_SECRET, body),
+        )
     else:
         from tests.fakes.platform import meta_signature
+
         pretty = json.dumps(payload, indent=2).encode()
         r = send_meta(meta_url(social), APP_SECRET, body=body, signature=meta_signature(APP_SECRET, pretty))
     assert r.status_code == 403
     assert fake.settle(quiet=1.0) == []
     assert tracker_events(social, f"messenger:{psid}") == 0
     with session_scope(social.kb_url) as s:
-        assert s.execute(select(InboundEvent).where(InboundEvent.conversation_id == f"messenger:{psid}")).first() is None
+        assert (
+            s.execute(select(InboundEvent).where(InboundEvent.conversation_id == f"messenger:{psid}")).first() is None
+        )
 
 
 def test_forged_x_request_gets_403(social: BotStack, fake: FakePlatform) -> None:
@@ -265,8 +305,15 @@ def test_a_replay_older_than_retention_is_refused(social: BotStack, fake: FakePl
     assert fake.settle(quiet=1.0) == [] and tracker_events(social, "messenger:psid-old") == 0
 
 
-@pytest.mark.parametrize("body,status", [(b"{not json", 400), (b'{"object":"page","entry":[{"id":"1"', 400),
-                                         (b'["a list"]', 400), (b'{"object":"page"}', 400)])
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        (b"{not json", 400),
+        (b'{"object":"page","entry":[{"id":"1"', 400),
+        (b'["a list"]', 400),
+        (b'{"object":"page"}', 400),
+    ],
+)
 def test_signed_malformed_bodies_get_400(social: BotStack, fake: FakePlatform, body: bytes, status: int) -> None:
     r = send_meta(meta_url(social), APP_SECRET, body=body)
     assert r.status_code == status and "error" in r.json()
@@ -274,8 +321,23 @@ def test_signed_malformed_bodies_get_400(social: BotStack, fake: FakePlatform, b
 
 
 def test_unknown_events_are_acknowledged_and_ignored(social: BotStack, fake: FakePlatform) -> None:
-    read_receipt = {"object": "page", "entry": [{"id": p.PAGE_ID, "time": 1, "messaging": [
-        {"sender": {"id": "psid-r"}, "recipient": {"id": p.PAGE_ID}, "timestamp": 1, "read": {"watermark": 1}}]}]}
+    read_receipt = {
+        "object": "page",
+        "entry": [
+            {
+                "id": p.PAGE_ID,
+                "time": 1,
+                "messaging": [
+                    {
+                        "sender": {"id": "psid-r"},
+                        "recipient": {"id": p.PAGE_ID},
+                        "timestamp": 1,
+                        "read": {"watermark": 1},
+                    }
+                ],
+            }
+        ],
+    }
     for payload in (read_receipt, {"object": "marketplace", "entry": []}):
         r = send_meta(meta_url(social), APP_SECRET, payload)
         assert r.status_code == 200 and r.json()["queued"] == 0
@@ -321,7 +383,8 @@ def test_rate_limited_send_is_retried(social: BotStack, fake: FakePlatform) -> N
 
 # --- messaging window and attachments ------------------------------------------------------------------------
 def test_outside_the_24_hour_window_nothing_is_sent_and_the_attempt_is_recorded(
-        social: BotStack, fake: FakePlatform) -> None:
+    social: BotStack, fake: FakePlatform
+) -> None:
     # A delivery that arrives late: the resident wrote 25 hours ago.
     send_meta(meta_url(social), APP_SECRET, p.whatsapp_text("447700900555", "pothole", offset_s=-25 * 3600))
     assert fake.settle() == []
@@ -333,8 +396,11 @@ def test_outside_the_24_hour_window_nothing_is_sent_and_the_attempt_is_recorded(
 def test_a_photo_and_a_location_are_kept_and_acknowledged(social: BotStack, fake: FakePlatform) -> None:
     photo = [{"type": "image", "payload": {"url": "https://scontent.example/photo.jpg"}}]
     send_meta(meta_url(social), APP_SECRET, p.messenger("psid-photo", attachments=photo))
-    send_meta(meta_url(social), APP_SECRET, p.whatsapp("447700900777", {
-        "type": "location", "location": {"latitude": 52.95, "longitude": -1.15}}))
+    send_meta(
+        meta_url(social),
+        APP_SECRET,
+        p.whatsapp("447700900777", {"type": "location", "location": {"latitude": 52.95, "longitude": -1.15}}),
+    )
     calls = fake.wait_for(2)
     assert all("kept" in text_of(c) for c in calls)
     with session_scope(social.kb_url) as s:
@@ -343,8 +409,11 @@ def test_a_photo_and_a_location_are_kept_and_acknowledged(social: BotStack, fake
 
 
 def test_a_voice_note_gets_a_polite_reply_not_a_crash(social: BotStack, fake: FakePlatform) -> None:
-    send_meta(meta_url(social), APP_SECRET, p.whatsapp("447700900888", {
-        "type": "audio", "audio": {"id": "media-1", "mime_type": "audio/ogg"}}))
+    send_meta(
+        meta_url(social),
+        APP_SECRET,
+        p.whatsapp("447700900888", {"type": "audio", "audio": {"id": "media-1", "mime_type": "audio/ogg"}}),
+    )
     call = fake.wait_for(1)[0]
     assert "can't open voice messages" in text_of(call)
     send_meta(meta_url(social), APP_SECRET, p.whatsapp_text("447700900888", "pothole"))

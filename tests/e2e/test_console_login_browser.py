@@ -3,8 +3,8 @@ desktop and phone widths, with the real console process over a fresh database.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -28,11 +28,15 @@ APP_SECRET = "test-app-secret"
 
 @pytest.fixture(scope="module")
 def social(model: Path, fake: FakePlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
-    env = platform_env(fake.url, APP_SECRET,
-                       # A lease far longer than the test may take: only the restarted replica knowing its
-                       # own work can make the answers come promptly.
-                       CHANNEL_CLAIM_LEASE_SECONDS="900",
-                       OUTBOUND_RETRY_BASE_SECONDS="0.2", OUTBOUND_RETRY_MAX_SECONDS="1")
+    env = platform_env(
+        fake.url,
+        APP_SECRET,
+        # A lease far longer than the test may take: only the restarted replica knowing its
+        # own work can make the answers come promptly.
+        CHANNEL_CLAIM_LEASE_SECONDS="900",
+        OUTBOUND_RETRY_BASE_SECONDS="0.2",
+        OUTBOUND_RETRY_MAX_SECONDS="1",
+    )
     with running_bot(model, tmp_path_factory.mktemp("delivery"), env=env) as stack:
         yield stack
 
@@ -44,18 +48,28 @@ def _kill_and_restart_rasa(stack: BotStack, timeout: float = 240.0) -> None:
     os.killpg(rasa.pid, signal.SIGKILL)
     rasa.wait()
     assert stack.supervise() == ["rasa"]
-    wait_until_answers(f"{stack.rasa_url}/webhooks/rest/", time.monotonic() + timeout, stack.process("rasa"),
-                       "the restarted Rasa server")
+    wait_until_answers(
+        f"{stack.rasa_url}/webhooks/rest/",
+        time.monotonic() + timeout,
+        stack.process("rasa"),
+        "the restarted Rasa server",
+    )
 
 
 def _statuses(stack: BotStack, conversation_id: str) -> list[str]:
     with session_scope(stack.kb_url) as s:
-        return list(s.execute(select(OutboundMessage.status).where(
-            OutboundMessage.conversation_id == conversation_id).order_by(OutboundMessage.id)).scalars())
+        return list(
+            s.execute(
+                select(OutboundMessage.status)
+                .where(OutboundMessage.conversation_id == conversation_id)
+                .order_by(OutboundMessage.id)
+            ).scalars()
+        )
 
 
 def test_a_crash_mid_burst_answers_every_message_once_in_order_without_waiting(
-        social: BotStack, fake: FakePlatform) -> None:
+    social: BotStack, fake: FakePlatform
+) -> None:
     asks = ["pothole on my road", "my bin was not collected"] * 3
     expected = [POTHOLE if "pothole" in a else MISSED_BIN for a in asks]
     fake.stall_next(1)  # the first reply reaches the platform, which goes quiet: the crash comes mid-send

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -45,8 +45,12 @@ def webchat(bot: BotStack, sender: str, text: str, address: str) -> httpx.Respon
     """A web chat message from `address`, carrying the conversation's owner token once it has one."""
     key = (bot.rasa_url, sender)
     headers = {"X-Forwarded-For": address, **({TOKEN_HEADER: _tokens[key]} if key in _tokens else {})}
-    response = httpx.post(f"{bot.rasa_url}/webhooks/webchat/webhook", json={"sender": sender, "message": text},
-                          headers=headers, timeout=60)
+    response = httpx.post(
+        f"{bot.rasa_url}/webhooks/webchat/webhook",
+        json={"sender": sender, "message": text},
+        headers=headers,
+        timeout=60,
+    )
     if response.headers.get(TOKEN_HEADER):
         _tokens[key] = response.headers[TOKEN_HEADER]
     return response
@@ -107,8 +111,7 @@ def test_two_unintelligible_messages_get_the_phone_number_and_no_case(bot: BotSt
     assert "report-a-pothole" in third.text
 
 
-def test_a_fast_messenger_resident_is_told_once_and_a_crisis_still_answered(bot: BotStack,
-                                                                            fake: FakePlatform) -> None:
+def test_a_fast_messenger_resident_is_told_once_and_a_crisis_still_answered(bot: BotStack, fake: FakePlatform) -> None:
     fake.reset()
     url = f"{bot.rasa_url}/webhooks/meta/webhook"
     psid = f"psid-{uuid.uuid4().hex[:6]}"

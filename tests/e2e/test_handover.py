@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from bot import casework
 from bot.stack import BotStack
-from tests.e2e import residents
 from knowledge.casework import cases
 from knowledge.db import session_scope
 from knowledge.models import Case, CaseMessage, StaffUser
+from tests.e2e import residents
 
 pytestmark = pytest.mark.e2e
 POTHOLE = "https://www.northshire.gov.uk/roads/report-a-pothole"
@@ -105,10 +105,15 @@ def test_pause_survives_a_restart(bot: BotStack) -> None:
     assert all(POTHOLE not in m.get("text", "") for m in reply)
     with session_scope(bot.kb_url) as session:
         case = session.execute(select(Case).where(Case.conversation_id == f"rest:{sender}")).scalar_one()
-        last = session.execute(select(CaseMessage).where(CaseMessage.case_id == case.id)
-                               .order_by(CaseMessage.id.desc())).scalars().first()
-    assert (last.author, last.text) in {("resident", "pothole"), ("bot", f"Thanks, I've added that to your case "
-                                                                         f"{case.reference}. Our team will reply here.")}
+        last = (
+            session.execute(select(CaseMessage).where(CaseMessage.case_id == case.id).order_by(CaseMessage.id.desc()))
+            .scalars()
+            .first()
+        )
+    assert (last.author, last.text) in {
+        ("resident", "pothole"),
+        ("bot", f"Thanks, I've added that to your case {case.reference}. Our team will reply here."),
+    }
 
 
 def test_a_crisis_opens_an_urgent_case_and_still_gives_the_numbers(bot: BotStack) -> None:

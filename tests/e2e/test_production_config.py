@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 POTHOLE = "https://www.northshire.gov.uk/roads/report-a-pothole"
 
 
-def test_bot_runs_on_postgres_and_redis(model: Path, postgres_url: str, redis_url: str, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bot_runs_on_postgres_and_redis(
+    model: Path, postgres_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from knowledge.catalogue.content import load
     from knowledge.db import session_scope
     from knowledge.migrations import upgrade
@@ -40,11 +41,16 @@ def test_bot_runs_on_postgres_and_redis(model: Path, postgres_url: str, redis_ur
         sender = f"pg-{uuid.uuid4().hex[:10]}"
         psid = f"pg-psid-{uuid.uuid4().hex[:8]}"
         with FakePlatform() as fake:
-            env = {"META_APP_SECRET": "s3cret", "META_VERIFY_TOKEN": "v", "META_PAGE_ACCESS_TOKEN": "t",
-                   "META_GRAPH_URL": fake.url}
+            env = {
+                "META_APP_SECRET": "s3cret",
+                "META_VERIFY_TOKEN": "v",
+                "META_PAGE_ACCESS_TOKEN": "t",
+                "META_GRAPH_URL": fake.url,
+            }
             with BotStack(model, settings, log_dir=tmp_path, env=env) as bot:
-                reply = httpx.post(bot.webhook_url, json={"sender": sender, "message": "pothole outside my house"},
-                                   timeout=60).json()
+                reply = httpx.post(
+                    bot.webhook_url, json={"sender": sender, "message": "pothole outside my house"}, timeout=60
+                ).json()
                 assert any(POTHOLE in m.get("text", "") for m in reply)
                 # A Messenger message delivered twice: stored and deduplicated in PostgreSQL, answered once.
                 delivery = payloads.messenger(psid, "pothole outside my house", mid=f"m_{psid}")
@@ -53,10 +59,18 @@ def test_bot_runs_on_postgres_and_redis(model: Path, postgres_url: str, redis_ur
                 calls = fake.settle(at_least=1)
                 assert len(calls) == 1 and POTHOLE in calls[0].body["message"]["text"]
         with admin.connect() as conn:
-            stored = conn.execute(text("SELECT count(*) FROM public.events WHERE sender_id = :s"), {"s": f"rest:{sender}"})
+            stored = conn.execute(
+                text("SELECT count(*) FROM public.events WHERE sender_id = :s"), {"s": f"rest:{sender}"}
+            )
             assert stored.scalar_one() > 0
-            seen = conn.execute(text(f"SELECT status FROM {schema}.inbound_events WHERE delivery_key = :k"),
-                                {"k": f"messenger:m_{psid}"}).scalars().all()
+            seen = (
+                conn.execute(
+                    text(f"SELECT status FROM {schema}.inbound_events WHERE delivery_key = :k"),
+                    {"k": f"messenger:m_{psid}"},
+                )
+                .scalars()
+                .all()
+            )
             assert seen == ["done"]
     finally:
         from knowledge.db import get_engine

@@ -8,8 +8,8 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -44,12 +44,13 @@ def say(bot: BotStack, text: str) -> str:
 
 
 def test_with_the_action_server_dead_danger_still_gets_999_and_everyone_a_phone_number(
-        stack: BotStack, fake: FakePlatform) -> None:
+    stack: BotStack, fake: FakePlatform
+) -> None:
     kill_actions(stack)
 
     crisis = say(stack, "I want to end my life")
     assert "999" in crisis and "116 123" in crisis
-    assert crisis.index("999") < crisis.index(PHONE)       # the emergency line comes first
+    assert crisis.index("999") < crisis.index(PHONE)  # the emergency line comes first
     ordinary = say(stack, "there's a pothole outside my house")
     assert PHONE in ordinary and "try again" in ordinary
 
@@ -58,8 +59,9 @@ def test_with_the_action_server_dead_danger_still_gets_999_and_everyone_a_phone_
     psid = f"psid-{uuid.uuid4().hex[:8]}"
     delivery = payloads.messenger(psid, "i feel suicidal and alone tonight")
     assert send_meta(f"{stack.rasa_url}/webhooks/meta/webhook", SECRET, delivery).status_code == 200
-    sent = " ".join(c.body["message"]["text"] for c in fake.settle(at_least=1)
-                    if isinstance(c.body, dict) and "message" in c.body)
+    sent = " ".join(
+        c.body["message"]["text"] for c in fake.settle(at_least=1) if isinstance(c.body, dict) and "message" in c.body
+    )
     assert "999" in sent and "116 123" in sent
 
 
@@ -67,8 +69,9 @@ def test_the_supervisor_starts_a_dead_server_again_and_full_answers_return(stack
     if stack.process("actions").poll() is None:
         kill_actions(stack)
     assert stack.supervise() == ["actions"]
-    wait_until_answers(f"{stack.action_url}/health", time.monotonic() + 120, stack.process("actions"),
-                       "the restarted action server")
+    wait_until_answers(
+        f"{stack.action_url}/health", time.monotonic() + 120, stack.process("actions"), "the restarted action server"
+    )
     assert stack.running()
     assert POTHOLE in say(stack, "there's a pothole outside my house")
 
@@ -76,7 +79,7 @@ def test_the_supervisor_starts_a_dead_server_again_and_full_answers_return(stack
 def test_a_server_that_keeps_dying_is_left_down_so_the_run_stops(stack: BotStack) -> None:
     from bot.stack import RESTART_LIMIT, RESTART_PERIOD
 
-    start = time.monotonic() + 2 * RESTART_PERIOD   # earlier tests' restarts are out of the period
+    start = time.monotonic() + 2 * RESTART_PERIOD  # earlier tests' restarts are out of the period
     for n in range(RESTART_LIMIT):
         kill_actions(stack)
         assert stack.supervise(now=start + n) == ["actions"]

@@ -33,16 +33,31 @@ def test_retrain_while_messages_keep_arriving(model: Path, tmp_path: Path) -> No
         def keep_writing() -> None:
             while not stop.is_set():
                 reply = residents.post(stack.webhook_url, f"r-{uuid.uuid4().hex[:8]}", "there's a pothole on Mill Lane")
-                results.append((reply.status_code, " ".join(m.get("text") or "" for m in reply.json())
-                                if reply.status_code == 200 else reply.text))
+                results.append(
+                    (
+                        reply.status_code,
+                        " ".join(m.get("text") or "" for m in reply.json()) if reply.status_code == 200 else reply.text,
+                    )
+                )
                 time.sleep(0.3)
 
         writer = threading.Thread(target=keep_writing, daemon=True)
         writer.start()
-        env = {**os.environ, "COUNCILBOT_MODELS_DIR": str(models), "DATABASE_URL": stack.kb_url,
-               "RASA_URL": stack.rasa_url, "COUNCILBOT_INTERNAL_TOKEN": stack.env["COUNCILBOT_INTERNAL_TOKEN"]}
-        done = subprocess.run([sys.executable, "-m", "bot.cli", "train", "--force", "--swap"], cwd=PROJECT_ROOT,
-                              env=env, capture_output=True, text=True, timeout=900)
+        env = {
+            **os.environ,
+            "COUNCILBOT_MODELS_DIR": str(models),
+            "DATABASE_URL": stack.kb_url,
+            "RASA_URL": stack.rasa_url,
+            "COUNCILBOT_INTERNAL_TOKEN": stack.env["COUNCILBOT_INTERNAL_TOKEN"],
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "train", "--force", "--swap"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         time.sleep(2)  # a few messages on the new model
         stop.set()
         writer.join(timeout=60)
@@ -59,12 +74,19 @@ def test_swap_route_refuses_without_the_internal_token(model: Path, tmp_path: Pa
     with running_bot(model, tmp_path) as stack:
         url = f"{stack.rasa_url}/webhooks/rest/model"
         assert httpx.post(url, json={"model": str(model)}, timeout=10).status_code == 404
-        assert httpx.post(url, json={"model": str(model)}, headers={"X-Internal-Token": "guess"}, timeout=10).status_code == 404
+        assert (
+            httpx.post(url, json={"model": str(model)}, headers={"X-Internal-Token": "guess"}, timeout=10).status_code
+            == 404
+        )
         token = {"X-Internal-Token": stack.env["COUNCILBOT_INTERNAL_TOKEN"]}
         assert httpx.post(url, json={"model": "/etc/passwd"}, headers=token, timeout=10).status_code == 400
         # A real model, but outside the models folder: refused, so a token alone can't load arbitrary files.
         outside = tmp_path / "elsewhere.tar.gz"
         outside.write_bytes(model.read_bytes())
         assert httpx.post(url, json={"model": str(outside)}, headers=token, timeout=10).status_code == 400
-        assert httpx.post(url, json={"model": str(model.parent / ".." / "models" / model.name / "..")},
-                          headers=token, timeout=10).status_code == 400
+        assert (
+            httpx.post(
+                url, json={"model": str(model.parent / ".." / "models" / model.name / "..")}, headers=token, timeout=10
+            ).status_code
+            == 400
+        )

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.e2e
 
 
 def action_server_pid(port: int) -> int:
-    found = subprocess.run(["pgrep", "-f", f"rasa_sdk --actions actions --port {port}"], capture_output=True,
-                           text=True).stdout.split()
+    found = subprocess.run(
+        ["pgrep", "-f", f"rasa_sdk --actions actions --port {port}"], capture_output=True, text=True
+    ).stdout.split()
     assert found, "no action server process"
     return int(found[0])
 
@@ -37,18 +38,30 @@ def test_run_restarts_a_killed_action_server_and_keeps_the_rest_up(model: Path, 
         pytest.skip("pgrep is not installed")
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy(model, models / model.name)   # the run finds the trained model and doesn't retrain
+    shutil.copy(model, models / model.name)  # the run finds the trained model and doesn't retrain
     ports = {"RASA_PORT": free_port(), "ACTION_SERVER_PORT": free_port(), "CONSOLE_PORT": free_port()}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "COUNCILBOT_VAR_DIR": str(tmp_path / "var"),
-           "COUNCILBOT_MODELS_DIR": str(models), "DATABASE_URL": f"sqlite:///{tmp_path / 'kb.db'}",
-           "TRACKER_STORE_URL": f"sqlite:///{tmp_path / 'tracker.db'}"}
-    run = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "COUNCILBOT_VAR_DIR": str(tmp_path / "var"),
+        "COUNCILBOT_MODELS_DIR": str(models),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'kb.db'}",
+        "TRACKER_STORE_URL": f"sqlite:///{tmp_path / 'tracker.db'}",
+    }
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     rasa = f"http://127.0.0.1:{ports['RASA_PORT']}"
     try:
         wait_until_answers(f"{rasa}/webhooks/rest/", time.monotonic() + 300, run, "councilbot run")
-        wait_until_answers(f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", time.monotonic() + 60, run,
-                           "councilbot run")
+        wait_until_answers(
+            f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", time.monotonic() + 60, run, "councilbot run"
+        )
         old = action_server_pid(ports["ACTION_SERVER_PORT"])
         os.kill(old, signal.SIGKILL)
 
@@ -58,10 +71,13 @@ def test_run_restarts_a_killed_action_server_and_keeps_the_rest_up(model: Path, 
         assert reply.status_code == 200 and "999" in reply.text and "116 123" in reply.text
         assert httpx.get(f"http://127.0.0.1:{ports['CONSOLE_PORT']}/healthz", timeout=5).status_code == 200
 
-        wait_until_answers(f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", time.monotonic() + 120, run,
-                           "councilbot run")
+        wait_until_answers(
+            f"http://127.0.0.1:{ports['ACTION_SERVER_PORT']}/health", time.monotonic() + 120, run, "councilbot run"
+        )
         assert action_server_pid(ports["ACTION_SERVER_PORT"]) != old
-        answer = residents.post(f"{rasa}/webhooks/rest/webhook", f"r-{uuid.uuid4().hex[:8]}", "pothole outside my house")
+        answer = residents.post(
+            f"{rasa}/webhooks/rest/webhook", f"r-{uuid.uuid4().hex[:8]}", "pothole outside my house"
+        )
         assert "report-a-pothole" in answer.text
     finally:
         os.killpg(run.pid, signal.SIGINT)
@@ -72,6 +88,9 @@ def test_run_restarts_a_killed_action_server_and_keeps_the_rest_up(model: Path, 
             out, _ = run.communicate()
     assert b"starting it again" in out
     # Quiet start: the dependencies' deprecation and future-change warnings stay out of what `make run` shows.
-    noise = [line for line in out.decode(errors="replace").splitlines()
-             if re.search(r"(Deprecation|Future)Warning|MovedIn20Warning|TF-TRT Warning", line)]
+    noise = [
+        line
+        for line in out.decode(errors="replace").splitlines()
+        if re.search(r"(Deprecation|Future)Warning|MovedIn20Warning|TF-TRT Warning", line)
+    ]
     assert noise == []

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -53,13 +53,16 @@ def _cases(stack: BotStack, sender: str) -> list[Case]:
         return rows
 
 
-@pytest.mark.parametrize("text,kind", [
-    ("my neighbours flat is on fire and the kids are still inside", DangerKind.FIRE),
-    ("i can smell gas really strongly in our hallway", DangerKind.GAS),
-    ("honestly I don't want to be alive anymore", DangerKind.SUICIDE),
-    ("im 11 and my mums boyfriend hits me", DangerKind.CHILD_HARM),
-    ("my partner is hitting me and I'm scared to go home", DangerKind.DOMESTIC_ABUSE),
-])
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        ("my neighbours flat is on fire and the kids are still inside", DangerKind.FIRE),
+        ("i can smell gas really strongly in our hallway", DangerKind.GAS),
+        ("honestly I don't want to be alive anymore", DangerKind.SUICIDE),
+        ("im 11 and my mums boyfriend hits me", DangerKind.CHILD_HARM),
+        ("my partner is hitting me and I'm scared to go home", DangerKind.DOMESTIC_ABUSE),
+    ],
+)
 def test_danger_leads_with_its_line_and_opens_an_urgent_case(stack: BotStack, text: str, kind: DangerKind) -> None:
     resident = Resident(stack)
     reply = resident.say(text)
@@ -70,8 +73,14 @@ def test_danger_leads_with_its_line_and_opens_an_urgent_case(stack: BotStack, te
     assert len(cases) == 1 and cases[0].priority == "urgent" and cases[0].reason == "crisis"
 
 
-@pytest.mark.parametrize("text", ["can I get a single person discount on my council tax",
-                                  "how do I pay my parking fine", "these potholes are killing me on Mill Lane"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can I get a single person discount on my council tax",
+        "how do I pay my parking fine",
+        "these potholes are killing me on Mill Lane",
+    ],
+)
 def test_ordinary_questions_raise_no_alarm_and_open_no_case(stack: BotStack, text: str) -> None:
     resident = Resident(stack)
     reply = resident.say(text)
@@ -80,8 +89,10 @@ def test_ordinary_questions_raise_no_alarm_and_open_no_case(stack: BotStack, tex
 
 
 def test_danger_then_the_service_question_also_asked(stack: BotStack) -> None:
-    reply = Resident(stack).say("There's a man collapsed on the pavement outside 12 Swallow Street NS1 3NA, not breathing. "
-                                "Also when is my bin collection day?")
+    reply = Resident(stack).say(
+        "There's a man collapsed on the pavement outside 12 Swallow Street NS1 3NA, not breathing. "
+        "Also when is my bin collection day?"
+    )
     assert reply.splitlines()[0].startswith("Call 999 now and ask for an ambulance")
     assert _service(stack, "bins.collection_day").url in reply
 
@@ -122,14 +133,31 @@ def test_an_editors_example_question_is_answered_without_retraining(stack: BotSt
     before = Resident(stack).say(question)
     assert "warm-spaces" not in before
     with session_scope(stack.kb_url) as session:
-        editing.publish_service(session, "editor", {
-            "key": "community.warm_spaces", "title": "Warm spaces this winter",
-            "url": "https://www.northshire.gov.uk/warm-spaces", "category": "community",
-            "summary": "Free warm, welcoming places to spend time this winter.", "what_you_need": [],
-            "phone": "0300 123 4567", "eligibility": "Anyone.", "cost": "Free.",
-            "timing": "Most are open 10am to 4pm, Monday to Saturday.", "synonyms": ["warm space", "warm hub"],
-            "examples": ["is there a warm space near me where I can sit in the day", "where are the warm hubs this winter"],
-            "owner": "Communities team", "review_by": dt.date(2027, 3, 31), "always_human": False,
-        }, base_version=0, reason="winter")
+        editing.publish_service(
+            session,
+            "editor",
+            {
+                "key": "community.warm_spaces",
+                "title": "Warm spaces this winter",
+                "url": "https://www.northshire.gov.uk/warm-spaces",
+                "category": "community",
+                "summary": "Free warm, welcoming places to spend time this winter.",
+                "what_you_need": [],
+                "phone": "0300 123 4567",
+                "eligibility": "Anyone.",
+                "cost": "Free.",
+                "timing": "Most are open 10am to 4pm, Monday to Saturday.",
+                "synonyms": ["warm space", "warm hub"],
+                "examples": [
+                    "is there a warm space near me where I can sit in the day",
+                    "where are the warm hubs this winter",
+                ],
+                "owner": "Communities team",
+                "review_by": dt.date(2027, 3, 31),
+                "always_human": False,
+            },
+            base_version=0,
+            reason="winter",
+        )
     after = Resident(stack).say(question)
     assert "https://www.northshire.gov.uk/warm-spaces" in after

@@ -11,7 +11,8 @@ import json
 import re
 import sqlite3
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -53,8 +54,14 @@ def open_chat(browser: Browser, url: str, viewport: dict[str, int]) -> tuple[Pag
     page = context.new_page()
     errors: list[str] = []
     # The browser's own request for /favicon.ico (outside this channel, so 404) is not the page's error.
-    page.on("console", lambda msg: errors.append(msg.text)
-            if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico") else None)
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("dialog", lambda dialog: (errors.append(f"dialog opened: {dialog.message}"), dialog.dismiss()))
     page.goto(url)
@@ -94,8 +101,9 @@ def no_horizontal_scroll(page: Page) -> bool:
     return page.evaluate("document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth")
 
 
-def test_pothole_report_gets_a_real_link_and_focus_stays_in_the_box(bot: BotStack, phone: Page,
-                                                                    pothole_url: str) -> None:
+def test_pothole_report_gets_a_real_link_and_focus_stays_in_the_box(
+    bot: BotStack, phone: Page, pothole_url: str
+) -> None:
     council = from_kb(bot, Council.name, Council.id == 1)
     expect(phone.get_by_role("heading", level=1)).to_have_text(f"Ask {council}")
     expect(phone).to_have_title(f"Ask {council}")
@@ -218,11 +226,13 @@ def test_sender_id_lasts_for_the_tab_session(browser: Browser, page_url: str) ->
         other.context.close()
 
 
-def test_endpoint_answers_with_the_link_and_keeps_the_conversation_under_web(bot: BotStack,
-                                                                           pothole_url: str) -> None:
+def test_endpoint_answers_with_the_link_and_keeps_the_conversation_under_web(bot: BotStack, pothole_url: str) -> None:
     sender = str(uuid.uuid4())
-    response = httpx.post(f"{bot.rasa_url}/webhooks/webchat/webhook", timeout=60,
-                          json={"sender": sender, "message": POTHOLE, "metadata": {"origin": "public"}})
+    response = httpx.post(
+        f"{bot.rasa_url}/webhooks/webchat/webhook",
+        timeout=60,
+        json={"sender": sender, "message": POTHOLE, "metadata": {"origin": "public"}},
+    )
     assert response.status_code == 200, response.text
     replies = response.json()
     assert replies and all(set(r) <= {"text", "buttons"} for r in replies)
@@ -232,8 +242,7 @@ def test_endpoint_answers_with_the_link_and_keeps_the_conversation_under_web(bot
     user = [e for e in events if e.get("event") == "user"]
     assert user and user[0]["input_channel"] == "webchat"
     # Rasa adds its own keys (model_id, assistant_id); the caller's "origin" never gets through.
-    assert {k: user[0]["metadata"].get(k) for k in ("channel", "origin")} == {"channel": "webchat",
-                                                                             "origin": "private"}
+    assert {k: user[0]["metadata"].get(k) for k in ("channel", "origin")} == {"channel": "webchat", "origin": "private"}
 
 
 def test_endpoint_rejects_bad_requests_like_the_rest_webhook(bot: BotStack) -> None:

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.stack import BotStack
-from tests.e2e import residents
 from knowledge.db import session_scope
 from knowledge.models import Service
+from tests.e2e import residents
 
 pytestmark = pytest.mark.e2e
 SITE = "https://www.northshire.gov.uk"
@@ -59,12 +59,15 @@ def test_each_service_area_gets_the_right_link(bot: BotStack, text: str, path: s
     assert SITE + path in say(bot, text)
 
 
-@pytest.mark.parametrize("text", [
-    "i want to kill myself",
-    "bins not collected again and honestly i just want to end my life",
-    "my partner is hitting me and I'm scared to go home",
-    "the flat downstairs is on fire",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i want to kill myself",
+        "bins not collected again and honestly i just want to end my life",
+        "my partner is hitting me and I'm scared to go home",
+        "the flat downstairs is on fire",
+    ],
+)
 def test_crisis_messages_get_999_and_samaritans(bot: BotStack, text: str) -> None:
     reply = say(bot, text)
     assert "999" in reply and "116 123" in reply
@@ -89,23 +92,31 @@ def test_asking_for_a_person_gets_a_reference_and_when_they_will_hear(bot: BotSt
 
 
 def test_unclear_message_is_never_a_dead_end(bot: BotStack) -> None:
-    response = httpx.post(bot.webhook_url, json={"sender": "unclear-1", "message": "the thing with the stuff"},
-                          timeout=60)
+    response = httpx.post(
+        bot.webhook_url, json={"sender": "unclear-1", "message": "the thing with the stuff"}, timeout=60
+    )
     reply = " ".join(m.get("text", "") for m in response.json())
     assert "0300 123 4567" in reply or "northshire.gov.uk" in reply
 
 
-@pytest.mark.parametrize("text", ["🙂🙂🙂", "pot\u200bhole", "\u202eelohtop\u202c", "   ", "<b>bins</b> '; DROP TABLE events;--"])
+@pytest.mark.parametrize(
+    "text", ["🙂🙂🙂", "pot\u200bhole", "\u202eelohtop\u202c", "   ", "<b>bins</b> '; DROP TABLE events;--"]
+)
 def test_odd_text_gets_a_helpful_reply(bot: BotStack, text: str) -> None:
     reply = say(bot, text)
     assert reply.strip()
     assert "Traceback" not in reply
 
 
-@pytest.mark.parametrize("raw", [
-    b"{not json", b'{"sender": "x", "message": "\xff\xfe"}', b'{"sender": "bad-input", "message": null}',
-    b'{"sender": "bad-input", "message": "' + b"a" * 100_000 + b'"}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b'{"sender": "x", "message": "\xff\xfe"}',
+        b'{"sender": "bad-input", "message": null}',
+        b'{"sender": "bad-input", "message": "' + b"a" * 100_000 + b'"}',
+    ],
+)
 def test_bad_requests_get_400_and_leave_no_trace(bot: BotStack, raw: bytes) -> None:
     response = httpx.post(bot.webhook_url, content=raw, headers={"Content-Type": "application/json"}, timeout=30)
     assert response.status_code == 400

@@ -21,7 +21,6 @@ from typing import Any, Optional
 import httpx
 
 
-
 # The platforms' signing, written here from their documentation rather than imported from the bot, so a
 # mistake in the bot's own signing can't make both sides agree.
 def meta_signature(secret: str, body: bytes) -> str:
@@ -73,8 +72,9 @@ class FakePlatform:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                status, payload, headers = fake._answer(self.command, self.path, dict(self.headers), body,
-                                                        tuple(self.client_address[:2]))
+                status, payload, headers = fake._answer(
+                    self.command, self.path, dict(self.headers), body, tuple(self.client_address[:2])
+                )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -91,7 +91,7 @@ class FakePlatform:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FakePlatform":
+    def __enter__(self) -> FakePlatform:
         self._thread.start()
         return self
 
@@ -123,8 +123,9 @@ class FakePlatform:
         """Let stalled calls answer."""
         self._released.set()
 
-    def _answer(self, method: str, path: str, headers: dict[str, str], body: Any,
-                peer: tuple[str, int] = ("", 0)) -> tuple[int, Any, dict]:
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], body: Any, peer: tuple[str, int] = ("", 0)
+    ) -> tuple[int, Any, dict]:
         if self.delay:
             time.sleep(self.delay)
         call = Call(method, path, headers, body, peer=peer)
@@ -195,8 +196,9 @@ def body_of(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 
-def _post_signed(url: str, header: str, sign: Any, payload: Any, body: Optional[bytes], signature: Optional[str],
-                 signed: bool) -> httpx.Response:
+def _post_signed(
+    url: str, header: str, sign: Any, payload: Any, body: Optional[bytes], signature: Optional[str], signed: bool
+) -> httpx.Response:
     data = body if body is not None else body_of(payload)
     headers = {"Content-Type": "application/json"}
     if signed:
@@ -204,18 +206,32 @@ def _post_signed(url: str, header: str, sign: Any, payload: Any, body: Optional[
     return httpx.post(url, content=data, headers=headers, timeout=30)
 
 
-def send_meta(url: str, secret: str, payload: Any = None, body: Optional[bytes] = None,
-              signature: Optional[str] = None, sign: bool = True) -> httpx.Response:
+def send_meta(
+    url: str,
+    secret: str,
+    payload: Any = None,
+    body: Optional[bytes] = None,
+    signature: Optional[str] = None,
+    sign: bool = True,
+) -> httpx.Response:
     """POST a webhook as Meta does, signed with X-Hub-Signature-256 over the exact bytes sent."""
-    return _post_signed(url, "X-Hub-Signature-256", lambda data: meta_signature(secret, data), payload, body,
-                        signature, sign)
+    return _post_signed(
+        url, "X-Hub-Signature-256", lambda data: meta_signature(secret, data), payload, body, signature, sign
+    )
 
 
-def send_x(url: str, secret: str, payload: Any = None, body: Optional[bytes] = None,
-           signature: Optional[str] = None, sign: bool = True) -> httpx.Response:
+def send_x(
+    url: str,
+    secret: str,
+    payload: Any = None,
+    body: Optional[bytes] = None,
+    signature: Optional[str] = None,
+    sign: bool = True,
+) -> httpx.Response:
     """POST an Account Activity event as X does, signed with X-Twitter-Webhooks-Signature."""
-    return _post_signed(url, "X-Twitter-Webhooks-Signature", lambda data: x_signature(secret, data), payload, body,
-                        signature, sign)
+    return _post_signed(
+        url, "X-Twitter-Webhooks-Signature", lambda data: x_signature(secret, data), payload, body, signature, sign
+    )
 
 
 def x_crc(url: str, token: str) -> httpx.Response:

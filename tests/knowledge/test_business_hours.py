@@ -20,6 +20,7 @@ CHRISTMAS = BusinessHours.parse(holidays="2026-12-25, 2026-12-28")
 
 # --- parse --------------------------------------------------------------------------------------------------
 
+
 def test_default_is_weekdays_nine_to_five_in_london() -> None:
     assert HOURS.days == frozenset({0, 1, 2, 3, 4})
     assert (HOURS.opens, HOURS.closes) == (dt.time(9), dt.time(17))
@@ -67,8 +68,18 @@ def test_single_day_and_case_and_spacing_are_forgiven() -> None:
     assert (h.opens, h.closes) == (dt.time(9), dt.time(12, 30))
 
 
-@pytest.mark.parametrize("spec", ["Mon-Fri 9-17", "Mun-Fri 09:00-17:00", "Mon-Fry 09:00-17:00", "weekdays",
-                                  "", "Mon-Fri 09:00", "Monday-Friday 09:00-17:00"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "Mon-Fri 9-17",
+        "Mun-Fri 09:00-17:00",
+        "Mon-Fry 09:00-17:00",
+        "weekdays",
+        "",
+        "Mon-Fri 09:00",
+        "Monday-Friday 09:00-17:00",
+    ],
+)
 def test_unreadable_hours_name_the_setting(spec: str) -> None:
     with pytest.raises(HoursError, match="BUSINESS_HOURS") as err:
         BusinessHours.parse(spec)
@@ -106,18 +117,22 @@ def test_holiday_list_tolerates_spaces_and_trailing_commas() -> None:
 
 # --- is_open / next_open -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("at, is_open", [
-    (D(2026, 11, 20, 8, 59, 59), False),   # Friday, GMT: just before nine
-    (D(2026, 11, 20, 9, 0), True),         # nine o'clock sharp
-    (D(2026, 11, 20, 16, 59, 59), True),
-    (D(2026, 11, 20, 17, 0), False),       # five o'clock is closed
-    (D(2026, 11, 21, 12, 0), False),       # Saturday
-    (D(2026, 11, 22, 12, 0), False),       # Sunday
-    (D(2026, 7, 10, 8, 0), True),          # July: 08:00 UTC is 9am BST
-    (D(2026, 7, 10, 7, 59), False),
-    (D(2026, 7, 10, 16, 0), False),        # 5pm BST
-    (D(2026, 7, 10, 15, 59), True),
-])
+
+@pytest.mark.parametrize(
+    "at, is_open",
+    [
+        (D(2026, 11, 20, 8, 59, 59), False),  # Friday, GMT: just before nine
+        (D(2026, 11, 20, 9, 0), True),  # nine o'clock sharp
+        (D(2026, 11, 20, 16, 59, 59), True),
+        (D(2026, 11, 20, 17, 0), False),  # five o'clock is closed
+        (D(2026, 11, 21, 12, 0), False),  # Saturday
+        (D(2026, 11, 22, 12, 0), False),  # Sunday
+        (D(2026, 7, 10, 8, 0), True),  # July: 08:00 UTC is 9am BST
+        (D(2026, 7, 10, 7, 59), False),
+        (D(2026, 7, 10, 16, 0), False),  # 5pm BST
+        (D(2026, 7, 10, 15, 59), True),
+    ],
+)
 def test_is_open_at_the_boundaries(at: dt.datetime, is_open: bool) -> None:
     assert HOURS.is_open(at) is is_open
 
@@ -129,14 +144,17 @@ def test_bank_holidays_are_closed() -> None:
     assert CHRISTMAS.is_open(D(2026, 12, 29, 12, 0))
 
 
-@pytest.mark.parametrize("at, opens", [
-    (D(2026, 11, 20, 10, 15), D(2026, 11, 20, 10, 15)),  # open now: now
-    (D(2026, 11, 20, 7, 0), D(2026, 11, 20, 9, 0)),      # early: today at nine
-    (D(2026, 11, 20, 17, 0), D(2026, 11, 23, 9, 0)),     # Friday after five: Monday
-    (D(2026, 11, 21, 12, 0), D(2026, 11, 23, 9, 0)),     # Saturday: Monday
-    (D(2026, 7, 10, 17, 0), D(2026, 7, 13, 8, 0)),       # summer: 9am BST is 08:00 UTC
-    (D(2026, 7, 10, 23, 30), D(2026, 7, 13, 8, 0)),      # 00:30 BST Saturday
-])
+@pytest.mark.parametrize(
+    "at, opens",
+    [
+        (D(2026, 11, 20, 10, 15), D(2026, 11, 20, 10, 15)),  # open now: now
+        (D(2026, 11, 20, 7, 0), D(2026, 11, 20, 9, 0)),  # early: today at nine
+        (D(2026, 11, 20, 17, 0), D(2026, 11, 23, 9, 0)),  # Friday after five: Monday
+        (D(2026, 11, 21, 12, 0), D(2026, 11, 23, 9, 0)),  # Saturday: Monday
+        (D(2026, 7, 10, 17, 0), D(2026, 7, 13, 8, 0)),  # summer: 9am BST is 08:00 UTC
+        (D(2026, 7, 10, 23, 30), D(2026, 7, 13, 8, 0)),  # 00:30 BST Saturday
+    ],
+)
 def test_next_open(at: dt.datetime, opens: dt.datetime) -> None:
     assert HOURS.next_open(at) == opens
 
@@ -154,17 +172,21 @@ def test_no_opening_hours_at_all_is_an_error_not_a_hang() -> None:
 
 # --- add: SLA due times --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("start, hours, due", [
-    (D(2026, 11, 17, 10, 0), 1, D(2026, 11, 17, 11, 0)),     # Tuesday morning: same day
-    (D(2026, 11, 17, 16, 30), 1, D(2026, 11, 18, 9, 30)),    # over the evening
-    (D(2026, 11, 20, 16, 30), 1, D(2026, 11, 23, 9, 30)),    # Friday over the weekend
-    (D(2026, 11, 21, 3, 0), 1, D(2026, 11, 23, 10, 0)),      # asked on Saturday: clock starts Monday
-    (D(2026, 11, 17, 10, 0), 16, D(2026, 11, 19, 10, 0)),    # two working days
-    (D(2026, 11, 17, 10, 0), 7, D(2026, 11, 17, 17, 0)),     # exactly to closing
-    (D(2026, 11, 17, 10, 0), 0.25, D(2026, 11, 17, 10, 15)),
-    (D(2026, 7, 10, 15, 30), 1, D(2026, 7, 13, 8, 30)),      # summer Friday 4:30pm BST -> 9:30am BST Monday
-    (D(2026, 7, 14, 8, 0), 2, D(2026, 7, 14, 10, 0)),        # 9am BST + 2h = 11am BST
-])
+
+@pytest.mark.parametrize(
+    "start, hours, due",
+    [
+        (D(2026, 11, 17, 10, 0), 1, D(2026, 11, 17, 11, 0)),  # Tuesday morning: same day
+        (D(2026, 11, 17, 16, 30), 1, D(2026, 11, 18, 9, 30)),  # over the evening
+        (D(2026, 11, 20, 16, 30), 1, D(2026, 11, 23, 9, 30)),  # Friday over the weekend
+        (D(2026, 11, 21, 3, 0), 1, D(2026, 11, 23, 10, 0)),  # asked on Saturday: clock starts Monday
+        (D(2026, 11, 17, 10, 0), 16, D(2026, 11, 19, 10, 0)),  # two working days
+        (D(2026, 11, 17, 10, 0), 7, D(2026, 11, 17, 17, 0)),  # exactly to closing
+        (D(2026, 11, 17, 10, 0), 0.25, D(2026, 11, 17, 10, 15)),
+        (D(2026, 7, 10, 15, 30), 1, D(2026, 7, 13, 8, 30)),  # summer Friday 4:30pm BST -> 9:30am BST Monday
+        (D(2026, 7, 14, 8, 0), 2, D(2026, 7, 14, 10, 0)),  # 9am BST + 2h = 11am BST
+    ],
+)
 def test_add_counts_only_open_hours(start: dt.datetime, hours: float, due: dt.datetime) -> None:
     assert HOURS.add(start, hours) == due
 
@@ -195,15 +217,19 @@ def test_add_and_between_agree_on_a_clock_change_day() -> None:
 
 # --- business_hours_between ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("start, end, hours", [
-    (D(2026, 11, 17, 10, 0), D(2026, 11, 17, 11, 30), 1.5),
-    (D(2026, 11, 20, 16, 0), D(2026, 11, 23, 10, 0), 2.0),   # Friday 4pm to Monday 10am: 1h + 1h
-    (D(2026, 11, 21, 10, 0), D(2026, 11, 22, 10, 0), 0.0),   # all weekend
-    (D(2026, 11, 17, 18, 0), D(2026, 11, 18, 8, 0), 0.0),    # overnight
-    (D(2026, 11, 17, 8, 0), D(2026, 11, 17, 18, 0), 8.0),    # a whole day, counted from nine to five
-    (D(2026, 11, 17, 12, 0), D(2026, 11, 17, 11, 0), 0.0),   # end before start
-    (D(2026, 7, 14, 8, 0), D(2026, 7, 14, 9, 0), 1.0),       # summer: open at 08:00 UTC
-])
+
+@pytest.mark.parametrize(
+    "start, end, hours",
+    [
+        (D(2026, 11, 17, 10, 0), D(2026, 11, 17, 11, 30), 1.5),
+        (D(2026, 11, 20, 16, 0), D(2026, 11, 23, 10, 0), 2.0),  # Friday 4pm to Monday 10am: 1h + 1h
+        (D(2026, 11, 21, 10, 0), D(2026, 11, 22, 10, 0), 0.0),  # all weekend
+        (D(2026, 11, 17, 18, 0), D(2026, 11, 18, 8, 0), 0.0),  # overnight
+        (D(2026, 11, 17, 8, 0), D(2026, 11, 17, 18, 0), 8.0),  # a whole day, counted from nine to five
+        (D(2026, 11, 17, 12, 0), D(2026, 11, 17, 11, 0), 0.0),  # end before start
+        (D(2026, 7, 14, 8, 0), D(2026, 7, 14, 9, 0), 1.0),  # summer: open at 08:00 UTC
+    ],
+)
 def test_business_hours_between(start: dt.datetime, end: dt.datetime, hours: float) -> None:
     assert HOURS.business_hours_between(start, end) == pytest.approx(hours)
 
@@ -219,6 +245,7 @@ def test_between_undoes_add() -> None:
 
 
 # --- describe: what the resident reads ------------------------------------------------------------------------
+
 
 def test_describe_while_open_today() -> None:
     at = D(2026, 11, 17, 14, 30)  # Tuesday 2:30pm GMT
@@ -243,39 +270,46 @@ def test_describe_while_open_due_tomorrow() -> None:
 
 def test_describe_while_open_due_after_the_weekend_names_the_day() -> None:
     at = D(2026, 11, 20, 16, 30)
-    assert (HOURS.describe(at, HOURS.add(at, 1))
-            == "Our team is working now and aims to reply by 9:30am on Monday 23 November.")
+    assert (
+        HOURS.describe(at, HOURS.add(at, 1))
+        == "Our team is working now and aims to reply by 9:30am on Monday 23 November."
+    )
 
 
 def test_describe_when_closed_says_when_they_are_back() -> None:
     friday_evening = D(2026, 11, 20, 18, 0)
     assert HOURS.describe(friday_evening, HOURS.add(friday_evening, 1)) == (
         "Our team is not working right now. They're back at 9am on Monday 23 November "
-        "and aim to reply by 10am on Monday 23 November.")
+        "and aim to reply by 10am on Monday 23 November."
+    )
     thursday_evening = D(2026, 11, 19, 20, 0)
     assert HOURS.describe(thursday_evening, HOURS.add(thursday_evening, 16)) == (
-        "Our team is not working right now. They're back at 9am tomorrow and aim to reply by 5pm on Monday "
-        "23 November.")
+        "Our team is not working right now. They're back at 9am tomorrow and aim to reply by 5pm on Monday 23 November."
+    )
     early = D(2026, 11, 17, 7, 0)
     assert HOURS.describe(early, HOURS.add(early, 1)) == (
-        "Our team is not working right now. They're back at 9am today and aim to reply by 10am today.")
+        "Our team is not working right now. They're back at 9am today and aim to reply by 10am today."
+    )
 
 
 def test_describe_closed_with_half_hour_opening() -> None:
     h = BusinessHours.parse("Mon-Sat 08:30-18:00")
     at = D(2026, 7, 14, 6, 0)  # 7am BST
     assert h.describe(at, h.add(at, 1)) == (
-        "Our team is not working right now. They're back at 8:30am today and aim to reply by 9:30am today.")
+        "Our team is not working right now. They're back at 8:30am today and aim to reply by 9:30am today."
+    )
 
 
 def test_describe_late_evening_in_summer_is_tomorrow_local() -> None:
     # 23:30 UTC on Monday is 00:30 BST on Tuesday: "today" is Tuesday for the resident.
     at = D(2026, 7, 13, 23, 30)
     assert HOURS.describe(at, HOURS.add(at, 1)) == (
-        "Our team is not working right now. They're back at 9am today and aim to reply by 10am today.")
+        "Our team is not working right now. They're back at 9am today and aim to reply by 10am today."
+    )
 
 
 # --- settings -------------------------------------------------------------------------------------------------
+
 
 def test_sla_hours_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLA_URGENT_HOURS", raising=False)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import pytest
 from sqlalchemy import func, select
@@ -25,15 +26,22 @@ T0 = dt.datetime(2026, 3, 3, 10, 0)
 HOURS = BusinessHours.parse()
 CONV = "webchat:resident-1"
 TRANSCRIPT = [
-    {"author": "resident", "text": "my bin wasn't collected again", "meta": {"intent": "svc_bins_missed",
-                                                                             "confidence": 0.93}},
-    {"author": "bot", "text": "Sorry about that. Report a missed bin: https://www.northshire.gov.uk/bins",
-     "meta": {"links": ["https://www.northshire.gov.uk/bins"]}},
+    {
+        "author": "resident",
+        "text": "my bin wasn't collected again",
+        "meta": {"intent": "svc_bins_missed", "confidence": 0.93},
+    },
+    {
+        "author": "bot",
+        "text": "Sorry about that. Report a missed bin: https://www.northshire.gov.uk/bins",
+        "meta": {"links": ["https://www.northshire.gov.uk/bins"]},
+    },
     {"author": "resident", "text": "third time this month, I want to speak to someone", "meta": {"intent": "human"}},
 ]
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
 
 def _in(url: str, fn: Callable[[Session], Any]) -> Any:
     with session_scope(url) as s:
@@ -42,16 +50,30 @@ def _in(url: str, fn: Callable[[Session], Any]) -> Any:
 
 def _staff(url: str, username: str, role: str = "agent", name: Optional[str] = None, active: bool = True) -> StaffUser:
     def make(s: Session) -> StaffUser:
-        user = StaffUser(username=username, display_name=name or username.title(), role=role,
-                         password_hash="not-a-real-hash", active=active)
+        user = StaffUser(
+            username=username,
+            display_name=name or username.title(),
+            role=role,
+            password_hash="not-a-real-hash",
+            active=active,
+        )
         s.add(user)
         s.flush()
         return user
+
     return _in(url, make)
 
 
-def _open(url: str, conv: str = CONV, reason: str = "asked", now: dt.datetime = T0, transcript: Any = (),
-          channel: str = "webchat", hours: Optional[BusinessHours] = HOURS, **kw: Any) -> tuple[Case, bool]:
+def _open(
+    url: str,
+    conv: str = CONV,
+    reason: str = "asked",
+    now: dt.datetime = T0,
+    transcript: Any = (),
+    channel: str = "webchat",
+    hours: Optional[BusinessHours] = HOURS,
+    **kw: Any,
+) -> tuple[Case, bool]:
     return _in(url, lambda s: cases.open_case(s, conv, channel, reason, transcript, now=now, hours=hours, **kw))
 
 
@@ -67,13 +89,20 @@ def _claim(url: str, case_id: int, who: StaffUser, now: dt.datetime = T0) -> Cas
     return _in(url, lambda s: cases.claim(s, case_id, who, now))
 
 
-def _reply(url: str, case_id: int, who: StaffUser, words: str = "We're sending the crew back today.",
-           nonce: Optional[str] = None, now: dt.datetime = T0) -> tuple[CaseMessage, bool]:
+def _reply(
+    url: str,
+    case_id: int,
+    who: StaffUser,
+    words: str = "We're sending the crew back today.",
+    nonce: Optional[str] = None,
+    now: dt.datetime = T0,
+) -> tuple[CaseMessage, bool]:
     return _in(url, lambda s: cases.add_staff_reply(s, case_id, who, words, nonce or uuid.uuid4().hex, now))
 
 
-def _resolve(url: str, case_id: int, who: StaffUser, outcome: str = "answered", now: dt.datetime = T0,
-             **kw: Any) -> Case:
+def _resolve(
+    url: str, case_id: int, who: StaffUser, outcome: str = "answered", now: dt.datetime = T0, **kw: Any
+) -> Case:
     return _in(url, lambda s: cases.resolve(s, case_id, who, outcome, now=now, **kw))
 
 
@@ -93,6 +122,7 @@ def boss(kb_url: str) -> StaffUser:
 
 
 # --- opening ----------------------------------------------------------------------------------------------------
+
 
 def test_references_count_up_within_the_year(kb_url: str) -> None:
     first, created1 = _open(kb_url, "webchat:a")
@@ -129,8 +159,12 @@ def test_transcript_lines_are_on_the_timeline_with_what_the_bot_understood(kb_ur
 
 def test_one_open_case_per_conversation(kb_url: str) -> None:
     first, _ = _open(kb_url, transcript=TRANSCRIPT)
-    again, created = _open(kb_url, reason="repeated_fallback", now=T0 + dt.timedelta(minutes=5),
-                           transcript=[{"author": "resident", "text": "hello??"}])
+    again, created = _open(
+        kb_url,
+        reason="repeated_fallback",
+        now=T0 + dt.timedelta(minutes=5),
+        transcript=[{"author": "resident", "text": "hello??"}],
+    )
     assert (again.id, again.reference, created) == (first.id, first.reference, False)
     assert (again.priority, again.reason) == ("normal", "asked")  # not urgent: nothing changes
     assert again.last_activity_at == T0 + dt.timedelta(minutes=5)
@@ -160,8 +194,9 @@ def test_escalation_never_makes_the_due_time_later(kb_url: str) -> None:
 
 
 @pytest.mark.parametrize("reason", ["crisis", "safeguarding"])
-def test_urgent_reasons_get_the_urgent_sla_in_business_hours(kb_url: str, reason: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_urgent_reasons_get_the_urgent_sla_in_business_hours(
+    kb_url: str, reason: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLA_URGENT_HOURS", "2")
     monkeypatch.delenv("BUSINESS_HOURS", raising=False)
     friday = dt.datetime(2026, 11, 20, 16, 30)  # 4:30pm GMT
@@ -186,6 +221,7 @@ def test_after_resolve_the_next_handover_is_a_new_case(kb_url: str, alice: Staff
 
 
 # --- claiming ---------------------------------------------------------------------------------------------------
+
 
 def test_claim_assigns_and_is_audited(kb_url: str, alice: StaffUser) -> None:
     case, _ = _open(kb_url)
@@ -240,10 +276,12 @@ def test_assign_by_owner_or_admin_only(kb_url: str, alice: StaffUser, bob: Staff
     trail = _in(kb_url, lambda s: cases.audit_trail(s, case.id))
     assert [(a.actor, a.action, a.detail) for a in trail if a.action == "assigned"] == [
         ("alice", "assigned", {"to": "bob", "before": None}),
-        ("carol", "assigned", {"to": "alice", "before": "Bob Jones"})]
+        ("carol", "assigned", {"to": "alice", "before": "Bob Jones"}),
+    ]
 
 
 # --- replying ---------------------------------------------------------------------------------------------------
+
 
 def test_reply_needs_a_claim_first(kb_url: str, alice: StaffUser) -> None:
     case, _ = _open(kb_url)
@@ -252,8 +290,9 @@ def test_reply_needs_a_claim_first(kb_url: str, alice: StaffUser) -> None:
     assert _in(kb_url, lambda s: cases.timeline(s, case.id)) == []
 
 
-def test_reply_to_someone_elses_case_names_them_but_an_admin_may(kb_url: str, alice: StaffUser, bob: StaffUser,
-                                                                 boss: StaffUser) -> None:
+def test_reply_to_someone_elses_case_names_them_but_an_admin_may(
+    kb_url: str, alice: StaffUser, bob: StaffUser, boss: StaffUser
+) -> None:
     case, _ = _open(kb_url)
     _claim(kb_url, case.id, alice)
     with pytest.raises(CaseError, match="NC-2026-000001 belongs to Alice Smith"):
@@ -266,14 +305,21 @@ def test_reply_to_a_resolved_case_is_refused_clearly(kb_url: str, alice: StaffUs
     case, _ = _open(kb_url)
     _claim(kb_url, case.id, alice)
     _resolve(kb_url, case.id, alice)
-    with pytest.raises(CaseError, match="NC-2026-000001 is resolved, so it can't be changed. The resident's next "
-                                        "message goes to the bot."):
+    with pytest.raises(
+        CaseError,
+        match="NC-2026-000001 is resolved, so it can't be changed. The resident's next message goes to the bot.",
+    ):
         _reply(kb_url, case.id, alice)
 
 
-@pytest.mark.parametrize("words, message", [("", "Write a reply before sending."),
-                                            ("   \n ", "Write a reply before sending."),
-                                            ("x" * 4001, "Replies can be at most 4,000 characters.")])
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        ("", "Write a reply before sending."),
+        ("   \n ", "Write a reply before sending."),
+        ("x" * 4001, "Replies can be at most 4,000 characters."),
+    ],
+)
 def test_empty_and_overlong_replies_are_refused(kb_url: str, alice: StaffUser, words: str, message: str) -> None:
     case, _ = _open(kb_url)
     _claim(kb_url, case.id, alice)
@@ -301,8 +347,9 @@ def test_double_submitted_reply_is_sent_once(kb_url: str, alice: StaffUser) -> N
     case, _ = _open(kb_url)
     _claim(kb_url, case.id, alice)
     first, created1 = _reply(kb_url, case.id, alice, "The crew is on its way.", nonce="form-1")
-    second, created2 = _reply(kb_url, case.id, alice, "The crew is on its way.", nonce="form-1",
-                              now=T0 + dt.timedelta(seconds=1))
+    second, created2 = _reply(
+        kb_url, case.id, alice, "The crew is on its way.", nonce="form-1", now=T0 + dt.timedelta(seconds=1)
+    )
     assert (created1, created2) == (True, False)
     assert second.id == first.id
     staff_lines = [m for m in _in(kb_url, lambda s: cases.timeline(s, case.id)) if m.author == "staff"]
@@ -331,12 +378,17 @@ def test_set_delivery_records_how_sending_went(kb_url: str, alice: StaffUser) ->
 
 # --- notes, waiting, resolving ----------------------------------------------------------------------------------
 
+
 def test_notes_are_internal_and_audited(kb_url: str, alice: StaffUser) -> None:
     case, _ = _open(kb_url)
     _claim(kb_url, case.id, alice)
     note = _in(kb_url, lambda s: cases.add_note(s, case.id, alice, "  Third missed collection: tell the depot. "))
-    assert (note.author, note.text, note.meta, note.delivery) == ("note", "Third missed collection: tell the depot.",
-                                                                   {"by": "Alice Smith"}, None)
+    assert (note.author, note.text, note.meta, note.delivery) == (
+        "note",
+        "Third missed collection: tell the depot.",
+        {"by": "Alice Smith"},
+        None,
+    )
     with pytest.raises(CaseError, match="Write a note"):
         _in(kb_url, lambda s: cases.add_note(s, case.id, alice, " "))
     assert ("alice", "noted") in _trail(kb_url, case.id)
@@ -351,13 +403,20 @@ def test_waiting_then_the_resident_writes_back(kb_url: str, alice: StaffUser) ->
     waiting = _in(kb_url, lambda s: cases.set_waiting(s, case.id, alice, T0))
     assert waiting.status == "waiting"
     later = T0 + dt.timedelta(hours=3)
-    _in(kb_url, lambda s: cases.add_resident_message(s, s.get(Case, case.id), "It's 12 Acacia Avenue",
-                                                      ["https://cdn.example/photo.jpg"], later))
+    _in(
+        kb_url,
+        lambda s: cases.add_resident_message(
+            s, s.get(Case, case.id), "It's 12 Acacia Avenue", ["https://cdn.example/photo.jpg"], later
+        ),
+    )
     after = _case(kb_url, case.id)
     assert (after.status, after.assignee_id, after.last_activity_at) == ("assigned", alice.id, later)
     line = _in(kb_url, lambda s: cases.timeline(s, case.id))[-1]
-    assert (line.author, line.text, line.meta) == ("resident", "It's 12 Acacia Avenue",
-                                                   {"attachments": ["https://cdn.example/photo.jpg"]})
+    assert (line.author, line.text, line.meta) == (
+        "resident",
+        "It's 12 Acacia Avenue",
+        {"attachments": ["https://cdn.example/photo.jpg"]},
+    )
     assert _trail(kb_url, case.id)[-2:] == [("alice", "waiting"), ("resident", "replied")]
 
 
@@ -413,7 +472,8 @@ def test_hand_back_of_someone_elses_case_is_refused(kb_url: str, alice: StaffUse
 
 
 def test_notes_and_tags_on_someone_elses_case_are_refused_and_nothing_is_written(
-        kb_url: str, alice: StaffUser, bob: StaffUser) -> None:
+    kb_url: str, alice: StaffUser, bob: StaffUser
+) -> None:
     case, _ = _open(kb_url)
     with pytest.raises(CaseError, match="Claim NC-2026-000001 before"):
         _in(kb_url, lambda s: cases.add_note(s, case.id, bob, "Unclaimed: not mine to note."))
@@ -447,9 +507,17 @@ def test_every_change_is_audited_with_who_did_it(kb_url: str, alice: StaffUser, 
     _resolve(kb_url, case.id, bob, now=T0 + dt.timedelta(hours=1))
     _in(kb_url, lambda s: cases.record_satisfaction(s, CONV, 4, T0 + dt.timedelta(hours=2)))
     assert _trail(kb_url, case.id) == [
-        ("bot", "opened"), ("alice", "claimed"), ("alice", "replied"), ("alice", "noted"), ("alice", "waiting"),
-        ("resident", "replied"), ("alice", "assigned"), ("bob", "tagged"), ("bob", "resolved"),
-        ("resident", "rated")]
+        ("bot", "opened"),
+        ("alice", "claimed"),
+        ("alice", "replied"),
+        ("alice", "noted"),
+        ("alice", "waiting"),
+        ("resident", "replied"),
+        ("alice", "assigned"),
+        ("bob", "tagged"),
+        ("bob", "resolved"),
+        ("resident", "rated"),
+    ]
     trail = _in(kb_url, lambda s: cases.audit_trail(s, case.id))
     assert trail[0].detail == {"reason": "asked", "priority": "normal"}
     assert trail[-3].detail == {"before": [], "after": ["bins", "repeat"]}
@@ -461,14 +529,18 @@ def test_every_change_is_audited_with_who_did_it(kb_url: str, alice: StaffUser, 
 def test_a_refused_change_leaves_no_audit(kb_url: str, alice: StaffUser, bob: StaffUser) -> None:
     case, _ = _open(kb_url)
     _claim(kb_url, case.id, alice)
-    for attempt in (lambda: _claim(kb_url, case.id, bob), lambda: _reply(kb_url, case.id, bob),
-                    lambda: _resolve(kb_url, case.id, bob)):
+    for attempt in (
+        lambda: _claim(kb_url, case.id, bob),
+        lambda: _reply(kb_url, case.id, bob),
+        lambda: _resolve(kb_url, case.id, bob),
+    ):
         with pytest.raises(CaseError):
             attempt()
     assert _trail(kb_url, case.id) == [("bot", "opened"), ("alice", "claimed")]
 
 
 # --- satisfaction -----------------------------------------------------------------------------------------------
+
 
 def _resolved(url: str, who: StaffUser, at: dt.datetime = T0) -> Case:
     case, _ = _open(url, now=at)
@@ -512,6 +584,7 @@ def test_satisfaction_needs_a_resolved_case_that_asked(kb_url: str, alice: Staff
 
 # --- the bot's pause ----------------------------------------------------------------------------------------------
 
+
 def test_open_case_pauses_the_bot_until_the_idle_limit(kb_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASE_IDLE_HOURS", "2")
     case, _ = _open(kb_url)
@@ -535,8 +608,7 @@ def test_activity_keeps_the_pause_going(kb_url: str, alice: StaffUser, monkeypat
     assert _in(kb_url, lambda s: cases.paused_case(s, CONV, T0 + dt.timedelta(hours=5, minutes=1))) is None
 
 
-def test_default_idle_limit_is_three_days_and_zero_turns_it_off(kb_url: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_idle_limit_is_three_days_and_zero_turns_it_off(kb_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CASE_IDLE_HOURS", raising=False)
     _open(kb_url)
     assert _in(kb_url, lambda s: cases.paused_case(s, CONV, T0 + dt.timedelta(hours=71))) is not None
@@ -551,12 +623,13 @@ def test_no_case_no_pause(kb_url: str) -> None:
 
 # --- the queue --------------------------------------------------------------------------------------------------
 
-def test_queue_puts_urgent_first_then_the_soonest_due(kb_url: str, alice: StaffUser,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_queue_puts_urgent_first_then_the_soonest_due(
+    kb_url: str, alice: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLA_URGENT_HOURS", "40")  # so the urgent case is due last, and still comes first
     early, _ = _open(kb_url, "webchat:early", now=T0)
-    late, _ = _open(kb_url, "messenger:late", now=T0 + dt.timedelta(hours=2), channel="messenger",
-                    reason="complaint")
+    late, _ = _open(kb_url, "messenger:late", now=T0 + dt.timedelta(hours=2), channel="messenger", reason="complaint")
     urgent, _ = _open(kb_url, "webchat:urgent", now=T0 + dt.timedelta(hours=4), reason="crisis")
     gone, _ = _open(kb_url, "webchat:gone", now=T0 - dt.timedelta(hours=1))
     _claim(kb_url, gone.id, alice)
@@ -576,18 +649,23 @@ def test_queue_puts_urgent_first_then_the_soonest_due(kb_url: str, alice: StaffU
 
 # --- what the web chat collects -----------------------------------------------------------------------------------
 
+
 def test_staff_messages_for_a_polled_conversation(kb_url: str, alice: StaffUser) -> None:
     case, _ = _open(kb_url, transcript=TRANSCRIPT)
     _in(kb_url, lambda s: cases.add_bot_message(s, s.get(Case, case.id), "Your reference is NC-2026-000001.", T0))
-    queued = _in(kb_url, lambda s: cases.add_bot_message(s, s.get(Case, case.id), "Your case is now closed.", T0,
-                                                          delivery="queued"))
+    queued = _in(
+        kb_url,
+        lambda s: cases.add_bot_message(s, s.get(Case, case.id), "Your case is now closed.", T0, delivery="queued"),
+    )
     _claim(kb_url, case.id, alice)
     _in(kb_url, lambda s: cases.add_note(s, case.id, alice, "Internal: resident was rude to the crew."))
     reply, _ = _reply(kb_url, case.id, alice, "The crew will come back tomorrow.")
     _in(kb_url, lambda s: cases.add_resident_message(s, s.get(Case, case.id), "thanks", (), T0))
     got = _in(kb_url, lambda s: cases.staff_messages_for(s, CONV))
-    assert [(m.author, m.text) for m in got] == [("bot", "Your case is now closed."),
-                                                 ("staff", "The crew will come back tomorrow.")]
+    assert [(m.author, m.text) for m in got] == [
+        ("bot", "Your case is now closed."),
+        ("staff", "The crew will come back tomorrow."),
+    ]
     assert [m.id for m in _in(kb_url, lambda s: cases.staff_messages_for(s, CONV, after_id=queued.id))] == [reply.id]
     assert _in(kb_url, lambda s: cases.staff_messages_for(s, "webchat:someone-else")) == []
 
@@ -604,6 +682,7 @@ def test_staff_messages_span_the_conversations_cases(kb_url: str, alice: StaffUs
 
 
 # --- races --------------------------------------------------------------------------------------------------------
+
 
 def _race(n: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
     """Run `work(i)` in n threads released together; returns (results, errors)."""
@@ -640,8 +719,9 @@ def _claim_race(url: str, n: int) -> None:
     assert len(won) == 1, f"{len(won)} claims won: {lost}"
     assert len(lost) == n - 1
     owner = next(a for a in agents if a.id == won[0])
-    assert all(isinstance(e, CaseError) and str(e) == f"{case.reference} was claimed by {owner.display_name}."
-               for e in lost), lost
+    assert all(
+        isinstance(e, CaseError) and str(e) == f"{case.reference} was claimed by {owner.display_name}." for e in lost
+    ), lost
     after = _case(url, case.id)
     assert (after.assignee_id, after.status, after.version) == (owner.id, "assigned", case.version + 1)
     assert [a for a in _trail(url, case.id) if a[1] == "claimed"] == [(owner.username, "claimed")]
@@ -694,5 +774,11 @@ def test_case_life_on_postgres(pg_url: str) -> None:
     _resolve(pg_url, case.id, alice)
     assert _in(pg_url, lambda s: cases.record_satisfaction(s, CONV, 5, T0)).satisfaction == 5
     assert [m.meta for m in _in(pg_url, lambda s: cases.timeline(s, case.id))][:3] == [t["meta"] for t in TRANSCRIPT]
-    assert _trail(pg_url, case.id) == [("bot", "opened"), ("alice", "claimed"), ("alice", "waiting"),
-                                       ("alice", "replied"), ("alice", "resolved"), ("resident", "rated")]
+    assert _trail(pg_url, case.id) == [
+        ("bot", "opened"),
+        ("alice", "claimed"),
+        ("alice", "waiting"),
+        ("alice", "replied"),
+        ("alice", "resolved"),
+        ("resident", "rated"),
+    ]

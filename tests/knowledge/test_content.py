@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from knowledge.catalogue.content import ContentInvalid, load, export, read_content
+from knowledge.catalogue.content import ContentInvalid, export, load, read_content
 from knowledge.db import session_scope
 from knowledge.models import Service
 from knowledge.settings import CONTENT_DIR
@@ -40,13 +40,22 @@ def _break(path: Path, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     "old,new,expected",
     [
-        ("url: https://www.northshire.gov.uk/bins/report-missed-collection", "url: htp//northshire bins",
-         "not a well-formed https:// address"),
-        ("url: https://www.northshire.gov.uk/bins/report-missed-collection",
-         "url: https://evil.example.com/bins", "not on an allowed site"),
+        (
+            "url: https://www.northshire.gov.uk/bins/report-missed-collection",
+            "url: htp//northshire bins",
+            "not a well-formed https:// address",
+        ),
+        (
+            "url: https://www.northshire.gov.uk/bins/report-missed-collection",
+            "url: https://evil.example.com/bins",
+            "not on an allowed site",
+        ),
         ("key: bins.missed", "key: bins.collection_day", "duplicate service key 'bins.collection_day'"),
-        ("title: Report a missed bin collection", "title: Report a missed bin collection\n    title: Again",
-         "field 'title' appears twice"),
+        (
+            "title: Report a missed bin collection",
+            "title: Report a missed bin collection\n    title: Again",
+            "field 'title' appears twice",
+        ),
         ("title: Report a missed bin collection", "titel: Report a missed bin collection", "unknown field 'titel'"),
         ("review_by: 2027", "review_by: soon #", "must be a date"),
     ],
@@ -93,7 +102,7 @@ def test_load_updates_and_retires(kb_url: str, content_copy: Path) -> None:
     text = jobs.read_text()
     start = text.index("  - key: jobs")
     end = text.find("\n  - key:", start + 1)
-    jobs.write_text(text[:start] + (text[end + 1:] if end != -1 else ""))
+    jobs.write_text(text[:start] + (text[end + 1 :] if end != -1 else ""))
     with session_scope(kb_url) as session:
         report = load(session, content_copy)
     assert report.updated == ["roads.pothole"]
@@ -112,8 +121,9 @@ def test_export_round_trips(kb_url: str, tmp_path: Path) -> None:
     original, _ = read_content(CONTENT_DIR)
 
     def strip(items: list[dict]) -> dict:
-        return {i["key"]: {k: v for k, v in i.items() if not k.startswith("__") and v not in (None, False)}
-                for i in items}
+        return {
+            i["key"]: {k: v for k, v in i.items() if not k.startswith("__") and v not in (None, False)} for i in items
+        }
 
     assert strip(exported.services) == strip(original.services)
     assert strip(exported.redirects) == strip(original.redirects)

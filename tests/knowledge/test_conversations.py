@@ -12,9 +12,9 @@ from typing import Optional
 import pytest
 from sqlalchemy import select
 
+from knowledge.db import get_engine, session_scope
 from knowledge.delivery import conversations as c
 from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
-from knowledge.db import get_engine, session_scope
 from knowledge.models import Attachment, Conversation, InboundEvent
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0)
@@ -27,8 +27,9 @@ def db(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("kb_url" if request.param == "sqlite" else "pg_schema_url")
 
 
-def _record(url: str, key: str = "messenger:m1", conv: str = "messenger:u1", channel: str = "messenger",
-            now: dt.datetime = T0) -> Optional[int]:
+def _record(
+    url: str, key: str = "messenger:m1", conv: str = "messenger:u1", channel: str = "messenger", now: dt.datetime = T0
+) -> Optional[int]:
     with session_scope(url) as s:
         return c.record_delivery(s, key, conv, channel, dict(EVENT), now)
 
@@ -55,13 +56,15 @@ def _row(url: str, event_id: int) -> Optional[InboundEvent]:
         return s.get(InboundEvent, event_id)
 
 
-def _unfinished(url: str, now: dt.datetime, channels: tuple[str, ...] = ("messenger",),
-                claimer: Claimer = OTHER) -> list[tuple[int, str]]:
+def _unfinished(
+    url: str, now: dt.datetime, channels: tuple[str, ...] = ("messenger",), claimer: Claimer = OTHER
+) -> list[tuple[int, str]]:
     with session_scope(url) as s:
         return c.unfinished(s, channels, claimer, now)
 
 
 # --- exactly once -----------------------------------------------------------------------------------------------
+
 
 def test_a_delivery_is_recorded_once(kb_url: str) -> None:
     first = _record(kb_url)
@@ -250,8 +253,14 @@ def test_purge_forgets_only_finished_deliveries_past_retention(kb_url: str) -> N
 
 # --- the messaging window ---------------------------------------------------------------------------------------
 
-def _touch(url: str, at: dt.datetime, reply_to: Optional[str] = None, account: Optional[str] = "page",
-           conv: str = "facebook_comment:u1") -> None:
+
+def _touch(
+    url: str,
+    at: dt.datetime,
+    reply_to: Optional[str] = None,
+    account: Optional[str] = "page",
+    conv: str = "facebook_comment:u1",
+) -> None:
     with session_scope(url) as s:
         c.touch_conversation(s, conv, conv.split(":")[0], "public", conv.split(":")[1], account, reply_to, at)
 
@@ -264,8 +273,15 @@ def _conv(url: str, conv: str = "facebook_comment:u1") -> Optional[Conversation]
 def test_touch_conversation_creates_then_keeps_the_latest(kb_url: str) -> None:
     _touch(kb_url, T0, reply_to="c1")
     conv = _conv(kb_url)
-    assert (conv.channel, conv.origin, conv.platform_user_id, conv.account_id, conv.reply_to, conv.last_inbound_at,
-            conv.created_at) == ("facebook_comment", "public", "u1", "page", "c1", T0, T0)
+    assert (
+        conv.channel,
+        conv.origin,
+        conv.platform_user_id,
+        conv.account_id,
+        conv.reply_to,
+        conv.last_inbound_at,
+        conv.created_at,
+    ) == ("facebook_comment", "public", "u1", "page", "c1", T0, T0)
     _touch(kb_url, T0 + dt.timedelta(hours=2), reply_to="c2")
     _touch(kb_url, T0 + dt.timedelta(hours=1), reply_to=None, account=None)  # an older message, retried late
     conv = _conv(kb_url)
@@ -274,13 +290,16 @@ def test_touch_conversation_creates_then_keeps_the_latest(kb_url: str) -> None:
     assert conv.created_at == T0
 
 
-@pytest.mark.parametrize("age,ok", [
-    (dt.timedelta(0), True),
-    (dt.timedelta(hours=23, minutes=59, seconds=59), True),
-    (dt.timedelta(hours=24), True),
-    (dt.timedelta(hours=24, seconds=1), False),
-    (dt.timedelta(days=3), False),
-])
+@pytest.mark.parametrize(
+    "age,ok",
+    [
+        (dt.timedelta(0), True),
+        (dt.timedelta(hours=23, minutes=59, seconds=59), True),
+        (dt.timedelta(hours=24), True),
+        (dt.timedelta(hours=24, seconds=1), False),
+        (dt.timedelta(days=3), False),
+    ],
+)
 def test_within_window_boundaries(kb_url: str, age: dt.timedelta, ok: bool) -> None:
     _touch(kb_url, T0)
     assert c.within_window(_conv(kb_url), dt.timedelta(hours=24), T0 + age) is ok
@@ -296,23 +315,29 @@ def test_no_window_rule_is_always_ok_and_no_conversation_is_never_ok(kb_url: str
 
 # --- attachments and what was sent ------------------------------------------------------------------------------
 
+
 def test_add_attachments_flags_unsupported_kinds(kb_url: str) -> None:
-    atts = [{"kind": "image", "url": "https://cdn.example/p.jpg"},
-            {"kind": "location", "latitude": 52.95, "longitude": -1.15},
-            {"kind": "audio", "media_id": "m-9", "mime_type": "audio/ogg"},
-            {"kind": "sticker", "url": "https://cdn.example/s.png"}]
+    atts = [
+        {"kind": "image", "url": "https://cdn.example/p.jpg"},
+        {"kind": "location", "latitude": 52.95, "longitude": -1.15},
+        {"kind": "audio", "media_id": "m-9", "mime_type": "audio/ogg"},
+        {"kind": "sticker", "url": "https://cdn.example/s.png"},
+    ]
     with session_scope(kb_url) as s:
         assert c.add_attachments(s, "whatsapp:4477", "whatsapp", atts, {"image", "location"}, T0) == 4
     with session_scope(kb_url) as s:
         rows = s.execute(select(Attachment).order_by(Attachment.id)).scalars().all()
         got = [(a.kind, a.supported, a.url, a.media_id, a.latitude, a.longitude, a.conversation_id) for a in rows]
-    assert got == [("image", True, "https://cdn.example/p.jpg", None, None, None, "whatsapp:4477"),
-                   ("location", True, None, None, 52.95, -1.15, "whatsapp:4477"),
-                   ("audio", False, None, "m-9", None, None, "whatsapp:4477"),
-                   ("sticker", False, "https://cdn.example/s.png", None, None, None, "whatsapp:4477")]
+    assert got == [
+        ("image", True, "https://cdn.example/p.jpg", None, None, None, "whatsapp:4477"),
+        ("location", True, None, None, 52.95, -1.15, "whatsapp:4477"),
+        ("audio", False, None, "m-9", None, None, "whatsapp:4477"),
+        ("sticker", False, "https://cdn.example/s.png", None, None, None, "whatsapp:4477"),
+    ]
 
 
 # --- PostgreSQL (production) ------------------------------------------------------------------------------------
+
 
 @pytest.mark.postgres
 def test_postgres_dedupe_and_exclusive_claim(pg_schema_url: str) -> None:

@@ -56,7 +56,9 @@ HARD_NEGATIVES = [
 
 
 @pytest.mark.parametrize("text,kind", [(t, k) for t, k in DANGERS])
-def test_danger_found_by_the_lexicon_or_the_classifier(text: str, kind: DangerKind, danger_model: DangerClassifier) -> None:
+def test_danger_found_by_the_lexicon_or_the_classifier(
+    text: str, kind: DangerKind, danger_model: DangerClassifier
+) -> None:
     found: Optional[Danger] = default_lexicon().match(text) or danger_model.assess(text)
     assert found is not None, text
 
@@ -82,8 +84,11 @@ def test_a_partner_throwing_someone_out_errs_towards_danger(danger_model: Danger
 
 def test_classifier_catches_dangers_the_lexicon_does_not(danger_model: DangerClassifier) -> None:
     """Indirect and text-speak messages no pattern names: the classifier's job."""
-    indirect = ["everyone would be better off if i just wasnt here anymore", "ive written letters to my kids, this is goodbye",
-                "im 14 and my mums boyfriend does stuff to me at night that i dont like"]
+    indirect = [
+        "everyone would be better off if i just wasnt here anymore",
+        "ive written letters to my kids, this is goodbye",
+        "im 14 and my mums boyfriend does stuff to me at night that i dont like",
+    ]
     assert [t for t in indirect if default_lexicon().match(t) is not None] == []  # no pattern names them
     assert [t for t in indirect if danger_model.assess(t) is None] == []
 
@@ -113,11 +118,21 @@ def test_an_unknown_kind_in_the_lexicon_is_refused() -> None:
         DangerLexicon({"kinds": {}})
 
 
-@pytest.mark.parametrize("kind,line", [
-    (DangerKind.SUICIDE, "116 123"), (DangerKind.DOMESTIC_ABUSE, "0808 2000 247"), (DangerKind.CHILD_HARM, "0800 1111"),
-    (DangerKind.GAS, "0800 111 999"), (DangerKind.FIRE, "999"), (DangerKind.WATER, "999"),
-    (DangerKind.COLLISION, "999"), (DangerKind.MEDICAL, "999"), (DangerKind.VIOLENCE, "999"), (DangerKind.UNKNOWN, "999"),
-])
+@pytest.mark.parametrize(
+    "kind,line",
+    [
+        (DangerKind.SUICIDE, "116 123"),
+        (DangerKind.DOMESTIC_ABUSE, "0808 2000 247"),
+        (DangerKind.CHILD_HARM, "0800 1111"),
+        (DangerKind.GAS, "0800 111 999"),
+        (DangerKind.FIRE, "999"),
+        (DangerKind.WATER, "999"),
+        (DangerKind.COLLISION, "999"),
+        (DangerKind.MEDICAL, "999"),
+        (DangerKind.VIOLENCE, "999"),
+        (DangerKind.UNKNOWN, "999"),
+    ],
+)
 def test_reply_leads_with_the_line_for_the_kind(kind: DangerKind, line: str) -> None:
     for council in (None,):
         text = answers.danger_answer(council, kind).text

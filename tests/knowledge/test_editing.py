@@ -24,8 +24,9 @@ def values_of(svc: Service, **changes: object) -> dict:
 def test_problems_are_reported_by_field(kb_url: str) -> None:
     svc = current(kb_url)
     with session_scope(kb_url) as s:
-        problems = editing.check_service(s, values_of(svc, title="", url="https://evil.example/x", phone="12",
-                                                      synonyms=[]))
+        problems = editing.check_service(
+            s, values_of(svc, title="", url="https://evil.example/x", phone="12", synonyms=[])
+        )
     assert set(problems) == {"title", "url", "phone", "synonyms"}
     assert "not on an allowed site" in problems["url"]
 
@@ -45,9 +46,8 @@ def test_a_stale_version_is_refused_and_changes_nothing(kb_url: str) -> None:
     svc = current(kb_url)
     with session_scope(kb_url) as s:
         editing.publish_service(s, "ann", values_of(svc, summary="Ann's words."), svc.version, "first")
-    with pytest.raises(editing.ConflictError, match="changed by ann"):
-        with session_scope(kb_url) as s:
-            editing.publish_service(s, "bob", values_of(svc, summary="Bob's words."), svc.version, "second")
+    with pytest.raises(editing.ConflictError, match="changed by ann"), session_scope(kb_url) as s:
+        editing.publish_service(s, "bob", values_of(svc, summary="Bob's words."), svc.version, "second")
     assert current(kb_url).summary == "Ann's words."
     with session_scope(kb_url) as s:
         assert len(editing.versions(s)) == 2  # baseline and Ann's; nothing for Bob
@@ -55,9 +55,8 @@ def test_a_stale_version_is_refused_and_changes_nothing(kb_url: str) -> None:
 
 def test_publishing_needs_a_reason(kb_url: str) -> None:
     svc = current(kb_url)
-    with pytest.raises(editing.EditError) as err:
-        with session_scope(kb_url) as s:
-            editing.publish_service(s, "eddie", values_of(svc, summary="x"), svc.version, "  ")
+    with pytest.raises(editing.EditError) as err, session_scope(kb_url) as s:
+        editing.publish_service(s, "eddie", values_of(svc, summary="x"), svc.version, "  ")
     assert "reason" in err.value.fields
     assert current(kb_url).summary == svc.summary
 
@@ -79,8 +78,9 @@ def test_diff_and_rollback_restore_text_and_retire_later_services(kb_url: str) -
     svc = current(kb_url)
     with session_scope(kb_url) as s:
         editing.publish_service(s, "eddie", values_of(svc, summary="Changed."), svc.version, "change")
-        new = values_of(svc, key="roads.bridges", title="Report a damaged bridge",
-                        url="https://www.northshire.gov.uk/roads/bridges")
+        new = values_of(
+            svc, key="roads.bridges", title="Report a damaged bridge", url="https://www.northshire.gov.uk/roads/bridges"
+        )
         editing.publish_service(s, "eddie", new, 0, "add")
     with session_scope(kb_url) as s:
         diff = editing.diff(s, 1, 3)

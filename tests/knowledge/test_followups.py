@@ -10,14 +10,22 @@ from knowledge.db import session_scope
 from knowledge.understanding.followups import Aspect, aspect_of, other_bin, refers_back
 
 
-@pytest.mark.parametrize("text,aspect", [
-    ("what does that cost", Aspect.COST), ("is it free?", Aspect.COST), ("how much a year for the brown bin", Aspect.COST),
-    ("am I eligible", Aspect.ELIGIBILITY), ("can my mum get one as well", Aspect.ELIGIBILITY),
-    ("do I qualify if I rent", Aspect.ELIGIBILITY),
-    ("when's it open on sunday", Aspect.TIMING), ("how long does it take", Aspect.TIMING),
-    ("what time does the tip shut", Aspect.TIMING),
-    ("report a pothole on Mill Lane", None), ("my bin wasn't emptied", None),
-])
+@pytest.mark.parametrize(
+    "text,aspect",
+    [
+        ("what does that cost", Aspect.COST),
+        ("is it free?", Aspect.COST),
+        ("how much a year for the brown bin", Aspect.COST),
+        ("am I eligible", Aspect.ELIGIBILITY),
+        ("can my mum get one as well", Aspect.ELIGIBILITY),
+        ("do I qualify if I rent", Aspect.ELIGIBILITY),
+        ("when's it open on sunday", Aspect.TIMING),
+        ("how long does it take", Aspect.TIMING),
+        ("what time does the tip shut", Aspect.TIMING),
+        ("report a pothole on Mill Lane", None),
+        ("my bin wasn't emptied", None),
+    ],
+)
 def test_aspect_of_a_message(text: str, aspect: object) -> None:
     assert aspect_of(text) == aspect
 
@@ -27,11 +35,17 @@ def test_follow_up_intents_name_their_aspect_whatever_the_words() -> None:
     assert aspect_of("ok", "ask_timing") is Aspect.TIMING
 
 
-@pytest.mark.parametrize("text,leans", [
-    ("same for the leisure centre?", True), ("and the green one?", True), ("what about the other bin", True),
-    ("is the library open then too", True),
-    ("I need to report a missed collection on Elm Road from Tuesday", False), ("pothole", False),
-])
+@pytest.mark.parametrize(
+    "text,leans",
+    [
+        ("same for the leisure centre?", True),
+        ("and the green one?", True),
+        ("what about the other bin", True),
+        ("is the library open then too", True),
+        ("I need to report a missed collection on Elm Road from Tuesday", False),
+        ("pothole", False),
+    ],
+)
 def test_refers_back(text: str, leans: bool) -> None:
     assert refers_back(text) is leans
 

@@ -7,21 +7,33 @@ import asyncio
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 from sqlalchemy import func, select, update
 
+from knowledge.catalogue.links import (
+    ERROR,
+    GONE,
+    OK,
+    REDIRECT,
+    TIMEOUT,
+    Result,
+    check_links,
+    latest_results,
+    run_check,
+    same_page,
+    user_agent,
+)
 from knowledge.db import session_scope
-from knowledge.catalogue.links import (ERROR, GONE, OK, REDIRECT, TIMEOUT, Result, check_links, latest_results, run_check,
-                             same_page, user_agent)
 from knowledge.models import LinkCheck, Service
 from tests.conftest import free_port
 
-SLOW_SECONDS = 2.0       # /slow answers after this long: longer than the tests' timeout
+SLOW_SECONDS = 2.0  # /slow answers after this long: longer than the tests' timeout
 TIMEOUT_SECONDS = 0.5
-BUSY_SECONDS = 0.15      # /busy holds each request this long, so overlapping requests are visible
+BUSY_SECONDS = 0.15  # /busy holds each request this long, so overlapping requests are visible
 
 # path -> (status, Location) for both HEAD and GET
 ROUTES: dict[str, tuple[int, Optional[str]]] = {
@@ -190,8 +202,19 @@ def test_same_page_allows_only_slash_and_https_upgrade() -> None:
 
 
 def add_service(session, key: str, url: str, active: bool = True) -> None:  # noqa: ANN001
-    session.add(Service(key=key, title=key.title(), url=url, summary="Test", phone="0300 123 4567", category="test",
-                        owner="Test team", review_by=dt.date(2099, 1, 1), active=active))
+    session.add(
+        Service(
+            key=key,
+            title=key.title(),
+            url=url,
+            summary="Test",
+            phone="0300 123 4567",
+            category="test",
+            owner="Test team",
+            review_by=dt.date(2099, 1, 1),
+            active=active,
+        )
+    )
 
 
 def test_run_check_stores_a_row_per_service_and_latest_results_are_the_newest(kb_url: str, base: str) -> None:
@@ -203,12 +226,19 @@ def test_run_check_stores_a_row_per_service_and_latest_results_are_the_newest(kb
         add_service(session, "t.retired", base + "/ok", active=False)
 
     first = run_check(kb_url, timeout=TIMEOUT_SECONDS, host_delay=0.0, extra=[("extra", base + "/broken")])
-    assert [(r.key, r.outcome) for r in first] == [("t.gone", GONE), ("t.moved", REDIRECT), ("t.ok", OK),
-                                                   ("extra", ERROR)]
+    assert [(r.key, r.outcome) for r in first] == [
+        ("t.gone", GONE),
+        ("t.moved", REDIRECT),
+        ("t.ok", OK),
+        ("extra", ERROR),
+    ]
     with session_scope(kb_url) as session:
         rows = session.execute(select(LinkCheck).order_by(LinkCheck.service_key)).scalars().all()
         assert [(r.service_key, r.outcome, r.status_code, r.final_url) for r in rows] == [
-            ("t.gone", GONE, 410, None), ("t.moved", REDIRECT, 200, base + "/new-home"), ("t.ok", OK, 200, None)]
+            ("t.gone", GONE, 410, None),
+            ("t.moved", REDIRECT, 200, base + "/new-home"),
+            ("t.ok", OK, 200, None),
+        ]
         assert rows[0].detail == "HTTP 410 Gone"
         # The page at t.moved is fixed and t.ok breaks; an old check of the retired service is about.
         session.execute(update(Service).where(Service.key == "t.moved").values(url=base + "/new-home"))

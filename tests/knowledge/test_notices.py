@@ -15,8 +15,13 @@ from tests.actions.helpers import run, tracker
 
 START = dt.datetime(2026, 12, 1, 18, 0)
 END = dt.datetime(2026, 12, 2, 8, 0)
-GRITTING = {"title": "Gritting tonight", "body": "Gritters are out from 6pm on priority routes.",
-            "service_keys": ["roads.gritting"], "starts_at": START, "ends_at": END}
+GRITTING = {
+    "title": "Gritting tonight",
+    "body": "Gritters are out from 6pm on priority routes.",
+    "service_keys": ["roads.gritting"],
+    "starts_at": START,
+    "ends_at": END,
+}
 
 
 def _add(kb_url: str, **overrides: object) -> int:
@@ -24,12 +29,15 @@ def _add(kb_url: str, **overrides: object) -> int:
         return notices.create(s, "eddie", {**GRITTING, **overrides}).id
 
 
-@pytest.mark.parametrize("at,shown", [
-    (START - dt.timedelta(seconds=1), False),
-    (START, True),
-    (END - dt.timedelta(seconds=1), True),
-    (END, False),
-])
+@pytest.mark.parametrize(
+    "at,shown",
+    [
+        (START - dt.timedelta(seconds=1), False),
+        (START, True),
+        (END - dt.timedelta(seconds=1), True),
+        (END, False),
+    ],
+)
 def test_a_notice_is_in_force_from_its_start_until_its_end(kb_url: str, at: dt.datetime, shown: bool) -> None:
     _add(kb_url)
     with session_scope(kb_url) as s:
@@ -55,12 +63,20 @@ def test_ending_a_notice_early_stops_it(kb_url: str) -> None:
         assert not notices.active(s, "roads.gritting", START + dt.timedelta(hours=2))
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"title": ""}, "title"), ({"title": "x" * 121}, "title"), ({"body": "y" * 501}, "body"),
-    ({"service_keys": []}, "service_keys"), ({"service_keys": ["roads.nope"]}, "service_keys"),
-    ({"ends_at": START}, "ends_at"), ({"ends_at": START + dt.timedelta(days=100)}, "ends_at"),
-    ({"starts_at": None}, "starts_at"), ({"area": "<script>"}, "area"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"title": ""}, "title"),
+        ({"title": "x" * 121}, "title"),
+        ({"body": "y" * 501}, "body"),
+        ({"service_keys": []}, "service_keys"),
+        ({"service_keys": ["roads.nope"]}, "service_keys"),
+        ({"ends_at": START}, "ends_at"),
+        ({"ends_at": START + dt.timedelta(days=100)}, "ends_at"),
+        ({"starts_at": None}, "starts_at"),
+        ({"area": "<script>"}, "area"),
+    ],
+)
 def test_bad_notices_are_refused_naming_the_field(kb_url: str, change: dict, field: str) -> None:
     with pytest.raises(notices.NoticeError) as err:
         _add(kb_url, **change)
@@ -70,9 +86,15 @@ def test_bad_notices_are_refused_naming_the_field(kb_url: str, change: dict, fie
 
 
 def test_the_answer_carries_the_notice_while_it_is_in_force(kb_url: str) -> None:
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    _add(kb_url, title="St Mary's Primary is closed today", body="The school is closed because of snow.",
-         service_keys=["schools.closures"], starts_at=now - dt.timedelta(hours=1), ends_at=now + dt.timedelta(hours=8))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    _add(
+        kb_url,
+        title="St Mary's Primary is closed today",
+        body="The school is closed because of snow.",
+        service_keys=["schools.closures"],
+        starts_at=now - dt.timedelta(hours=1),
+        ends_at=now + dt.timedelta(hours=8),
+    )
     [msg] = run(ActionAnswerService(), tracker("is school open tomorrow?", "svc_schools_closures"))
     assert msg["text"].startswith("Notice: St Mary's Primary is closed today. The school is closed because of snow.")
     assert "https://www.northshire.gov.uk" in msg["text"]

@@ -12,9 +12,9 @@ from typing import Optional
 import pytest
 from sqlalchemy import select
 
+from knowledge.db import get_engine, session_scope
 from knowledge.delivery import outbox
 from knowledge.delivery.claims import DEFAULT_LEASE, Claimer
-from knowledge.db import get_engine, session_scope
 from knowledge.models import CaseMessage, OutboundMessage
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0)
@@ -27,8 +27,16 @@ def db(request: pytest.FixtureRequest) -> str:
 
 
 def _queue(url: str, conv: str, texts: list[str], case_message_id: Optional[int] = None) -> list[int]:
-    planned = [outbox.Planned("message", t, {"user_id": conv.split(":")[1], "account_id": "page", "reply_to": None},
-                              T0 + dt.timedelta(hours=24), T0 + dt.timedelta(hours=24)) for t in texts]
+    planned = [
+        outbox.Planned(
+            "message",
+            t,
+            {"user_id": conv.split(":")[1], "account_id": "page", "reply_to": None},
+            T0 + dt.timedelta(hours=24),
+            T0 + dt.timedelta(hours=24),
+        )
+        for t in texts
+    ]
     with session_scope(url) as s:
         return outbox.queue(s, conv, conv.split(":")[0], planned, T0, case_message_id=case_message_id)
 
@@ -118,8 +126,10 @@ def test_due_conversations_are_those_with_a_message_ready(db: str) -> None:
     with session_scope(db) as s:
         outbox.retry_later(s, later, A, T0 + dt.timedelta(minutes=1), "graph: HTTP 503", "503")
         assert outbox.due_conversations(s, ["messenger", "whatsapp"], T0) == ["messenger:u1"]
-        assert outbox.due_conversations(s, ["messenger", "whatsapp"], T0 + dt.timedelta(minutes=1)) == \
-            ["messenger:u1", "whatsapp:u2"]
+        assert outbox.due_conversations(s, ["messenger", "whatsapp"], T0 + dt.timedelta(minutes=1)) == [
+            "messenger:u1",
+            "whatsapp:u2",
+        ]
         assert outbox.statuses(s, [later]) == ["pending"]
     assert outbox.staff_status("pending") == outbox.staff_status("sending") == "queued"
 

@@ -17,84 +17,96 @@ from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.models import Service
-from knowledge.personal_data.privacy import (SENSITIVE_CATEGORIES, PseudonymKeyError, is_sensitive, personal_details, pseudonym,
-                               pseudonym_key)
+from knowledge.personal_data.privacy import (
+    SENSITIVE_CATEGORIES,
+    PseudonymKeyError,
+    is_sensitive,
+    personal_details,
+    pseudonym,
+    pseudonym_key,
+)
 
 
-@pytest.mark.parametrize("text,kind", [
-    # postcodes: with and without the space, any case
-    ("pothole outside NG1 5DT", "postcode"),
-    ("pothole outside NG15DT", "postcode"),
-    ("bins missed at ng1 5dt again", "postcode"),
-    ("SW1A 1AA", "postcode"),
-    ("sw1a1aa please", "postcode"),
-    ("M1 1AE", "postcode"),
-    # mobile and landline numbers as people write them
-    ("call me on 07700 900123", "phone"),
-    ("call me on 07700900123", "phone"),
-    ("call me on 07700 900 123", "phone"),
-    ("ring +44 7700 900123", "phone"),
-    ("ring +447700900123", "phone"),
-    ("my landline is 0115 496 0000", "phone"),
-    ("my landline is 0115-496-0000", "phone"),
-    ("020 7946 0018", "phone"),
-    ("+44 (0) 115 496 0000", "phone"),
-    ("ring (0115) 496 0000", "phone"),
-    # emails
-    ("email sam.jones@example.com", "email"),
-    ("a.b+council@mail.co.uk", "email"),
-    # addresses
-    ("there's a pothole outside 14 Elm Road", "address"),
-    ("14a Elm Road", "address"),
-    ("14, Elm Road", "address"),
-    ("fly-tipping behind 221B Baker Street", "address"),
-    ("3 Church Lane", "address"),
-    ("I live in flat 3", "address"),
-    ("Flat 12b has damp", "address"),
-    ("apartment 4", "address"),
-    ("at number 14", "address"),
-    # names
-    ("my name is Sam", "name"),
-    ("hi my name is Sam and my bin was missed", "name"),
-    ("my name's Priya", "name"),
-    ("Mrs Patel next door", "name"),
-    ("Mr. Jones", "name"),
-    ("Dr Smith", "name"),
-    ("my dad Bob can't get his bin out", "name"),
-    ("my mum Jean needs help", "name"),
-    ("our neighbour Keith dumps rubbish", "name"),
-    ("My name is Sam Jones and my bin was missed", "name"),
-    ("My mum Jean fell on the pavement", "name"),
-    ("I'm called Jo and I need help", "name"),
-    ("I am called Jo", "name"),
-])
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        # postcodes: with and without the space, any case
+        ("pothole outside NG1 5DT", "postcode"),
+        ("pothole outside NG15DT", "postcode"),
+        ("bins missed at ng1 5dt again", "postcode"),
+        ("SW1A 1AA", "postcode"),
+        ("sw1a1aa please", "postcode"),
+        ("M1 1AE", "postcode"),
+        # mobile and landline numbers as people write them
+        ("call me on 07700 900123", "phone"),
+        ("call me on 07700900123", "phone"),
+        ("call me on 07700 900 123", "phone"),
+        ("ring +44 7700 900123", "phone"),
+        ("ring +447700900123", "phone"),
+        ("my landline is 0115 496 0000", "phone"),
+        ("my landline is 0115-496-0000", "phone"),
+        ("020 7946 0018", "phone"),
+        ("+44 (0) 115 496 0000", "phone"),
+        ("ring (0115) 496 0000", "phone"),
+        # emails
+        ("email sam.jones@example.com", "email"),
+        ("a.b+council@mail.co.uk", "email"),
+        # addresses
+        ("there's a pothole outside 14 Elm Road", "address"),
+        ("14a Elm Road", "address"),
+        ("14, Elm Road", "address"),
+        ("fly-tipping behind 221B Baker Street", "address"),
+        ("3 Church Lane", "address"),
+        ("I live in flat 3", "address"),
+        ("Flat 12b has damp", "address"),
+        ("apartment 4", "address"),
+        ("at number 14", "address"),
+        # names
+        ("my name is Sam", "name"),
+        ("hi my name is Sam and my bin was missed", "name"),
+        ("my name's Priya", "name"),
+        ("Mrs Patel next door", "name"),
+        ("Mr. Jones", "name"),
+        ("Dr Smith", "name"),
+        ("my dad Bob can't get his bin out", "name"),
+        ("my mum Jean needs help", "name"),
+        ("our neighbour Keith dumps rubbish", "name"),
+        ("My name is Sam Jones and my bin was missed", "name"),
+        ("My mum Jean fell on the pavement", "name"),
+        ("I'm called Jo and I need help", "name"),
+        ("I am called Jo", "name"),
+    ],
+)
 def test_personal_details_are_found(text: str, kind: str) -> None:
     assert kind in personal_details(text)
 
 
-@pytest.mark.parametrize("text", [
-    "pothole on the high street",
-    "bins not collected for 2 weeks",
-    "bins not collected on our street for 2 weeks",
-    "council tax band D",
-    "A road closed",
-    "the A46 is closed",
-    "the 3 bins",
-    "2 bins left on the street",
-    "When is bin day?",
-    "my mum is ill",
-    "I need a parking permit",
-    "is the library open on 25 December",
-    "I paid £120 for council tax",
-    "bus route 36 is late",
-    "year 7 admissions",
-    "Call 999",
-    "lights out on 3 streets",
-    "rats in the garden",
-    "a pothole 2 metres wide on the road",
-    "there are 2 potholes on the road",
-    "3 weeks and the street light is still out",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pothole on the high street",
+        "bins not collected for 2 weeks",
+        "bins not collected on our street for 2 weeks",
+        "council tax band D",
+        "A road closed",
+        "the A46 is closed",
+        "the 3 bins",
+        "2 bins left on the street",
+        "When is bin day?",
+        "my mum is ill",
+        "I need a parking permit",
+        "is the library open on 25 December",
+        "I paid £120 for council tax",
+        "bus route 36 is late",
+        "year 7 admissions",
+        "Call 999",
+        "lights out on 3 streets",
+        "rats in the garden",
+        "a pothole 2 metres wide on the road",
+        "there are 2 potholes on the road",
+        "3 weeks and the street light is still out",
+    ],
+)
 def test_ordinary_messages_are_not_flagged(text: str) -> None:
     assert personal_details(text) == []
 
@@ -108,19 +120,22 @@ def test_email_is_not_also_a_name_or_phone() -> None:
     assert personal_details("write to bins@northshire.gov.uk") == ["email"]
 
 
-@pytest.mark.parametrize("intent,category,always_human,expected", [
-    ("crisis", None, False, True),
-    ("human_handoff", None, False, True),
-    ("svc_asc_leaving_hospital", "adult_social_care", False, True),
-    ("svc_safeguarding_child", "safeguarding", False, True),
-    ("svc_benefits_housing", "benefits", False, True),
-    ("svc_housing_homeless", "housing", True, True),
-    ("svc_bins_missed", "bins", False, False),
-    ("svc_roads_pothole", "roads", False, False),
-    ("greet", None, False, False),
-    ("nlu_fallback", None, False, False),
-    (None, None, False, False),
-])
+@pytest.mark.parametrize(
+    "intent,category,always_human,expected",
+    [
+        ("crisis", None, False, True),
+        ("human_handoff", None, False, True),
+        ("svc_asc_leaving_hospital", "adult_social_care", False, True),
+        ("svc_safeguarding_child", "safeguarding", False, True),
+        ("svc_benefits_housing", "benefits", False, True),
+        ("svc_housing_homeless", "housing", True, True),
+        ("svc_bins_missed", "bins", False, False),
+        ("svc_roads_pothole", "roads", False, False),
+        ("greet", None, False, False),
+        ("nlu_fallback", None, False, False),
+        (None, None, False, False),
+    ],
+)
 def test_is_sensitive(intent: str, category: str, always_human: bool, expected: bool) -> None:
     assert is_sensitive(intent, category, always_human) is expected
 
@@ -129,7 +144,7 @@ def test_sensitive_categories_exist_in_the_knowledge_base(kb_url: str) -> None:
     """A renamed category would silently stop those topics being kept private."""
     with session_scope(kb_url) as s:
         categories = set(s.execute(select(Service.category)).scalars())
-    assert SENSITIVE_CATEGORIES <= categories
+    assert categories >= SENSITIVE_CATEGORIES
 
 
 def test_pseudonym_hides_the_resident_but_follows_the_conversation() -> None:

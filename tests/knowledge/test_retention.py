@@ -11,17 +11,34 @@ from sqlalchemy import func, select
 from knowledge.casework import cases
 from knowledge.catalogue import unanswered
 from knowledge.db import session_scope
+from knowledge.models import (
+    Attachment,
+    Case,
+    CaseAudit,
+    CaseMessage,
+    CaseRefusal,
+    Conversation,
+    OutboundMessage,
+    PrivacyAudit,
+    StaffUser,
+    UnansweredQuestion,
+)
 from knowledge.personal_data.erasure import TRACKER_EVENTS
-from knowledge.models import (Attachment, Case, CaseAudit, CaseMessage, CaseRefusal, Conversation, OutboundMessage,
-                              PrivacyAudit, StaffUser, UnansweredQuestion)
 from knowledge.personal_data.retention import Periods, apply
-from tests.privacy_helpers import (ANN_MESSENGER, ANN_WHATSAPP, BOB_MESSENGER, START, everything, populate,
-                                   save_conversation, stores)
+from tests.privacy_helpers import (
+    ANN_MESSENGER,
+    ANN_WHATSAPP,
+    BOB_MESSENGER,
+    START,
+    everything,
+    populate,
+    save_conversation,
+    stores,
+)
 
 __all__ = ["stores"]
 
-DEFAULTS = Periods(transcripts=dt.timedelta(days=183), cases=dt.timedelta(days=1096),
-                   unanswered=dt.timedelta(days=90))
+DEFAULTS = Periods(transcripts=dt.timedelta(days=183), cases=dt.timedelta(days=1096), unanswered=dt.timedelta(days=90))
 
 
 def days(n: float) -> dt.datetime:

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+
 import pytest
 from sqlalchemy import update
 
+from knowledge.catalogue.review import NO_OWNER, due_for_review
 from knowledge.db import session_scope
 from knowledge.models import Service
-from knowledge.catalogue.review import NO_OWNER, due_for_review
 
 TODAY = dt.date(2026, 6, 15)
 
 
 def add(session, key: str, owner: str, review_by: dt.date, active: bool = True) -> None:  # noqa: ANN001
-    session.add(Service(key=key, title=f"Title {key}", url=f"https://www.northshire.gov.uk/{key}", summary="x",
-                        phone="0300 123 4567", category="test", owner=owner, review_by=review_by, active=active))
+    session.add(
+        Service(
+            key=key,
+            title=f"Title {key}",
+            url=f"https://www.northshire.gov.uk/{key}",
+            summary="x",
+            phone="0300 123 4567",
+            category="test",
+            owner=owner,
+            review_by=review_by,
+            active=active,
+        )
+    )
 
 
 @pytest.fixture
@@ -42,8 +54,10 @@ def keys(due: dict[str, list[Service]]) -> dict[str, list[str]]:
 def test_due_today_and_overdue_grouped_by_owner(kb: str) -> None:
     with session_scope(kb) as session:
         due = keys(due_for_review(session, TODAY))
-    assert due == {"Bins team": ["b.long_ago", "b.yesterday", "b.today"],
-                   NO_OWNER: ["n.blank_owner", "n.same_day_a", "n.same_day_b"]}
+    assert due == {
+        "Bins team": ["b.long_ago", "b.yesterday", "b.today"],
+        NO_OWNER: ["n.blank_owner", "n.same_day_a", "n.same_day_b"],
+    }
     assert list(due) == ["Bins team", NO_OWNER]  # no owner goes last
 
 
@@ -51,9 +65,11 @@ def test_within_days_includes_the_last_day_and_not_the_next(kb: str) -> None:
     with session_scope(kb) as session:
         due = keys(due_for_review(session, TODAY, within_days=30))
         one_day = keys(due_for_review(session, TODAY, within_days=1))
-    assert due == {"adult social care": ["a.in_30"],
-                   "Bins team": ["b.long_ago", "b.yesterday", "b.today", "b.tomorrow"],
-                   NO_OWNER: ["n.blank_owner", "n.same_day_a", "n.same_day_b"]}
+    assert due == {
+        "adult social care": ["a.in_30"],
+        "Bins team": ["b.long_ago", "b.yesterday", "b.today", "b.tomorrow"],
+        NO_OWNER: ["n.blank_owner", "n.same_day_a", "n.same_day_b"],
+    }
     assert list(due) == ["adult social care", "Bins team", NO_OWNER]  # alphabetical whatever the case
     assert one_day["Bins team"][-1] == "b.tomorrow"
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from knowledge.catalogue.search import query_terms, search_services
 from knowledge.db import session_scope
 from knowledge.models import Service
-from knowledge.catalogue.search import query_terms, search_services
 
 HOSTILE = [
     "'; DROP TABLE services; --",
     '" OR 1=1 --',
-    "pothole\" OR title MATCH \"*",
+    'pothole" OR title MATCH "*',
     "NEAR(pothole bin) AND NOT x*",
     "<script>alert(1)</script>",
     "%_%' UNION SELECT * FROM council --",
@@ -27,10 +27,12 @@ def _keys(url: str, query: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "query,key",
-    [("there's a big hole in the road outside", "roads.pothole"),
-     ("sofa mattress collection", "bins.bulky"),
-     ("rats in the garden", "env.pests"),
-     ("sandbags", "emergencies.flooding")],
+    [
+        ("there's a big hole in the road outside", "roads.pothole"),
+        ("sofa mattress collection", "bins.bulky"),
+        ("rats in the garden", "env.pests"),
+        ("sandbags", "emergencies.flooding"),
+    ],
 )
 def test_search_finds_the_service(kb_url: str, query: str, key: str) -> None:
     assert key in _keys(kb_url, query)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.settings import PROJECT_ROOT, Settings, SettingError, settings, variables
+from knowledge.settings import PROJECT_ROOT, SettingError, Settings, settings, variables
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,8 +26,11 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path, monkeypatch: 
 def test_a_child_process_reads_the_project_env_file_only_through_settings(tmp_path: Path) -> None:
     """Without a .env file every setting has its default: nothing else in the tree reads the environment."""
     offenders = []
-    for path in [*PROJECT_ROOT.glob("bot/**/*.py"), *PROJECT_ROOT.glob("actions/**/*.py"),
-                 *PROJECT_ROOT.glob("knowledge/**/*.py")]:
+    for path in [
+        *PROJECT_ROOT.glob("bot/**/*.py"),
+        *PROJECT_ROOT.glob("actions/**/*.py"),
+        *PROJECT_ROOT.glob("knowledge/**/*.py"),
+    ]:
         if path.name == "settings.py" or "migrations" in path.parts:
             continue
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -37,25 +40,36 @@ def test_a_child_process_reads_the_project_env_file_only_through_settings(tmp_pa
     assert offenders == []
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("RATE_LIMIT_PER_SENDER_PER_MINUTE", "lots", "RATE_LIMIT_PER_SENDER_PER_MINUTE must be a whole number, 0 or more"),
-    ("RETENTION_CASE_DAYS", "three years", "RETENTION_CASE_DAYS must be a whole number of days (0 keeps for ever)"),
-    ("SLA_NORMAL_HOURS", "-4", "SLA_NORMAL_HOURS must be a number, 0 or more"),
-    ("CONSOLE_TRUSTED_PROXIES", "11", "CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to 10"),
-    ("RASA_PORT", "0", "RASA_PORT must be a whole number from 1 to 65535"),
-    ("CONSOLE_INSECURE_COOKIES", "maybe", "CONSOLE_INSECURE_COOKIES must be 1 or 0"),
-    ("LINK_CHECK_TIMEOUT_SECONDS", "nan", "LINK_CHECK_TIMEOUT_SECONDS must be a number"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        (
+            "RATE_LIMIT_PER_SENDER_PER_MINUTE",
+            "lots",
+            "RATE_LIMIT_PER_SENDER_PER_MINUTE must be a whole number, 0 or more",
+        ),
+        ("RETENTION_CASE_DAYS", "three years", "RETENTION_CASE_DAYS must be a whole number of days (0 keeps for ever)"),
+        ("SLA_NORMAL_HOURS", "-4", "SLA_NORMAL_HOURS must be a number, 0 or more"),
+        ("CONSOLE_TRUSTED_PROXIES", "11", "CONSOLE_TRUSTED_PROXIES must be a whole number from 0 to 10"),
+        ("RASA_PORT", "0", "RASA_PORT must be a whole number from 1 to 65535"),
+        ("CONSOLE_INSECURE_COOKIES", "maybe", "CONSOLE_INSECURE_COOKIES must be 1 or 0"),
+        ("LINK_CHECK_TIMEOUT_SECONDS", "nan", "LINK_CHECK_TIMEOUT_SECONDS must be a number"),
+    ],
+)
 def test_a_bad_value_names_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingError, match=re.escape(message)):
         Settings.from_values({name: value})
 
 
 def test_a_bad_value_stops_the_console_at_start_naming_it(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot.console", "--port", "1"], cwd=PROJECT_ROOT,
-                          env={"PATH": "/usr/bin:/bin", "COUNCILBOT_VAR_DIR": str(tmp_path),
-                               "SLA_URGENT_HOURS": "soon"},
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.console", "--port", "1"],
+        cwd=PROJECT_ROOT,
+        env={"PATH": "/usr/bin:/bin", "COUNCILBOT_VAR_DIR": str(tmp_path), "SLA_URGENT_HOURS": "soon"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "SLA_URGENT_HOURS must be a number, 0 or more, not 'soon'" in proc.stderr
 

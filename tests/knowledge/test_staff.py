@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -15,9 +15,27 @@ from knowledge import staff
 from knowledge.db import session_scope
 from knowledge.migrations import upgrade
 from knowledge.models import StaffSession, StaffUser
-from knowledge.staff import (ADMIN, AGENT, EDITOR, LOCKOUT, MAX_FAILED_LOGINS, SESSION_TTL, LoginRefused,
-                             StaffInputError, authenticate, can, create_user, end_session, hash_password,
-                             list_users, session_for, set_active, set_password, start_session, verify_password)
+from knowledge.staff import (
+    ADMIN,
+    AGENT,
+    EDITOR,
+    LOCKOUT,
+    MAX_FAILED_LOGINS,
+    SESSION_TTL,
+    LoginRefused,
+    StaffInputError,
+    authenticate,
+    can,
+    create_user,
+    end_session,
+    hash_password,
+    list_users,
+    session_for,
+    set_active,
+    set_password,
+    start_session,
+    verify_password,
+)
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, 0)
 PASSWORD = "correct horse battery"
@@ -73,19 +91,27 @@ def test_wrong_password_and_malformed_hashes_do_not_verify() -> None:
     stored = hash_password(PASSWORD)
     assert not verify_password("correct horse battery!", stored)
     assert not verify_password("", stored)
-    for broken in ("", "plain", "bcrypt$16384$8$1$AAAA$AAAA", stored.replace("$16384$", "$1000$"),
-                   stored.rsplit("$", 1)[0] + "$!!notbase64!!", "scrypt$1048576000$8$1$AAAA$AAAA"):
+    for broken in (
+        "",
+        "plain",
+        "bcrypt$16384$8$1$AAAA$AAAA",
+        stored.replace("$16384$", "$1000$"),
+        stored.rsplit("$", 1)[0] + "$!!notbase64!!",
+        "scrypt$1048576000$8$1$AAAA$AAAA",
+    ):
         assert not verify_password(PASSWORD, broken), broken
 
 
-@pytest.mark.parametrize("password, username, message", [
-    ("short pass", "alice", "at least 12 characters"),
-    ("aaaaaaaaaaaaaaaa", "alice", "one character repeated"),
-    ("alice.smith99", "alice.smith99", "same as the username"),
-    ("Alice.Smith99", "alice.smith99", "same as the username"),
-])
-def test_password_policy_names_the_field_and_says_why(db: Session, password: str, username: str,
-                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    "password, username, message",
+    [
+        ("short pass", "alice", "at least 12 characters"),
+        ("aaaaaaaaaaaaaaaa", "alice", "one character repeated"),
+        ("alice.smith99", "alice.smith99", "same as the username"),
+        ("Alice.Smith99", "alice.smith99", "same as the username"),
+    ],
+)
+def test_password_policy_names_the_field_and_says_why(db: Session, password: str, username: str, message: str) -> None:
     with pytest.raises(StaffInputError) as caught:
         create_user(db, username, "Someone", AGENT, password)
     assert caught.value.field == "password"

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from knowledge.catalogue.content import ContentInvalid
-from knowledge.db import session_scope
 from knowledge.catalogue.editing import ConflictError, EditError, publish_service, snapshot, versions
-from knowledge.models import ContentVersion, Redirect, Service
 from knowledge.catalogue.transfer import COLUMNS, apply_import, export_csv, plan_csv, plan_import, read_csv
+from knowledge.db import session_scope
+from knowledge.models import ContentVersion, Redirect, Service
 
 
 def exported(kb_url: str) -> str:
@@ -41,15 +41,18 @@ def edited(kb_url: str, key: str, /, **changes: str) -> str:
     return to_csv(rows)
 
 
-def plan_of(kb_url: str, data: "str | bytes"):
+def plan_of(kb_url: str, data: str | bytes):
     with session_scope(kb_url) as session:
         return plan_csv(session, data, "services.csv")
 
 
 def state(kb_url: str) -> dict:
     with session_scope(kb_url) as session:
-        return {"snapshot": snapshot(session), "versions": [v.number for v in versions(session)],
-                "locks": dict(session.execute(select(Service.key, Service.version)).all())}
+        return {
+            "snapshot": snapshot(session),
+            "versions": [v.number for v in versions(session)],
+            "locks": dict(session.execute(select(Service.key, Service.version)).all()),
+        }
 
 
 def row_number(text: str, key: str) -> int:
@@ -154,8 +157,12 @@ def test_an_editor_with_the_old_text_open_is_told_after_an_import(kb_url: str) -
         base = row.version
         values = {name: getattr(row, name) for name in COLUMNS if name != "active"}
     with session_scope(kb_url) as session:
-        apply_import(session, plan_csv(session, edited(kb_url, "roads.pothole", title="Imported title"),
-                                       "services.csv"), "eddie", "Import")
+        apply_import(
+            session,
+            plan_csv(session, edited(kb_url, "roads.pothole", title="Imported title"), "services.csv"),
+            "eddie",
+            "Import",
+        )
     with pytest.raises(ConflictError), session_scope(kb_url) as session:
         publish_service(session, "ada", dict(values, title="Ada's title"), base, "Fix the title")
 
@@ -181,8 +188,9 @@ def test_apply_needs_a_reason(kb_url: str) -> None:
 def test_html_is_kept_as_literal_text(kb_url: str) -> None:
     script = "<script>alert('x')</script> & <b>bold</b>"
     with session_scope(kb_url) as session:
-        apply_import(session, plan_csv(session, edited(kb_url, "roads.pothole", summary=script), "s.csv"),
-                     "eddie", "Test")
+        apply_import(
+            session, plan_csv(session, edited(kb_url, "roads.pothole", summary=script), "s.csv"), "eddie", "Test"
+        )
     with session_scope(kb_url) as session:
         assert session.execute(select(Service.summary).where(Service.key == "roads.pothole")).scalar_one() == script
     row = next(r for r in rows_of(exported(kb_url)) if r["key"] == "roads.pothole")
@@ -222,13 +230,17 @@ def _non_utf8(text: str) -> tuple[bytes, int]:
     return text.encode("utf-8").replace(b"roads.pothole,Report", b"roads.pothole,Caf\xe9 Report", 1), n
 
 
-@pytest.mark.parametrize("breaker,expected", [
-    (_bad_quoting, ["can't be read", "quotes"]),
-    (_wrong_count, ["17 cells", "header has 16"]),
-    (_duplicate, ["duplicate service key 'roads.pothole'"]),
-    (_unknown_column, ["unknown column 'titel'"]),
-    (_non_utf8, ["not UTF-8"]),
-], ids=["bad-quoting", "column-count", "duplicate-key", "unknown-column", "non-utf8"])
+@pytest.mark.parametrize(
+    "breaker,expected",
+    [
+        (_bad_quoting, ["can't be read", "quotes"]),
+        (_wrong_count, ["17 cells", "header has 16"]),
+        (_duplicate, ["duplicate service key 'roads.pothole'"]),
+        (_unknown_column, ["unknown column 'titel'"]),
+        (_non_utf8, ["not UTF-8"]),
+    ],
+    ids=["bad-quoting", "column-count", "duplicate-key", "unknown-column", "non-utf8"],
+)
 def test_malformed_csv_is_reported_with_its_row_and_nothing_changes(kb_url: str, breaker, expected) -> None:
     data, row = breaker(exported(kb_url))
     before = state(kb_url)
@@ -242,21 +254,28 @@ def test_malformed_csv_is_reported_with_its_row_and_nothing_changes(kb_url: str,
     assert state(kb_url) == before
 
 
-@pytest.mark.parametrize("cells,expected", [
-    ({"review_by": "31/03/2027"}, "review_by '31/03/2027' must be a date like 2027-03-31"),
-    ({"review_by": "2027-02-30"}, "review_by '2027-02-30' must be a date"),
-    ({"summary": "x" * 5000}, "summary is 5000 characters; keep it under 600"),
-    ({"url": "https://evil.example.com/potholes"}, "url 'https://evil.example.com/potholes' is not on an allowed site"),
-    ({"always_human": "yes"}, "always_human must be true or false"),
-    ({"active": "maybe"}, "active must be true or false"),
-    ({"title": ""}, "missing required field 'title'"),
-    ({"key": "Roads Pothole!"}, "key 'Roads Pothole!' must be lower-case words"),
-    ({"title": "Report\x07 a pothole"}, "title has a control character (U+0007)"),
-    ({"summary": "Report \u202eelohtop a"}, "summary has a control character (U+202E)"),
-    ({"category": "../../etc"}, "category '../../etc' must be one lower-case word"),
-    ({"url": "https://www.northshire.gov.uk/" + "a" * 600}, "url is 630 characters; keep it under 500"),
-    ({"synonyms": "pothole | | crater"}, "synonyms must be a list of text items"),
-], ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None)
+@pytest.mark.parametrize(
+    "cells,expected",
+    [
+        ({"review_by": "31/03/2027"}, "review_by '31/03/2027' must be a date like 2027-03-31"),
+        ({"review_by": "2027-02-30"}, "review_by '2027-02-30' must be a date"),
+        ({"summary": "x" * 5000}, "summary is 5000 characters; keep it under 600"),
+        (
+            {"url": "https://evil.example.com/potholes"},
+            "url 'https://evil.example.com/potholes' is not on an allowed site",
+        ),
+        ({"always_human": "yes"}, "always_human must be true or false"),
+        ({"active": "maybe"}, "active must be true or false"),
+        ({"title": ""}, "missing required field 'title'"),
+        ({"key": "Roads Pothole!"}, "key 'Roads Pothole!' must be lower-case words"),
+        ({"title": "Report\x07 a pothole"}, "title has a control character (U+0007)"),
+        ({"summary": "Report \u202eelohtop a"}, "summary has a control character (U+202E)"),
+        ({"category": "../../etc"}, "category '../../etc' must be one lower-case word"),
+        ({"url": "https://www.northshire.gov.uk/" + "a" * 600}, "url is 630 characters; keep it under 500"),
+        ({"synonyms": "pothole | | crater"}, "synonyms must be a list of text items"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None,
+)
 def test_bad_values_name_the_row_and_field(kb_url: str, cells: dict, expected: str) -> None:
     text = edited(kb_url, "roads.pothole", **cells)
     before = state(kb_url)
@@ -279,10 +298,14 @@ def test_every_problem_is_reported_at_once(kb_url: str) -> None:
     assert "2 problem(s)" in plan.describe()
 
 
-@pytest.mark.parametrize("header,expected", [
-    (["key", "title"], "missing column 'url'"),
-    (COLUMNS + ["title"], "column 'title' appears twice"),
-], ids=["missing", "twice"])
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        (["key", "title"], "missing column 'url'"),
+        (COLUMNS + ["title"], "column 'title' appears twice"),
+    ],
+    ids=["missing", "twice"],
+)
 def test_header_problems_are_on_row_1(header: list[str], expected: str) -> None:
     _, errors = read_csv(",".join(header) + "\r\n", "services.csv")
     assert any(e.line == 1 and expected in str(e) for e in errors), errors
@@ -341,14 +364,18 @@ def test_yaml_import_plans_and_applies_services_redirects_and_council(kb_url: st
     assert after["locks"]["roads.pothole"] == before["locks"]["roads.pothole"] + 1
     assert after["snapshot"]["council"]["opening_hours"] == "Monday to Friday, 9am to 5pm"
     with session_scope(kb_url) as session:
-        assert session.execute(select(Redirect.to_name).where(Redirect.key == "police")).scalar_one() == \
-            "the local police"
+        assert (
+            session.execute(select(Redirect.to_name).where(Redirect.key == "police")).scalar_one() == "the local police"
+        )
 
 
 def test_broken_yaml_directory_changes_nothing(kb_url: str, content_copy: Path) -> None:
     roads = content_copy / "services" / "roads.yml"
-    roads.write_text(roads.read_text().replace("title: Report a pothole", "title: Report a pothole\x07", 1)
-                     .replace("review_by: 2027", "review_by: soon #", 1))
+    roads.write_text(
+        roads.read_text()
+        .replace("title: Report a pothole", "title: Report a pothole\x07", 1)
+        .replace("review_by: 2027", "review_by: soon #", 1)
+    )
     before = state(kb_url)
     with session_scope(kb_url) as session:
         plan = plan_import(session, content_copy)
@@ -368,13 +395,13 @@ def test_formula_like_cells_are_defused_in_export_and_restored_on_import(kb_url:
     """A summary starting with '=' must not run as a formula when the CSV is opened in a spreadsheet."""
     from sqlalchemy import select as _select
 
+    from knowledge.catalogue.transfer import export_csv, plan_csv
     from knowledge.db import session_scope as _scope
     from knowledge.models import Service as _Service
-    from knowledge.catalogue.transfer import export_csv, plan_csv
 
     with _scope(kb_url) as s:
         svc = s.execute(_select(_Service).where(_Service.key == "roads.pothole")).scalar_one()
-        svc.summary = "=HYPERLINK(\"http://evil.example\",\"Click\") then report it."
+        svc.summary = '=HYPERLINK("http://evil.example","Click") then report it.'
         svc.phone = "+44 300 123 4567"
     with _scope(kb_url) as s:
         text = export_csv(s)

@@ -4,19 +4,28 @@ clock: recording keeps no conversation ids, similar questions group together, ex
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from knowledge.catalogue.unanswered import (
+    FALLBACK,
+    HANDOVER,
+    LOW_CONFIDENCE,
+    PLACEHOLDER_INTENT,
+    NothingToExport,
+    export_candidates,
+    groups,
+    one_line,
+    record,
+)
 from knowledge.db import session_scope
 from knowledge.migrations import upgrade
 from knowledge.models import UnansweredQuestion
 from knowledge.personal_data.privacy import pseudonym
-from knowledge.catalogue.unanswered import (FALLBACK, HANDOVER, LOW_CONFIDENCE, PLACEHOLDER_INTENT, NothingToExport,
-                                  export_candidates, groups, one_line, record)
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, 0)
 
@@ -31,8 +40,10 @@ def db(tmp_path) -> Iterator[Session]:
 
 def add(db: Session, texts: list[str], kind: str = FALLBACK, start: dt.datetime = T0) -> list[int]:
     """Record `texts` a minute apart (the last is the newest); their ids."""
-    return [record(db, text, kind, conversation_id=f"web:r{i}", now=start + dt.timedelta(minutes=i)).id
-            for i, text in enumerate(texts)]
+    return [
+        record(db, text, kind, conversation_id=f"web:r{i}", now=start + dt.timedelta(minutes=i)).id
+        for i, text in enumerate(texts)
+    ]
 
 
 def examples_of(exported: str) -> list[str]:
@@ -45,12 +56,26 @@ def examples_of(exported: str) -> list[str]:
 
 
 def test_record_keeps_a_pseudonym_never_the_conversation_id(db: Session) -> None:
-    row = record(db, "  can I get a skip permit?  ", FALLBACK, intent="svc_roads_skip", confidence=0.31,
-                 channel="whatsapp", conversation_id="whatsapp:447700900123", now=T0)
+    row = record(
+        db,
+        "  can I get a skip permit?  ",
+        FALLBACK,
+        intent="svc_roads_skip",
+        confidence=0.31,
+        channel="whatsapp",
+        conversation_id="whatsapp:447700900123",
+        now=T0,
+    )
     stored = db.execute(select(UnansweredQuestion)).scalar_one()
     assert stored.id == row.id
     assert (stored.text, stored.kind, stored.intent, stored.confidence, stored.channel, stored.created_at) == (
-        "can I get a skip permit?", FALLBACK, "svc_roads_skip", 0.31, "whatsapp", T0)
+        "can I get a skip permit?",
+        FALLBACK,
+        "svc_roads_skip",
+        0.31,
+        "whatsapp",
+        T0,
+    )
     assert stored.conversation == pseudonym("whatsapp:447700900123")
     assert "447700900123" not in stored.conversation
     assert stored.exported_at is None
@@ -74,10 +99,14 @@ def test_record_without_a_conversation_stores_none(db: Session) -> None:
 
 
 def test_near_duplicates_group_together_and_topics_stay_apart(db: Session) -> None:
-    bins = add(db, ["bins not collected", "bin not collected!!", "My bins were NOT collected again",
-                    "bins not collected"])
-    add(db, ["pothole outside number 4", "parking permit renewal", "how do i renew my parking permit"],
-        start=T0 + dt.timedelta(hours=1))
+    bins = add(
+        db, ["bins not collected", "bin not collected!!", "My bins were NOT collected again", "bins not collected"]
+    )
+    add(
+        db,
+        ["pothole outside number 4", "parking permit renewal", "how do i renew my parking permit"],
+        start=T0 + dt.timedelta(hours=1),
+    )
     found = groups(db, now=T0 + dt.timedelta(days=1))
     assert [g.count for g in found] == [4, 2, 1]  # biggest first
     bins_group, parking, pothole = found
@@ -89,16 +118,29 @@ def test_near_duplicates_group_together_and_topics_stay_apart(db: Session) -> No
 
 
 def test_examples_are_distinct_wordings_newest_first_at_most_five(db: Session) -> None:
-    texts = ["bins not collected", "Bins not collected.", "bin not collected", "bins still not collected",
-             "bins not collected yet", "my bins not collected", "bins not collected again", "bin not collected!"]
+    texts = [
+        "bins not collected",
+        "Bins not collected.",
+        "bin not collected",
+        "bins still not collected",
+        "bins not collected yet",
+        "my bins not collected",
+        "bins not collected again",
+        "bin not collected!",
+    ]
     ids = add(db, texts)
     [group] = groups(db, now=T0 + dt.timedelta(days=1))
     assert group.count == 8
     assert group.ids == ids[::-1]
     # "bin not collected!" is the newest way of saying "bin not collected"; "Bins not collected." the
     # newest of "bins not collected".
-    assert group.examples == ["bin not collected!", "bins not collected again", "my bins not collected",
-                              "bins not collected yet", "bins still not collected"]
+    assert group.examples == [
+        "bin not collected!",
+        "bins not collected again",
+        "my bins not collected",
+        "bins not collected yet",
+        "bins still not collected",
+    ]
     assert group.example_ids[0] == [ids[7], ids[2]]
     assert (group.first_seen, group.last_seen) == (T0, T0 + dt.timedelta(minutes=7))
 
@@ -122,7 +164,10 @@ def test_order_is_stable_for_equal_groups(db: Session) -> None:
     first = [g.label for g in groups(db, now=now)]
     assert first == [g.label for g in groups(db, now=now)]
     assert [g.examples[0] for g in groups(db, now=now)] == [  # equal counts: most recently seen first
-        "dog fouling in the park", "swimming pool timetable", "library opening hours"]
+        "dog fouling in the park",
+        "swimming pool timetable",
+        "library opening hours",
+    ]
 
 
 def test_no_misses_no_groups(db: Session) -> None:
@@ -132,7 +177,8 @@ def test_no_misses_no_groups(db: Session) -> None:
 def test_texts_without_words_still_group(db: Session) -> None:
     add(db, ["???", "!!!", "\U0001f5d1\ufe0f", "x"])
     assert sorted(g.examples[0] for g in groups(db, now=T0 + dt.timedelta(days=1))) == sorted(
-        ["???", "!!!", "\U0001f5d1\ufe0f", "x"])
+        ["???", "!!!", "\U0001f5d1\ufe0f", "x"]
+    )
 
 
 # Export
@@ -146,14 +192,26 @@ def test_export_is_rasa_yaml_with_the_texts_under_the_placeholder_intent(db: Ses
     assert examples_of(exported) == ["bins not collected", "pothole on Elm Road"]  # oldest first, once each
     assert "  examples: |\n" in exported
     assert exported.startswith("#") and "UNREVIEWED" in exported and "label" in exported
-    assert all(r.exported_at == T0 + dt.timedelta(hours=1)
-               for r in db.execute(select(UnansweredQuestion)).scalars())
+    assert all(r.exported_at == T0 + dt.timedelta(hours=1) for r in db.execute(select(UnansweredQuestion)).scalars())
 
 
 def test_export_survives_yaml_and_rasa_special_characters(db: Session) -> None:
-    awkward = ['she said "no": then left', "it's #1 # not a comment", "- starts with a dash", "---",
-               "key: value", "two\nlines\r\nhere", "tab\there", "| pipe > fold", "[Elm Road](street) markup",
-               "{braces} & [brackets]", "%TAG !x", "  indented  ", "\u2028odd\u0085breaks\x07bell", "ünïcødé 🗑️"]
+    awkward = [
+        'she said "no": then left',
+        "it's #1 # not a comment",
+        "- starts with a dash",
+        "---",
+        "key: value",
+        "two\nlines\r\nhere",
+        "tab\there",
+        "| pipe > fold",
+        "[Elm Road](street) markup",
+        "{braces} & [brackets]",
+        "%TAG !x",
+        "  indented  ",
+        "\u2028odd\u0085breaks\x07bell",
+        "ünïcødé 🗑️",
+    ]
     ids = add(db, awkward)
     exported = export_candidates(db, ids, now=T0)
     assert examples_of(exported) == [one_line(t) for t in awkward]

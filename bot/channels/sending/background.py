@@ -5,7 +5,8 @@ here until done, and the server waits for them before it stops."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Coroutine
+from collections.abc import Coroutine
+from typing import Any
 
 _running: set[asyncio.Task] = set()
 

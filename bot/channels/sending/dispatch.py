@@ -21,16 +21,17 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Optional
 
 from bot.channels.config import DeliveryConfig
 from bot.channels.sending.replies import Sender
 from bot.channels.sending.senders import Outgoing, Target
 from bot.platforms.api import PlatformError
+from knowledge.db import session_scope
 from knowledge.delivery import outbox
 from knowledge.delivery.claims import Claimer
 from knowledge.delivery.conversations import utcnow
-from knowledge.db import session_scope
 from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,15 @@ class Unrecorded(Exception):
 class Dispatcher:
     """Sends queued messages of the conversations on `channels` through `sender`."""
 
-    def __init__(self, sender: Sender, channels: Iterable[str], config: DeliveryConfig, claimer: Claimer,
-                 wake_for_retries: bool = True, clock: Callable[[], dt.datetime] = utcnow):
+    def __init__(
+        self,
+        sender: Sender,
+        channels: Iterable[str],
+        config: DeliveryConfig,
+        claimer: Claimer,
+        wake_for_retries: bool = True,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ):
         self.sender = sender
         self.clock = clock  # naive UTC now, for claims and their leases; tests move it
         # False for a one-off sender (the console answering a form): retries are then left to the Rasa
@@ -81,13 +89,15 @@ class Dispatcher:
     async def sweep(self, now: Optional[dt.datetime] = None) -> int:
         """Messages left "sending" by a process that is gone become unknown; every conversation with a
         message due is started. Returns how many conversations were started."""
+
         def look() -> list[str]:
             at = now or self.clock()
             with session_scope() as session:
                 abandoned = outbox.abandon_stale(session, self.channels, self.claimer, at)
                 if abandoned:
-                    log.warning("%d message(s) were being sent by a process that stopped: marked unknown, "
-                                "not resent", abandoned)
+                    log.warning(
+                        "%d message(s) were being sent by a process that stopped: marked unknown, not resent", abandoned
+                    )
                 return outbox.due_conversations(session, self.channels, at)
 
         due = await asyncio.to_thread(look)
@@ -149,14 +159,16 @@ class Dispatcher:
             log.warning("not sending on %s to conversation %s: outside the messaging window", row.channel, who)
             await self._finish(row, "outside_window", error="the messaging window closed before it could be sent")
             return
-        target = Target(row.channel, row.target.get("user_id") or "", row.target.get("account_id"),
-                        row.target.get("reply_to"))
+        target = Target(
+            row.channel, row.target.get("user_id") or "", row.target.get("account_id"), row.target.get("reply_to")
+        )
         try:
             msg_id = await self.sender.send(target, Outgoing(row.kind, row.text, row.buttons))
         except PlatformError as exc:  # already logged by the client, without content
             if exc.maybe_delivered:
-                log.warning("a send on %s to conversation %s got no answer: marked unknown, not resent",
-                            row.channel, who)
+                log.warning(
+                    "a send on %s to conversation %s got no answer: marked unknown, not resent", row.channel, who
+                )
                 await self._finish(row, "unknown", error=str(exc), code=exc.code)
             elif exc.retryable:
                 await self._retry(row, exc, self.clock())  # the wait starts when the send gave up
@@ -173,10 +185,14 @@ class Dispatcher:
         at = now + wait
         limits = [t for t in (row.give_up_at, row.window_ends_at) if t is not None]
         if limits and at > min(limits):
-            log.error("gave up sending on %s to conversation %s after %d tries (%s)", row.channel,
-                      pseudonym(row.conversation_id), row.attempts, exc)
-            await self._finish(row, "failed", error=f"{exc}; still failing when the retry period ended",
-                               code=exc.code)
+            log.error(
+                "gave up sending on %s to conversation %s after %d tries (%s)",
+                row.channel,
+                pseudonym(row.conversation_id),
+                row.attempts,
+                exc,
+            )
+            await self._finish(row, "failed", error=f"{exc}; still failing when the retry period ended", code=exc.code)
             return
 
         def store() -> None:
@@ -198,8 +214,14 @@ class Dispatcher:
             seconds = max(seconds, retry_after)
         return dt.timedelta(seconds=seconds)
 
-    async def _finish(self, row: outbox.Claimed, status: str, platform_message_id: Optional[str] = None,
-                      error: Optional[str] = None, code: Optional[str] = None) -> None:
+    async def _finish(
+        self,
+        row: outbox.Claimed,
+        status: str,
+        platform_message_id: Optional[str] = None,
+        error: Optional[str] = None,
+        code: Optional[str] = None,
+    ) -> None:
         def store() -> None:
             with session_scope() as session:
                 outbox.finish(session, row.id, self.claimer, status, self.clock(), platform_message_id, error, code)
@@ -216,10 +238,16 @@ class Dispatcher:
                 return
             except Exception as exc:  # noqa: BLE001 - the database failed; the queue must not be stuck
                 if wait is None:
-                    log.error("could not record a %s outcome on %s for conversation %s (%s); it will be "
-                              "marked unknown when its claim lapses", what, row.channel,
-                              pseudonym(row.conversation_id), type(exc).__name__)
+                    log.error(
+                        "could not record a %s outcome on %s for conversation %s (%s); it will be "
+                        "marked unknown when its claim lapses",
+                        what,
+                        row.channel,
+                        pseudonym(row.conversation_id),
+                        type(exc).__name__,
+                    )
                     raise Unrecorded(what) from exc
-                log.warning("recording a %s outcome on %s failed (%s); trying again", what, row.channel,
-                            type(exc).__name__)
+                log.warning(
+                    "recording a %s outcome on %s failed (%s); trying again", what, row.channel, type(exc).__name__
+                )
                 await asyncio.sleep(wait)

@@ -54,7 +54,7 @@ def _words(sentence: str, limits: Limits, limit: int) -> list[str]:
     out: list[str] = []
     for word in sentence.split():
         if weighted_length(word, limits) > limit and not URL.fullmatch(word):
-            out.extend(word[i:i + limit] for i in range(0, len(word), limit))  # a 2,000-letter "word"
+            out.extend(word[i : i + limit] for i in range(0, len(word), limit))  # a 2,000-letter "word"
         else:
             out.append(word)
     return _pack(out, limits, limit, sep=" ")
@@ -84,7 +84,7 @@ def fit_one(text: str, limits: Limits) -> str:
     if weighted_length(text, limits) <= limits.max_chars:
         return text
     link = URL.search(text)
-    rest = " ".join((text[: link.start()] + " " + text[link.end():]).split()) if link else " ".join(text.split())
+    rest = " ".join((text[: link.start()] + " " + text[link.end() :]).split()) if link else " ".join(text.split())
     budget = limits.max_chars - (weighted_length(link.group(), limits) + 1 if link else 0) - len(ELLIPSIS)
     words, head = rest.split(), ""
     for word in words:

@@ -22,8 +22,8 @@ from bot.channels.sending.replies import Sender, deliver
 from bot.channels.sending.senders import MetaSender, Outgoing, Target, XSender
 from bot.channels.table import META, X, private_side, text_limits
 from bot.channels.table import channel as channel_of
-from knowledge.delivery.claims import Claimer
 from knowledge.db import session_scope
+from knowledge.delivery.claims import Claimer
 from knowledge.models import Conversation
 from knowledge.personal_data.privacy import pseudonym
 
@@ -52,9 +52,13 @@ def _console_claimer(config: DeliveryConfig) -> Claimer:
     return _claimer
 
 
-async def send_to_resident(conversation_id: str, channel: str, text: str,
-                           buttons: Optional[list[dict[str, str]]] = None,
-                           case_message_id: Optional[int] = None) -> str:
+async def send_to_resident(
+    conversation_id: str,
+    channel: str,
+    text: str,
+    buttons: Optional[list[dict[str, str]]] = None,
+    case_message_id: Optional[int] = None,
+) -> str:
     """Send `text` into the conversation. Returns the status to show staff: queued (web chat/REST: the
     page collects it; platforms: waiting for a retry or for earlier messages), sent, failed, unknown (no
     answer from the platform: it may have arrived), outside_window (the platform's messaging window has
@@ -66,8 +70,11 @@ async def send_to_resident(conversation_id: str, channel: str, text: str,
     sender = _sender_for(channel)
     conv = await asyncio.to_thread(_conversation, conversation_id)
     if sender is None or conv is None:
-        log.error("can't send to conversation %s on %s: channel not configured or conversation unknown",
-                  pseudonym(conversation_id), channel)
+        log.error(
+            "can't send to conversation %s on %s: channel not configured or conversation unknown",
+            pseudonym(conversation_id),
+            channel,
+        )
         return "failed"
     here = channel_of(channel)
     # A public conversation's follow-ups go privately (the comment or post is not the place for a case),
@@ -77,8 +84,9 @@ async def send_to_resident(conversation_id: str, channel: str, text: str,
     if here.one_private_reply and len(chunks) > 1:
         # Meta allows one private reply per comment: never send part of what staff wrote and call it sent.
         return "too_long"
-    outgoing = [Outgoing(kind, chunk, (buttons or []) if i == len(chunks) - 1 else [])
-                for i, chunk in enumerate(chunks)]
+    outgoing = [
+        Outgoing(kind, chunk, (buttons or []) if i == len(chunks) - 1 else []) for i, chunk in enumerate(chunks)
+    ]
     target = Target(channel, conv.platform_user_id, conv.account_id, conv.reply_to)
     config = DeliveryConfig.from_env()
     dispatcher = Dispatcher(sender, [channel], config, _console_claimer(config), wake_for_retries=False)

@@ -17,9 +17,9 @@ from bot.channels.events import Incoming
 from bot.channels.sending.limits import buttons_as_text, fit_one, split
 from bot.channels.sending.senders import Outgoing, Target
 from bot.channels.table import channel, private_side, text_limits
-from knowledge.delivery import conversations, outbox
 from knowledge.answers import public_invite
 from knowledge.db import session_scope
+from knowledge.delivery import conversations, outbox
 from knowledge.models import Council
 from knowledge.personal_data.privacy import is_sensitive, personal_details
 
@@ -51,8 +51,9 @@ class Understanding:
         return is_sensitive(self.intent, self.category, self.always_human)
 
 
-def plan(incoming: Incoming, bot_messages: list[dict], understood: Understanding,
-         council: Optional[Council]) -> list[Outgoing]:
+def plan(
+    incoming: Incoming, bot_messages: list[dict], understood: Understanding, council: Optional[Council]
+) -> list[Outgoing]:
     """The messages to send for one bot answer.
 
     In private: every bot message, split to the platform's length, with its buttons where the platform has
@@ -87,8 +88,13 @@ def plan(incoming: Incoming, bot_messages: list[dict], understood: Understanding
     return out
 
 
-def planned(target: Target, outgoing: list[Outgoing], last_inbound_at: Optional[dt.datetime], now: dt.datetime,
-            retry_for: dt.timedelta) -> list[outbox.Planned]:
+def planned(
+    target: Target,
+    outgoing: list[Outgoing],
+    last_inbound_at: Optional[dt.datetime],
+    now: dt.datetime,
+    retry_for: dt.timedelta,
+) -> list[outbox.Planned]:
     """The messages as rows for the outbound queue, each with where it goes, when the platform's messaging
     window closes for it (public replies and X have none; no message from the resident yet: closed) and
     when retrying stops (the window's end, or `retry_for` from now if sooner)."""
@@ -98,14 +104,27 @@ def planned(target: Target, outgoing: list[Outgoing], last_inbound_at: Optional[
         window = None if out.kind == "public_reply" else channel(target.channel).window
         ends = None if window is None else (last_inbound_at or dt.datetime.min) + window
         give_up = now + retry_for if ends is None else min(ends, now + retry_for)
-        rows.append(outbox.Planned(out.kind, out.text, {"user_id": target.user_id, "account_id": target.account_id,
-                                                        "reply_to": target.reply_to},
-                                   give_up, ends, list(out.buttons)))
+        rows.append(
+            outbox.Planned(
+                out.kind,
+                out.text,
+                {"user_id": target.user_id, "account_id": target.account_id, "reply_to": target.reply_to},
+                give_up,
+                ends,
+                list(out.buttons),
+            )
+        )
     return rows
 
 
-async def deliver(dispatcher: "Dispatcher", target: Target, conversation_id: str, outgoing: list[Outgoing],
-                  last_inbound_at: Optional[dt.datetime], case_message_id: Optional[int] = None) -> list[str]:
+async def deliver(
+    dispatcher: Dispatcher,
+    target: Target,
+    conversation_id: str,
+    outgoing: list[Outgoing],
+    last_inbound_at: Optional[dt.datetime],
+    case_message_id: Optional[int] = None,
+) -> list[str]:
     """Queue the messages, then send what can go now. Returns each one's status as staff see it (sent,
     queued: waiting for a retry or for earlier messages, failed, unknown, outside_window). Outside the
     platform's window nothing free-form is sent: the platform would refuse it, and repeated refusals put
@@ -115,8 +134,7 @@ async def deliver(dispatcher: "Dispatcher", target: Target, conversation_id: str
 
     def store() -> list[int]:
         with session_scope() as session:
-            return outbox.queue(session, conversation_id, target.channel, rows, now,
-                                case_message_id=case_message_id)
+            return outbox.queue(session, conversation_id, target.channel, rows, now, case_message_id=case_message_id)
 
     ids = await asyncio.to_thread(store)
     await dispatcher.send_now(conversation_id)

@@ -47,8 +47,11 @@ class MetaSender:
         if ch == "whatsapp":
             return _id(await self.whatsapp.post(f"{account}/messages", whatsapp_message(target.user_id, out)))
         if ch in ("messenger", "instagram"):
-            body = {"recipient": {"id": target.user_id}, "messaging_type": "RESPONSE",
-                    "message": messenger_message(out, ch)}
+            body = {
+                "recipient": {"id": target.user_id},
+                "messaging_type": "RESPONSE",
+                "message": messenger_message(out, ch),
+            }
             return _id(await self.graph.post(f"{account}/messages", body))
         if channel(ch).one_private_reply and out.kind == "private_reply":
             # One private reply per comment: it lands in the resident's inbox and the conversation
@@ -84,9 +87,13 @@ def messenger_message(out: Outgoing, channel_name: str) -> dict[str, Any]:
     message: dict[str, Any] = {"text": out.text}
     if out.buttons and limits.quick_replies:
         message["quick_replies"] = [
-            {"content_type": "text", "title": shorten(b["title"], limits.quick_reply_chars),
-             "payload": b.get("payload") or b["title"]}
-            for b in out.buttons[: limits.quick_replies]]
+            {
+                "content_type": "text",
+                "title": shorten(b["title"], limits.quick_reply_chars),
+                "payload": b.get("payload") or b["title"],
+            }
+            for b in out.buttons[: limits.quick_replies]
+        ]
     return message
 
 
@@ -101,21 +108,34 @@ def whatsapp_message(to: str, out: Outgoing) -> dict[str, Any]:
     body = {"text": out.text[: limits.interactive_chars]}
     choices = out.buttons[: limits.list_rows]
     if len(choices) <= limits.reply_buttons:
-        action: dict[str, Any] = {"buttons": [
-            {"type": "reply", "reply": {"id": (b.get("payload") or b["title"])[:256],
-                                        "title": shorten(b["title"], limits.button_chars)}} for b in choices]}
+        action: dict[str, Any] = {
+            "buttons": [
+                {
+                    "type": "reply",
+                    "reply": {
+                        "id": (b.get("payload") or b["title"])[:256],
+                        "title": shorten(b["title"], limits.button_chars),
+                    },
+                }
+                for b in choices
+            ]
+        }
         return {**base, "type": "interactive", "interactive": {"type": "button", "body": body, "action": action}}
-    rows = [{"id": (b.get("payload") or b["title"])[:200], "title": shorten(b["title"], limits.row_chars)}
-            for b in choices]
+    rows = [
+        {"id": (b.get("payload") or b["title"])[:200], "title": shorten(b["title"], limits.row_chars)} for b in choices
+    ]
     action = {"button": "Choose", "sections": [{"title": "Options", "rows": rows}]}
     return {**base, "type": "interactive", "interactive": {"type": "list", "body": body, "action": action}}
 
 
 def _id(data: dict[str, Any], key: str = "id") -> Optional[str]:
     """The id of what was sent, wherever this API puts it."""
-    for candidate in (data.get("message_id"), data.get(key), (data.get("data") or {}).get(key)
-                      if isinstance(data.get("data"), dict) else None,
-                      (data.get("messages") or [{}])[0].get("id") if isinstance(data.get("messages"), list) else None):
+    for candidate in (
+        data.get("message_id"),
+        data.get(key),
+        (data.get("data") or {}).get(key) if isinstance(data.get("data"), dict) else None,
+        (data.get("messages") or [{}])[0].get("id") if isinstance(data.get("messages"), list) else None,
+    ):
         if candidate:
             return str(candidate)
     return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 from types import ModuleType
 
 from bot.console import jobs
-from bot.console.views import cases, editor, figures, links, unanswered, users
-from bot.console.views import retraining, transfer
+from bot.console.views import cases, editor, figures, links, retraining, transfer, unanswered, users
 
 AREAS: tuple[ModuleType, ...] = (cases, figures, editor, users, links, jobs, unanswered, transfer, retraining)

@@ -28,9 +28,9 @@ from bot.console.params import int_arg, parse_int
 from bot.console.templating import render, uk_time
 from knowledge import answers
 from knowledge.casework import cases
+from knowledge.catalogue.search import search_services
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, CaseMessage, StaffUser
-from knowledge.catalogue.search import search_services
 from knowledge.staff import AGENT
 
 FILTERS = ("status", "channel", "reason", "priority", "owner")
@@ -39,10 +39,18 @@ CHANNELS = NAMES  # every channel, for the queue's filter
 
 def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
     meta = m.meta or {}
-    return {"id": m.id, "author": m.author, "text": m.text, "at": uk_time(m.created_at, "%d %b %H:%M"),
-            "by": names.get(m.staff_id or 0, meta.get("by") or ""), "intent": meta.get("intent"),
-            "confidence": meta.get("confidence"), "links": meta.get("links") or [], "delivery": m.delivery,
-            "attachments": meta.get("attachments") or []}
+    return {
+        "id": m.id,
+        "author": m.author,
+        "text": m.text,
+        "at": uk_time(m.created_at, "%d %b %H:%M"),
+        "by": names.get(m.staff_id or 0, meta.get("by") or ""),
+        "intent": meta.get("intent"),
+        "confidence": meta.get("confidence"),
+        "links": meta.get("links") or [],
+        "delivery": m.delivery,
+        "attachments": meta.get("attachments") or [],
+    }
 
 
 def _names(session: Session) -> dict[int, str]:
@@ -71,29 +79,57 @@ async def queue_page(request: Request) -> HTTPResponse:
     chosen = {f: (request.args.get(f) or "").strip() for f in FILTERS}
     page = _page_number(request.args.get("page"))
     if page is None:
-        return render(request, "error.html", status=400, title="That page doesn't exist",
-                      message="The page number must be a whole number from 1 upwards.")
+        return render(
+            request,
+            "error.html",
+            status=400,
+            title="That page doesn't exist",
+            message="The page number must be a whole number from 1 upwards.",
+        )
     me = request.ctx.user.id
 
     def load(session: Session) -> dict[str, Any]:
-        shown = cases.queue_page(session, page, status=chosen["status"] or None, channel=chosen["channel"] or None,
-                                 reason=chosen["reason"] or None, priority=chosen["priority"] or None,
-                                 assignee_id=me if chosen["owner"] == "me" else None,
-                                 unassigned=chosen["owner"] == "none")
+        shown = cases.queue_page(
+            session,
+            page,
+            status=chosen["status"] or None,
+            channel=chosen["channel"] or None,
+            reason=chosen["reason"] or None,
+            priority=chosen["priority"] or None,
+            assignee_id=me if chosen["owner"] == "me" else None,
+            unassigned=chosen["owner"] == "none",
+        )
         return {"queue": shown, "names": _names(session)}
 
     data = await in_db(request, load)
     shown: cases.QueuePage = data["queue"]
-    return render(request, "cases.html", title="Cases", queue=shown, cases=shown.urgent + shown.rows,
-                  names=data["names"], filters=chosen, now=utcnow(), statuses=cases.OPEN_STATUSES + ("resolved",),
-                  reasons=cases.REASONS, channels=CHANNELS,
-                  previous_page=_page_link(chosen, shown.page - 1) if shown.page > 1 else None,
-                  next_page=_page_link(chosen, shown.page + 1) if shown.page < shown.pages else None,
-                  first_page=_page_link(chosen, 1))
+    return render(
+        request,
+        "cases.html",
+        title="Cases",
+        queue=shown,
+        cases=shown.urgent + shown.rows,
+        names=data["names"],
+        filters=chosen,
+        now=utcnow(),
+        statuses=cases.OPEN_STATUSES + ("resolved",),
+        reasons=cases.REASONS,
+        channels=CHANNELS,
+        previous_page=_page_link(chosen, shown.page - 1) if shown.page > 1 else None,
+        next_page=_page_link(chosen, shown.page + 1) if shown.page < shown.pages else None,
+        first_page=_page_link(chosen, 1),
+    )
 
 
-async def _case_page(request: Request, reference: str, *, status: int = 200, error: Optional[str] = None,
-                     notice: Optional[str] = None, draft: str = "") -> HTTPResponse:
+async def _case_page(
+    request: Request,
+    reference: str,
+    *,
+    status: int = 200,
+    error: Optional[str] = None,
+    notice: Optional[str] = None,
+    draft: str = "",
+) -> HTTPResponse:
     def load(session: Session) -> dict[str, Any]:
         case = cases.by_reference(session, reference)
         if case is None:
@@ -101,21 +137,44 @@ async def _case_page(request: Request, reference: str, *, status: int = 200, err
         lines = cases.timeline(session, case.id)
         last_resident = next((m.text for m in reversed(lines) if m.author == "resident" and m.text), "")
         council = answers.council(session)
-        suggestions = [answers.service_answer(council, svc).text
-                       for svc in search_services(session, last_resident, limit=3)] if last_resident else []
-        agents = [u for u in session.execute(select(StaffUser).where(StaffUser.active.is_(True))).scalars()
-                  if u.role in ("agent", "admin")]
+        suggestions = (
+            [answers.service_answer(council, svc).text for svc in search_services(session, last_resident, limit=3)]
+            if last_resident
+            else []
+        )
+        agents = [
+            u
+            for u in session.execute(select(StaffUser).where(StaffUser.active.is_(True))).scalars()
+            if u.role in ("agent", "admin")
+        ]
         names = _names(session)
-        return {"case": case, "lines": [_message_json(m, names) for m in lines], "names": names,
-                "audit": cases.audit_trail(session, case.id), "suggestions": suggestions, "agents": agents}
+        return {
+            "case": case,
+            "lines": [_message_json(m, names) for m in lines],
+            "names": names,
+            "audit": cases.audit_trail(session, case.id),
+            "suggestions": suggestions,
+            "agents": agents,
+        }
 
     data = await in_db(request, load)
     case: Case = data["case"]
     user: StaffUser = request.ctx.user
     owner = case.assignee_id == user.id or (user.role == "admin" and case.assignee_id is not None)
-    return render(request, "case.html", status=status, title=case.reference, error_summary=error, notice=notice,
-                  nonce=secrets.token_urlsafe(16), can_work=owner and case.status != "resolved",
-                  outcomes=cases.OUTCOMES, draft=draft, now=utcnow(), **data)
+    return render(
+        request,
+        "case.html",
+        status=status,
+        title=case.reference,
+        error_summary=error,
+        notice=notice,
+        nonce=secrets.token_urlsafe(16),
+        can_work=owner and case.status != "resolved",
+        outcomes=cases.OUTCOMES,
+        draft=draft,
+        now=utcnow(),
+        **data,
+    )
 
 
 @require(AGENT)
@@ -178,8 +237,9 @@ async def tags(request: Request, reference: str) -> HTTPResponse:
 
 @require(AGENT)
 async def waiting(request: Request, reference: str) -> HTTPResponse:
-    return await _act(request, reference, lambda s, cid, me: cases.set_waiting(s, cid, me),
-                      "Marked as waiting on the resident.")
+    return await _act(
+        request, reference, lambda s, cid, me: cases.set_waiting(s, cid, me), "Marked as waiting on the resident."
+    )
 
 
 @require(AGENT)
@@ -193,13 +253,16 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
         return await _case_page(request, reference, status=409, error=str(exc), draft=text)
     if not sent.created:
         return _back(reference, "That reply was already sent.")
-    words = {"sent": "Reply sent.", "queued": "Reply queued: it reaches the resident as soon as their channel "
-                                               "takes it. This page shows when it has.",
-             "unknown": "We don't know if the reply arrived: the platform did not answer. It was not sent again. "
-                        "Check with the resident before resending.",
-             "failed": "The reply could not be delivered. It is on the case; try again or phone the resident.",
-             "outside_window": _outside_window(sent.channel),
-             "too_long": _too_long(sent.channel)}
+    words = {
+        "sent": "Reply sent.",
+        "queued": "Reply queued: it reaches the resident as soon as their channel "
+        "takes it. This page shows when it has.",
+        "unknown": "We don't know if the reply arrived: the platform did not answer. It was not sent again. "
+        "Check with the resident before resending.",
+        "failed": "The reply could not be delivered. It is on the case; try again or phone the resident.",
+        "outside_window": _outside_window(sent.channel),
+        "too_long": _too_long(sent.channel),
+    }
     if sent.polled and sent.delivery == "queued":
         # Web chat and REST residents collect replies from their page: waiting there is success.
         return _back(reference, "Reply sent: it shows on the resident's page when it next checks.")
@@ -209,8 +272,11 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
 def _outside_window(name: str) -> str:
     """Why a reply was not sent once the channel's messaging window had closed, with the window's length."""
     window = channel(name).window_words() if name else ""
-    rule = (f"the platform only allows replies within {window} of the resident's last message" if window
-            else "the platform's messaging window has closed")
+    rule = (
+        f"the platform only allows replies within {window} of the resident's last message"
+        if window
+        else "the platform's messaging window has closed"
+    )
     return f"Not sent: {rule}. Phone or email them instead."
 
 
@@ -225,8 +291,9 @@ def _too_long(name: str) -> str:
 async def resolve(request: Request, reference: str) -> HTTPResponse:
     case_id = await _case_id(request, reference)
     try:
-        await casework.resolve(case_id, request.ctx.user.id, request.form.get("outcome") or "",
-                               request.form.get("outcome_note") or "")
+        await casework.resolve(
+            case_id, request.ctx.user.id, request.form.get("outcome") or "", request.form.get("outcome_note") or ""
+        )
     except cases.CaseError as exc:
         return await _case_page(request, reference, status=409, error=str(exc))
     return _back(reference, "Resolved. The bot answers this resident again and has asked how we did.")
@@ -261,7 +328,17 @@ async def messages_api(request: Request, reference: str) -> HTTPResponse:
 def register(app: Sanic) -> None:
     app.add_route(queue_page, "/", methods=["GET"], name="cases_index")
     app.add_route(case_page, "/cases/<reference:str>", methods=["GET"], name="case_page")
-    for name, handler in (("claim", claim), ("assign", assign), ("note", note), ("tags", tags),
-                          ("waiting", waiting), ("reply", reply), ("resolve", resolve), ("hand-back", hand_back)):
-        app.add_route(handler, f"/cases/<reference:str>/{name}", methods=["POST"], name=f"case_{name.replace('-', '_')}")
+    for name, handler in (
+        ("claim", claim),
+        ("assign", assign),
+        ("note", note),
+        ("tags", tags),
+        ("waiting", waiting),
+        ("reply", reply),
+        ("resolve", resolve),
+        ("hand-back", hand_back),
+    ):
+        app.add_route(
+            handler, f"/cases/<reference:str>/{name}", methods=["POST"], name=f"case_{name.replace('-', '_')}"
+        )
     app.add_route(messages_api, "/api/cases/<reference:str>/messages", methods=["GET"], name="case_messages_api")

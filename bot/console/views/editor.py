@@ -27,18 +27,29 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import check_id, int_arg
 from bot.console.templating import render
-from knowledge.catalogue import editing, notices
 from knowledge.casework.business_hours import BusinessHours
+from knowledge.catalogue import editing, notices
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Service
 from knowledge.staff import EDITOR
 
-FIELD_LABELS = {"key": "Key", "title": "Title", "url": "Link", "category": "Category", "summary": "What it's for",
-                "what_you_need": "What you need (one per line)", "phone": "Phone", "eligibility": "Who can use it",
-                "cost": "What it costs", "timing": "When (opening times, how long it takes)",
-                "examples": "Questions residents ask (one per line)",
-                "synonyms": "Words residents use (one per line)", "owner": "Owner", "review_by": "Review by",
-                "always_human": "Always pass to a person"}
+FIELD_LABELS = {
+    "key": "Key",
+    "title": "Title",
+    "url": "Link",
+    "category": "Category",
+    "summary": "What it's for",
+    "what_you_need": "What you need (one per line)",
+    "phone": "Phone",
+    "eligibility": "Who can use it",
+    "cost": "What it costs",
+    "timing": "When (opening times, how long it takes)",
+    "examples": "Questions residents ask (one per line)",
+    "synonyms": "Words residents use (one per line)",
+    "owner": "Owner",
+    "review_by": "Review by",
+    "always_human": "Always pass to a person",
+}
 
 
 def _values_of(svc: Service) -> dict[str, Any]:
@@ -81,18 +92,41 @@ async def services(request: Request) -> HTTPResponse:
         if review == "due":
             query = query.where(Service.review_by <= today)
         every = list(session.execute(select(Service)).scalars())
-        return {"rows": list(session.execute(query).scalars()),
-                "categories": sorted({s.category for s in every}), "owners": sorted({s.owner for s in every})}
+        return {
+            "rows": list(session.execute(query).scalars()),
+            "categories": sorted({s.category for s in every}),
+            "owners": sorted({s.owner for s in every}),
+        }
 
     data = await in_db(request, load)
-    return render(request, "editor_services.html", title="Content", services=data["rows"], q=q, category=category,
-                  owner=owner, review=review, categories=data["categories"], owners=data["owners"], today=today)
+    return render(
+        request,
+        "editor_services.html",
+        title="Content",
+        services=data["rows"],
+        q=q,
+        category=category,
+        owner=owner,
+        review=review,
+        categories=data["categories"],
+        owners=data["owners"],
+        today=today,
+    )
 
 
-async def _service_page(request: Request, key: Optional[str], *, values: Optional[dict[str, Any]] = None,
-                        base_version: Optional[int] = None, errors: Optional[dict[str, str]] = None,
-                        status: int = 200, notice: Optional[str] = None, preview: Any = None,
-                        question: str = "", conflict: Optional[str] = None) -> HTTPResponse:
+async def _service_page(
+    request: Request,
+    key: Optional[str],
+    *,
+    values: Optional[dict[str, Any]] = None,
+    base_version: Optional[int] = None,
+    errors: Optional[dict[str, str]] = None,
+    status: int = 200,
+    notice: Optional[str] = None,
+    preview: Any = None,
+    question: str = "",
+    conflict: Optional[str] = None,
+) -> HTTPResponse:
     author = request.ctx.user.username
 
     def load(session: Session) -> dict[str, Any]:
@@ -114,10 +148,22 @@ async def _service_page(request: Request, key: Optional[str], *, values: Optiona
     if base_version is None:
         base_version = svc.version if svc else 0
     summary = [(name, message) for name, message in (errors or {}).items()]
-    return render(request, "editor_service.html", status=status, title=svc.title if svc else "New service",
-                  svc=svc, form=_form_view(values), labels=FIELD_LABELS, errors=errors or {}, error_summary=conflict
-                  or summary, base_version=base_version, notice=notice, preview=preview, question=question,
-                  is_new=svc is None)
+    return render(
+        request,
+        "editor_service.html",
+        status=status,
+        title=svc.title if svc else "New service",
+        svc=svc,
+        form=_form_view(values),
+        labels=FIELD_LABELS,
+        errors=errors or {},
+        error_summary=conflict or summary,
+        base_version=base_version,
+        notice=notice,
+        preview=preview,
+        question=question,
+        is_new=svc is None,
+    )
 
 
 @require(EDITOR)
@@ -148,28 +194,38 @@ async def _save(request: Request, key: Optional[str]) -> HTTPResponse:
     if action == "preview":
         question = request.form.get("question") or ""
         result = await previews.make(question, values, values["key"], lambda fn: in_db(request, fn))
-        return await _service_page(request, key, values=values, base_version=base_version, preview=result,
-                                   question=question)
+        return await _service_page(
+            request, key, values=values, base_version=base_version, preview=result, question=question
+        )
     if action == "draft":
         problems = await in_db(request, lambda s: editing.check_service(s, values))
         if not values.get("key"):
-            return await _service_page(request, key, values=values, base_version=base_version, status=400,
-                                       errors={"key": "Give the service a key before saving a draft."})
+            return await _service_page(
+                request,
+                key,
+                values=values,
+                base_version=base_version,
+                status=400,
+                errors={"key": "Give the service a key before saving a draft."},
+            )
         await in_db(request, lambda s: editing.save_draft(s, author, values["key"], values, base_version))
         note = "Draft saved. Residents still see the published text."
         if problems:
             note += " It has problems to fix before it can be published."
-        return await _service_page(request, values["key"], values=values, base_version=base_version,
-                                   errors=problems, notice=note)
+        return await _service_page(
+            request, values["key"], values=values, base_version=base_version, errors=problems, notice=note
+        )
     reason = request.form.get("reason") or ""
     try:
         version = await in_db(request, lambda s: editing.publish_service(s, author, values, base_version, reason))
     except editing.EditError as exc:
-        return await _service_page(request, key, values=values, base_version=base_version, errors=exc.fields,
-                                   status=400)
+        return await _service_page(
+            request, key, values=values, base_version=base_version, errors=exc.fields, status=400
+        )
     except editing.ConflictError as exc:
-        return await _service_page(request, key, values=values, base_version=base_version, status=409,
-                                   conflict=str(exc))
+        return await _service_page(
+            request, key, values=values, base_version=base_version, status=409, conflict=str(exc)
+        )
     done = f"Published as version {version.number}. Residents see it on their next message."
     return response.redirect(f"/editor/services/{quote(values['key'])}?{urlencode({'done': done})}", status=303)
 
@@ -212,10 +268,25 @@ async def versions_page(request: Request) -> HTTPResponse:
         data = await in_db(request, load)
     except editing.EditError as exc:
         data = {"rows": await in_db(request, editing.versions), "diff": None}
-        return render(request, "editor_versions.html", status=400, title="Versions", versions=data["rows"],
-                      diff=None, error_summary=str(exc), notice=None)
-    return render(request, "editor_versions.html", title="Versions", versions=data["rows"], diff=data["diff"],
-                  error_summary=None, notice=request.args.get("done"))
+        return render(
+            request,
+            "editor_versions.html",
+            status=400,
+            title="Versions",
+            versions=data["rows"],
+            diff=None,
+            error_summary=str(exc),
+            notice=None,
+        )
+    return render(
+        request,
+        "editor_versions.html",
+        title="Versions",
+        versions=data["rows"],
+        diff=data["diff"],
+        error_summary=None,
+        notice=request.args.get("done"),
+    )
 
 
 @require(EDITOR)
@@ -226,8 +297,16 @@ async def rollback(request: Request, number: int) -> HTTPResponse:
     try:
         version = await in_db(request, lambda s: editing.rollback(s, request.ctx.user.username, number, reason))
     except editing.EditError as exc:
-        return render(request, "editor_versions.html", status=400, title="Versions",
-                      versions=await in_db(request, editing.versions), diff=None, error_summary=str(exc), notice=None)
+        return render(
+            request,
+            "editor_versions.html",
+            status=400,
+            title="Versions",
+            versions=await in_db(request, editing.versions),
+            diff=None,
+            error_summary=str(exc),
+            notice=None,
+        )
     done = f"Rolled back: version {version.number} has the content of version {number}."
     return response.redirect(f"/editor/versions?{urlencode({'done': done})}", status=303)
 
@@ -242,17 +321,30 @@ def _local_input(value: Optional[str], hours: BusinessHours) -> Optional[dt.date
     return hours.utc(local.replace(tzinfo=hours.tz))
 
 
-async def _notices_page(request: Request, *, errors: Optional[dict[str, str]] = None, form: Optional[dict] = None,
-                        status: int = 200) -> HTTPResponse:
+async def _notices_page(
+    request: Request, *, errors: Optional[dict[str, str]] = None, form: Optional[dict] = None, status: int = 200
+) -> HTTPResponse:
     def load(session: Session) -> dict[str, Any]:
-        return {"lists": notices.listing(session),
-                "services": list(session.execute(select(Service).where(Service.active.is_(True))
-                                                 .order_by(Service.title)).scalars())}
+        return {
+            "lists": notices.listing(session),
+            "services": list(
+                session.execute(select(Service).where(Service.active.is_(True)).order_by(Service.title)).scalars()
+            ),
+        }
 
     data = await in_db(request, load)
-    return render(request, "editor_notices.html", status=status, title="Notices", lists=data["lists"],
-                  services=data["services"], errors=errors or {}, error_summary=list((errors or {}).items()),
-                  form=form or {"service_keys": []}, notice=request.args.get("done"))
+    return render(
+        request,
+        "editor_notices.html",
+        status=status,
+        title="Notices",
+        lists=data["lists"],
+        services=data["services"],
+        errors=errors or {},
+        error_summary=list((errors or {}).items()),
+        form=form or {"service_keys": []},
+        notice=request.args.get("done"),
+    )
 
 
 @require(EDITOR)
@@ -266,9 +358,14 @@ async def add_notice(request: Request) -> HTTPResponse:
     """POST /editor/notices."""
     hours = BusinessHours.from_env()
     starts, ends = request.form.get("starts_at") or "", request.form.get("ends_at") or ""
-    form = {"title": request.form.get("title") or "", "body": request.form.get("body") or "",
-            "area": request.form.get("area") or "", "service_keys": request.form.getlist("service_keys") or [],
-            "starts_at": starts, "ends_at": ends}
+    form = {
+        "title": request.form.get("title") or "",
+        "body": request.form.get("body") or "",
+        "area": request.form.get("area") or "",
+        "service_keys": request.form.getlist("service_keys") or [],
+        "starts_at": starts,
+        "ends_at": ends,
+    }
     values = {**form, "starts_at": _local_input(starts, hours), "ends_at": _local_input(ends, hours)}
     try:
         await in_db(request, lambda s: notices.create(s, request.ctx.user.username, values))

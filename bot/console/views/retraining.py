@@ -21,8 +21,10 @@ from knowledge.settings import PROJECT_ROOT, var_dir
 from knowledge.staff import EDITOR
 
 log = logging.getLogger(__name__)
-NOTICES = {"started": "Retraining has started. It takes a few minutes; the bot keeps answering meanwhile.",
-           "running": "A retrain is already running."}
+NOTICES = {
+    "started": "Retraining has started. It takes a few minutes; the bot keeps answering meanwhile.",
+    "running": "A retrain is already running.",
+}
 
 
 def _state(app: Sanic) -> dict[str, Any]:
@@ -37,25 +39,35 @@ async def _retrain(app: Sanic, by: str) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(log_path, "ab") as out:
-            proc = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "bot.cli", "train", "--force", "--swap"],
-                                           cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+            proc = await asyncio.to_thread(
+                subprocess.Popen,
+                [sys.executable, "-m", "bot.cli", "train", "--force", "--swap"],
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
             code = await asyncio.to_thread(proc.wait)
         lines = [l for l in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
         state["ok"] = code == 0
-        state["summary"] = (lines[-1] if lines and code == 0 else f"failed (exit code {code}); see {log_path}")
+        state["summary"] = lines[-1] if lines and code == 0 else f"failed (exit code {code}); see {log_path}"
         log.info("console: retrain started by %s finished with exit code %s", by, code)
     except Exception as exc:  # noqa: BLE001 - the console must keep serving
         state["ok"], state["summary"] = False, f"could not run: {type(exc).__name__}"
         log.exception("console: retrain failed to run")
     finally:
-        state["running"], state["finished"] = False, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        state["running"], state["finished"] = False, dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @require(EDITOR)
 async def model_page(request: Request) -> HTTPResponse:
     """GET /editor/model."""
-    return render(request, "model.html", title="Retrain the model", state=_state(request.app),
-                  notice=NOTICES.get(request.args.get("retrain", "")))
+    return render(
+        request,
+        "model.html",
+        title="Retrain the model",
+        state=_state(request.app),
+        notice=NOTICES.get(request.args.get("retrain", "")),
+    )
 
 
 @require(EDITOR)
@@ -64,8 +76,7 @@ async def retrain_now(request: Request) -> HTTPResponse:
     state = _state(request.app)
     if state["running"]:
         return response.redirect("/editor/model?retrain=running", status=303)
-    state.update(running=True, started=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), finished=None, ok=None,
-                 summary="")
+    state.update(running=True, started=dt.datetime.now(dt.UTC).replace(tzinfo=None), finished=None, ok=None, summary="")
     user: Optional[Any] = getattr(request.ctx, "user", None)
     task = asyncio.get_running_loop().create_task(_retrain(request.app, getattr(user, "username", "an editor")))
     request.app.ctx.background_tasks.add(task)

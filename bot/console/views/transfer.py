@@ -30,10 +30,10 @@ from bot.console.params import int_arg
 from bot.console.templating import render
 from knowledge.catalogue import editing
 from knowledge.catalogue.content import ContentInvalid
-from knowledge.delivery.conversations import utcnow
 from knowledge.catalogue.editing import ConflictError, EditError
+from knowledge.catalogue.transfer import COLUMNS, MAX_CSV_BYTES, ImportPlan, apply_import, as_text, export_csv, plan_csv
+from knowledge.delivery.conversations import utcnow
 from knowledge.staff import EDITOR
-from knowledge.catalogue.transfer import COLUMNS, MAX_CSV_BYTES, ImportPlan, as_text, apply_import, export_csv, plan_csv
 
 IMPORT_PATH = "/editor/import"
 IMPORT_ROUTE = "transfer_import"
@@ -43,8 +43,10 @@ IMPORT_ROUTE = "transfer_import"
 # form, answers 403 (console-wide behaviour for any oversized form).
 IMPORT_BODY_LIMIT = 4 * MAX_CSV_BYTES
 LIMIT_MB = MAX_CSV_BYTES // 1024 // 1024
-TOO_BIG = (f"The file is too big: the most you can import at once is {LIMIT_MB} MB. A CSV of every service is "
-           "far smaller, so check you chose the right file.")
+TOO_BIG = (
+    f"The file is too big: the most you can import at once is {LIMIT_MB} MB. A CSV of every service is "
+    "far smaller, so check you chose the right file."
+)
 
 
 def _file_name(raw: Optional[str]) -> str:
@@ -58,24 +60,52 @@ def _changes(d: dict) -> list[tuple[str, list[tuple[str, str, str]]]]:
     return [(key, [(c.field, as_text(c.before), as_text(c.after)) for c in changes]) for key, changes in d.items()]
 
 
-async def _page(request: Request, *, status: int = 200, plan: Optional[ImportPlan] = None, data: bytes = b"",
-                errors: Optional[dict[str, str]] = None, notice: Optional[str] = None,
-                reason: str = "") -> HTTPResponse:
+async def _page(
+    request: Request,
+    *,
+    status: int = 200,
+    plan: Optional[ImportPlan] = None,
+    data: bytes = b"",
+    errors: Optional[dict[str, str]] = None,
+    notice: Optional[str] = None,
+    reason: str = "",
+) -> HTTPResponse:
     errors = dict(errors or {})
     summary: list[tuple[Optional[str], str]] = [(field, message) for field, message in errors.items()]
     if plan is not None and plan.errors:
-        summary.append((None, f"{len(plan.errors)} problem(s) in {PurePath(plan.source).name}. Nothing was "
-                              "imported: fix them in the file and check it again."))
+        summary.append(
+            (
+                None,
+                f"{len(plan.errors)} problem(s) in {PurePath(plan.source).name}. Nothing was "
+                "imported: fix them in the file and check it again.",
+            )
+        )
         summary += [(None, str(e)) for e in plan.errors]
     view: dict[str, Any] = {}
     if plan is not None and plan.ok:
-        view = {"source": plan.source, "added": [(k, plan._services[k].get("title", "")) for k in plan.added],
-                "changed": _changes(plan.changed), "retired": plan.retired, "unchanged": len(plan.unchanged),
-                "has_changes": plan.has_changes, "fingerprint": plan.fingerprint,
-                "upload": base64.b64encode(data).decode("ascii")}
-    return render(request, "transfer.html", status=status, title="Import and export", plan=view or None,
-                  errors=errors, error_summary=summary, notice=notice, reason=reason, columns=COLUMNS,
-                  limit_mb=LIMIT_MB)
+        view = {
+            "source": plan.source,
+            "added": [(k, plan._services[k].get("title", "")) for k in plan.added],
+            "changed": _changes(plan.changed),
+            "retired": plan.retired,
+            "unchanged": len(plan.unchanged),
+            "has_changes": plan.has_changes,
+            "fingerprint": plan.fingerprint,
+            "upload": base64.b64encode(data).decode("ascii"),
+        }
+    return render(
+        request,
+        "transfer.html",
+        status=status,
+        title="Import and export",
+        plan=view or None,
+        errors=errors,
+        error_summary=summary,
+        notice=notice,
+        reason=reason,
+        columns=COLUMNS,
+        limit_mb=LIMIT_MB,
+    )
 
 
 @require(EDITOR)
@@ -118,8 +148,7 @@ async def import_post(request: Request) -> HTTPResponse:
     reason = (request.form.get("reason") or "").strip()
     data, name, problem = _upload(request)
     if problem is not None:
-        return await _page(request, status=413 if problem == TOO_BIG else 400, errors={"file": problem},
-                           reason=reason)
+        return await _page(request, status=413 if problem == TOO_BIG else 400, errors={"file": problem}, reason=reason)
     assert data is not None
     if action != "import":
         plan = await in_db(request, lambda s: plan_csv(s, data, name))
@@ -149,12 +178,26 @@ async def import_post(request: Request) -> HTTPResponse:
     if outcome == "invalid":
         return await _page(request, status=400, plan=plan, data=data, reason=reason)
     if outcome == "moved":
-        return await _page(request, status=409, plan=plan, data=data, reason=reason, errors={
-            "file": "Someone published changes after you checked this file. Here is what it would change now: "
-                    "check it, then import again."})
+        return await _page(
+            request,
+            status=409,
+            plan=plan,
+            data=data,
+            reason=reason,
+            errors={
+                "file": "Someone published changes after you checked this file. Here is what it would change now: "
+                "check it, then import again."
+            },
+        )
     if outcome == "no-reason":
-        return await _page(request, status=400, plan=plan, data=data, reason=reason, errors={
-            "reason": "Say why you are importing this file (for example: annual review of opening times)."})
+        return await _page(
+            request,
+            status=400,
+            plan=plan,
+            data=data,
+            reason=reason,
+            errors={"reason": "Say why you are importing this file (for example: annual review of opening times)."},
+        )
     if plan.version is None:
         return await _page(request, notice="Nothing to import: the file matches the published content.")
     return response.redirect(f"{IMPORT_PATH}?version={plan.version}", status=303)
@@ -165,8 +208,11 @@ async def export_csv_file(request: Request) -> HTTPResponse:
     """GET /editor/export.csv: every service, retired ones with active=false."""
     text = await in_db(request, export_csv)
     # The byte-order mark makes spreadsheets read the file as UTF-8.
-    return response.raw(("\ufeff" + text).encode("utf-8"), content_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="services-{utcnow():%Y-%m-%d}.csv"'})
+    return response.raw(
+        ("\ufeff" + text).encode("utf-8"),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="services-{utcnow():%Y-%m-%d}.csv"'},
+    )
 
 
 async def _raise_import_limit(request: Request, route: Any, **_: Any) -> None:

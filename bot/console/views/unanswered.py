@@ -15,8 +15,8 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg
 from bot.console.templating import render
-from knowledge.staff import EDITOR
 from knowledge.catalogue.unanswered import KINDS, NothingToExport, export_candidates, groups
+from knowledge.staff import EDITOR
 
 PERIODS = (7, 30, 90)
 # A whole group's checkbox carries all its ids; more than this in one export is not a considered choice.
@@ -33,9 +33,19 @@ async def _page(request: Request, *, status: int = 200, error: Optional[str] = N
     days, kind = _filters(request)
     found = await in_db(request, lambda session: groups(session, days=days, kinds=[kind] if kind else None))
     summary = [("examples", error)] if error else []
-    return render(request, "unanswered.html", status=status, title="Unanswered questions", groups=found,
-                  days=days, kind=kind, kinds=KINDS, periods=sorted({*PERIODS, days}), error_summary=summary,
-                  total=sum(g.count for g in found))
+    return render(
+        request,
+        "unanswered.html",
+        status=status,
+        title="Unanswered questions",
+        groups=found,
+        days=days,
+        kind=kind,
+        kinds=KINDS,
+        periods=sorted({*PERIODS, days}),
+        error_summary=summary,
+        total=sum(g.count for g in found),
+    )
 
 
 @require(EDITOR)
@@ -65,8 +75,11 @@ async def export(request: Request) -> HTTPResponse:
         text = await in_db(request, lambda session: export_candidates(session, ids))
     except NothingToExport:
         return await _page(request, status=400, error="None of the selected messages exists any more.")
-    return response.text(text, content_type="text/yaml; charset=utf-8",
-                         headers={"Content-Disposition": 'attachment; filename="candidate-examples.yml"'})
+    return response.text(
+        text,
+        content_type="text/yaml; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="candidate-examples.yml"'},
+    )
 
 
 def register(app: Sanic) -> None:

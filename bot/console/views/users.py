@@ -26,8 +26,14 @@ def _id_arg(request: Request, name: str) -> Optional[int]:
     return int_arg(request, name)
 
 
-async def _page(request: Request, *, status: int = 200, errors: Optional[dict[str, str]] = None,
-                form: Optional[dict[str, str]] = None, notice: Optional[str] = None) -> HTTPResponse:
+async def _page(
+    request: Request,
+    *,
+    status: int = 200,
+    errors: Optional[dict[str, str]] = None,
+    form: Optional[dict[str, str]] = None,
+    notice: Optional[str] = None,
+) -> HTTPResponse:
     users: list[StaffUser] = await in_db(request, list_users)
     by_id = {u.id: u for u in users}
     if notice is None:
@@ -43,8 +49,18 @@ async def _page(request: Request, *, status: int = 200, errors: Optional[dict[st
     summary += [(None, message) for field, message in errors.items() if field not in FIELDS]
     values: dict[str, Any] = {"username": "", "display_name": "", "role": AGENT}
     values.update(form or {})
-    return render(request, "users.html", status=status, title="Users", users=users, errors=errors,
-                  error_summary=summary, form=values, notice=notice, roles=ROLES)
+    return render(
+        request,
+        "users.html",
+        status=status,
+        title="Users",
+        users=users,
+        errors=errors,
+        error_summary=summary,
+        form=values,
+        notice=notice,
+        roles=ROLES,
+    )
 
 
 @require(ADMIN)

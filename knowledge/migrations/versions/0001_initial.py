@@ -6,6 +6,7 @@ edit to a service is searchable at once, whoever makes it.
 Revision ID: 0001
 Revises:
 """
+
 import sqlalchemy as sa
 from alembic import op
 

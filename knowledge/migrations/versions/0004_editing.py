@@ -4,6 +4,7 @@ drafts, notices, unanswered questions and link checks.
 Revision ID: 0004
 Revises: 0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,6 +3,7 @@
 Revision ID: 0006
 Revises: 0005
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,10 +14,19 @@ depends_on = None
 
 _CLAIM = [("claimed_by", sa.String(200)), ("claim_token", sa.String(40)), ("lease_until", sa.DateTime)]
 _INBOUND = [("next_attempt_at", sa.DateTime), *_CLAIM]
-_OUTBOUND = [("inbound_event_id", sa.Integer), ("case_message_id", sa.Integer), ("text", sa.Text),
-             ("buttons", sa.JSON), ("target", sa.JSON), ("next_attempt_at", sa.DateTime),
-             ("window_ends_at", sa.DateTime), ("give_up_at", sa.DateTime), ("error_code", sa.String(80)),
-             *_CLAIM, ("finished_at", sa.DateTime)]
+_OUTBOUND = [
+    ("inbound_event_id", sa.Integer),
+    ("case_message_id", sa.Integer),
+    ("text", sa.Text),
+    ("buttons", sa.JSON),
+    ("target", sa.JSON),
+    ("next_attempt_at", sa.DateTime),
+    ("window_ends_at", sa.DateTime),
+    ("give_up_at", sa.DateTime),
+    ("error_code", sa.String(80)),
+    *_CLAIM,
+    ("finished_at", sa.DateTime),
+]
 
 
 def upgrade() -> None:

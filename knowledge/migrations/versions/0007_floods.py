@@ -6,6 +6,7 @@ recent cases (an index) and a record of every handover they turned away (`case_r
 Revision ID: 0007
 Revises: 0006
 """
+
 import sqlalchemy as sa
 from alembic import op
 

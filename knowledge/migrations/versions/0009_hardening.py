@@ -3,6 +3,7 @@
 Revision ID: 0009
 Revises: 0008
 """
+
 import sqlalchemy as sa  # noqa: F401
 from alembic import op  # noqa: F401
 
