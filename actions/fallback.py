@@ -32,7 +32,7 @@ def likely_services(session: Session, found: list[Service], ranking: list[dict])
     ]
     ranked = [s for s in guesses if s is not None][:MAX_SUGGESTIONS]
     merged: list[Service] = []
-    for pair in zip(found + [None] * MAX_SUGGESTIONS, ranked + [None] * MAX_SUGGESTIONS):
+    for pair in zip(found + [None] * MAX_SUGGESTIONS, ranked + [None] * MAX_SUGGESTIONS, strict=False):
         for svc in pair:
             if svc is not None and svc.key not in {m.key for m in merged}:
                 merged.append(svc)

@@ -1,12 +1,12 @@
 """Answer a service question, or send the resident to another body, from the knowledge base.
 
-Which service: the model's service intent; for a follow-up ("how much is it?", "what about the other bin?"),
-the service answered last in this conversation (slot `last_service`); an editor's example question the
-message is like (knowledge/catalogue/examples.py) when the model has none, or for a topic added after training. What about it: the aspect the message asks
-(knowledge/understanding/followups.py), or the previous turn's for "same for the leisure centre?". What the reply says, and
-whether a person takes over as well, is decided by knowledge/service_reply.py (the editors' preview uses it too);
-the action performs what the decision asks: the case, the note for editors, the slots.
-"""
+Which service: the model's service intent; for a follow-up ("how much is it?", "what about the other bin?"), the
+service answered last in this conversation (slot `last_service`); an editor's example question the message is
+like (knowledge/catalogue/examples.py) when the model has none, or for a topic added after training. What about
+it: the aspect the message asks (knowledge/understanding/followups.py), or the previous turn's for "same for the
+leisure centre?". What the reply says, and whether a person takes over as well, is decided by
+knowledge/service_reply.py (the editors' preview uses it too); the action performs what the decision asks: the
+case, the note for editors, the slots."""
 
 from __future__ import annotations
 

@@ -211,7 +211,7 @@ def _users_list(args: argparse.Namespace) -> int:
     header = ("USERNAME", "ROLE", "STATUS", "LAST SIGN-IN (UTC)", "NAME")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4])
     return 0
 
 

@@ -7,6 +7,7 @@ the same real servers on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -101,7 +102,7 @@ class BotStack:
         self._specs: dict[str, tuple[list[str], dict[str, str]]] = {}
         self._named: dict[str, subprocess.Popen] = {}
         self._restarts: dict[str, list[float]] = {}
-        self._logs: list[IO[bytes]] = []
+        self._logs = contextlib.ExitStack()  # the servers' log files, open while they run
         self._endpoints: Optional[Path] = None
 
     @property
@@ -124,8 +125,7 @@ class BotStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out: Optional[IO[bytes]] = None
         if self.quiet:
-            out = open(self.log_dir / f"{name}.log", "ab")
-            self._logs.append(out)
+            out = self._logs.enter_context((self.log_dir / f"{name}.log").open("ab"))
         # Own process group, so Ctrl-C in a terminal reaches us first and we stop children in order.
         full_env = {**rasa_env(), **self.env, **(env or {})}
         proc = subprocess.Popen(
@@ -236,10 +236,8 @@ class BotStack:
         still sending to the action server when it stops), then SIGKILL whatever hasn't exited in time."""
         for proc in reversed(self._procs):
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for proc in reversed(self._procs):
             try:
                 proc.wait(timeout=timeout)
@@ -250,9 +248,7 @@ class BotStack:
         self._named.clear()
         if self._endpoints is not None:
             self._endpoints.unlink(missing_ok=True)  # it may hold a database password
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+        self._logs.close()
 
     def __enter__(self) -> BotStack:
         return self.start()

@@ -91,6 +91,11 @@ def model_path(settings: Settings, root: Path = PROJECT_ROOT, extra: Optional[Pa
     return settings.models_dir / f"councilbot-{fingerprint(root, extra)}.tar.gz"
 
 
+def example_lines(block: str) -> list[str]:
+    """The examples of one Rasa NLU item (`examples: |` followed by "- text" lines), as plain texts."""
+    return [line.strip()[2:].strip() for line in block.splitlines() if line.strip().startswith("- ")]
+
+
 # Holds sitecustomize.py, which hides dependencies' deprecation warnings in the processes we start.
 QUIET_START_DIR = Path(__file__).resolve().parent / "quiet_start"
 

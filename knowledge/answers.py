@@ -127,7 +127,9 @@ _DANGER_LEADS = {
     DangerKind.GAS: f"If you smell gas, call the National Gas Emergency line now on {GAS_EMERGENCY}. Don't use "
     "switches or flames, open doors and windows, and get out. If anyone feels unwell or there's a "
     "fire, call {emergency}.",
-    DangerKind.FIRE: "Call {emergency} now and ask for the fire service. Get everyone out, stay out, and don't go back in.",
+    DangerKind.FIRE: (
+        "Call {emergency} now and ask for the fire service. Get everyone out, stay out, and don't go back in."
+    ),
     DangerKind.WATER: "Call {emergency} now: ask for the fire service (at the coast, the coastguard). Don't go into "
     "the water: throw something that floats and keep them in sight.",
     DangerKind.COLLISION: "Call {emergency} now and ask for an ambulance and the police. Don't move anyone hurt "

@@ -39,7 +39,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from typing import Optional
 
@@ -88,7 +88,7 @@ class UnknownStaffUser(StaffError):
     """No account has that username or id."""
 
 
-class LoginRefused(str, Enum):
+class LoginRefused(StrEnum):
     """Why a sign-in failed. Only for logs: people must all see the same message (see module docstring)."""
 
     INVALID = "invalid"  # unknown username or wrong password: deliberately indistinguishable
@@ -126,7 +126,7 @@ def can(role: Optional[str], needed: str) -> bool:
     and agent are disjoint. An unknown role can do nothing."""
     if role not in ROLES or needed not in ROLES:
         return False
-    return role == needed or role == ADMIN
+    return role in (needed, ADMIN)
 
 
 # --- Passwords ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.training import example_lines
 from knowledge.settings import CONTENT_DIR, PROJECT_ROOT
 
 CATALOGUE = PROJECT_ROOT.parent / "shared" / "demo-council" / "catalogue.yml"
@@ -157,5 +158,5 @@ def danger_model():
     for path in sorted((PROJECT_ROOT / "data" / "nlu").rglob("*.yml")):
         for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
             if "intent" in item and item["intent"] != "crisis":
-                ordinary |= {l.strip()[2:].strip() for l in item["examples"].splitlines() if l.strip().startswith("- ")}
+                ordinary |= set(example_lines(item["examples"]))
     return DangerClassifier.train(load_examples() + [(t, NOT_DANGER) for t in sorted(ordinary)])

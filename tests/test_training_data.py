@@ -7,6 +7,7 @@ from collections import Counter
 
 import yaml
 
+from bot.training import example_lines
 from knowledge.settings import PROJECT_ROOT
 from knowledge.understanding.intents import intent_for_redirect, intent_for_service
 
@@ -22,7 +23,7 @@ def _examples() -> dict[str, list[str]]:
     for path in sorted((DATA / "nlu").rglob("*.yml")):
         for item in yaml.safe_load(path.read_text())["nlu"]:
             if "intent" in item:
-                lines = [l.strip()[2:].strip() for l in item["examples"].splitlines() if l.strip().startswith("- ")]
+                lines = example_lines(item["examples"])
                 out.setdefault(item["intent"], []).extend(lines)
     return out
 
@@ -40,10 +41,10 @@ def test_every_catalogue_service_has_enough_examples(catalogue: dict) -> None:
 
 def test_no_example_is_given_two_intents() -> None:
     owners = Counter()
-    for intent, lines in _examples().items():
-        for line in set(l.lower() for l in lines):
+    for lines in _examples().values():
+        for line in {line.lower() for line in lines}:
             owners[line] += 1
-    assert [l for l, n in owners.items() if n > 1] == []
+    assert [line for line, n in owners.items() if n > 1] == []
 
 
 def test_every_intent_is_in_the_domain_and_has_a_rule() -> None:
@@ -89,7 +90,8 @@ def test_evaluation_messages_are_not_training_examples() -> None:
     training data: the figures measure understanding, not memory. Short chit-chat ("thanks") is exempt."""
     from knowledge.danger.classifier import load_examples
 
-    training = {_norm(l) for lines in _examples().values() for l in lines} | {_norm(t) for t, _ in load_examples()}
+    training = {_norm(line) for lines in _examples().values() for line in lines}
+    training |= {_norm(t) for t, _ in load_examples()}
     shared = [t for t in _evaluation_texts() if _norm(t) in training and len(_norm(t).split()) > 3]
     assert shared == []
 

@@ -89,7 +89,7 @@ class MetaConfig:
 
     def missing(self) -> list[str]:
         values = (self.app_secret, self.verify_token, self.page_token)
-        return [name for name, value in zip(self.REQUIRED, values) if not value]
+        return [name for name, value in zip(self.REQUIRED, values, strict=True) if not value]
 
     def graph(self) -> ApiClient:
         return ApiClient("graph", self.graph_url, self.page_token or "", timeout=api_timeout())
@@ -116,7 +116,8 @@ class XConfig:
         return cls(consumer_secret=s.x_consumer_secret, access_token=s.x_access_token, api_url=s.x_api_url)
 
     def missing(self) -> list[str]:
-        return [name for name, value in zip(self.REQUIRED, (self.consumer_secret, self.access_token)) if not value]
+        values = (self.consumer_secret, self.access_token)
+        return [name for name, value in zip(self.REQUIRED, values, strict=True) if not value]
 
     def api(self) -> ApiClient:
         return ApiClient("x", self.api_url, self.access_token or "", timeout=api_timeout())

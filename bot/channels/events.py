@@ -158,13 +158,13 @@ def as_list(value: Any) -> list:
 
 
 def collect(
-    parse_one: Callable[[], Optional[Incoming]], kind: str, messages: list[Incoming], skipped: list[str]
+    kind: str, messages: list[Incoming], skipped: list[str], parse_one: Callable[..., Optional[Incoming]], *args: Any
 ) -> None:
-    """Parse one event with `parse_one` and add it to `messages`, or add why not to `skipped` (by kind
+    """Parse one event with `parse_one(*args)` and add it to `messages`, or add why not to `skipped` (by kind
     only): not a resident's message, not readable, or with an id we can't store. One bad event costs
     that event only; the rest of the batch is still handled."""
     try:
-        parsed = parse_one()
+        parsed = parse_one(*args)
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
         # A signed body can still hold a shape we never saw (a field of another type).
         skipped.append(f"unreadable {kind}")

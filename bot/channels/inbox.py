@@ -78,7 +78,7 @@ class Inbox:
         """Store and queue new messages. Returns (queued, refused as already seen or too old)."""
         loop = asyncio.get_running_loop()
         ids = await loop.run_in_executor(self._store_thread, self._store, messages, now or self.clock())
-        for message, event_id in zip(messages, ids):
+        for message, event_id in zip(messages, ids, strict=True):
             if event_id is not None:
                 self._enqueue(message.conversation_id, event_id)
         queued = sum(1 for i in ids if i is not None)

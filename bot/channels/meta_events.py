@@ -44,24 +44,28 @@ def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
             private_channel = for_webhook(obj, public=False).name  # messenger or instagram
             for item in _list(entry.get("messaging")):
                 _collect(
-                    lambda: _messaging(_dict(item), private_channel, account, entry_time),
                     f"{private_channel} event",
                     messages,
                     skipped,
+                    _messaging,
+                    _dict(item),
+                    private_channel,
+                    account,
+                    entry_time,
                 )
             for change in _list(entry.get("changes")):
                 change = _dict(change)
                 kind = f"{obj} {_label(change.get('field'), 'change')}"
                 if obj == "page":
-                    _collect(lambda: _page_comment(change, account, entry_time), kind, messages, skipped)
+                    _collect(kind, messages, skipped, _page_comment, change, account, entry_time)
                 else:
-                    _collect(lambda: _instagram_comment(change, account, entry_time), kind, messages, skipped)
+                    _collect(kind, messages, skipped, _instagram_comment, change, account, entry_time)
         elif obj == "whatsapp_business_account":
             for change in _list(entry.get("changes")):
                 value = _dict(_dict(change).get("value"))
                 phone_id = _str(_dict(value.get("metadata")).get("phone_number_id"))
                 for msg in _list(value.get("messages")):
-                    _collect(lambda: _whatsapp(_dict(msg), phone_id), "whatsapp message", messages, skipped)
+                    _collect("whatsapp message", messages, skipped, _whatsapp, _dict(msg), phone_id)
                 if value.get("statuses"):
                     skipped.append("whatsapp status")
         else:

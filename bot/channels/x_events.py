@@ -24,9 +24,9 @@ def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
     messages: list[Incoming] = []
     skipped: list[str] = []
     for tweet in as_list(payload.get("tweet_create_events")):
-        collect(lambda: _mention(_dict(tweet), account), "x tweet", messages, skipped)
+        collect("x tweet", messages, skipped, _mention, _dict(tweet), account)
     for event in as_list(payload.get("direct_message_events")):
-        collect(lambda: _direct_message(_dict(event), account), "x dm event", messages, skipped)
+        collect("x dm event", messages, skipped, _direct_message, _dict(event), account)
     for key in payload:
         if key.endswith("_events") and key not in ("tweet_create_events", "direct_message_events"):
             skipped.append(f"x {key[:40]}")

@@ -6,10 +6,9 @@ Every `LINK_CHECK_HOURS` hours (0 turns it off) the console checks every service
 the schedule carries on: nothing here may take the console down. Editors can also start a check from the
 links page (`start_link_check`); only one check runs at a time.
 
-Every `RETENTION_HOURS` hours (0 turns it off), first `RETENTION_FIRST_DELAY_SECONDS` after start, the console deletes residents' data that is past its retention period
-(`knowledge.personal_data.retention`, periods from the RETENTION_*_DAYS settings) from the knowledge base and Rasa's
-tracker store. Only counts are logged.
-"""
+Every `RETENTION_HOURS` hours (0 turns it off), first `RETENTION_FIRST_DELAY_SECONDS` after start, the console
+deletes residents' data that is past its retention period (`knowledge.personal_data.retention`, periods from the
+RETENTION_*_DAYS settings) from the knowledge base and Rasa's tracker store. Only counts are logged."""
 
 from __future__ import annotations
 

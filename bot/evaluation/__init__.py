@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.training import example_lines
 from knowledge.settings import PROJECT_ROOT, var_dir
 
 REPORT_DIR = PROJECT_ROOT / "reports"
@@ -46,7 +47,7 @@ def danger_calibration() -> dict[str, Any]:
     for path in sorted((PROJECT_ROOT / "data" / "nlu").rglob("*.yml")):
         for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
             if "intent" in item and item["intent"] != "crisis":
-                ordinary |= {l.strip()[2:].strip() for l in item["examples"].splitlines() if l.strip().startswith("- ")}
+                ordinary |= set(example_lines(item["examples"]))
     started = time.monotonic()
     model = DangerClassifier.train(examples + [(t, NOT_DANGER) for t in sorted(ordinary)])
     cal = model.calibration

@@ -51,8 +51,8 @@ def score(config: Path, train_file: Path, test: list, work: Path) -> dict[str, A
         for p in parsed
     ]
     answered = [p["intent"]["name"] not in ("nlu_fallback",) for p in parsed]
-    kept = [(g, p) for g, p, a in zip(gold, predicted, answered) if a]
-    confused = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
+    kept = [(g, p) for g, p, a in zip(gold, predicted, answered, strict=True) if a]
+    confused = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     return {
         "config": config.name,
         "train_seconds": round(seconds, 1),

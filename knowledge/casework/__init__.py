@@ -1,1 +1,3 @@
-"""Handover cases: opening and working them, the one place a conversation leaves the bot, business hours and service-level targets, and the figures managers ask for."""
+"""Handover cases: opening and working them, the one place a conversation leaves the bot, business hours and
+service-level targets, and the figures managers ask for.
+"""

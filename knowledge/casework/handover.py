@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Optional
 
 from knowledge.casework import cases
@@ -18,7 +18,7 @@ from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
 
 
-class HandoverReason(str, Enum):
+class HandoverReason(StrEnum):
     """Why the conversation should go to a person."""
 
     ASKED = "asked"

@@ -131,7 +131,8 @@ def _sqlite_fts(session: Session, terms: Sequence[str], limit: int) -> list[int]
     match = " OR ".join(f'"{t}"' for t in terms)
     rows = session.execute(
         text(
-            "SELECT rowid FROM services_fts WHERE services_fts MATCH :q ORDER BY bm25(services_fts, 5.0, 1.0, 3.0) LIMIT :n"
+            "SELECT rowid FROM services_fts WHERE services_fts MATCH :q "
+            "ORDER BY bm25(services_fts, 5.0, 1.0, 3.0) LIMIT :n"
         ),
         {"q": match, "n": limit},
     )

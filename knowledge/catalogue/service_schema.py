@@ -15,7 +15,8 @@ The rules, field by field (see the `Field(...)` declarations below):
 - characters: no control characters (U+0000-U+001F, U+007F-U+009F) and no Unicode direction overrides or
   isolates (U+202A-U+202E, U+2066-U+2069) or byte-order marks (U+FEFF) anywhere; single-line text (titles,
   keys, links, phone numbers, owners, list items) also refuses line breaks, tabs and every invisible
-  character of `knowledge.understanding.text.INVISIBLE_RE` (zero-width spaces and joiners, direction marks, soft hyphens).
+  character of `knowledge.understanding.text.INVISIBLE_RE` (zero-width spaces and joiners, direction marks,
+  soft hyphens).
   No editor means to type them, and they can make a title or link read differently from what it says.
   HTML is not refused: the channels and the console always show content as text, never as markup, so
   `<b>` or `<script>` is shown literally, as typed, and refusing angle brackets would also refuse honest

@@ -129,7 +129,7 @@ def _decode(data: Union[str, bytes], source_name: str, errors: list[ContentError
 
 def _row_to_item(row: list[str], header: list[str]) -> dict[str, Any]:
     item: dict[str, Any] = {}
-    for name, raw in zip(header, row):
+    for name, raw in zip(header, row, strict=False):
         text = _uncell(raw.strip()).replace("\r\n", "\n").replace("\r", "\n").strip()
         value: Any
         if name in LIST_FIELDS:

@@ -114,7 +114,7 @@ class DangerClassifier:
         """(danger score, likeliest kind) per text."""
         out = []
         for row in self.pipeline.predict_proba(list(texts)):
-            kinds = [(p, c) for p, c in zip(row, self._classes) if c != NOT_DANGER]
+            kinds = [(p, c) for p, c in zip(row, self._classes, strict=True) if c != NOT_DANGER]
             best = max(kinds)
             out.append((float(1.0 - row[self._none]), DangerKind(best[1])))
         return out
@@ -138,8 +138,8 @@ def _calibrate(texts: list[str], labels: list[str], folds: int) -> Calibration:
     classes = sorted(set(labels))
     none = classes.index(NOT_DANGER)
     danger_scores = [1.0 - row[none] for row in proba]
-    pos = sorted((s, t) for s, t, y in zip(danger_scores, texts, labels) if y != NOT_DANGER)
-    neg = sorted(s for s, y in zip(danger_scores, labels) if y == NOT_DANGER)
+    pos = sorted((s, t) for s, t, y in zip(danger_scores, texts, labels, strict=True) if y != NOT_DANGER)
+    neg = sorted(s for s, y in zip(danger_scores, labels, strict=True) if y == NOT_DANGER)
     caution = pos[int((1 - RECALL_TARGET) * len(pos))][0]
     alarm = max(caution, neg[min(len(neg) - 1, int((1 - ALARM_FALSE_RATE) * len(neg)))])
     return Calibration(

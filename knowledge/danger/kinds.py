@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Optional
 
 
-class DangerKind(str, Enum):
+class DangerKind(StrEnum):
     """A kind of danger. Each leads the reply with its own line (knowledge/answers.py `danger_answer`)."""
 
     SUICIDE = "suicide"  # suicidal thoughts or intent, self-harm

@@ -65,30 +65,32 @@ def erase(
 ) -> Report:
     """Erase (or with `dry_run` only count) everything about the resident named by `identifier`, in the
     knowledge base at `kb_url` and Rasa's tracker store at `tracker_url`. `actor` goes on the audit line."""
-    with session_scope(kb_url) as session:
-        with tracker_events.open_store(
+    with (
+        session_scope(kb_url) as session,
+        tracker_events.open_store(
             tracker_url, commit=not dry_run, share=session.connection(), share_url=kb_url
-        ) as tracker:
-            subject = find_subject(session, tracker, identifier)
-            counts = _kb_rows(session, subject, remove=not dry_run)
-            if tracker is not None and subject.conversation_ids:
-                ids = subject.conversation_ids
-                n = tracker_events.count(tracker, ids) if dry_run else tracker_events.delete_for(tracker, ids)
-                if n:
-                    counts[TRACKER_EVENTS] = n
-            report = Report(identifier.kind, counts, dry_run)
-            if dry_run:
-                session.rollback()
-            else:
-                session.add(
-                    PrivacyAudit(
-                        action="erase",
-                        actor=actor[:100],
-                        identifier_kind=identifier.kind,
-                        subject_hash=identifier.audit_hash(),
-                        counts=counts,
-                        at=now or _utcnow(),
-                    )
+        ) as tracker,
+    ):
+        subject = find_subject(session, tracker, identifier)
+        counts = _kb_rows(session, subject, remove=not dry_run)
+        if tracker is not None and subject.conversation_ids:
+            ids = subject.conversation_ids
+            n = tracker_events.count(tracker, ids) if dry_run else tracker_events.delete_for(tracker, ids)
+            if n:
+                counts[TRACKER_EVENTS] = n
+        report = Report(identifier.kind, counts, dry_run)
+        if dry_run:
+            session.rollback()
+        else:
+            session.add(
+                PrivacyAudit(
+                    action="erase",
+                    actor=actor[:100],
+                    identifier_kind=identifier.kind,
+                    subject_hash=identifier.audit_hash(),
+                    counts=counts,
+                    at=now or _utcnow(),
                 )
-                session.flush()  # an error here rolls back the tracker store too
+            )
+            session.flush()  # an error here rolls back the tracker store too
     return report

@@ -7,6 +7,7 @@ one tap, a miss leaves their address on the council's page.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -139,9 +140,7 @@ def _make_key(path: Path) -> None:
             out.write(secrets.token_hex(32).encode("ascii"))
             out.flush()
             os.fsync(out.fileno())
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
-        except FileExistsError:
-            pass
     finally:
         os.unlink(temporary)

@@ -107,78 +107,78 @@ def apply(
         if n:
             counts[name] = counts.get(name, 0) + n
 
-    with session_scope(kb_url) as session:
-        with tracker_events.open_store(
+    with (
+        session_scope(kb_url) as session,
+        tracker_events.open_store(
             tracker_url, commit=not dry_run, share=session.connection(), share_url=kb_url
-        ) as tracker:
-            open_cases = set(session.execute(select(Case.conversation_id).where(Case.status != RESOLVED)).scalars())
-            old_cases = (
-                sorted(
+        ) as tracker,
+    ):
+        open_cases = set(session.execute(select(Case.conversation_id).where(Case.status != RESOLVED)).scalars())
+        old_cases = (
+            sorted(
+                session.execute(
+                    select(Case.id).where(Case.status == RESOLVED, Case.resolved_at < now - periods.cases)
+                ).scalars()
+            )
+            if periods.cases is not None
+            else []
+        )
+        if periods.transcripts is not None:
+            cutoff = now - periods.transcripts
+            tracker_last = tracker_events.last_activity(tracker) if tracker is not None else {}
+            expired = sorted(
+                cid
+                for cid, when in _last_activity(session, tracker_last).items()
+                if when < cutoff and cid not in open_cases
+            )
+            for table in _conversation_tables():
+                for where in _in(table.c.conversation_id, expired):
+                    add(table.name, _count_or_delete(session, table, where, not dry_run))
+            for where in _in(Conversation.id, expired):
+                add("conversations", _count_or_delete(session, Conversation.__table__, where, not dry_run))
+            if tracker is not None and expired:
+                add(
+                    TRACKER_EVENTS,
+                    tracker_events.count(tracker, expired) if dry_run else tracker_events.delete_for(tracker, expired),
+                )
+            quiet_cases = sorted(
+                set(
                     session.execute(
-                        select(Case.id).where(Case.status == RESOLVED, Case.resolved_at < now - periods.cases)
+                        select(Case.id).where(
+                            Case.status == RESOLVED, Case.last_activity_at < cutoff, Case.resolved_at < cutoff
+                        )
                     ).scalars()
                 )
-                if periods.cases is not None
-                else []
+                - set(old_cases)
             )
-            if periods.transcripts is not None:
-                cutoff = now - periods.transcripts
-                tracker_last = tracker_events.last_activity(tracker) if tracker is not None else {}
-                expired = sorted(
-                    cid
-                    for cid, when in _last_activity(session, tracker_last).items()
-                    if when < cutoff and cid not in open_cases
-                )
-                for table in _conversation_tables():
-                    for where in _in(table.c.conversation_id, expired):
+            # The case's record (its history) stays for the cases period; only what was said goes now.
+            for table in _case_tables():
+                if table is not CaseAudit.__table__:
+                    for where in _in(table.c.case_id, quiet_cases):
                         add(table.name, _count_or_delete(session, table, where, not dry_run))
-                for where in _in(Conversation.id, expired):
-                    add("conversations", _count_or_delete(session, Conversation.__table__, where, not dry_run))
-                if tracker is not None and expired:
-                    add(
-                        TRACKER_EVENTS,
-                        tracker_events.count(tracker, expired)
-                        if dry_run
-                        else tracker_events.delete_for(tracker, expired),
-                    )
-                quiet_cases = sorted(
-                    set(
-                        session.execute(
-                            select(Case.id).where(
-                                Case.status == RESOLVED, Case.last_activity_at < cutoff, Case.resolved_at < cutoff
-                            )
-                        ).scalars()
-                    )
-                    - set(old_cases)
-                )
-                # The case's record (its history) stays for the cases period; only what was said goes now.
-                for table in _case_tables():
-                    if table is not CaseAudit.__table__:
-                        for where in _in(table.c.case_id, quiet_cases):
-                            add(table.name, _count_or_delete(session, table, where, not dry_run))
-            for table in [*_case_tables(), Case.__table__]:
-                key = table.c.id if table is Case.__table__ else table.c.case_id
-                for where in _in(key, old_cases):
-                    add(table.name, _count_or_delete(session, table, where, not dry_run))
-            if periods.unanswered is not None:
-                add(
-                    "unanswered_questions",
-                    _count_or_delete(
-                        session,
-                        UnansweredQuestion.__table__,
-                        UnansweredQuestion.created_at < now - periods.unanswered,
-                        not dry_run,
-                    ),
-                )
-                add(
-                    "case_refusals",
-                    _count_or_delete(
-                        session, CaseRefusal.__table__, CaseRefusal.at < now - periods.unanswered, not dry_run
-                    ),
-                )
-            if dry_run:
-                session.rollback()
-            elif counts:
-                session.add(PrivacyAudit(action="retention", actor=ACTOR, counts=counts, at=now))
-                session.flush()
+        for table in [*_case_tables(), Case.__table__]:
+            key = table.c.id if table is Case.__table__ else table.c.case_id
+            for where in _in(key, old_cases):
+                add(table.name, _count_or_delete(session, table, where, not dry_run))
+        if periods.unanswered is not None:
+            add(
+                "unanswered_questions",
+                _count_or_delete(
+                    session,
+                    UnansweredQuestion.__table__,
+                    UnansweredQuestion.created_at < now - periods.unanswered,
+                    not dry_run,
+                ),
+            )
+            add(
+                "case_refusals",
+                _count_or_delete(
+                    session, CaseRefusal.__table__, CaseRefusal.at < now - periods.unanswered, not dry_run
+                ),
+            )
+        if dry_run:
+            session.rollback()
+        elif counts:
+            session.add(PrivacyAudit(action="retention", actor=ACTOR, counts=counts, at=now))
+            session.flush()
     return Report("retention", counts, dry_run)

@@ -8,13 +8,13 @@ editor's cost or opening times answer "how much is it" for every service without
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Optional
 
 from knowledge.danger.lexicon import normalise
 
 
-class Aspect(str, Enum):
+class Aspect(StrEnum):
     """What a resident asks about a service; each names the Service column that answers it."""
 
     COST = "cost"
@@ -52,8 +52,9 @@ _ASPECTS = [
         Aspect.ELIGIBILITY,
         re.compile(
             r"\b(eligible|eligibility|qualify|qualifies|entitled|who can|can (i|we|my \w+|he|she|they|anyone) "
-            r"(still )?(get|apply|have|use|claim|join|sign up|register|go)|(does|do|would|will|could) (he|she|they|i|we|"
-            r"my \w+) (still )?(get|count|qualify)|am i allowed|do i need to be|age limit|criteria|requirements|only for)\b"
+            r"(still )?(get|apply|have|use|claim|join|sign up|register|go)|"
+            r"(does|do|would|will|could) (he|she|they|i|we|my \w+) (still )?(get|count|qualify)|"
+            r"am i allowed|do i need to be|age limit|criteria|requirements|only for)\b"
         ),
     ),
 ]

@@ -120,7 +120,7 @@ def test_another_agent_cannot_add_notes_or_tags_and_is_told_why(console: tuple[s
     ref = open_case(db, "web:notes")
     owner, other = signed_in(base, "agent"), signed_in(base, "leaver")
     assert post(owner, ref, "claim").status_code == 303
-    assert 'action="/cases/%s/note"' % ref not in other.get(f"/cases/{ref}").text  # no form to use
+    assert f'action="/cases/{ref}/note"' not in other.get(f"/cases/{ref}").text  # no form to use
     note = post(other, ref, "note", note="Not my case, but here I am.")
     assert note.status_code == 409 and f"{ref} belongs to Aggie Agent" in shown(note)
     tags = post(other, ref, "tags", tags="spam, closed")

@@ -169,13 +169,13 @@ def test_failure_is_retried_later_then_given_up(kb_url: str) -> None:
     for attempt in range(2, conversations.MAX_ATTEMPTS + 1):
         handler = Recorder(fail=lambda _: True)
 
-        async def not_yet() -> int:
+        async def not_yet(handler: Recorder = handler) -> int:
             return await Inbox(CHANNELS, handler, RETENTION, clock=clock).resume()
 
         assert _run(not_yet) == 0  # a retry waits, so a broken action server isn't hammered
         clock.advance(conversations.RETRY_MAX)
 
-        async def later() -> int:
+        async def later(handler: Recorder = handler) -> int:
             inbox = Inbox(CHANNELS, handler, RETENTION, clock=clock)
             count = await inbox.resume()
             await inbox.idle()

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from typing import Optional
 
 import pytest
@@ -179,7 +180,7 @@ def test_requests_to_one_host_are_spaced_and_say_who_is_asking(base: str, server
     check([(f"ok{i}", f"{base}/ok?i={i}") for i in range(4)], per_host=2, host_delay=0.2, user_agent=agent)
     starts = sorted(start for _, _, start, _ in server.requests)
     assert len(starts) == 4
-    assert all(b - a >= 0.15 for a, b in zip(starts, starts[1:]))  # 0.2 s, less network jitter
+    assert all(b - a >= 0.15 for a, b in pairwise(starts))  # 0.2 s, less network jitter
     assert {ua for _, _, _, ua in server.requests} == {agent}
     assert "Northshire Council" in agent and "northshire.gov.uk" in agent
 

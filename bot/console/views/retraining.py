@@ -47,7 +47,7 @@ async def _retrain(app: Sanic, by: str) -> None:
                 stderr=subprocess.STDOUT,
             )
             code = await asyncio.to_thread(proc.wait)
-        lines = [l for l in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
+        lines = [line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         state["ok"] = code == 0
         state["summary"] = lines[-1] if lines and code == 0 else f"failed (exit code {code}); see {log_path}"
         log.info("console: retrain started by %s finished with exit code %s", by, code)
