@@ -301,9 +301,16 @@ def handover_answer(c: Optional[Council], reference: str, created: bool, urgent:
     return "\n".join(lines)
 
 
-def case_acknowledgement(reference: str) -> str:
-    """Said (now and then) when a resident writes while their case is with staff."""
-    return f"Thanks, I've added that to your case {reference}. Our team will reply here."
+def case_acknowledgement(reference: str, expectation: str) -> str:
+    """Said when a resident writes while their case is with staff (the first message at once, later ones
+    now and then), so nobody writes into silence. `expectation`: when they'll hear back, in plain words
+    (knowledge/casework/handover.py `expectation`)."""
+    return f"Thanks, I've added that to your case {reference}. {expectation}"
+
+
+# When they'll hear back on a case whose first reply has already been given, or is late.
+AFTER_FIRST_REPLY = "Our team will see it and reply here."
+REPLY_OVERDUE = "Our team will reply here as soon as they can."
 
 
 def satisfaction_question(reference: str) -> Reply:

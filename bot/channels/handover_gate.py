@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.channels.safety_net import in_danger
 from knowledge import answers
 from knowledge.casework import cases
+from knowledge.casework.handover import expectation
 from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import CaseMessage
@@ -28,8 +29,9 @@ from knowledge.personal_data.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 
-# Don't repeat "added to your case" on every line of a resident typing several short messages.
-ACK_EVERY = dt.timedelta(minutes=10)
+# The first message into an open case is acknowledged at once; after that at most every half hour, so a
+# resident typing several short messages isn't answered line by line, and nobody waits in silence for long.
+ACK_EVERY = dt.timedelta(minutes=30)
 _RATING = re.compile(r"^\s*([1-5])(?:\s*/\s*5)?\s*[.!]?\s*$")
 _THUMBS = {
     "👍": 5,
@@ -81,7 +83,7 @@ def intercept(
                     cases.open_case(session, conversation_id, case.channel, "crisis", [], now=now)
                 if _acknowledged_recently(session, case.id, now):
                     return []
-                ack = answers.case_acknowledgement(case.reference)
+                ack = answers.case_acknowledgement(case.reference, expectation(case, now))
                 cases.add_bot_message(session, case, ack, now)
                 return [{"text": ack}]
             score = rating(text)

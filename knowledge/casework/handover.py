@@ -7,15 +7,18 @@ the transcript so far (so staff never ask the resident to repeat themselves).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Optional
 
+from knowledge import answers
 from knowledge.casework import cases
 from knowledge.casework.business_hours import BusinessHours
 from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
+from knowledge.models import Case
 
 
 class HandoverReason(StrEnum):
@@ -95,3 +98,13 @@ def request_handover(
             cases.add_bot_message(session, case, text, now)
             handover = replace(handover, reply=text)
         return handover
+
+
+def expectation(case: Case, now: dt.datetime, hours: Optional[BusinessHours] = None) -> str:
+    """When a resident writing into an open case will hear back, in plain words: the reply-due time while
+    the first reply is still to come (in open hours, as the handover promised), else that staff will see it."""
+    if case.first_response_at is not None:
+        return answers.AFTER_FIRST_REPLY
+    if case.sla_due_at < now:
+        return answers.REPLY_OVERDUE
+    return (hours or BusinessHours.from_env()).describe(now, case.sla_due_at)

@@ -89,17 +89,23 @@ def test_open_case_takes_the_message_and_acknowledges_now_and_then(kb_url: str) 
     case = _open(kb_url)
     first = T0 + dt.timedelta(minutes=1)
     got = intercept(CONV, "Any news?", ["https://cdn.example/photo.jpg"], now=first)
-    assert got == [{"text": answers.case_acknowledgement("NC-2026-000001")}]
-    assert "NC-2026-000001" in got[0]["text"]
+    # The first message is acknowledged at once, with the reference and when the first reply is due
+    # (16 open hours from Tuesday 10am, Mon-Fri 9-5).
+    ack = (
+        "Thanks, I've added that to your case NC-2026-000001. "
+        "Our team is working now and aims to reply by 10am on Thursday 5 March."
+    )
+    assert got == [{"text": ack}]
     assert intercept(CONV, "It's the blue bin", now=first + dt.timedelta(minutes=2)) == []  # silent
+    assert intercept(CONV, "Anyone?", now=first + dt.timedelta(minutes=29)) == []  # at most every half hour
     assert intercept(CONV, "Hello?", now=first + ACK_EVERY - dt.timedelta(seconds=1)) == []
     again = intercept(CONV, "Still there?", now=first + ACK_EVERY)
-    assert again == [{"text": answers.case_acknowledgement("NC-2026-000001")}]
-    ack = answers.case_acknowledgement("NC-2026-000001")
+    assert again == [{"text": ack}]
     assert _timeline(kb_url, case.id) == [
         ("resident", "Any news?"),
         ("bot", ack),
         ("resident", "It's the blue bin"),
+        ("resident", "Anyone?"),
         ("resident", "Hello?"),
         ("resident", "Still there?"),
         ("bot", ack),
@@ -108,6 +114,23 @@ def test_open_case_takes_the_message_and_acknowledges_now_and_then(kb_url: str) 
     assert lines[0].meta == {"attachments": ["https://cdn.example/photo.jpg"]}
     assert lines[0].created_at == first
     assert _in(kb_url, lambda s: s.get(Case, case.id)).last_activity_at == first + ACK_EVERY
+
+
+def test_acknowledgement_after_the_first_reply_or_when_it_is_late(kb_url: str, agent: StaffUser) -> None:
+    late = _open(kb_url, conv="messenger:late")
+    due = _in(kb_url, lambda s: s.get(Case, late.id)).sla_due_at
+    got = intercept("messenger:late", "It's been days", now=due + dt.timedelta(hours=1))
+    assert got == [
+        {"text": "Thanks, I've added that to your case NC-2026-000001. Our team will reply here as soon as they can."}
+    ]
+
+    answered = _open(kb_url)
+    _in(kb_url, lambda s: cases.claim(s, answered.id, agent, T0))
+    _in(kb_url, lambda s: cases.add_staff_reply(s, answered.id, agent, "We're on it.", "n2", T0))
+    got = intercept(CONV, "Thanks, one more thing", now=T0 + ACK_EVERY + dt.timedelta(minutes=1))
+    assert got == [
+        {"text": "Thanks, I've added that to your case NC-2026-000002. Our team will see it and reply here."}
+    ]
 
 
 def test_a_staff_reply_counts_as_hearing_from_us(kb_url: str, agent: StaffUser) -> None:

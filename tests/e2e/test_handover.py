@@ -110,10 +110,10 @@ def test_pause_survives_a_restart(bot: BotStack) -> None:
             .scalars()
             .first()
         )
-    assert (last.author, last.text) in {
-        ("resident", "pothole"),
-        ("bot", f"Thanks, I've added that to your case {case.reference}. Our team will reply here."),
-    }
+    acknowledged = last.author == "bot" and last.text.startswith(
+        f"Thanks, I've added that to your case {case.reference}. Our team"
+    )
+    assert (last.author, last.text) == ("resident", "pothole") or acknowledged
 
 
 def test_a_crisis_opens_an_urgent_case_and_still_gives_the_numbers(bot: BotStack) -> None:
