@@ -53,7 +53,7 @@ async def reply(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
     message_id, created, conversation_id, channel, delivery = await asyncio.to_thread(record)
     if not created:
         return Sent(message_id, False, delivery or "pending")
-    status = await send_to_resident(conversation_id, channel, text.strip(), case_message_id=message_id)
+    status = await send_to_resident(conversation_id, channel, text.strip(), case_message_id=message_id, from_staff=True)
     await asyncio.to_thread(_set_delivery, message_id, status)
     return Sent(message_id, True, status, polled=channel in POLLED, channel=channel)
 

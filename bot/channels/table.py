@@ -48,6 +48,9 @@ META, X, LOCAL = "meta", "x", "local"  # local: our own web chat page and REST c
 HUMAN_AGENT_TAG = "human_agent_tag"  # Messenger/Instagram: a person may reply up to 7 days later with the tag
 TEMPLATE_ONLY = "template_only"  # WhatsApp: only an approved template message
 NOTHING = "nothing"  # comments: the one private reply is allowed for 7 days, then nothing
+# Meta's HUMAN_AGENT tag: a person (never the bot) may answer a Messenger or Instagram conversation up to
+# 7 days after the resident's last message, past the standard 24-hour window.
+HUMAN_AGENT_WINDOW = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,19 @@ class Channel:
         """ "public" or "private", as conversations and the actions record it."""
         return "public" if self.public else "private"
 
-    def window_words(self) -> str:
-        """The window in words for staff ("24 hours", "7 days"), or "" where there is none."""
-        if self.window is None:
+    @property
+    def staff_window(self) -> Optional[dt.timedelta]:
+        """How long after the resident's last message a member of staff may still reply: the human-agent
+        window where the platform has one (Messenger, Instagram: 7 days), else the channel's own window."""
+        return HUMAN_AGENT_WINDOW if self.after_window == HUMAN_AGENT_TAG else self.window
+
+    def window_words(self, staff: bool = False) -> str:
+        """The window in words for staff ("24 hours", "7 days"), or "" where there is none. `staff`: the
+        window for a person's reply (`staff_window`) rather than the bot's."""
+        window = self.staff_window if staff else self.window
+        if window is None:
             return ""
-        hours = int(self.window.total_seconds() // 3600)
+        hours = int(window.total_seconds() // 3600)
         if hours % 24 == 0 and hours > 24:
             return f"{hours // 24} days"
         return f"{hours} hours"

@@ -101,7 +101,8 @@ def test_an_instagram_comment_reply_over_1000_characters_is_refused(
 
 
 @pytest.mark.parametrize(
-    "channel, hours_ago, window", [("messenger", 25, "24 hours"), ("facebook_comment", 8 * 24, "7 days")]
+    "channel, hours_ago, window",
+    [("messenger", 8 * 24, "7 days"), ("instagram", 8 * 24, "7 days"), ("facebook_comment", 8 * 24, "7 days")],
 )
 def test_outside_the_window_staff_are_told_that_channels_window(
     console: tuple[str, str], platform: FakePlatform, channel: str, hours_ago: float, window: str
@@ -112,3 +113,17 @@ def test_outside_the_window_staff_are_told_that_channels_window(
     notice = _reply(agent, reference, "Sorry for the wait.")
     assert f"the platform only allows replies within {window} of the resident's last message" in notice
     assert platform.calls == []
+
+
+@pytest.mark.parametrize("channel", ["messenger", "instagram"])
+def test_a_staff_reply_on_day_3_goes_with_the_human_agent_tag(
+    console: tuple[str, str], platform: FakePlatform, channel: str
+) -> None:
+    """Past the 24-hour window a person may still answer for 7 days, with Meta's HUMAN_AGENT tag."""
+    base, db_url = console
+    platform.reset()
+    agent, reference = _claimed_case(base, db_url, channel, f"day3-{channel}", hours_ago=3 * 24)
+    assert "Reply sent." in _reply(agent, reference, "Sorry for the wait: the crew is booked for Friday.")
+    [call] = platform.calls
+    assert call.body["messaging_type"] == "MESSAGE_TAG" and call.body["tag"] == "HUMAN_AGENT"
+    assert call.body["message"]["text"] == "Sorry for the wait: the crew is booked for Friday."

@@ -20,7 +20,7 @@ from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.sending.limits import split
 from bot.channels.sending.replies import Sender, deliver
 from bot.channels.sending.senders import MetaSender, Outgoing, Target, XSender
-from bot.channels.table import META, X, private_side, text_limits
+from bot.channels.table import HUMAN_AGENT_TAG, META, X, private_side, text_limits
 from bot.channels.table import channel as channel_of
 from knowledge.db import session_scope
 from knowledge.delivery.claims import Claimer
@@ -58,13 +58,16 @@ async def send_to_resident(
     text: str,
     buttons: Optional[list[dict[str, str]]] = None,
     case_message_id: Optional[int] = None,
+    from_staff: bool = False,
 ) -> str:
     """Send `text` into the conversation. Returns the status to show staff: queued (web chat/REST: the
     page collects it; platforms: waiting for a retry or for earlier messages), sent, failed, unknown (no
     answer from the platform: it may have arrived), outside_window (the platform's messaging window has
     closed) or too_long (a private reply to a comment must be one message within the limit of the inbox it
     lands in: 2,000 characters for a Facebook comment's, 1,000 for an Instagram comment's).
-    `case_message_id`: the case timeline line that shows this reply's status as it changes."""
+    `case_message_id`: the case timeline line that shows this reply's status as it changes. `from_staff`: a
+    person wrote it, so on Messenger and Instagram it carries the HUMAN_AGENT tag and may go up to 7 days after
+    the resident's last message (the bot's own messages keep the 24-hour window)."""
     if channel_of(channel).polled:
         return "queued"
     sender = _sender_for(channel)
@@ -79,7 +82,13 @@ async def send_to_resident(
     here = channel_of(channel)
     # A public conversation's follow-ups go privately (the comment or post is not the place for a case),
     # held to the limits of the inbox they land in.
-    kind = "private_reply" if here.public else "message"
+    kind = (
+        "private_reply"
+        if here.public
+        else "human_agent"
+        if from_staff and here.after_window == HUMAN_AGENT_TAG
+        else "message"
+    )
     chunks = split(text, text_limits(private_side(channel).name))
     if here.one_private_reply and len(chunks) > 1:
         # Meta allows one private reply per comment: never send part of what staff wrote and call it sent.

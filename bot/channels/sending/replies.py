@@ -101,7 +101,8 @@ def planned(
     rows = []
     for out in outgoing:
         # A public reply has no window; a private one follows the channel's (a comment's: its private reply's).
-        window = None if out.kind == "public_reply" else channel(target.channel).window
+        here = channel(target.channel)
+        window = None if out.kind == "public_reply" else here.staff_window if out.kind == "human_agent" else here.window
         ends = None if window is None else (last_inbound_at or dt.datetime.min) + window
         give_up = now + retry_for if ends is None else min(ends, now + retry_for)
         rows.append(

@@ -16,8 +16,10 @@ from bot.platforms.api import ApiClient
 
 @dataclass
 class Outgoing:
-    """One message to send. `kind`: message (in a private conversation), public_reply (under the comment or
-    post), private_reply (privately to the author of a public comment or post)."""
+    """One message to send. `kind`: message (in a private conversation), human_agent (a staff member's message
+    in a private Messenger or Instagram conversation: sent with Meta's HUMAN_AGENT tag, so it may go up to 7
+    days after the resident's last message), public_reply (under the comment or post), private_reply
+    (privately to the author of a public comment or post)."""
 
     kind: str
     text: str
@@ -47,11 +49,11 @@ class MetaSender:
         if ch == "whatsapp":
             return _id(await self.whatsapp.post(f"{account}/messages", whatsapp_message(target.user_id, out)))
         if ch in ("messenger", "instagram"):
-            body = {
-                "recipient": {"id": target.user_id},
-                "messaging_type": "RESPONSE",
-                "message": messenger_message(out, ch),
-            }
+            body: dict[str, Any] = {"recipient": {"id": target.user_id}, "message": messenger_message(out, ch)}
+            if out.kind == "human_agent":
+                body.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
+            else:
+                body["messaging_type"] = "RESPONSE"
             return _id(await self.graph.post(f"{account}/messages", body))
         if channel(ch).one_private_reply and out.kind == "private_reply":
             # One private reply per comment: it lands in the resident's inbox and the conversation

@@ -271,7 +271,7 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
 
 def _outside_window(name: str) -> str:
     """Why a reply was not sent once the channel's messaging window had closed, with the window's length."""
-    window = channel(name).window_words() if name else ""
+    window = channel(name).window_words(staff=True) if name else ""
     rule = (
         f"the platform only allows replies within {window} of the resident's last message"
         if window
