@@ -23,8 +23,8 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path: Path, monkeypatch: 
     assert s.business_timezone == "Europe/London"  # the deployment's environment beats a developer's file
 
 
-def test_a_child_process_reads_the_project_env_file_only_through_settings(tmp_path: Path) -> None:
-    """Without a .env file every setting has its default: nothing else in the tree reads the environment."""
+def test_no_module_but_settings_reads_the_environment() -> None:
+    """Every module takes its settings from knowledge/settings.py: none reads a variable itself."""
     offenders = []
     for path in [
         *PROJECT_ROOT.glob("bot/**/*.py"),
