@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Optional
 
 
@@ -240,6 +241,45 @@ def private_side(name: str) -> Channel:
     else the private channel its follow-ups land in."""
     found = channel(name)
     return channel(found.private_side) if found.private_side else found
+
+
+class Reach(StrEnum):
+    """How a member of staff can reach a resident on their channel right now.
+
+    FREE: a plain message goes (inside the window, or a channel with none); TAGGED: Messenger/Instagram past
+    24 hours, a person's reply goes with the HUMAN_AGENT tag; TEMPLATE: WhatsApp past 24 hours, only an
+    approved template inviting the resident back, the reply itself once they answer; POLLED: web chat and
+    REST, the reply waits until the resident's page next collects it (they may never come back); NONE: the
+    platform allows nothing more in this conversation."""
+
+    FREE = "free"
+    TAGGED = "tagged"
+    TEMPLATE = "template"
+    POLLED = "polled"
+    NONE = "none"
+
+
+def staff_reach(
+    name: str, last_inbound_at: Optional[dt.datetime], now: dt.datetime, template_ready: bool = False
+) -> Reach:
+    """How staff can reach the resident of a conversation on channel `name` whose last message came at
+    `last_inbound_at` (None: never, so nothing may be sent). `template_ready`: a WhatsApp template for
+    inviting residents back is configured (without one, WhatsApp past 24 hours is NONE)."""
+    here = channel(name)
+    if here.polled:
+        return Reach.POLLED
+    if here.window is None:
+        return Reach.FREE
+    if last_inbound_at is None:
+        return Reach.NONE
+    since = now - last_inbound_at
+    if since < here.window:
+        return Reach.FREE
+    if here.after_window == HUMAN_AGENT_TAG and since < HUMAN_AGENT_WINDOW:
+        return Reach.TAGGED
+    if here.after_window == TEMPLATE_ONLY and template_ready:
+        return Reach.TEMPLATE
+    return Reach.NONE
 
 
 def for_webhook(webhook_object: str, public: bool) -> Channel:

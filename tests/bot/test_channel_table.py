@@ -141,3 +141,28 @@ def test_the_table_and_the_console_do_not_load_rasa() -> None:
     # staff replies' sending path.
     assert not _loads_rasa("import bot.console.__main__, bot.console.app, bot.casework, bot.channels.sending.outbound")
     assert _loads_rasa("import bot.channels.meta")  # the check can tell: a webhook channel does load Rasa
+
+
+@pytest.mark.parametrize(
+    ("name", "hours", "template", "expected"),
+    [
+        ("messenger", 2, False, table.Reach.FREE),
+        ("messenger", 72, False, table.Reach.TAGGED),  # day 3: a person may still answer, tagged
+        ("messenger", 8 * 24, False, table.Reach.NONE),  # day 8: Meta allows nothing
+        ("instagram", 30, False, table.Reach.TAGGED),
+        ("whatsapp", 23, False, table.Reach.FREE),
+        ("whatsapp", 30, True, table.Reach.TEMPLATE),
+        ("whatsapp", 30, False, table.Reach.NONE),  # no approved template configured: can't invite them back
+        ("facebook_comment", 6 * 24, False, table.Reach.FREE),  # the one private reply, within 7 days
+        ("facebook_comment", 8 * 24, False, table.Reach.NONE),
+        ("x", 500, False, table.Reach.FREE),
+        ("webchat", 500, False, table.Reach.POLLED),
+    ],
+)
+def test_staff_reach_follows_each_platforms_window(name: str, hours: int, template: bool, expected: str) -> None:
+    now = dt.datetime(2026, 12, 1, 12, 0)
+    assert table.staff_reach(name, now - dt.timedelta(hours=hours), now, template_ready=template) == expected
+
+
+def test_a_conversation_the_resident_never_wrote_in_is_unreachable_on_a_windowed_channel() -> None:
+    assert table.staff_reach("messenger", None, dt.datetime(2026, 12, 1)) == table.Reach.NONE
