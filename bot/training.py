@@ -31,10 +31,11 @@ TRAINING_INPUTS = (
 )
 
 
-def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
+def editor_examples(root: Path = PROJECT_ROOT, kb_url: Optional[str] = None) -> Optional[Path]:
     """Write the example questions editors gave services that have an intent as NLU training data
     (var/training/editor_examples.yml), so the next model learns them; None if there are none or the
-    knowledge base can't be read (training then uses data/ alone)."""
+    knowledge base can't be read (training then uses data/ alone). `kb_url`: the knowledge base to read
+    (default `DATABASE_URL`)."""
     try:
         from sqlalchemy import select
 
@@ -44,7 +45,7 @@ def editor_examples(root: Path = PROJECT_ROOT) -> Optional[Path]:
 
         domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))
         intents = set(domain.get("intents") or [])
-        with session_scope() as session:
+        with session_scope(kb_url) as session:
             rows = session.execute(select(Service.key, Service.examples).where(Service.active.is_(True))).all()
     except Exception:  # noqa: BLE001 - no knowledge base yet (a fresh checkout): train on data/ alone
         return None
@@ -146,10 +147,11 @@ def train(
     return out
 
 
-def ensure_model(settings: Optional[Settings] = None, force: bool = False) -> Path:
-    """The model for the current training data, training it first if it doesn't exist yet."""
+def ensure_model(settings: Optional[Settings] = None, force: bool = False, kb_url: Optional[str] = None) -> Path:
+    """The model for the current training data and the editors' examples in the knowledge base at `kb_url`
+    (default `DATABASE_URL`), training it first if it doesn't exist yet."""
     settings = settings or Settings.from_env()
-    examples = editor_examples()
+    examples = editor_examples(kb_url=kb_url)
     path = model_path(settings, extra=examples)
     if path.exists() and not force:
         return path

@@ -21,9 +21,20 @@ PAGE_TOKEN = "page-token"  # what the bot sends to the fake Graph API as its pag
 
 
 @pytest.fixture(scope="session")
-def model() -> Path:
-    """The model for the current training data (trained once, reused by `make run` afterwards)."""
-    return ensure_model()
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model `make run` needs on a fresh checkout: the current training data plus the seed content's
+    editors' example questions (the run loads the seed, and those examples are part of the fingerprint).
+    Trained once here; `make run` after `make test` reuses it instead of training again."""
+    from knowledge.catalogue.content import load
+    from knowledge.db import session_scope
+    from knowledge.migrations import upgrade
+    from knowledge.settings import CONTENT_DIR
+
+    seeded = f"sqlite:///{tmp_path_factory.mktemp('seed') / 'kb.db'}"
+    upgrade(seeded)
+    with session_scope(seeded) as session:
+        load(session, CONTENT_DIR)
+    return ensure_model(kb_url=seeded)
 
 
 @pytest.fixture(scope="module")
