@@ -66,13 +66,15 @@ def request_handover(
     topic: Optional[str] = None,
     reply_for: Optional[Callable[[Handover], str]] = None,
     reach: Optional[ReachAt] = None,
+    now: Optional[dt.datetime] = None,
 ) -> Handover:
     """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
     the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
     so staff see exactly what the resident was told. With `reach`, a new case whose reply will come after
     the channel's window or out of hours offers a way back (`Handover.offer_contact`). If a new case would go over a cap (`cases.check_caps`)
-    none is opened and the result says which cap (`capped`); `reply_for` is not called."""
-    now = utcnow()
+    none is opened and the result says which cap (`capped`); `reply_for` is not called. `now`: the clock
+    (tests), naive UTC."""
+    now = now or utcnow()
     hours = BusinessHours.from_env()
     with session_scope() as session:
         if cases.open_case_for(session, conversation_id) is None:
