@@ -222,7 +222,9 @@ class Settings:
     smtp_host: Optional[str] = _setting(
         "SMTP_HOST", None, "mail server for staff replies by email (empty: no replies by email)"
     )
-    smtp_port: int = _setting("SMTP_PORT", 587, "mail server port (587 with STARTTLS, 25 plain)", minimum=1, maximum=65535)
+    smtp_port: int = _setting(
+        "SMTP_PORT", 587, "mail server port (587 with STARTTLS, 25 plain)", minimum=1, maximum=65535
+    )
     smtp_username: Optional[str] = _setting("SMTP_USERNAME", None, "sign-in name at the mail server (empty: none)")
     smtp_password: Optional[str] = _setting("SMTP_PASSWORD", None, "its password; a secret, never logged")
     smtp_from: Optional[str] = _setting(

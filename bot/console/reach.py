@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
 
-from bot.channels.table import HUMAN_AGENT_WINDOW, META, NOTHING, X, Reach, channel, staff_reach
+from bot.channels.table import HUMAN_AGENT_WINDOW, META, NOTHING, Reach, X, channel, staff_reach
 from bot.console.templating import uk_time
 from knowledge.casework import contact_back
 from knowledge.models import CaseContact
@@ -61,7 +61,9 @@ def banner(
     try:
         here = channel(channel_name)
     except KeyError:
-        return ReachBanner("none", f"Replies can't be sent on '{channel_name}': it isn't a channel we know.", True, **extra)
+        return ReachBanner(
+            "none", f"Replies can't be sent on '{channel_name}': it isn't a channel we know.", True, **extra
+        )
     name = channel_name.replace("_", " ").capitalize()
     reach = staff_reach(channel_name, last_inbound_at, now, template_ready=False)
     platform = _PLATFORM.get(here.platform, "The platform")
@@ -73,7 +75,9 @@ def banner(
         if here.window is None or last_inbound_at is None:
             return ReachBanner(reach.value, f"Your reply goes to them on {name}.", False, **extra)
         until = uk_time(last_inbound_at + here.window, "%d %b %H:%M")
-        return ReachBanner(reach.value, f"Your reply goes to them on {name} as an ordinary message until {until}.", False, **extra)
+        return ReachBanner(
+            reach.value, f"Your reply goes to them on {name} as an ordinary message until {until}.", False, **extra
+        )
     if reach == Reach.TAGGED and last_inbound_at is not None:
         until = uk_time(last_inbound_at + HUMAN_AGENT_WINDOW, "%d %b %H:%M")
         words = (

@@ -71,9 +71,9 @@ def request_handover(
     """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
     the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
     so staff see exactly what the resident was told. With `reach`, a new case whose reply will come after
-    the channel's window or out of hours offers a way back (`Handover.offer_contact`). If a new case would go over a cap (`cases.check_caps`)
-    none is opened and the result says which cap (`capped`); `reply_for` is not called. `now`: the clock
-    (tests), naive UTC."""
+    the channel's window or out of hours offers a way back (`Handover.offer_contact`). If a new case would
+    go over a cap (`cases.check_caps`) none is opened and the result says which cap (`capped`); `reply_for`
+    is not called. `now`: the clock (tests), naive UTC."""
     now = now or utcnow()
     hours = BusinessHours.from_env()
     with session_scope() as session:

@@ -36,7 +36,9 @@ def _hand_over(conv: str, channel: str, now: dt.datetime, origin: str = "private
         channel,
         HandoverReason.ASKED,
         origin=origin,
-        reply_for=lambda h: answers.handover_answer(None, h.reference, h.created, h.urgent, h.expectation, h.offer_contact),
+        reply_for=lambda h: answers.handover_answer(
+            None, h.reference, h.created, h.urgent, h.expectation, h.offer_contact
+        ),
         reach=_reach_at,
         now=now,
     )
