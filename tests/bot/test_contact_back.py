@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from actions.common import _reach_at
 from bot.channels.handover_gate import ACK_EVERY, intercept
-from knowledge import answers
+from knowledge import answers, service_reply
 from knowledge.casework import cases, contact_back
 from knowledge.casework.handover import Handover, HandoverReason, request_handover
 from knowledge.db import session_scope
@@ -177,3 +177,13 @@ def test_without_an_offer_a_contact_is_not_stored(kb_url: str) -> None:
     handover = _hand_over("messenger:no-offer", "messenger", IN_HOURS)
     intercept("messenger:no-offer", "jane@example.com", now=IN_HOURS + dt.timedelta(minutes=1))
     assert _contact(kb_url, handover.reference) is None
+
+
+def test_the_editors_preview_shows_the_offer_as_web_chat_would(kb_url: str) -> None:
+    with session_scope(kb_url) as s:
+        council = answers.council(s)
+        closed = service_reply.handover_line(council, HandoverReason.ASKED, now=EVENING)
+        open_now = service_reply.handover_line(council, HandoverReason.ASKED, now=IN_HOURS)
+    assert answers.CONTACT_OFFER in closed and answers.CONTACT_OFFER not in open_now
+    sent = _hand_over("web:preview", "webchat", EVENING)
+    assert sent.reply.replace(sent.reference, service_reply.REFERENCE_PLACEHOLDER) == closed
