@@ -105,6 +105,8 @@ def _email_in(text: str) -> tuple[Optional[str], Optional[Problem]]:
         if "@" not in candidate:
             continue
         name, _, domain = candidate.rpartition("@")
+        if not name and "." not in domain:
+            continue  # "@NorthshireCC": a handle on a social platform, not a go at an email address
         try:
             valid = validate_email(candidate, check_deliverability=False)
         except EmailNotValidError:

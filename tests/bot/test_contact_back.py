@@ -173,6 +173,29 @@ def test_a_message_with_no_contact_is_an_ordinary_case_message(kb_url: str) -> N
     assert _contact(kb_url, handover.reference).state == contact_back.OPEN  # still listening
 
 
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("@NorthshireCC any news?", None),  # a handle, not an email address
+        ("see you at 3pm, the 12th", None),
+        ("it's at 12 Elm Road NS1 2AB", None),
+        ("jane@example", contact_back.Problem.EMAIL_NO_DOMAIN),
+        ("@example.com", contact_back.Problem.EMAIL_NO_NAME),
+        ("07700 90", contact_back.Problem.PHONE_SHORT),
+        ("+44 7700 90", contact_back.Problem.PHONE_SHORT),
+        ("07700 900 123 456", contact_back.Problem.PHONE_INVALID),
+    ],
+)
+def test_what_counts_as_an_attempt(text: str, problem: Optional[contact_back.Problem]) -> None:
+    found = contact_back.read(text)
+    assert not found.contact and found.problem == problem
+
+
+def test_masks_show_too_little_to_read_over_a_shoulder() -> None:
+    assert contact_back.mask_email("jane.doe@example.com") == "j…@example.com"
+    assert contact_back.mask_phone("+447400123456") == "…456"
+
+
 def test_without_an_offer_a_contact_is_not_stored(kb_url: str) -> None:
     handover = _hand_over("messenger:no-offer", "messenger", IN_HOURS)
     intercept("messenger:no-offer", "jane@example.com", now=IN_HOURS + dt.timedelta(minutes=1))
