@@ -5,6 +5,7 @@ number, and what happens to the messages that answer it. Real SQLite database, t
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -210,3 +211,12 @@ def test_the_editors_preview_shows_the_offer_as_web_chat_would(kb_url: str) -> N
     assert answers.CONTACT_OFFER in closed and answers.CONTACT_OFFER not in open_now
     sent = _hand_over("web:preview", "webchat", EVENING)
     assert sent.reply.replace(sent.reference, service_reply.REFERENCE_PLACEHOLDER) == closed
+
+
+def test_the_contact_is_never_logged(kb_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    handover = _offered()
+    intercept("web:capture", "jane.doe@example.com or 07400 123456", now=EVENING + dt.timedelta(minutes=1))
+    assert _contact(kb_url, handover.reference).email == "jane.doe@example.com"  # it was read
+    for trace in ("jane.doe", "7400123456", "07400 123456"):
+        assert trace not in caplog.text
