@@ -11,15 +11,17 @@ import asyncio
 from dataclasses import dataclass
 from typing import Optional
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from bot import mail
 from bot.channels.sending.outbound import send_to_resident
 from bot.channels.table import POLLED
 from knowledge import answers
-from knowledge.casework import cases
+from knowledge.casework import cases, contact_back
 from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
-from knowledge.models import Case, StaffUser
+from knowledge.models import Case, CaseMessage, StaffUser
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,48 @@ async def hand_back(case_id: int, staff_id: int) -> None:
             cases.hand_back(session, case_id, _staff(session, staff_id), utcnow())
 
     await asyncio.to_thread(record)
+
+
+async def reply_by_email(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
+    """Send a staff reply to the email address the resident left for this case, once per form submission
+    (`nonce`). The reply goes on the timeline first (delivery "pending", `meta.via` "email"), then to the
+    mail server, then its outcome: "sent", or "failed" with the server's answer in `meta.error`, so nothing
+    staff wrote is lost and a failed one can be sent again by hand."""
+
+    def record() -> tuple[int, bool, Optional[str], str, str, str]:
+        with session_scope() as session:
+            if not mail.enabled():
+                raise cases.CaseError("Replies by email are off: ask an administrator to set SMTP_HOST and SMTP_FROM.")
+            contact = contact_back.contact_for(session, case_id)
+            if contact is None or not contact.email:
+                raise cases.CaseError("The resident left no email address for this case.")
+            msg, created = cases.add_staff_reply(session, case_id, _staff(session, staff_id), text, nonce, utcnow())
+            if created:
+                msg.meta = {**(msg.meta or {}), "via": "email"}
+            case = session.get(Case, case_id)
+            council = answers.council(session)
+            subject = answers.email_reply_subject(council.name, case.reference)
+            body = answers.email_reply_body(council, case.reference, msg.text)
+            return msg.id, created, msg.delivery, contact.email, subject, body
+
+    message_id, created, delivery, to, subject, body = await asyncio.to_thread(record)
+    if not created:
+        return Sent(message_id, False, delivery or "pending")
+    try:
+        await asyncio.to_thread(mail.send, to, subject, body)
+    except mail.MailError as exc:
+        await asyncio.to_thread(_set_email_delivery, message_id, "failed", str(exc)[:500])
+        return Sent(message_id, True, "failed")
+    await asyncio.to_thread(_set_email_delivery, message_id, "sent", None)
+    return Sent(message_id, True, "sent")
+
+
+def _set_email_delivery(message_id: int, status: str, error: Optional[str]) -> None:
+    """Record how an email reply went; a failure keeps the mail server's answer for staff to read."""
+    with session_scope() as session:
+        msg = session.get(CaseMessage, message_id)
+        meta = {**(msg.meta or {}), "error": error} if error else dict(msg.meta or {})
+        session.execute(update(CaseMessage).where(CaseMessage.id == message_id).values(delivery=status, meta=meta))
 
 
 def _set_delivery(message_id: int, status: str) -> None:

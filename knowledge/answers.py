@@ -280,9 +280,12 @@ def person_answer(c: Council) -> Reply:
     return Reply(text=f"To talk to a person, call us on {c.phone} ({c.opening_hours}).")
 
 
-def handover_answer(c: Optional[Council], reference: str, created: bool, urgent: bool, expectation: str) -> str:
+def handover_answer(
+    c: Optional[Council], reference: str, created: bool, urgent: bool, expectation: str, offer_contact: bool = False
+) -> str:
     """What the resident is told when a person takes over: the reference to quote, an honest time, and for
-    urgent cases the emergency numbers again."""
+    urgent cases the emergency numbers again. `offer_contact`: the reply will come after the platform's
+    window or out of hours, so offer to take an email address or phone number (`CONTACT_OFFER`)."""
     if created:
         lines = [
             f"I've passed this to our team. Your reference is {reference}.",
@@ -295,6 +298,8 @@ def handover_answer(c: Optional[Council], reference: str, created: bool, urgent:
             expectation,
             "Anything you send here goes straight to them.",
         ]
+    if offer_contact:
+        lines.append(CONTACT_OFFER)
     if urgent:
         emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)
         lines.append(f"If you or someone else is in danger, call {emergency} now. Samaritans: {samaritans}, any time.")
@@ -373,4 +378,62 @@ def case_cap_answer(c: Council, busy: bool, reference: Optional[str] = None) -> 
     return Reply(
         text=f"{first}\nTo talk to a person, call us on {c.phone} ({c.opening_hours}).\n"
         f"If you or someone else is in danger, call {c.emergency} now."
+    )
+
+
+# --- Contact back: a way to reach the resident after the platform's window (issue 12) -------------------------
+
+# Added to the handover answer when the reply will come after the platform lets us message the resident, or
+# out of hours. An offer, never a requirement; the privacy notice is one line, and true: the contact is
+# deleted with the case (knowledge/personal_data/).
+CONTACT_OFFER = (
+    "If you'd like the reply by email or a phone call instead, send your email address or phone number here. "
+    "We'll use it only for this case and delete it with the case."
+)
+
+# Why a message that looked like an email address or phone number isn't one (knowledge/casework/contact_back.py
+# `Problem`), in the resident's terms.
+_CONTACT_PROBLEMS = {
+    "email_no_name": "that email address has nothing before the @",
+    "email_no_domain": "that email address needs the part after the @, like example.com",
+    "email_invalid": "that doesn't look like a complete email address",
+    "phone_short": "that phone number looks too short",
+    "phone_invalid": "that doesn't look like a UK phone number",
+}
+
+
+def contact_saved(masked_email: Optional[str], masked_phone: Optional[str]) -> str:
+    """Said when the resident left a way back: what we'll use, masked (the chat may be on a shared screen)."""
+    if masked_email and masked_phone:
+        how = f"by email at {masked_email}, or call you on the number ending {masked_phone.lstrip('…')}"
+    elif masked_email:
+        how = f"by email at {masked_email}"
+    else:
+        how = f"by phone: we may call you on the number ending {(masked_phone or '').lstrip('…')}"
+    return f"Thanks. We'll reply to you {how}. We'll use it only for this case."
+
+
+def contact_retry(problem: str) -> str:
+    """Asked once when an email address or phone number doesn't look right, with the reason."""
+    why = _CONTACT_PROBLEMS.get(problem, "that doesn't look like an email address or phone number")
+    return (
+        f"Sorry, {why}. Please send it again if you'd like us to reply that way, "
+        f"or carry on here and we'll reply in this chat."
+    )
+
+
+def email_reply_subject(council_name: str, reference: str) -> str:
+    """The subject of a staff reply sent by email: the case reference, so the resident can quote it."""
+    return f"Your case {reference} with {council_name}"
+
+
+def email_reply_body(c: Council, reference: str, staff_text: str) -> str:
+    """A staff reply sent by email, plain text: the reply, then how to follow it up (the reference, the
+    council's phone number). The address was left for this case only, which the footer says."""
+    return (
+        f"{staff_text.strip()}\n\n"
+        f"Your reference is {reference}. To follow this up, call us on {c.phone} ({c.opening_hours}) "
+        f"and quote it.\n\n"
+        f"{c.name}\n"
+        f"You left this email address in our chat for this case only. We'll delete it with the case."
     )

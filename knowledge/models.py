@@ -438,3 +438,26 @@ class PrivacyAudit(Base):
     subject_hash = Column(String(64), nullable=True, index=True)
     counts = Column(JSON, nullable=False, default=dict)
     at = Column(DateTime, default=_now, nullable=False, index=True)
+
+
+# --- Contact back: a way to reach the resident after the platform's window (issue 12) -------------------------
+
+
+class CaseContact(Base):
+    """Another way back to the resident of one case, offered when the reply will come after their
+    platform's messaging window closes or out of hours. Used only for this case and deleted with it (any
+    table with `case_id` goes with the case's messages under retention and erasure).
+
+    `state`: where the offer stands: "open" (offered, the next messages are read for a contact), "retry"
+    (one message looked like a contact but wasn't; asked again once), "done" (a contact was given, or the
+    second attempt failed too: no more asking). `email`: an address as given (syntax checked only);
+    `phone`: a valid UK number in E.164 form (+447700900123). Either may be empty."""
+
+    __tablename__ = "case_contacts"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, nullable=False, unique=True, index=True)
+    state = Column(String(10), nullable=False, default="open")
+    email = Column(String(320), nullable=True)
+    phone = Column(String(20), nullable=True)
+    offered_at = Column(DateTime, default=_now, nullable=False)
+    given_at = Column(DateTime, nullable=True)

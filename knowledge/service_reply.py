@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from knowledge import answers
 from knowledge.answers import Reply
+from knowledge.casework import contact_back
 from knowledge.casework.business_hours import BusinessHours
 from knowledge.casework.cases import priority_for, reply_due
 from knowledge.casework.handover import HandoverReason
@@ -169,4 +170,6 @@ def handover_line(
     hours = hours or BusinessHours.from_env()
     priority = priority_for(reason.value)
     due = reply_due(priority, now, hours)
-    return answers.handover_answer(c, reference, True, priority == "urgent", hours.describe(now, due))
+    # The preview stands for web chat (and REST): a way back is offered there exactly when we're closed now.
+    offer = contact_back.offer_wanted(contact_back.POLLED, hours.is_open(now))
+    return answers.handover_answer(c, reference, True, priority == "urgent", hours.describe(now, due), offer)

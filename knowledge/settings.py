@@ -218,6 +218,23 @@ class Settings:
         "RETENTION_FIRST_DELAY_SECONDS", 600.0, "first run this long after the console starts"
     )
 
+    # --- Replies by email (issue 12: a way back to the resident after the platform's window) -----------------
+    smtp_host: Optional[str] = _setting(
+        "SMTP_HOST", None, "mail server for staff replies by email (empty: no replies by email)"
+    )
+    smtp_port: int = _setting(
+        "SMTP_PORT", 587, "mail server port (587 with STARTTLS, 25 plain)", minimum=1, maximum=65535
+    )
+    smtp_username: Optional[str] = _setting("SMTP_USERNAME", None, "sign-in name at the mail server (empty: none)")
+    smtp_password: Optional[str] = _setting("SMTP_PASSWORD", None, "its password; a secret, never logged")
+    smtp_from: Optional[str] = _setting(
+        "SMTP_FROM", None, "From address of replies by email, like Northshire Council <contact@northshire.gov.uk>"
+    )
+    smtp_starttls: bool = _setting("SMTP_STARTTLS", True, "1: upgrade the connection with STARTTLS before signing in")
+    smtp_timeout_seconds: float = _setting(
+        "SMTP_TIMEOUT_SECONDS", 20.0, "how long to wait for the mail server", minimum=1
+    )
+
     def __post_init__(self) -> None:
         # The embedded defaults live under var_dir, which is itself a setting.
         if not self.database_url:

@@ -2,7 +2,9 @@
 we do?".
 
 While a case is open the bot stays silent: the message goes onto the case for staff (the console shows it
-at once) and the resident is told, now and then, that it was added. After staff resolve a case, a reply of
+at once) and the resident is told, now and then, that it was added. If the handover offered a way back
+(knowledge/casework/contact_back.py), an email address or phone number in the message is kept on the case
+and the resident told, masked, what we'll use. After staff resolve a case, a reply of
 1-5 (or a thumb) is kept as the case's satisfaction score. The state lives in the database, so it
 survives restarts and is shared by every Rasa replica.
 """
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.safety_net import in_danger
 from knowledge import answers
-from knowledge.casework import cases
+from knowledge.casework import cases, contact_back
 from knowledge.casework.handover import expectation
 from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
@@ -81,11 +83,19 @@ def intercept(
                     # The bot is quiet, so staff are the help: the case jumps to urgent (the safety net
                     # gives the resident 999 and Samaritans meanwhile).
                     cases.open_case(session, conversation_id, case.channel, "crisis", [], now=now)
-                if _acknowledged_recently(session, case.id, now):
-                    return []
-                ack = answers.case_acknowledgement(case.reference, expectation(case, now))
-                cases.add_bot_message(session, case, ack, now)
-                return [{"text": ack}]
+                # Decided before anything below speaks: the contact answer is not an acknowledgement.
+                ack_due = not _acknowledged_recently(session, case.id, now)
+                replies = []
+                # While the offer of a way back is open, the message may hold an email address or number.
+                said = contact_back.capture(session, case, text, now)
+                if said is not None:
+                    cases.add_bot_message(session, case, said, now)
+                    replies.append({"text": said})
+                if ack_due:
+                    ack = answers.case_acknowledgement(case.reference, expectation(case, now))
+                    cases.add_bot_message(session, case, ack, now)
+                    replies.append({"text": ack})
+                return replies
             score = rating(text)
             if score is not None and cases.record_satisfaction(session, conversation_id, score, now):
                 return [{"text": answers.satisfaction_thanks()}]

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Optional
 
 from knowledge import answers
-from knowledge.casework import cases
+from knowledge.casework import cases, contact_back
 from knowledge.casework.business_hours import BusinessHours
 from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
@@ -46,6 +46,15 @@ class Handover:
     #: set when no case was opened because of a cap (sender_day or channel_hour): `reference` is then the
     #: conversation's latest case, if any, and the resident should be given the phone number instead
     capped: Optional[str] = None
+    #: the reply will come after the platform's window or out of hours: the answer offers to take an email
+    #: address or phone number, and the case reads the next messages for one (contact_back.py)
+    offer_contact: bool = False
+
+
+#: How staff could reach the resident of a `channel` conversation whose last message came at the first
+#: time, at the second time: bot/channels/table.py `staff_reach` (as its value: "free", "tagged"...), passed
+#: in by the caller because the channel facts live there and knowledge/ doesn't import bot/.
+ReachAt = Callable[[str, dt.datetime, dt.datetime], str]
 
 
 def request_handover(
@@ -56,12 +65,16 @@ def request_handover(
     origin: str = "private",
     topic: Optional[str] = None,
     reply_for: Optional[Callable[[Handover], str]] = None,
+    reach: Optional[ReachAt] = None,
+    now: Optional[dt.datetime] = None,
 ) -> Handover:
     """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
     the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
-    so staff see exactly what the resident was told. If a new case would go over a cap (`cases.check_caps`)
-    none is opened and the result says which cap (`capped`); `reply_for` is not called."""
-    now = utcnow()
+    so staff see exactly what the resident was told. With `reach`, a new case whose reply will come after
+    the channel's window or out of hours offers a way back (`Handover.offer_contact`). If a new case would
+    go over a cap (`cases.check_caps`) none is opened and the result says which cap (`capped`); `reply_for`
+    is not called. `now`: the clock (tests), naive UTC."""
+    now = now or utcnow()
     hours = BusinessHours.from_env()
     with session_scope() as session:
         if cases.open_case_for(session, conversation_id) is None:
@@ -93,6 +106,12 @@ def request_handover(
             urgent=case.priority == "urgent",
             expectation=hours.describe(now, case.sla_due_at),
         )
+        if created and reach is not None and case.channel != "unknown":
+            # The resident just wrote, so their window starts now; what will it allow at the due time?
+            at_due = reach(case.channel, now, case.sla_due_at)
+            if contact_back.offer_wanted(at_due, hours.is_open(now), public=origin == "public"):
+                contact_back.open_offer(session, case, now)
+                handover = replace(handover, offer_contact=True)
         if reply_for is not None:
             text = reply_for(handover)
             cases.add_bot_message(session, case, text, now)

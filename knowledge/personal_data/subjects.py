@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from knowledge.casework.cases import REFERENCE_PREFIX
-from knowledge.models import Base, Case, CaseMessage, CaseRefusal, Conversation, UnansweredQuestion
+from knowledge.models import Base, Case, CaseContact, CaseMessage, CaseRefusal, Conversation, UnansweredQuestion
 from knowledge.personal_data import tracker_events
 from knowledge.personal_data.privacy import pseudonym
 
@@ -249,6 +249,18 @@ def _conversations_mentioning(session: Session, tracker: Optional[Connection], i
         select(Case.conversation_id, Case.outcome_note).where(_contains(Case.outcome_note, identifier.needle))
     )
     found.update(c for c, text in notes if identifier.mentioned_in(text or ""))
+    # The way back a resident left for a case (knowledge/casework/contact_back.py): the email as given, the
+    # number in E.164 (+447700900123), which is "+" and the identifier's international digits.
+    left = (
+        func.lower(CaseContact.email) == identifier.value
+        if identifier.kind == "email"
+        else CaseContact.phone == f"+{identifier.value}"
+    )
+    found.update(
+        session.execute(select(Case.conversation_id).join(CaseContact, CaseContact.case_id == Case.id).where(left))
+        .scalars()
+        .all()
+    )
     if tracker is not None:
         found.update(tracker_events.senders_mentioning(tracker, identifier.needle, identifier.mentioned_in))
     found.update(_conversations_named_by(session, tracker, identifier))

@@ -20,17 +20,18 @@ from sanic.response import HTTPResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import casework
+from bot import casework, mail
 from bot.channels.table import NAMES, channel, private_side
 from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg, parse_int
+from bot.console.reach import banner
 from bot.console.templating import render, uk_time
 from knowledge import answers
-from knowledge.casework import cases
+from knowledge.casework import cases, contact_back
 from knowledge.catalogue.search import search_services
 from knowledge.delivery.conversations import utcnow
-from knowledge.models import Case, CaseMessage, StaffUser
+from knowledge.models import Case, CaseMessage, Conversation, StaffUser
 from knowledge.staff import AGENT
 
 FILTERS = ("status", "channel", "reason", "priority", "owner")
@@ -50,6 +51,8 @@ def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
         "links": meta.get("links") or [],
         "delivery": m.delivery,
         "attachments": meta.get("attachments") or [],
+        "via": meta.get("via"),  # "email": a staff reply sent to the address the resident left
+        "error": meta.get("error"),  # why sending failed, as the mail server answered
     }
 
 
@@ -129,6 +132,7 @@ async def _case_page(
     error: Optional[str] = None,
     notice: Optional[str] = None,
     draft: str = "",
+    email_draft: str = "",
 ) -> HTTPResponse:
     def load(session: Session) -> dict[str, Any]:
         case = cases.by_reference(session, reference)
@@ -148,8 +152,16 @@ async def _case_page(
             if u.role in ("agent", "admin")
         ]
         names = _names(session)
+        conversation = session.get(Conversation, case.conversation_id)
+        reach = banner(
+            case.channel,
+            conversation.last_inbound_at if conversation is not None else None,
+            contact_back.contact_for(session, case.id),
+            utcnow(),
+        )
         return {
             "case": case,
+            "reach": reach,
             "lines": [_message_json(m, names) for m in lines],
             "names": names,
             "audit": cases.audit_trail(session, case.id),
@@ -169,9 +181,12 @@ async def _case_page(
         error_summary=error,
         notice=notice,
         nonce=secrets.token_urlsafe(16),
+        email_nonce=secrets.token_urlsafe(16),
+        email_on=mail.enabled(),
         can_work=owner and case.status != "resolved",
         outcomes=cases.OUTCOMES,
         draft=draft,
+        email_draft=email_draft,
         now=utcnow(),
         **data,
     )
@@ -269,6 +284,22 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
     return _back(reference, words.get(sent.delivery, f"Reply {sent.delivery}."))
 
 
+@require(AGENT)
+async def email_reply(request: Request, reference: str) -> HTTPResponse:
+    """POST /cases/<reference>/email: send the reply to the email address the resident left, once per form."""
+    case_id = await _case_id(request, reference)
+    text = request.form.get("text") or ""
+    try:
+        sent = await casework.reply_by_email(case_id, request.ctx.user.id, text, request.form.get("nonce") or "")
+    except cases.CaseError as exc:
+        return await _case_page(request, reference, status=409, error=str(exc), email_draft=text)
+    if not sent.created:
+        return _back(reference, "That email was already sent.")
+    if sent.delivery == "failed":
+        return _back(reference, "The email could not be sent. The reply and the mail server's answer are on the case.")
+    return _back(reference, "Reply sent by email.")
+
+
 def _outside_window(name: str) -> str:
     """Why a reply was not sent once the channel's messaging window had closed, with the window's length."""
     window = channel(name).window_words(staff=True) if name else ""
@@ -335,6 +366,7 @@ def register(app: Sanic) -> None:
         ("tags", tags),
         ("waiting", waiting),
         ("reply", reply),
+        ("email", email_reply),
         ("resolve", resolve),
         ("hand-back", hand_back),
     ):
