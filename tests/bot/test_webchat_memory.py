@@ -26,7 +26,7 @@ from bot.channels.webchat import SENDER_PREFIX
 from knowledge.casework import cases
 from knowledge.db import session_scope
 from knowledge.delivery import uploads
-from knowledge.models import Attachment, Case, CaseMessage, StaffUser
+from knowledge.models import Attachment, CaseMessage, StaffUser
 from knowledge.personal_data.erasure import PHOTO_FILES, erase
 from knowledge.personal_data.retention import Periods, apply
 from knowledge.personal_data.subjects import parse_identifier
