@@ -327,3 +327,11 @@ def test_failures_answer_with_the_phone_number_without_a_trace_or_the_text(
     assert status == 200 and "0300 123 4567" in body[0]["text"]
     assert "webchat webhook failed" in caplog.text and "webchat webhook timed out" in caplog.text
     assert "secret words" not in caplog.text and "Traceback" not in json.dumps(body)
+
+
+def test_the_page_refuses_a_large_photo_in_the_servers_words() -> None:
+    from knowledge.answers import photo_too_large
+
+    worded = photo_too_large(10 * 1024 * 1024)
+    assert worded.endswith(" 10 MB.")
+    assert f'photoTooLarge: "{worded.removesuffix("10 MB.")}"' in JS_CODE

@@ -36,6 +36,7 @@
     rejected: "Sorry, that message couldn't be sent: ",
     photoSent: "You sent a photo.",
     photoFailed: "Sorry, the photo couldn't be sent. Please try again in a moment.",
+    photoTooLarge: "Sorry, that photo is too large. Please send one smaller than ",
     newReply: "New reply",
     newReplyFrom: "New reply from ",
     fresh: "New conversation started."
@@ -502,6 +503,14 @@
     }
     photoInput.value = "";
     clearError();
+    // Said here, before uploading it over a phone's data plan, in the server's words
+    // (knowledge/answers.py photo_too_large); the server checks again whatever the page says.
+    var limit = parseInt(photoInput.getAttribute("data-max-bytes") || "0", 10);
+    if (limit > 0 && file.size > limit) {
+      var mb = limit / (1024 * 1024);
+      showReplies([{ text: MESSAGES.photoTooLarge + (mb >= 1 ? Math.round(mb) + " MB." : Math.max(1, Math.round(limit / 1024)) + " KB.") }]);
+      return;
+    }
     addMessage("user", MESSAGES.photoSent);
     var started = generation;
     queue = queue.then(function () {
