@@ -41,6 +41,10 @@ SENDER_PREFIX = channel(CHANNEL).id_prefix
 BAD_SENDER = "'sender' must be 1-128 letters, digits or :_.@+- characters"
 TOO_MANY = "too many requests: wait a minute"
 
+# Decoding a large photo takes a few hundred MB for a moment: only this many at once per process, so a
+# burst of uploads queues instead of exhausting memory (messages keep being answered meanwhile).
+PHOTO_DECODES = asyncio.Semaphore(2)
+
 # conversation id -> Rasa's tracker events as dicts, every session's (None: no tracker yet)
 EventsLookup = Callable[[str], Awaitable[Optional[list[dict[str, Any]]]]]
 
@@ -167,7 +171,8 @@ async def photo_response(
     reason = "too_large"  # body None: the upload was over the limit and never read in full
     if body is not None:
         try:
-            photo = await asyncio.to_thread(uploads.clean_photo, body, limit)
+            async with PHOTO_DECODES:
+                photo = await asyncio.to_thread(uploads.clean_photo, body, limit)
         except uploads.PhotoRefused as refusal:
             reason = refusal.reason
     if photo is None:
