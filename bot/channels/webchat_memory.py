@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
 from sanic import response
+from sqlalchemy import delete
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -31,6 +32,7 @@ from knowledge.db import session_scope
 from knowledge.delivery import chat_history, uploads
 from knowledge.delivery.access import authorize_write, may_read
 from knowledge.delivery.conversations import add_attachments, touch_conversation, utcnow
+from knowledge.models import Attachment
 from knowledge.personal_data.privacy import pseudonym
 from knowledge.settings import settings
 
@@ -199,20 +201,23 @@ async def photo_response(
 
 
 def _keep(conversation_id: str, sender: str, photo: uploads.CleanPhoto, now: Any) -> None:
-    """Write the file, then its row. If the row can't be written the file goes again; if the process dies
-    in between, `uploads.sweep_orphans` (run with retention) deletes the file no row names."""
-    media_id = uploads.store(photo)
+    """Record the photo's row, then write its file (so no file ever exists that no row leads to, and erasure
+    finds every one). If the file can't be written the row goes again; if the process dies in between, the
+    row names a missing file, which the console shows as deleted."""
+    media_id = uploads.new_media_id(photo)
+    with session_scope() as session:
+        touch_conversation(session, conversation_id, CHANNEL, "private", sender, None, None, now)
+        add_attachments(
+            session,
+            conversation_id,
+            CHANNEL,
+            [{"kind": "image", "media_id": media_id, "mime_type": photo.mime_type}],
+            ["image"],
+            now,
+        )
     try:
-        with session_scope() as session:
-            touch_conversation(session, conversation_id, CHANNEL, "private", sender, None, None, now)
-            add_attachments(
-                session,
-                conversation_id,
-                CHANNEL,
-                [{"kind": "image", "media_id": media_id, "mime_type": photo.mime_type}],
-                ["image"],
-                now,
-            )
+        uploads.write(media_id, photo)
     except BaseException:
-        uploads.delete_files([media_id])
+        with session_scope() as session:
+            session.execute(delete(Attachment).where(Attachment.media_id == media_id))
         raise

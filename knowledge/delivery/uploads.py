@@ -9,9 +9,11 @@ see a photo through the console (`bot/console/views/photos.py`), which looks the
 `Attachment` row.
 
 The `Attachment` row (kind image, `channel` the resident's channel) names the file in `media_id` as
-`upload/<file name>`; `url` stays empty. Erasure and retention delete the rows by conversation, and the
-files with them (`delete_files`); `sweep_orphans` deletes files whose row never got written (the process
-died between the two) or whose row is gone.
+`upload/<file name>`; `url` stays empty. The row is committed before the file is written, and erasure and
+retention delete the files before their rows are committed as deleted: whatever step a process dies at,
+there may be a row whose file is missing (shown to staff as deleted), never a photo on disk that no row
+leads to, which erasure could not find. Only a half-written `.part` file can be left; `sweep_partial`
+deletes those.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ SUFFIX = {"JPEG": ".jpg", "PNG": ".png"}
 # pixels (a "decompression bomb"): refused before decoding.
 MAX_PIXELS = 60_000_000
 JPEG_QUALITY = 90
-ORPHAN_GRACE = dt.timedelta(hours=1)  # a file younger than this may still be getting its row
+ORPHAN_GRACE = dt.timedelta(hours=1)  # a .part file younger than this may still be being written
 
 
 class PhotoRefused(Exception):
@@ -126,10 +128,17 @@ def _plain_mode(image: Image.Image, kept_as: str) -> str:
     return "RGB"
 
 
-def store(photo: CleanPhoto) -> str:
-    """Write `photo` under `uploads_dir()` and return its `Attachment.media_id` ("upload/<name>"). Written to
-    a temporary name and renamed, so a reader never finds half a file; readable by our user only."""
-    name = secrets.token_hex(16) + photo.suffix
+def new_media_id(photo: CleanPhoto) -> str:
+    """A fresh `Attachment.media_id` ("upload/<random name>") for `photo`, to record before writing it."""
+    return STORED_PREFIX + secrets.token_hex(16) + photo.suffix
+
+
+def write(media_id: str, photo: CleanPhoto) -> Path:
+    """Write `photo` as the file `media_id` names, under `uploads_dir()`. Written to a temporary name and
+    renamed, so a reader never finds half a file; readable by our user only."""
+    name = media_id[len(STORED_PREFIX) :]
+    if not media_id.startswith(STORED_PREFIX) or not NAME_RE.match(name):
+        raise ValueError("not a stored photo's media id")
     folder = uploads_dir()
     partial = folder / f".{name}.part"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -142,7 +151,7 @@ def store(photo: CleanPhoto) -> str:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return STORED_PREFIX + name
+    return folder / name
 
 
 def path_of(media_id: Optional[str]) -> Optional[Path]:
@@ -181,23 +190,16 @@ def delete_files(media_ids: Iterable[str]) -> int:
     return gone
 
 
-def sweep_orphans(session: Session, now: Optional[float] = None, grace: dt.timedelta = ORPHAN_GRACE) -> int:
-    """Delete files in `uploads_dir()` that no `Attachment` row names and that are older than `grace`:
-    left by a process that died between writing the file and its row, or by a row deleted without its
-    file. Returns how many went."""
-    known = {
-        m[len(STORED_PREFIX) :]
-        for m in session.execute(
-            select(Attachment.media_id).where(Attachment.media_id.like(STORED_PREFIX + "%"))
-        ).scalars()
-        if m
-    }
+def sweep_partial(now: Optional[float] = None, grace: dt.timedelta = ORPHAN_GRACE) -> int:
+    """Delete half-written files (`.<name>.part`) older than `grace`, left by a process that died while
+    writing one. Returns how many went. Complete files are never swept: each has its row (see above), and
+    the folder may be shared by another database's processes, whose rows this one can't see."""
     cutoff = (now if now is not None else time.time()) - grace.total_seconds()
     gone = 0
     for path in uploads_dir().iterdir():
         name = path.name
-        ours = NAME_RE.match(name) or (name.startswith(".") and name.endswith(".part"))
-        if ours and name not in known and path.is_file() and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
-            gone += 1
+        if name.startswith(".") and name.endswith(".part") and NAME_RE.match(name[1:-5]):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                gone += 1
     return gone

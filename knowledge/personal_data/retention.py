@@ -180,8 +180,8 @@ def apply(
                 ),
             )
         if not dry_run:
-            # Files a crash left without their row (or rows deleted without their file) go too.
-            add(PHOTO_FILES, uploads.sweep_orphans(session))
+            # Half-written photo files a crash left behind go too.
+            add(PHOTO_FILES, uploads.sweep_partial())
         if dry_run:
             session.rollback()
         elif counts:

@@ -324,25 +324,32 @@ def test_erasure_deletes_the_photo_file_with_its_row(kb_url: str, _own_var_dir: 
     assert files(_own_var_dir) == [uploads.path_of(left.media_id)]
 
 
-def test_retention_deletes_old_photos_and_files_no_row_names(kb_url: str, _own_var_dir: Path, tmp_path: Path) -> None:
+def test_retention_deletes_old_photos_and_half_written_files(kb_url: str, _own_var_dir: Path, tmp_path: Path) -> None:
     token = start("resident-old-0000001")
     send_photo("resident-old-0000001", png_with_gps(), token)
-    orphan = uploads.uploads_dir() / ("ab" * 16 + ".png")  # a crash between the file and its row
-    orphan.write_bytes(b"x")
-    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
+    partial = uploads.uploads_dir() / (".%s.png.part" % ("ab" * 16))  # a crash while writing a file
+    partial.write_bytes(b"x")
+    os.utime(partial, (time.time() - 7200, time.time() - 7200))
+    young = uploads.uploads_dir() / (".%s.jpg.part" % ("cd" * 16))  # may be being written right now
+    young.write_bytes(b"x")
     tracker_url = f"sqlite:///{tmp_path / 'tracker.db'}"
     later = dt.datetime.now() + dt.timedelta(days=400)
     report = apply(kb_url, tracker_url, Periods(dt.timedelta(days=183), None, None), now=later)
-    assert report.counts[PHOTO_FILES] == 2
+    assert report.counts[PHOTO_FILES] == 2  # the photo and the old half-written file
+    assert stored(kb_url) == [] and files(_own_var_dir) == [young]
+
+
+def test_the_row_is_recorded_before_the_file_and_goes_if_the_file_cannot_be_written(
+    kb_url: str, _own_var_dir: Path
+) -> None:
+    token = start("resident-disk-000001")
+    # The disk refuses the write: where the folder should be there is a file (works even as root).
+    _own_var_dir.mkdir(parents=True, exist_ok=True)
+    (_own_var_dir / "uploads").write_bytes(b"")
+    status, replies, _ = send_photo("resident-disk-000001", png_with_gps(), token)
+    (_own_var_dir / "uploads").unlink()
+    assert status == 503 and "try again" in replies[0]["text"]
     assert stored(kb_url) == [] and files(_own_var_dir) == []
-
-
-def test_a_fresh_file_without_a_row_is_left_alone_for_now(kb_url: str) -> None:
-    young = uploads.uploads_dir() / ("cd" * 16 + ".jpg")  # its row may be being written right now
-    young.write_bytes(b"x")
-    with session_scope(kb_url) as session:
-        assert uploads.sweep_orphans(session) == 0
-    assert young.exists()
 
 
 def test_names_that_are_not_ours_never_reach_the_file_system() -> None:
