@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
 from sanic import response
-from sqlalchemy import delete
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy import delete
 
 from bot.channels.handover_gate import intercept
 from bot.channels.ratelimit import limiter
