@@ -198,8 +198,8 @@ def sweep_partial(now: Optional[float] = None, grace: dt.timedelta = ORPHAN_GRAC
     gone = 0
     for path in uploads_dir().iterdir():
         name = path.name
-        if name.startswith(".") and name.endswith(".part") and NAME_RE.match(name[1:-5]):
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
-                gone += 1
+        partial = name.startswith(".") and name.endswith(".part") and NAME_RE.match(name[1:-5])
+        if partial and path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            gone += 1
     return gone
