@@ -437,3 +437,35 @@ def email_reply_body(c: Council, reference: str, staff_text: str) -> str:
         f"{c.name}\n"
         f"You left this email address in our chat for this case only. We'll delete it with the case."
     )
+
+# --- Web chat: who a reply is from, and photos (issue 12: a web chat that remembers) --------------------------
+
+
+def staff_label(display_name: str, style: str, team: str) -> str:
+    """How a staff reply is signed in the web chat: "Casey (Customer Services)" with style "first_name",
+    or the team alone with "team" (or when the staff member's name is unknown). Only the first name: the
+    resident needs to know a person answered, not the staff member's full name."""
+    first = (display_name or "").strip().split(" ")[0] if display_name else ""
+    if style == "team" or not first:
+        return team
+    return f"{first} ({team})"
+
+
+def photo_too_large(limit_bytes: int) -> str:
+    """Why a photo was refused: over the size limit."""
+    return f"Sorry, that photo is too large. Please send one smaller than {_megabytes(limit_bytes)}."
+
+
+def photo_not_an_image() -> str:
+    """Why a file was refused: it isn't a photo we can open (checked from its contents, not its name)."""
+    return "Sorry, that file isn't a photo I can open. Please send a JPEG, PNG, GIF or WebP photo."
+
+
+def photo_not_kept() -> str:
+    """The photo couldn't be stored (a database or disk problem): nothing was kept, so they may retry."""
+    return "Sorry, I couldn't keep that photo just now. Please try again in a moment."
+
+
+def _megabytes(n: int) -> str:
+    mb = n / (1024 * 1024)
+    return f"{mb:.0f} MB" if mb >= 1 else f"{max(1, round(n / 1024))} KB"

@@ -25,6 +25,7 @@ from dotenv import dotenv_values
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 ENV_FILE = PROJECT_ROOT / ".env"
+WEBCHAT_STAFF_NAME_STYLES = ("first_name", "team")  # WEBCHAT_STAFF_NAME: a staff member's first name, or the team
 
 
 class SettingError(ValueError):
@@ -235,6 +236,23 @@ class Settings:
         "SMTP_TIMEOUT_SECONDS", 20.0, "how long to wait for the mail server", minimum=1
     )
 
+    # --- Web chat (issue 12: a web chat that remembers) ----------------------------------------------------------
+    webchat_staff_name: str = _setting(
+        "WEBCHAT_STAFF_NAME",
+        "first_name",
+        'how staff replies are signed in the web chat: first_name ("Casey (Customer Services)") or team',
+    )
+    webchat_team_name: str = _setting(
+        "WEBCHAT_TEAM_NAME", "Customer Services", "the team named on staff replies in the web chat"
+    )
+    webchat_photo_max_bytes: int = _setting(
+        "WEBCHAT_PHOTO_MAX_BYTES",
+        10 * 1024 * 1024,
+        "largest photo a resident may attach in the web chat, in bytes",
+        minimum=1024,
+        maximum=100 * 1024 * 1024,
+    )
+
     def __post_init__(self) -> None:
         # The embedded defaults live under var_dir, which is itself a setting.
         if not self.database_url:
@@ -242,6 +260,9 @@ class Settings:
         if not self.tracker_store_url:
             object.__setattr__(self, "tracker_store_url", f"sqlite:///{self.var_dir / 'tracker.db'}")
         object.__setattr__(self, "log_level", self.log_level.upper())
+        # Web chat: a staff name style that isn't one of the two would sign every reply oddly; stop instead.
+        if self.webchat_staff_name not in WEBCHAT_STAFF_NAME_STYLES:
+            raise SettingError(f"WEBCHAT_STAFF_NAME must be first_name or team, not {self.webchat_staff_name!r}")
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -4,9 +4,11 @@ Routes, under `/webhooks/webchat/`:
 
 - `GET /` the chat page (`static/webchat.html`, with the council's name from the knowledge base);
 - `GET /static/<name>` the page's CSS and JS, and nothing else;
-- `POST /webhook` the REST webhook's JSON contract with the same checks (`rest.answer_webhook`).
+- `POST /webhook` the REST webhook's JSON contract with the same checks (`rest.answer_webhook`);
+- `GET /history`, `GET /updates` and `POST /photo`: the conversation so far, staff replies signed as from
+  a person, and a photo the resident attaches (`webchat_memory.py`).
 
-The sender comes from the browser (a random id it made up and keeps for the tab's session), so Rasa gets
+The sender comes from the browser (a random id it made up and keeps on the device), so Rasa gets
 it as `web:<sender>`: a page can never write into a Messenger or X conversation by sending that id. The
 first reply carries the conversation's owner token (`X-Conversation-Token`), which the page keeps with the
 id and sends with every later message and poll; without it, the conversation is closed to the caller.
@@ -29,6 +31,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import webchat_memory
 from bot.channels.flood_gate import address_of
 from bot.channels.rest import (
     TOKEN_HEADER,
@@ -37,12 +40,12 @@ from bot.channels.rest import (
     OnNewMessage,
     answer_webhook,
     tracker_intent,
-    updates_response,
 )
 from bot.channels.table import channel
 from bot.static_files import Asset, load_assets
 from knowledge.answers import council
 from knowledge.db import session_scope
+from knowledge.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +89,10 @@ def page_template() -> str:
 
 
 def render_page(council_name: str) -> str:
-    """The page for `council_name` (escaped), with each asset linked by its versioned relative URL.
+    """The page for `council_name` (escaped), with each asset linked by its versioned relative URL and the
+    photo size limit (so the page can refuse a large photo before uploading it; the server checks again).
     An unknown placeholder raises KeyError, so a typo in the template fails the tests, not a resident."""
-    values = {"council_name": escape(council_name)}
+    values = {"council_name": escape(council_name), "photo_max_bytes": str(settings().webchat_photo_max_bytes)}
     values.update({name: f"static/{name}?v={a.version}" for name, a in assets().items()})
     return PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], page_template())
 
@@ -211,14 +215,30 @@ class WebChatInput(InputChannel):
 
         @webchat.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
-            """Messages staff sent since `after` (the page polls while the tab is open)."""
-            return await updates_response(
-                SENDER_PREFIX,
+            """Messages staff sent since `after` (the page polls, slower while the tab is hidden)."""
+            return await webchat_memory.updates_response(
                 request.args.get("sender"),
                 request.args.get("after"),
                 request.headers.get(TOKEN_HEADER),
-                shape=page_message,
                 address=address_of(request),
+            )
+
+        @webchat.route("/history", methods=["GET"])
+        async def history(request: Request) -> HTTPResponse:
+            """The conversation so far, for a page that reloads or comes back."""
+            return await webchat_memory.history_response(
+                request.args.get("sender"),
+                request.headers.get(TOKEN_HEADER),
+                webchat_memory.tracker_events(request.app),
+                address=address_of(request),
+            )
+
+        @webchat.route("/photo", methods=["POST"], stream=True)
+        async def photo(request: Request) -> HTTPResponse:
+            """A photo the resident attaches; streamed, so one over the limit is never read in full."""
+            body = await webchat_memory.read_body(request, settings().webchat_photo_max_bytes)
+            return await webchat_memory.photo_response(
+                body, request.args.get("sender"), request.headers.get(TOKEN_HEADER), address=address_of(request)
             )
 
         return webchat

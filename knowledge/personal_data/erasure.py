@@ -19,11 +19,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope
+from knowledge.delivery import uploads
 from knowledge.models import PrivacyAudit
 from knowledge.personal_data import tracker_events
 from knowledge.personal_data.subjects import Identifier, Subject, find_subject, rows_of
 
 TRACKER_EVENTS = "tracker store: events"
+PHOTO_FILES = "uploaded photo files"  # web chat photos kept on disk (knowledge/delivery/uploads.py)
 
 
 @dataclass
@@ -72,7 +74,15 @@ def erase(
         ) as tracker,
     ):
         subject = find_subject(session, tracker, identifier)
+        # Photos the resident uploaded are files named by their attachment rows: read the names before the
+        # rows go.
+        files = uploads.stored_files(session, subject.conversation_ids) if subject.conversation_ids else []
         counts = _kb_rows(session, subject, remove=not dry_run)
+        if files:
+            # Deleted before the knowledge base commits: if the commit then failed, the rows would still
+            # name the (missing) files and a second run finishes; never the other way round, a file left
+            # on disk that no row leads to.
+            counts[PHOTO_FILES] = len(files) if dry_run else uploads.delete_files(files)
         if tracker is not None and subject.conversation_ids:
             ids = subject.conversation_ids
             n = tracker_events.count(tracker, ids) if dry_run else tracker_events.delete_for(tracker, ids)

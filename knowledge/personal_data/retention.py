@@ -27,9 +27,10 @@ from sqlalchemy import DateTime, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope
+from knowledge.delivery import uploads
 from knowledge.models import Base, Case, CaseAudit, CaseRefusal, Conversation, PrivacyAudit, UnansweredQuestion
 from knowledge.personal_data import tracker_events
-from knowledge.personal_data.erasure import TRACKER_EVENTS, Report
+from knowledge.personal_data.erasure import PHOTO_FILES, TRACKER_EVENTS, Report
 from knowledge.settings import retention_days
 
 ACTOR = "retention job"
@@ -131,11 +132,13 @@ def apply(
                 for cid, when in _last_activity(session, tracker_last).items()
                 if when < cutoff and cid not in open_cases
             )
+            files = uploads.stored_files(session, expired)  # named by the attachment rows about to go
             for table in _conversation_tables():
                 for where in _in(table.c.conversation_id, expired):
                     add(table.name, _count_or_delete(session, table, where, not dry_run))
             for where in _in(Conversation.id, expired):
                 add("conversations", _count_or_delete(session, Conversation.__table__, where, not dry_run))
+            add(PHOTO_FILES, len(files) if dry_run else uploads.delete_files(files))
             if tracker is not None and expired:
                 add(
                     TRACKER_EVENTS,
@@ -176,6 +179,9 @@ def apply(
                     session, CaseRefusal.__table__, CaseRefusal.at < now - periods.unanswered, not dry_run
                 ),
             )
+        if not dry_run:
+            # Half-written photo files a crash left behind go too.
+            add(PHOTO_FILES, uploads.sweep_partial())
         if dry_run:
             session.rollback()
         elif counts:

@@ -183,9 +183,11 @@ def test_script_never_writes_html() -> None:
     assert "textContent" in JS_CODE and "createTextNode" in JS_CODE
 
 
-def test_script_keeps_a_random_sender_for_the_session_and_posts_relative() -> None:
+def test_script_keeps_a_random_sender_on_the_device_and_posts_relative() -> None:
+    # localStorage: the conversation survives reloads and return visits (issue 12); never a cookie, which
+    # would travel with every request.
     assert "randomUUID" in JS_CODE and "getRandomValues" in JS_CODE
-    assert "sessionStorage" in JS_CODE and "localStorage" not in JS_CODE
+    assert "localStorage" in JS_CODE and "sessionStorage" not in JS_CODE and "document.cookie" not in JS_CODE
     assert 'ENDPOINT = "webhook"' in JS_CODE
     assert "Math.random" not in JS_CODE
 
@@ -202,6 +204,26 @@ def test_styles_show_keyboard_focus_and_keep_text_at_16px_or_more() -> None:
             assert float(value[:-2]) >= 16, value
         else:
             assert value in {"100%", "inherit"}, value
+
+
+def test_page_has_a_labelled_photo_input_a_restart_button_and_an_announcer(page: Page) -> None:
+    photo = page.find("input", id="chat-photo")
+    assert photo and photo[0]["type"] == "file" and photo[0]["accept"] == "image/*"
+    assert page.find("label", **{"for": "chat-photo"})
+    assert int(photo[0]["data-max-bytes"] or 0) == 10 * 1024 * 1024  # WEBCHAT_PHOTO_MAX_BYTES' default
+    restart = page.find("button", id="chat-restart")
+    assert restart and restart[0]["type"] == "button"
+    announcer = page.find("p", id="chat-announcer")
+    # A live region of its own, not a second "status" (the typing indicator is the page's status).
+    assert announcer and announcer[0]["aria-live"] == "polite" and "role" not in announcer[0]
+
+
+def test_script_polls_slower_while_hidden_from_one_place() -> None:
+    visible = re.search(r"POLL_VISIBLE_MS = (\d+);", JS_CODE)
+    hidden = re.search(r"POLL_HIDDEN_MS = (\d+);", JS_CODE)
+    assert visible and hidden and int(visible.group(1)) < int(hidden.group(1)) <= 60_000
+    assert JS_CODE.count("POLL_VISIBLE_MS") == 2 and JS_CODE.count("POLL_HIDDEN_MS") == 2  # defined, used once
+    assert "visibilitychange" in JS_CODE and "document.title" in JS_CODE
 
 
 def test_bot_messages_reach_the_page_as_text_and_buttons_only() -> None:
@@ -306,3 +328,11 @@ def test_failures_answer_with_the_phone_number_without_a_trace_or_the_text(
     assert status == 200 and "0300 123 4567" in body[0]["text"]
     assert "webchat webhook failed" in caplog.text and "webchat webhook timed out" in caplog.text
     assert "secret words" not in caplog.text and "Traceback" not in json.dumps(body)
+
+
+def test_the_page_refuses_a_large_photo_in_the_servers_words() -> None:
+    from knowledge.answers import photo_too_large
+
+    worded = photo_too_large(10 * 1024 * 1024)
+    assert worded.endswith(" 10 MB.")
+    assert f'photoTooLarge: "{worded.removesuffix("10 MB.")}"' in JS_CODE

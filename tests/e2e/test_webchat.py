@@ -86,7 +86,7 @@ def say(page: Page, text: str) -> None:
 
 
 def sender_of(page: Page) -> str:
-    return page.evaluate("sessionStorage.getItem('councilbot.webchat.sender')")
+    return page.evaluate("localStorage.getItem('councilbot.webchat.sender')")
 
 
 def tracker_rows(bot: BotStack, sender_id: str) -> list[dict]:
@@ -203,7 +203,7 @@ def test_an_unreachable_server_is_announced_and_the_text_kept(browser: Browser, 
         page.context.close()
 
 
-def test_sender_id_lasts_for_the_tab_session(browser: Browser, page_url: str) -> None:
+def test_sender_id_lasts_on_the_device(browser: Browser, page_url: str) -> None:
     page, errors = open_chat(browser, page_url, PHONE)
     try:
         say(page, "hello")  # the id is made on first use
@@ -211,8 +211,12 @@ def test_sender_id_lasts_for_the_tab_session(browser: Browser, page_url: str) ->
         first = sender_of(page)
         page.reload()
         page.wait_for_selector("#chat-form[data-ready=true]", state="attached")
+        shown = page.get_by_role("log").locator(".msg--bot").count()  # the history brought back
+        assert shown >= 1
         say(page, "pothole")
-        expect(page.get_by_role("log").locator(".msg--bot").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+        page.wait_for_function(
+            "n => document.querySelectorAll('#chat-log .msg--bot').length > n", arg=shown, timeout=REPLY_TIMEOUT_MS
+        )
         assert sender_of(page) == first
     finally:
         page.context.close()

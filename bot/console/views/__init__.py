@@ -6,6 +6,17 @@ from __future__ import annotations
 from types import ModuleType
 
 from bot.console import jobs
-from bot.console.views import cases, editor, figures, links, retraining, transfer, unanswered, users
+from bot.console.views import cases, editor, figures, links, photos, retraining, transfer, unanswered, users
 
-AREAS: tuple[ModuleType, ...] = (cases, figures, editor, users, links, jobs, unanswered, transfer, retraining)
+AREAS: tuple[ModuleType, ...] = (
+    cases,
+    figures,
+    editor,
+    users,
+    links,
+    jobs,
+    unanswered,
+    transfer,
+    retraining,
+    photos,  # web chat photos for a case (issue 12)
+)

@@ -1,0 +1,193 @@
+"""A web chat conversation as its resident saw it, for the page to show again after a reload or a return
+visit (`GET /webhooks/webchat/history`), and staff replies signed as from a person.
+
+Where it comes from. Neither store alone is complete:
+
+- Rasa's tracker store holds every message the bot answered (what the resident typed or chose, what the
+  bot said, with its buttons), but nothing the bot never saw: while a case is open the handover gate keeps
+  the resident's messages and its acknowledgements on the case instead, and staff replies and the
+  "how did we do?" question are sent by the console, not by Rasa.
+- The case timeline holds exactly those, but only from the case's opening, and its first lines are a copy
+  of the tracker's (the transcript handed over, and the handover reply with the reference).
+
+So the history is the tracker's messages plus what the case timeline added after the case was opened
+(lines written at the opening are the copy), in time order. A bot line on the case that the tracker also
+has (the handover reply when the case was already open) is shown once. Photos are read from `attachments`:
+the tracker never sees them. What the history can't show: a line the safety net added to a reply on the
+spot (999 when the bot's answer lacked it), which neither store keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from knowledge import answers
+from knowledge.casework import cases
+from knowledge.models import Attachment, Case, CaseMessage, StaffUser
+
+SAME_LINE_WITHIN = dt.timedelta(minutes=2)  # a case's bot line and a tracker bot event this close, same text
+MAX_LINES = 500  # a page never needs more; the oldest are left out
+
+
+@dataclass
+class Line:
+    """One message as the page shows it. `author` is resident, bot or staff; `label` names the person for a
+    staff line ("Casey (Customer Services)"); `photo` marks a photo the resident attached (no text);
+    `buttons` are the bot's choices [{title, payload}], kept only on the conversation's last line."""
+
+    author: str
+    text: str
+    at: dt.datetime
+    label: str = ""
+    photo: bool = False
+    buttons: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"from": self.author, "text": self.text}
+        if self.label:
+            shown["label"] = self.label
+        if self.photo:
+            shown["photo"] = True
+        if self.buttons:
+            shown["buttons"] = self.buttons
+        return shown
+
+
+def _when(timestamp: Any) -> Optional[dt.datetime]:
+    try:
+        return dt.datetime.fromtimestamp(float(timestamp), dt.UTC).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _buttons(raw: Any) -> list[dict[str, str]]:
+    return [
+        {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+        for b in (raw if isinstance(raw, list) else [])
+        if isinstance(b, dict)
+    ]
+
+
+def tracker_lines(events: Iterable[dict[str, Any]]) -> list[Line]:
+    """The resident's and the bot's messages from Rasa tracker events (as `Event.as_dict()` gives them).
+    A button the resident chose is recorded as its payload ("/intent"); it is shown as the button's title,
+    as the page showed it when it was chosen."""
+    lines: list[Line] = []
+    offered: dict[str, str] = {}  # payload -> title of the buttons the bot offered last
+    for event in events:
+        kind = event.get("event")
+        at = _when(event.get("timestamp"))
+        if at is None:
+            continue
+        if kind == "user":
+            text = str(event.get("text") or "")
+            lines.append(Line("resident", offered.get(text, text), at))
+        elif kind == "bot":
+            buttons = _buttons((event.get("data") or {}).get("buttons"))
+            if buttons:
+                offered = {b["payload"]: b["title"] for b in buttons}
+            lines.append(Line("bot", str(event.get("text") or ""), at, buttons=buttons))
+    return lines
+
+
+def staff_names(session: Session) -> dict[int, str]:
+    """Staff display names by id."""
+    return {u.id: u.display_name for u in session.execute(select(StaffUser)).scalars()}
+
+
+def sign(message: CaseMessage, names: dict[int, str], style: str, team: str) -> str:
+    """The signature of a staff line (`answers.staff_label`), or "" for anyone else's."""
+    if message.author != "staff":
+        return ""
+    return answers.staff_label(names.get(message.staff_id or 0, ""), style, team)
+
+
+def case_lines(session: Session, conversation_id: str, style: str, team: str) -> list[Line]:
+    """What the case timelines of this conversation added after each case was opened: the resident's
+    messages while staff had it, the bot's acknowledgements and questions, staff replies (signed)."""
+    names = staff_names(session)
+    rows = session.execute(
+        select(CaseMessage, Case.created_at)
+        .join(Case, Case.id == CaseMessage.case_id)
+        .where(
+            Case.conversation_id == conversation_id,
+            CaseMessage.author.in_(["resident", "bot", "staff"]),
+            # Lines written when the case opened are the copy of the tracker's transcript.
+            CaseMessage.created_at > Case.created_at,
+        )
+        .order_by(CaseMessage.id)
+    ).all()
+    lines = []
+    for message, _opened in rows:
+        if message.author == "resident" and not message.text:
+            continue  # a photo on its own: shown from `attachments`
+        buttons = _buttons((message.meta or {}).get("buttons")) if message.author != "resident" else []
+        label = sign(message, names, style, team)
+        lines.append(Line(message.author, message.text or "", message.created_at, label, buttons=buttons))
+    return lines
+
+
+def photo_lines(session: Session, conversation_id: str) -> list[Line]:
+    """A line for each photo the resident attached in this conversation."""
+    times = session.execute(
+        select(Attachment.received_at)
+        .where(Attachment.conversation_id == conversation_id, Attachment.kind == "image")
+        .order_by(Attachment.id)
+    ).scalars()
+    return [Line("resident", "", at, photo=True) for at in times]
+
+
+def merge(tracker: Sequence[Line], case: Sequence[Line], photos: Sequence[Line]) -> list[Line]:
+    """All lines in time order (ties keep tracker, then case, then photo order). A case bot line the
+    tracker also has is dropped. Buttons stay only on the last line, and only if it is the bot's: earlier
+    choices no longer apply."""
+    said = [(line.text, line.at) for line in tracker if line.author == "bot"]
+    extra = [
+        line
+        for line in case
+        if not (
+            line.author == "bot" and any(t == line.text and abs(at - line.at) <= SAME_LINE_WITHIN for t, at in said)
+        )
+    ]
+    ordered = sorted(
+        [(line.at, 0, i, line) for i, line in enumerate(tracker)]
+        + [(line.at, 1, i, line) for i, line in enumerate(extra)]
+        + [(line.at, 2, i, line) for i, line in enumerate(photos)],
+        key=lambda item: item[:3],
+    )
+    lines = [item[3] for item in ordered][-MAX_LINES:]
+    for line in lines[:-1]:
+        line.buttons = []
+    if lines and lines[-1].author == "resident":
+        lines[-1].buttons = []
+    return lines
+
+
+def history(
+    session: Session, conversation_id: str, events: Iterable[dict[str, Any]], style: str, team: str
+) -> tuple[list[Line], int]:
+    """The conversation's lines, and the id of the last message the page's poll for staff replies has
+    already covered (so it doesn't show them twice)."""
+    lines = merge(
+        tracker_lines(events), case_lines(session, conversation_id, style, team), photo_lines(session, conversation_id)
+    )
+    polled = cases.staff_messages_for(session, conversation_id)
+    return lines, (polled[-1].id if polled else 0)
+
+
+def staff_updates(session: Session, conversation_id: str, after: int, style: str, team: str) -> list[dict[str, Any]]:
+    """Staff replies (signed) and the bot's messages about the case since message id `after`, for the
+    page's poll: [{id, from, text, label?, buttons?}]."""
+    names = staff_names(session)
+    shown = []
+    for m in cases.staff_messages_for(session, conversation_id, after):
+        line = Line(m.author, m.text or "", m.created_at, sign(m, names, style, team))
+        line.buttons = _buttons((m.meta or {}).get("buttons"))
+        shown.append({"id": m.id, **line.as_json()})
+    return shown

@@ -1,0 +1,205 @@
+"""Photos residents upload themselves (the web chat's "Attach a photo"): checked, cleaned, kept on disk.
+
+The platform channels keep only a reference to a photo (the platform's URL or media id). A web chat photo
+has no platform to keep it, so the file is ours: it is checked from its bytes (Pillow must open it as a
+JPEG, PNG, GIF or WebP, whatever its name or declared type says), re-encoded from its pixels alone so no
+metadata survives (EXIF with the phone's GPS position, the camera, comments, colour profiles), and written
+under `<var dir>/uploads/` with a random name. That folder is never served as it stands: signed-in staff
+see a photo through the console (`bot/console/views/photos.py`), which looks the file up by its
+`Attachment` row.
+
+The `Attachment` row (kind image, `channel` the resident's channel) names the file in `media_id` as
+`upload/<file name>`; `url` stays empty. The row is committed before the file is written, and erasure and
+retention delete the files before their rows are committed as deleted: whatever step a process dies at,
+there may be a row whose file is missing (shown to staff as deleted), never a photo on disk that no row
+leads to, which erasure could not find. Only a half-written `.part` file can be left; `sweep_partial`
+deletes those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import re
+import secrets
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from knowledge.models import Attachment
+from knowledge.settings import var_dir
+
+log = logging.getLogger(__name__)
+
+STORED_PREFIX = "upload/"  # Attachment.media_id of a file we keep: "upload/<name>"
+# Names we make: 32 hex characters and our own suffix. Anything else is never opened, so no row or request
+# can point at another file.
+NAME_RE = re.compile(r"^[0-9a-f]{32}\.(?:jpg|png)$")
+# What Pillow may identify an upload as, and what we keep it as. JPEG stays JPEG (a photo); the others
+# become PNG, which keeps transparency and is lossless (only the first frame of an animation is kept).
+KEPT_AS = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "PNG", "WEBP": "PNG"}
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
+SUFFIX = {"JPEG": ".jpg", "PNG": ".png"}
+# A photo from a phone is 12-50 megapixels. Beyond this, a small file can still decode to gigabytes of
+# pixels (a "decompression bomb"): refused before decoding.
+MAX_PIXELS = 60_000_000
+JPEG_QUALITY = 90
+ORPHAN_GRACE = dt.timedelta(hours=1)  # a .part file younger than this may still be being written
+
+
+class PhotoRefused(Exception):
+    """The upload isn't kept. `reason` is too_large or not_image."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CleanPhoto:
+    """A photo re-encoded from its pixels only: `data` to write, `mime_type`, `suffix` for the file name."""
+
+    data: bytes
+    mime_type: str
+    suffix: str
+    width: int
+    height: int
+
+
+def uploads_dir() -> Path:
+    """Where uploaded photos are kept: under the var dir, never inside a folder that is served."""
+    path = var_dir() / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def clean_photo(data: bytes, max_bytes: int) -> CleanPhoto:
+    """`data` as a photo with nothing but its pixels (turned upright first, since the EXIF orientation that
+    said how goes with the rest), or PhotoRefused: larger than `max_bytes`, or not an image Pillow opens."""
+    if len(data) > max_bytes:
+        raise PhotoRefused("too_large")
+    if not data:
+        raise PhotoRefused("not_image")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (rather than refuses) between MAX_IMAGE_PIXELS and twice that: refuse both.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                kept_as = KEPT_AS.get(probe.format or "")
+                if kept_as is None:
+                    raise PhotoRefused("not_image")
+                if probe.width * probe.height > MAX_PIXELS:
+                    raise PhotoRefused("too_large")
+                probe.verify()  # a truncated or corrupt file fails here, before decoding it in full
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                upright = ImageOps.exif_transpose(image) or image
+                mode = _plain_mode(upright, kept_as)
+                pixels = upright.convert(mode)
+                # A new image from raw pixels has no `info`: no EXIF, XMP, ICC profile or text chunks.
+                clean = Image.frombytes(mode, pixels.size, pixels.tobytes())
+    except PhotoRefused:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoRefused("not_image") from None
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError, MemoryError):
+        raise PhotoRefused("not_image") from None
+    out = io.BytesIO()
+    if kept_as == "JPEG":
+        clean.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    else:
+        clean.save(out, "PNG", optimize=True)
+    return CleanPhoto(out.getvalue(), MIME[kept_as], SUFFIX[kept_as], clean.width, clean.height)
+
+
+def _plain_mode(image: Image.Image, kept_as: str) -> str:
+    """RGB, or RGBA when a PNG has transparency to keep (JPEG has none)."""
+    if kept_as == "PNG" and (image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info):
+        return "RGBA"
+    return "RGB"
+
+
+def new_media_id(photo: CleanPhoto) -> str:
+    """A fresh `Attachment.media_id` ("upload/<random name>") for `photo`, to record before writing it."""
+    return STORED_PREFIX + secrets.token_hex(16) + photo.suffix
+
+
+def write(media_id: str, photo: CleanPhoto) -> Path:
+    """Write `photo` as the file `media_id` names, under `uploads_dir()`. Written to a temporary name and
+    renamed, so a reader never finds half a file; readable by our user only."""
+    name = media_id[len(STORED_PREFIX) :]
+    if not media_id.startswith(STORED_PREFIX) or not NAME_RE.match(name):
+        raise ValueError("not a stored photo's media id")
+    folder = uploads_dir()
+    partial = folder / f".{name}.part"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(photo.data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, folder / name)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return folder / name
+
+
+def path_of(media_id: Optional[str]) -> Optional[Path]:
+    """The file a stored photo's `media_id` names, or None if it isn't one of ours (or is gone)."""
+    if not media_id or not media_id.startswith(STORED_PREFIX):
+        return None
+    name = media_id[len(STORED_PREFIX) :]
+    if not NAME_RE.match(name):
+        return None
+    path = uploads_dir() / name
+    return path if path.is_file() else None
+
+
+def stored_files(session: Session, conversation_ids: Iterable[str]) -> list[str]:
+    """The `media_id`s of photos we keep for these conversations (for erasure and retention)."""
+    ids = sorted(set(conversation_ids))
+    found: list[str] = []
+    for i in range(0, len(ids), 500):  # databases cap the parameters of one IN
+        found += session.execute(
+            select(Attachment.media_id).where(
+                Attachment.conversation_id.in_(ids[i : i + 500]), Attachment.media_id.like(STORED_PREFIX + "%")
+            )
+        ).scalars()
+    return [m for m in found if m]
+
+
+def delete_files(media_ids: Iterable[str]) -> int:
+    """Delete the stored photos named by `media_ids`; returns how many files went. Missing files are fine
+    (a run that died half-way is simply run again)."""
+    gone = 0
+    for media_id in media_ids:
+        path = path_of(media_id)
+        if path is not None:
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
+
+
+def sweep_partial(now: Optional[float] = None, grace: dt.timedelta = ORPHAN_GRACE) -> int:
+    """Delete half-written files (`.<name>.part`) older than `grace`, left by a process that died while
+    writing one. Returns how many went. Complete files are never swept: each has its row (see above), and
+    the folder may be shared by another database's processes, whose rows this one can't see."""
+    cutoff = (now if now is not None else time.time()) - grace.total_seconds()
+    gone = 0
+    for path in uploads_dir().iterdir():
+        name = path.name
+        partial = name.startswith(".") and name.endswith(".part") and NAME_RE.match(name[1:-5])
+        if partial and path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
