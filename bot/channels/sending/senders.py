@@ -49,12 +49,12 @@ class MetaSender:
     async def send(self, target: Target, out: Outgoing) -> Optional[str]:
         ch, account = target.channel, target.account_id or "me"
         if ch == "whatsapp":
-            body = (
+            wa = (
                 whatsapp_template(target.user_id, out.text, out.language or "")
                 if out.kind == "template"
                 else whatsapp_message(target.user_id, out)
             )
-            return _id(await self.whatsapp.post(f"{account}/messages", body))
+            return _id(await self.whatsapp.post(f"{account}/messages", wa))
         if ch in ("messenger", "instagram"):
             body: dict[str, Any] = {"recipient": {"id": target.user_id}, "message": messenger_message(out, ch)}
             if out.kind == "human_agent":
