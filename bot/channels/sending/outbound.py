@@ -15,6 +15,8 @@ import asyncio
 import logging
 from typing import Optional
 
+from sqlalchemy import select
+
 from bot.channels.config import DeliveryConfig, MetaConfig, XConfig
 from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.sending.limits import split
@@ -89,7 +91,11 @@ async def send_to_resident(
         template = settings().whatsapp_reply_template
         reach = staff_reach(channel, conv.last_inbound_at, utcnow(), template_ready=bool(template))
         if reach == Reach.TEMPLATE:
-            return await _invite_then_hold(sender, conversation_id, conv, text, buttons, case_message_id)
+            held = await _invite_then_hold(sender, conversation_id, conv, text, buttons, case_message_id)
+            if held is not None:
+                return held
+            # The resident wrote meanwhile: their window is open again, so the reply goes as usual.
+            conv = await asyncio.to_thread(_conversation, conversation_id) or conv
     # A public conversation's follow-ups go privately (the comment or post is not the place for a case),
     # held to the limits of the inbox they land in.
     kind = (
@@ -120,11 +126,12 @@ async def _invite_then_hold(
     text: str,
     buttons: Optional[list[dict[str, str]]],
     case_message_id: Optional[int],
-) -> str:
+) -> Optional[str]:
     """WhatsApp past 24 hours with a template configured: queue the approved template inviting the resident
     back (once until they answer, however many replies staff send meanwhile) and hold the reply itself in
     the queue until the resident writes again (`knowledge.delivery.invitations`). Returns the reply's
-    status: awaiting_resident, or failed if the platform refused the template at once."""
+    status: awaiting_resident, or failed if the platform refused the template at once; None if the resident
+    wrote since `conv` was read (nothing queued: the reply may go as usual)."""
     s = settings()
     config = DeliveryConfig.from_env()
     now = utcnow()
@@ -138,16 +145,29 @@ async def _invite_then_hold(
     held_rows = planned(target, reply, conv.last_inbound_at, now, config.retry_for)
     invite_rows = planned(target, invite, conv.last_inbound_at, now, config.retry_for)
 
-    def store() -> tuple[bool, list[int]]:
+    def store() -> Optional[tuple[bool, list[int]]]:
         with session_scope() as session:
             # One transaction: the template is queued ahead of the reply it stands for, or neither is.
+            # The conversation row is locked first (PostgreSQL; SQLite has one writer at a time anyway), so
+            # a resident's message being recorded right now either lands first, and we see its new window
+            # below, or waits for us and then releases what we hold: never a reply held after its release.
+            session.execute(select(Conversation.id).where(Conversation.id == conversation_id).with_for_update())
             invited = invitations.invite_once(session, conversation_id, now)
+            last = session.execute(
+                select(Conversation.last_inbound_at).where(Conversation.id == conversation_id)
+            ).scalar_one_or_none()
+            if staff_reach(conv.channel, last, now, template_ready=True) != Reach.TEMPLATE:
+                session.rollback()
+                return None
             if invited:
                 outbox.queue(session, conversation_id, conv.channel, invite_rows, now)
             held = invitations.hold(session, conversation_id, conv.channel, held_rows, now, case_message_id)
             return invited, held
 
-    invited, held = await asyncio.to_thread(store)
+    stored = await asyncio.to_thread(store)
+    if stored is None:
+        return None
+    invited, held = stored
     if invited:
         log.info("inviting conversation %s back with the WhatsApp template", pseudonym(conversation_id))
         dispatcher = Dispatcher(sender, [conv.channel], config, _console_claimer(config), wake_for_retries=False)
