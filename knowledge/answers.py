@@ -438,6 +438,7 @@ def email_reply_body(c: Council, reference: str, staff_text: str) -> str:
         f"You left this email address in our chat for this case only. We'll delete it with the case."
     )
 
+
 # --- Web chat: who a reply is from, and photos (issue 12: a web chat that remembers) --------------------------
 
 

@@ -122,6 +122,11 @@ class Conversation(Base):
     access_token_hash = Column(String(64), nullable=True)
     created_at = Column(DateTime, default=_now, nullable=False)
     updated_at = Column(DateTime, default=_now, onupdate=_now, nullable=False)
+    # --- WhatsApp after 24 hours (issue 12; migration 0014) ---
+    # When the approved template inviting the resident back was last queued for this conversation. Staff
+    # replies sent while it is newer than `last_inbound_at` wait for the resident's answer rather than send a
+    # second template; cleared when the platform refuses the template, so the next reply may try again.
+    invited_at = Column(DateTime, nullable=True)
 
 
 class InboundEvent(Base):
@@ -185,7 +190,12 @@ class OutboundMessage(Base):
     (the messaging window closed at `window_ends_at` before it could go: nothing sent). `text`, `buttons`
     and `target` (the resident's platform id, our account id and the post to answer under) are what is
     needed to send; they are cleared once the row is final, since the tracker store keeps the bot's
-    words. `error` is a short description and `error_code` the platform's code, never message content."""
+    words. `error` is a short description and `error_code` the platform's code, never message content.
+
+    WhatsApp after 24 hours (issue 12): `kind` template is the approved template inviting the resident back
+    (`text` holds its name, `target["language"]` its language code); a staff reply waiting for the resident
+    to answer it has status awaiting_resident (not sent, not blocking the queue) until their next message
+    makes it pending again, or failed if the platform refuses the template."""
 
     __tablename__ = "outbound_messages"
     id = Column(Integer, primary_key=True)

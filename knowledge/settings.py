@@ -107,6 +107,19 @@ class Settings:
         "X_ACCESS_TOKEN", None, "OAuth 2.0 user-context token of the council's X account"
     )
     x_api_url: str = _setting("X_API_URL", "https://api.x.com", "X API base URL")
+
+    # --- WhatsApp after 24 hours: the approved template that invites a resident back (issue 12) ----------------
+    whatsapp_reply_template: str = _setting(
+        "WHATSAPP_REPLY_TEMPLATE",
+        "",
+        "name of the council's approved WhatsApp template inviting a resident back, sent when staff reply more "
+        "than 24 hours after the resident's last message (empty: none, such replies are not sent)",
+    )
+    whatsapp_template_language: str = _setting(
+        "WHATSAPP_TEMPLATE_LANGUAGE", "en_GB", "language code the template was approved in (Meta's, like en_GB)"
+    )
+    # --- (end of the WhatsApp template block) ---------------------------------------------------------------------
+
     platform_api_timeout_seconds: float = _setting(
         "PLATFORM_API_TIMEOUT_SECONDS",
         10.0,

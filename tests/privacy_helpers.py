@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from knowledge.casework import cases
 from knowledge.catalogue import unanswered
 from knowledge.db import get_engine, session_scope
-from knowledge.delivery import conversations, outbox
+from knowledge.delivery import conversations, invitations, outbox
 from knowledge.models import StaffUser
 
 ANN_MESSENGER = "messenger:1000000000000001"
@@ -119,6 +119,10 @@ def save_conversation(tracker_url: str, sender_id: str, lines: list[tuple[str, s
     store.engine.dispose()
 
 
+# A staff reply to Ann on WhatsApp waiting for her to answer the invitation template.
+HELD_FOR_ANN = "Ann, your assisted collection starts Monday"
+
+
 def populate(stores: Stores, at: dt.datetime = START) -> dict[str, str]:
     """Ann's and Bob's data in every store, starting at `at`. Returns their case references."""
     refs = {}
@@ -151,6 +155,10 @@ def populate(stores: Stores, at: dt.datetime = START) -> dict[str, str]:
         # Ann on WhatsApp: no case, a conversation record and a send attempt.
         conversations.touch_conversation(session, ANN_WHATSAPP, "whatsapp", "private", "447700900123", None, None, at)
         _queue_reply(session, ANN_WHATSAPP, "whatsapp", "447700900123", "Your bin day is Tuesday", at)
+        # WhatsApp after 24 hours (issue 12): a staff reply held until Ann answers the invitation template.
+        invitations.invite_once(session, ANN_WHATSAPP, at)
+        held = outbox.Planned("message", HELD_FOR_ANN, {"user_id": "447700900123", "account_id": "page1"}, at, None)
+        invitations.hold(session, ANN_WHATSAPP, "whatsapp", [held], at)
         # A web chat visitor (anonymous id) who typed Ann's email into a question the bot couldn't answer.
         unanswered.record(
             session,

@@ -144,7 +144,9 @@ class Inbox:
             self._working.discard(event_id)
         if queued is None:
             return
-        if queued and self.dispatcher is not None:
+        if self.dispatcher is not None:
+            # Even with nothing queued now: the message may have released staff replies that were waiting
+            # for the resident to write (WhatsApp past 24 hours). A kick with nothing due costs one query.
             self.dispatcher.kick(incoming.conversation_id)
         # Messages that were held back behind this one (received meanwhile elsewhere). If they can't be
         # looked up now, the sweep finds them.

@@ -18,9 +18,10 @@ from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
 from bot.channels.handover_gate import intercept
 from bot.channels.sending.replies import Understanding, plan, planned
 from bot.channels.sending.senders import Target
+from bot.channels.table import channel
 from knowledge import answers
 from knowledge.db import session_scope
-from knowledge.delivery import conversations, outbox
+from knowledge.delivery import conversations, invitations, outbox
 from knowledge.models import Council
 from knowledge.personal_data.privacy import pseudonym
 from knowledge.understanding.text import clean_text
@@ -67,7 +68,7 @@ class Responder:
             text,
             [a.kind for a in incoming.attachments],
             now,
-            lambda session: self._remember(session, incoming, at),
+            lambda session: self._remember(session, incoming, at, now),
         )
         if instead is not None:  # a person has this conversation, or it was a satisfaction score
             # Staff have it, but someone in danger still gets the numbers at once.
@@ -123,10 +124,10 @@ class Responder:
             return None
         return (parse.get("intent") or {}).get("name")
 
-    @staticmethod
-    def _remember(session: Session, incoming: Incoming, at: dt.datetime) -> None:
+    def _remember(self, session: Session, incoming: Incoming, at: dt.datetime, now: dt.datetime) -> None:
         """Keep the conversation's details (for staff replies and the messaging window) and references to
-        what the resident attached."""
+        what the resident attached; release staff replies that were waiting for the resident to write
+        (WhatsApp past 24 hours), within the window this message opens. The inbox then kicks the sender."""
         conversations.touch_conversation(
             session,
             incoming.conversation_id,
@@ -145,6 +146,17 @@ class Responder:
             SUPPORTED_ATTACHMENTS,
             at,
         )
+        window = channel(incoming.channel).window
+        ends = None if window is None else at + window
+        give_up = now + self.retry_for if ends is None else min(ends, now + self.retry_for)
+        released = invitations.release(session, incoming.conversation_id, ends, give_up)
+        if released:
+            log.info(
+                "released %d staff repl%s held for conversation %s",
+                released,
+                "y" if released == 1 else "ies",
+                pseudonym(incoming.conversation_id),
+            )
 
 
 def _public_context(intent: Optional[str]) -> tuple[Understanding, Optional[Council]]:

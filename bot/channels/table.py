@@ -74,7 +74,8 @@ class Channel:
     limits. `private_word`: what residents call that private message on the platform.
     `one_private_reply`: the follow-up must be a single message (Meta: one private reply per comment).
     `polled`: residents' pages collect our messages (web chat, REST); we can't push to them.
-    `webhook_object`: Meta's webhook `object` whose events carry this channel (None: not a Meta webhook)."""
+    `webhook_object`: Meta's webhook `object` whose events carry this channel (None: not a Meta webhook).
+    `title`: the channel's name as staff read it in a sentence ("WhatsApp", "Facebook comments")."""
 
     name: str
     id_prefix: str
@@ -88,6 +89,7 @@ class Channel:
     one_private_reply: bool = False
     polled: bool = False
     webhook_object: Optional[str] = None
+    title: str = ""
 
     @property
     def origin(self) -> str:
@@ -123,9 +125,9 @@ _INSTAGRAM = Limits(1000, quick_replies=13, quick_reply_chars=20)
 # In the order staff see them in the console's channel filter.
 CHANNELS: tuple[Channel, ...] = (
     # Our web chat page: conversation ids "web:<id the page chose>"; the page polls for staff replies.
-    Channel("webchat", "web:", public=False, platform=LOCAL, polled=True),
+    Channel("webchat", "web:", public=False, platform=LOCAL, polled=True, title="the web chat"),
     # REST callers name their own sender; "rest:" keeps them out of every other channel's conversations.
-    Channel("rest", "rest:", public=False, platform=LOCAL, polled=True),
+    Channel("rest", "rest:", public=False, platform=LOCAL, polled=True, title="the REST channel"),
     # Messenger: free-form messages within 24 hours of the resident's last message; a person may answer
     # up to 7 days later with the HUMAN_AGENT tag (Meta messaging policy).
     Channel(
@@ -137,6 +139,7 @@ CHANNELS: tuple[Channel, ...] = (
         window=DAY,
         after_window=HUMAN_AGENT_TAG,
         webhook_object="page",
+        title="Messenger",
     ),
     # Comments on the council's Facebook Page: public replies up to 8,000 characters; one private reply per
     # comment, within 7 days, delivered to the author's Messenger inbox under Messenger's limits.
@@ -152,6 +155,7 @@ CHANNELS: tuple[Channel, ...] = (
         private_word="private message",
         one_private_reply=True,
         webhook_object="page",
+        title="Facebook comments",
     ),
     # Instagram Direct: as Messenger, with 1,000 characters of text.
     Channel(
@@ -163,6 +167,7 @@ CHANNELS: tuple[Channel, ...] = (
         window=DAY,
         after_window=HUMAN_AGENT_TAG,
         webhook_object="instagram",
+        title="Instagram Direct",
     ),
     # Instagram comments: public replies up to 2,200 characters; one private reply per comment within 7 days,
     # delivered to Instagram Direct, so Instagram's 1,000-character limit applies to it.
@@ -178,6 +183,7 @@ CHANNELS: tuple[Channel, ...] = (
         private_word="direct message",
         one_private_reply=True,
         webhook_object="instagram",
+        title="Instagram comments",
     ),
     # WhatsApp Cloud API: text 4,096; an interactive body 1,024 with 3 reply buttons of 20 characters or a
     # list of 10 rows of 24. Outside 24 hours only an approved template may be sent.
@@ -190,9 +196,10 @@ CHANNELS: tuple[Channel, ...] = (
         window=DAY,
         after_window=TEMPLATE_ONLY,
         webhook_object="whatsapp_business_account",
+        title="WhatsApp",
     ),
     # X direct messages: up to 10,000 characters, no messaging window on the API we use.
-    Channel("x", "x:", public=False, platform=X, limits=Limits(10000)),
+    Channel("x", "x:", public=False, platform=X, limits=Limits(10000), title="X direct messages"),
     # X mentions: a reply post is 280 characters, each link counting 23 whatever its length; the private
     # follow-up is a DM (as many messages as needed).
     Channel(
@@ -203,6 +210,7 @@ CHANNELS: tuple[Channel, ...] = (
         limits=Limits(280, url_weight=23),
         private_side="x",
         private_word="DM",
+        title="X mentions",
     ),
 )
 

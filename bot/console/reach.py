@@ -10,10 +10,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
 
-from bot.channels.table import HUMAN_AGENT_WINDOW, META, NOTHING, Reach, X, channel, staff_reach
+from bot.channels.table import HUMAN_AGENT_WINDOW, META, NOTHING, TEMPLATE_ONLY, Reach, X, channel, staff_reach
 from bot.console.templating import uk_time
 from knowledge.casework import contact_back
 from knowledge.models import CaseContact
+from knowledge.settings import settings
 
 _PLATFORM = {META: "Meta", X: "X"}
 
@@ -64,8 +65,8 @@ def banner(
         return ReachBanner(
             "none", f"Replies can't be sent on '{channel_name}': it isn't a channel we know.", True, **extra
         )
-    name = channel_name.replace("_", " ").capitalize()
-    reach = staff_reach(channel_name, last_inbound_at, now, template_ready=False)
+    name = here.title or channel_name
+    reach = staff_reach(channel_name, last_inbound_at, now, template_ready=bool(settings().whatsapp_reply_template))
     platform = _PLATFORM.get(here.platform, "The platform")
     if reach == Reach.POLLED:
         words = "They'll see your reply when they next open the chat"
@@ -104,4 +105,6 @@ def banner(
             f"They can't be reached on {name} any more: {platform} allows replies up to "
             f"{here.window_words(staff=True)} after the resident's last message ({_ago(now - last_inbound_at)})."
         )
+        if here.after_window == TEMPLATE_ONLY:
+            words += " After that only an approved template may invite them back, and none is configured."
     return ReachBanner(reach.value, words, True, **extra)

@@ -57,6 +57,7 @@ class FakePlatform:
         self.delay = 0.0
         self._ids = count(1)
         self._lock = threading.Condition()
+        self._init_templates()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -145,6 +146,10 @@ class FakePlatform:
             status, extra = failure
             call.status = status
             return status, {"error": {"message": "fake failure", "code": status}}, extra
+        refusal = self._template_refusal(body)
+        if refusal is not None:
+            call.status = refusal[0]
+            return refusal[0], refusal[1], {}
         call.status = 200
         n = next(self._ids)
         if path.startswith("/2/tweets"):
@@ -156,6 +161,54 @@ class FakePlatform:
         if path.rstrip("/").endswith("/messages"):
             return 200, {"recipient_id": "r", "message_id": f"m_{n}"}, {}
         return 200, {"id": f"c_{n}"}, {}
+
+    # --- WhatsApp templates (issue 12) ----------------------------------------------------------------------------
+    # The WhatsApp Business Account's approved templates, and Meta's refusals: a template name/language that
+    # isn't approved gets 400 with Graph error 132001, as the Cloud API answers; `refuse_templates` makes
+    # every template call fail with a given code (131047 re-engagement, 132015 paused...).
+    def _init_templates(self) -> None:
+        self.approved_templates: set[tuple[str, str]] = set()
+        self._template_refusal_code: Optional[int] = None
+
+    def approve_template(self, name: str, language: str) -> None:
+        """The council got template `name` approved in `language`: calls naming it are accepted."""
+        with self._lock:
+            self.approved_templates.add((name, language))
+
+    def refuse_templates(self, code: Optional[int]) -> None:
+        """Refuse every template call with Graph error `code` (None: judge by the approved list again)."""
+        with self._lock:
+            self._template_refusal_code = code
+
+    def _template_refusal(self, body: Any) -> Optional[tuple[int, dict[str, Any]]]:
+        if not (isinstance(body, dict) and body.get("messaging_product") == "whatsapp"):
+            return None
+        if body.get("type") != "template":
+            return None
+        template = body.get("template") or {}
+        name, language = template.get("name"), (template.get("language") or {}).get("code")
+        with self._lock:
+            code = self._template_refusal_code
+            if code is None and (name, language) not in self.approved_templates:
+                code = 132001
+        if code is None:
+            return None
+        message = {
+            132001: "(#132001) Template name does not exist in the translation",
+            131047: "(#131047) Re-engagement message",
+        }.get(code, f"(#{code}) Template refused")
+        error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Afake"}
+        return 400, {"error": error}
+
+    def templates_sent(self) -> list[Call]:
+        """The template calls the platform accepted."""
+        return [
+            c
+            for c in list(self.calls)
+            if c.status == 200 and isinstance(c.body, dict) and c.body.get("type") == "template"
+        ]
+
+    # --- (end of the WhatsApp templates block) -------------------------------------------------------------------
 
     def wait_for(self, n: int, timeout: float = 30.0) -> list[Call]:
         """Wait until at least `n` API calls have arrived; returns all calls so far."""
@@ -186,6 +239,7 @@ class FakePlatform:
             self._failures.clear()
             self._stalls.clear()
             self._failing_until = 0.0
+            self._template_refusal_code = None
         self._released.set()
         self.delay = 0.0
 

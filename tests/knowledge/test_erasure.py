@@ -32,6 +32,7 @@ from tests.privacy_helpers import (
     BOB_MESSENGER,
     BOB_TEXTS,
     BOB_UNANSWERED,
+    HELD_FOR_ANN,
     START,
     everything,
     populate,
@@ -57,6 +58,7 @@ ANN_TRACES = (
     "Rang ann",
     "Thanks ann, we've logged it",
     "Your bin day is Tuesday",
+    HELD_FOR_ANN,
 )
 BOB_TRACES = (
     "2000000000000002",
@@ -240,7 +242,8 @@ def test_export_holds_the_residents_data_and_nothing_of_anyone_else(stores, tmp_
     assert by_id[ANN_MESSENGER]["attachments"][0]["url"] == "https://cdn.example/1000000000000001.jpg"
     # A reply still queued for her is hers too, words and all.
     assert [(o["status"], o["text"], o["target"]["user_id"]) for o in by_id[ANN_WHATSAPP]["outbound_messages"]] == [
-        ("pending", "Your bin day is Tuesday", "447700900123")
+        ("pending", "Your bin day is Tuesday", "447700900123"),
+        ("awaiting_resident", HELD_FOR_ANN, "447700900123"),  # held for the WhatsApp invitation: hers too
     ]
     [case] = data["cases"]
     assert case["reference"] == refs["ann"]

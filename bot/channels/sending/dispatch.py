@@ -29,7 +29,7 @@ from bot.channels.sending.replies import Sender
 from bot.channels.sending.senders import Outgoing, Target
 from bot.platforms.api import PlatformError
 from knowledge.db import session_scope
-from knowledge.delivery import outbox
+from knowledge.delivery import invitations, outbox
 from knowledge.delivery.claims import Claimer
 from knowledge.delivery.conversations import utcnow
 from knowledge.personal_data.privacy import pseudonym
@@ -163,7 +163,8 @@ class Dispatcher:
             row.channel, row.target.get("user_id") or "", row.target.get("account_id"), row.target.get("reply_to")
         )
         try:
-            msg_id = await self.sender.send(target, Outgoing(row.kind, row.text, row.buttons))
+            out = Outgoing(row.kind, row.text, row.buttons, language=row.target.get("language"))
+            msg_id = await self.sender.send(target, out)
         except PlatformError as exc:  # already logged by the client, without content
             if exc.maybe_delivered:
                 log.warning(
@@ -225,6 +226,10 @@ class Dispatcher:
         def store() -> None:
             with session_scope() as session:
                 outbox.finish(session, row.id, self.claimer, status, self.clock(), platform_message_id, error, code)
+                if row.kind == invitations.TEMPLATE and status == "failed":
+                    # WhatsApp refused the invitation: the replies waiting for it fail with the reason, in
+                    # the same transaction, so none is left waiting for an answer that can't come.
+                    invitations.refused(session, row.conversation_id, self.clock(), error, code)
 
         await self._store(store, row, status)
 

@@ -100,16 +100,26 @@ def planned(
     when retrying stops (the window's end, or `retry_for` from now if sooner)."""
     rows = []
     for out in outgoing:
-        # A public reply has no window; a private one follows the channel's (a comment's: its private reply's).
+        # A public reply has no window, nor has WhatsApp's approved template (it exists to reach a resident
+        # after the window); a private one follows the channel's (a comment's: its private reply's).
         here = channel(target.channel)
-        window = None if out.kind == "public_reply" else here.staff_window if out.kind == "human_agent" else here.window
+        window = (
+            None
+            if out.kind in ("public_reply", "template")
+            else here.staff_window
+            if out.kind == "human_agent"
+            else here.window
+        )
         ends = None if window is None else (last_inbound_at or dt.datetime.min) + window
         give_up = now + retry_for if ends is None else min(ends, now + retry_for)
+        where = {"user_id": target.user_id, "account_id": target.account_id, "reply_to": target.reply_to}
+        if out.language:
+            where["language"] = out.language  # a template's language travels with the row
         rows.append(
             outbox.Planned(
                 out.kind,
                 out.text,
-                {"user_id": target.user_id, "account_id": target.account_id, "reply_to": target.reply_to},
+                where,
                 give_up,
                 ends,
                 list(out.buttons),

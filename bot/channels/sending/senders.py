@@ -19,11 +19,13 @@ class Outgoing:
     """One message to send. `kind`: message (in a private conversation), human_agent (a staff member's message
     in a private Messenger or Instagram conversation: sent with Meta's HUMAN_AGENT tag, so it may go up to 7
     days after the resident's last message), public_reply (under the comment or post), private_reply
-    (privately to the author of a public comment or post)."""
+    (privately to the author of a public comment or post), template (WhatsApp past 24 hours: the approved
+    template inviting the resident back; `text` is its name and `language` its language code)."""
 
     kind: str
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
+    language: Optional[str] = None
 
 
 @dataclass
@@ -47,7 +49,12 @@ class MetaSender:
     async def send(self, target: Target, out: Outgoing) -> Optional[str]:
         ch, account = target.channel, target.account_id or "me"
         if ch == "whatsapp":
-            return _id(await self.whatsapp.post(f"{account}/messages", whatsapp_message(target.user_id, out)))
+            wa = (
+                whatsapp_template(target.user_id, out.text, out.language or "")
+                if out.kind == "template"
+                else whatsapp_message(target.user_id, out)
+            )
+            return _id(await self.whatsapp.post(f"{account}/messages", wa))
         if ch in ("messenger", "instagram"):
             body: dict[str, Any] = {"recipient": {"id": target.user_id}, "message": messenger_message(out, ch)}
             if out.kind == "human_agent":
@@ -97,6 +104,19 @@ def messenger_message(out: Outgoing, channel_name: str) -> dict[str, Any]:
             for b in out.buttons[: limits.quick_replies]
         ]
     return message
+
+
+def whatsapp_template(to: str, name: str, language: str) -> dict[str, Any]:
+    """Cloud API template message: the council's approved template `name` in `language` (e.g. en_GB), with
+    no placeholders, so nothing the resident or staff wrote goes into it. `deterministic`: Meta's only
+    language policy, the template in exactly that language or an error."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {"name": name, "language": {"policy": "deterministic", "code": language}},
+    }
 
 
 def whatsapp_message(to: str, out: Outgoing) -> dict[str, Any]:

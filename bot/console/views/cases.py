@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import casework, mail
-from bot.channels.table import NAMES, channel, private_side
+from bot.channels.table import NAMES, TEMPLATE_ONLY, channel, private_side
 from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg, parse_int
@@ -30,12 +30,18 @@ from bot.console.templating import render, uk_time
 from knowledge import answers
 from knowledge.casework import cases, contact_back
 from knowledge.catalogue.search import search_services
+from knowledge.delivery import invitations
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, CaseMessage, Conversation, StaffUser
+from knowledge.settings import settings
 from knowledge.staff import AGENT
 
 FILTERS = ("status", "channel", "reason", "priority", "owner")
 CHANNELS = NAMES  # every channel, for the queue's filter
+
+
+# Delivery statuses that need more than their name on the timeline (the page shows the rest as they are).
+DELIVERY_WORDS = {invitations.AWAITING: "waiting for the resident to answer the invitation"}
 
 
 def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
@@ -49,7 +55,7 @@ def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
         "intent": meta.get("intent"),
         "confidence": meta.get("confidence"),
         "links": meta.get("links") or [],
-        "delivery": m.delivery,
+        "delivery": DELIVERY_WORDS.get(m.delivery or "", m.delivery),
         "attachments": meta.get("attachments") or [],
         "via": meta.get("via"),  # "email": a staff reply sent to the address the resident left
         "error": meta.get("error"),  # why sending failed, as the mail server answered
@@ -277,6 +283,8 @@ async def reply(request: Request, reference: str) -> HTTPResponse:
         "failed": "The reply could not be delivered. It is on the case; try again or phone the resident.",
         "outside_window": _outside_window(sent.channel),
         "too_long": _too_long(sent.channel),
+        invitations.AWAITING: "Reply held: WhatsApp allows only an approved template after 24 hours, so the "
+        "resident has been invited to reply. Your reply goes as soon as they answer. This page shows when it has.",
     }
     if sent.polled and sent.delivery == "queued":
         # Web chat and REST residents collect replies from their page: waiting there is success.
@@ -308,6 +316,8 @@ def _outside_window(name: str) -> str:
         if window
         else "the platform's messaging window has closed"
     )
+    if name and channel(name).after_window == TEMPLATE_ONLY and not settings().whatsapp_reply_template:
+        rule = "WhatsApp allows only an approved template after 24 hours; none is configured: WHATSAPP_REPLY_TEMPLATE"
     return f"Not sent: {rule}. Phone or email them instead."
 
 
