@@ -24,13 +24,14 @@ from sqlalchemy import select
 from bot.channels import webchat_memory
 from bot.channels.webchat import SENDER_PREFIX
 from knowledge.casework import cases
+from knowledge.catalogue.content import load
 from knowledge.db import session_scope
 from knowledge.delivery import uploads
 from knowledge.models import Attachment, CaseMessage, StaffUser
 from knowledge.personal_data.erasure import PHOTO_FILES, erase
 from knowledge.personal_data.retention import Periods, apply
 from knowledge.personal_data.subjects import parse_identifier
-from knowledge.settings import SettingError, settings
+from knowledge.settings import CONTENT_DIR, SettingError, settings
 from knowledge.staff import AGENT, create_user
 from tests.bot.console_helpers import PASSWORD, client, make_db, running_console, signed_in
 from tests.bot.test_webchat_page import Recorder, post_full
@@ -384,6 +385,8 @@ def console_with_photo(
 ) -> Iterator[tuple[str, str, int]]:
     """(console URL, case reference, photo id): a web chat photo on a case, and a console over it."""
     db_url = make_db(tmp_path)
+    with session_scope(db_url) as session:  # the case page words suggestions from the council's content
+        load(session, CONTENT_DIR)
     monkeypatch.setenv("DATABASE_URL", db_url)
     token = start("resident-console-001")
     send_photo("resident-console-001", png_with_gps(), token)
@@ -402,6 +405,8 @@ def test_console_shows_the_photo_to_signed_in_staff_only(console_with_photo: tup
         assert anonymous.get(url).status_code in (302, 303, 401)
         assert anonymous.get(f"/cases/{reference}/photos").status_code in (302, 303, 401)
     with signed_in(base, "agent") as agent:
+        case_page = agent.get(f"/cases/{reference}")
+        assert f'href="/cases/{reference}/photos"' in case_page.text and "1 photo the resident sent" in case_page.text
         page = agent.get(f"/cases/{reference}/photos")
         assert page.status_code == 200 and f'src="{url}"' in page.text
         resp = agent.get(url)

@@ -17,7 +17,7 @@ from sanic import Sanic, response
 from sanic.exceptions import NotFound
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import casework, mail
@@ -32,7 +32,7 @@ from knowledge.casework import cases, contact_back
 from knowledge.catalogue.search import search_services
 from knowledge.delivery import invitations
 from knowledge.delivery.conversations import utcnow
-from knowledge.models import Case, CaseMessage, Conversation, StaffUser
+from knowledge.models import Attachment, Case, CaseMessage, Conversation, StaffUser
 from knowledge.settings import settings
 from knowledge.staff import AGENT
 
@@ -165,9 +165,15 @@ async def _case_page(
             contact_back.contact_for(session, case.id),
             utcnow(),
         )
+        photos = session.execute(
+            select(func.count(Attachment.id)).where(
+                Attachment.conversation_id == case.conversation_id, Attachment.kind == "image"
+            )
+        ).scalar_one()
         return {
             "case": case,
             "reach": reach,
+            "photos": photos,
             "lines": [_message_json(m, names) for m in lines],
             "names": names,
             "audit": cases.audit_trail(session, case.id),
