@@ -13,13 +13,13 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-# The channel table is a plain module (no Rasa, no database) and the one home of the platforms' windows;
-# the action server reads it rather than keep a second copy of those rules.
-from bot.channels.table import staff_reach
 from knowledge import answers
 from knowledge.answers import Reply
 from knowledge.casework.handover import Handover, HandoverReason, request_handover
 from knowledge.catalogue import unanswered
+
+# The channel table is a plain module (no Rasa, no database) and the one home of the platforms' windows;
+# the action server reads it rather than keep a second copy of those rules.
 from knowledge.db import session_scope
 from knowledge.personal_data.privacy import pseudonym
 
@@ -143,16 +143,6 @@ def _when(timestamp: Any) -> Optional[dt.datetime]:
         return None
 
 
-def _reach_at(channel: str, last_inbound_at: dt.datetime, at: dt.datetime) -> str:
-    """How staff could reach a resident of `channel` who last wrote at `last_inbound_at`, at time `at`, with
-    no WhatsApp template assumed (one may be refused, so the resident is offered another way then too). A
-    channel the table doesn't know reaches freely: nothing to offer."""
-    try:
-        return staff_reach(channel, last_inbound_at, at, template_ready=False).value
-    except KeyError:
-        return "free"
-
-
 def hand_over(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
@@ -182,7 +172,7 @@ def hand_over(
             reply_for=lambda h: answers.handover_answer(
                 council, h.reference, h.created, h.urgent, h.expectation, h.offer_contact
             ),
-            reach=_reach_at,
+            offer_contact=True,
         )
     except Exception:  # noqa: BLE001 - without a case, a phone number is still a way to a person
         log.exception("handover failed in conversation %s", pseudonym(tracker.sender_id))

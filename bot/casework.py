@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from bot import mail
 from bot.channels.sending.outbound import send_to_resident
-from bot.channels.table import POLLED
 from knowledge import answers
 from knowledge.casework import cases, contact_back
+from knowledge.channels import POLLED
 from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, CaseMessage, StaffUser

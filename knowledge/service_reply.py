@@ -28,6 +28,7 @@ from knowledge.casework.handover import HandoverReason
 from knowledge.catalogue import notices
 from knowledge.catalogue.search import search_services
 from knowledge.catalogue.unanswered import LOW_CONFIDENCE as LOW_CONFIDENCE_KIND
+from knowledge.channels import Reach
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Council, Service
 from knowledge.understanding.followups import Aspect, aspect_of, other_bin, refers_back
@@ -171,5 +172,5 @@ def handover_line(
     priority = priority_for(reason.value)
     due = reply_due(priority, now, hours)
     # The preview stands for web chat (and REST): a way back is offered there exactly when we're closed now.
-    offer = contact_back.offer_wanted(contact_back.POLLED, hours.is_open(now))
+    offer = contact_back.offer_wanted(Reach.POLLED, hours.is_open(now))
     return answers.handover_answer(c, reference, True, priority == "urgent", hours.describe(now, due), offer)

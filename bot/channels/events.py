@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from bot.channels.table import PUBLIC, channel
+from knowledge.channels import PUBLIC, channel
 
 # What residents may send besides text that reports can use. Everything else gets a polite "can't open".
 SUPPORTED_ATTACHMENTS = frozenset({"image", "location"})
@@ -48,7 +48,7 @@ class AttachmentRef:
 class Incoming:
     """One message from a resident.
 
-    `channel` is the name of a platform channel in `bot/channels/table.py` (messenger, x_mention...);
+    `channel` is the name of a platform channel in `knowledge/channels.py` (messenger, x_mention...);
     `platform_id` is the platform's id for this message (the dedupe key); `user_id` the resident's id on the
     platform; `account_id` our page, Instagram account, WhatsApp number id or X account that received it;
     `reply_to` the comment or post to answer under (public channels); `sent_at` the platform's timestamp."""

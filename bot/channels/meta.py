@@ -19,7 +19,7 @@ from bot.channels.platform import PlatformInput
 from bot.channels.sending.replies import Sender
 from bot.channels.sending.senders import MetaSender
 from bot.channels.signatures import meta_signature, valid
-from bot.channels.table import META_CHANNELS
+from knowledge.channels import META_CHANNELS
 
 
 class MetaInput(PlatformInput):

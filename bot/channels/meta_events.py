@@ -17,7 +17,7 @@ from bot.channels.events import as_dict as _dict
 from bot.channels.events import as_list as _list
 from bot.channels.events import as_str as _str
 from bot.channels.events import collect as _collect
-from bot.channels.table import for_webhook
+from knowledge.channels import for_webhook
 
 _NAME = re.compile(r"[a-z_]{1,40}")
 

@@ -18,8 +18,8 @@ from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
 from bot.channels.handover_gate import intercept
 from bot.channels.sending.replies import Understanding, plan, planned
 from bot.channels.sending.senders import Target
-from bot.channels.table import channel
 from knowledge import answers
+from knowledge.channels import channel
 from knowledge.db import session_scope
 from knowledge.delivery import conversations, invitations, outbox
 from knowledge.models import Council

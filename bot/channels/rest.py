@@ -30,8 +30,8 @@ from bot.channels.flood_gate import address_of, rest_refusal
 from bot.channels.handover_gate import intercept
 from bot.channels.jsonsafe import UnsafeJson, loads
 from bot.channels.ratelimit import limiter
-from bot.channels.table import channel
 from knowledge.casework import cases
+from knowledge.channels import channel
 from knowledge.db import session_scope
 from knowledge.delivery.access import authorize_write, may_read
 from knowledge.delivery.conversations import touch_conversation, utcnow

@@ -41,9 +41,9 @@ from bot.channels.rest import (
     answer_webhook,
     tracker_intent,
 )
-from bot.channels.table import channel
 from bot.static_files import Asset, load_assets
 from knowledge.answers import council
+from knowledge.channels import channel
 from knowledge.db import session_scope
 from knowledge.settings import settings
 

@@ -26,8 +26,8 @@ from sqlalchemy import delete
 from bot.channels.handover_gate import intercept
 from bot.channels.ratelimit import limiter
 from bot.channels.rest import NOT_YOURS, SENDER_RE, TOKEN_HEADER
-from bot.channels.table import channel
 from knowledge import answers
+from knowledge.channels import channel
 from knowledge.db import session_scope
 from knowledge.delivery import chat_history, uploads
 from knowledge.delivery.access import authorize_write, may_read

@@ -19,7 +19,7 @@ from bot.channels.platform import PlatformInput
 from bot.channels.sending.replies import Sender
 from bot.channels.sending.senders import XSender
 from bot.channels.signatures import x_crc_response, x_signature
-from bot.channels.table import X_CHANNELS
+from knowledge.channels import X_CHANNELS
 
 
 class XInput(PlatformInput):

@@ -10,9 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
 
-from bot.channels.table import HUMAN_AGENT_WINDOW, META, NOTHING, TEMPLATE_ONLY, Reach, X, channel, staff_reach
 from bot.console.templating import uk_time
 from knowledge.casework import contact_back
+from knowledge.channels import HUMAN_AGENT_WINDOW, META, NOTHING, TEMPLATE_ONLY, Reach, X, channel, staff_reach
 from knowledge.models import CaseContact
 from knowledge.settings import settings
 

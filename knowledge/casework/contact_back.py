@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from knowledge import answers
 from knowledge.casework.cases import REFERENCE_PREFIX
+from knowledge.channels import Reach
 from knowledge.models import Case, CaseContact
 
-# How staff can reach a resident at the reply-due time, as bot/channels/table.py `Reach` values (that
-# module owns the channel facts; knowledge/ may not import it, so the caller passes the answer in).
-FREE, TAGGED, POLLED = "free", "tagged", "polled"
+# How staff can reach a resident at the reply-due time without needing another way back.
+_REACHABLE = (Reach.FREE, Reach.TAGGED, Reach.POLLED)
 
 OPEN, RETRY, DONE = "open", "retry", "done"
 
@@ -69,11 +69,11 @@ class Found:
         return bool(self.email or self.phone)
 
 
-def offer_wanted(reach_at_due: str, open_now: bool, public: bool = False) -> bool:
+def offer_wanted(reach_at_due: Reach, open_now: bool, public: bool = False) -> bool:
     """Should the handover answer offer to take an email address or phone number?
 
     `reach_at_due`: how staff could reach the resident at the reply-due time if the resident wrote nothing
-    more (bot/channels/table.py `staff_reach` with the case's due time as "now", no template assumed: a
+    more (knowledge/channels.py `staff_reach` with the case's due time as "now", no template assumed: a
     template may be refused). Offer when that is neither a plain nor a human-agent-tagged message (the
     window will have closed), and whenever we are closed now (a web chat resident will have shut the tab
     long before anyone replies; on other channels the wait is long too). Never for a public comment or
@@ -82,7 +82,7 @@ def offer_wanted(reach_at_due: str, open_now: bool, public: bool = False) -> boo
         return False
     if not open_now:
         return True
-    return reach_at_due not in (FREE, TAGGED, POLLED)
+    return reach_at_due not in _REACHABLE
 
 
 def read(text: str) -> Found:

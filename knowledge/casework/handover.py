@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Optional
 
-from knowledge import answers
+from knowledge import answers, channels
 from knowledge.casework import cases, contact_back
 from knowledge.casework.business_hours import BusinessHours
 from knowledge.db import session_scope
@@ -51,12 +51,6 @@ class Handover:
     offer_contact: bool = False
 
 
-#: How staff could reach the resident of a `channel` conversation whose last message came at the first
-#: time, at the second time: bot/channels/table.py `staff_reach` (as its value: "free", "tagged"...), passed
-#: in by the caller because the channel facts live there and knowledge/ doesn't import bot/.
-ReachAt = Callable[[str, dt.datetime, dt.datetime], str]
-
-
 def request_handover(
     conversation_id: str,
     channel: Optional[str],
@@ -65,13 +59,13 @@ def request_handover(
     origin: str = "private",
     topic: Optional[str] = None,
     reply_for: Optional[Callable[[Handover], str]] = None,
-    reach: Optional[ReachAt] = None,
+    offer_contact: bool = False,
     now: Optional[dt.datetime] = None,
 ) -> Handover:
     """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
     the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
-    so staff see exactly what the resident was told. With `reach`, a new case whose reply will come after
-    the channel's window or out of hours offers a way back (`Handover.offer_contact`). If a new case would
+    so staff see exactly what the resident was told. With `offer_contact`, a new case whose reply will come
+    after the channel's window or out of hours offers a way back (`Handover.offer_contact`). If a new case would
     go over a cap (`cases.check_caps`) none is opened and the result says which cap (`capped`); `reply_for`
     is not called. `now`: the clock (tests), naive UTC."""
     now = now or utcnow()
@@ -106,9 +100,10 @@ def request_handover(
             urgent=case.priority == "urgent",
             expectation=hours.describe(now, case.sla_due_at),
         )
-        if created and reach is not None and case.channel != "unknown":
-            # The resident just wrote, so their window starts now; what will it allow at the due time?
-            at_due = reach(case.channel, now, case.sla_due_at)
+        if created and offer_contact and case.channel in channels.NAMES:
+            # The resident just wrote, so their window starts now; what will it allow at the due time? No
+            # WhatsApp template assumed: one may be refused, so the resident is offered another way then too.
+            at_due = channels.staff_reach(case.channel, now, case.sla_due_at, template_ready=False)
             if contact_back.offer_wanted(at_due, hours.is_open(now), public=origin == "public"):
                 contact_back.open_offer(session, case, now)
                 handover = replace(handover, offer_contact=True)

@@ -8,7 +8,7 @@ them; the ordinary queue (claims, leases, one sender at a time) then sends each 
 platform refuses the template, the held replies are marked failed with the reason, shown on their case.
 
 Plain database work (no platform, no Rasa): the channel rules that decide *when* to invite live in
-`bot/channels/table.py`; this module keeps the durable state. Every function takes a session and an
+`knowledge/channels.py`; this module keeps the durable state. Every function takes a session and an
 explicit `now`.
 """
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from knowledge.casework.cases import REFERENCE_PREFIX
+from knowledge.channels import channel
 from knowledge.models import Base, Case, CaseContact, CaseMessage, CaseRefusal, Conversation, UnansweredQuestion
 from knowledge.personal_data import tracker_events
 from knowledge.personal_data.privacy import pseudonym
@@ -211,7 +212,7 @@ def find_subject(session: Session, tracker: Optional[Connection], identifier: Id
     else:
         conversations.update(_conversations_mentioning(session, tracker, identifier))
         if identifier.kind == "phone":
-            conversations.add(f"whatsapp:{identifier.value}")
+            conversations.add(f"{channel('whatsapp').id_prefix}{identifier.value}")
     case_ids = (
         set(session.execute(select(Case.id).where(Case.conversation_id.in_(conversations))).scalars())
         if conversations

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels import table
 from bot.channels.events import Incoming
 from bot.channels.meta import MetaInput
 from bot.channels.rest import SENDER_PREFIX as REST_PREFIX
 from bot.channels.webchat import SENDER_PREFIX as WEB_PREFIX
 from bot.channels.x import XInput
 from bot.console.views.cases import CHANNELS as CONSOLE_FILTER
+from knowledge import channels as table
 
 ROOT = Path(__file__).resolve().parents[2]
 # Channel names written in the code: parsers building messages, metadata the actions receive, senders
@@ -136,7 +136,7 @@ def _loads_rasa(code: str) -> bool:
 
 
 def test_the_table_and_the_console_do_not_load_rasa() -> None:
-    assert not _loads_rasa("import bot.channels.table")
+    assert not _loads_rasa("import knowledge.channels")
     # What `python -m bot.console` imports: the app, its views (cases reads the channel lists) and the
     # staff replies' sending path.
     assert not _loads_rasa("import bot.console.__main__, bot.console.app, bot.casework, bot.channels.sending.outbound")

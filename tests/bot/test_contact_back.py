@@ -1,6 +1,6 @@
 """A way back to the resident (issue 12): when the handover offers to take an email address or phone
 number, and what happens to the messages that answer it. Real SQLite database, the real channel table
-(through the action server's own `_reach_at`), an explicit clock; default hours Mon-Fri 9-5 London."""
+(with the offer on, as the action server asks for it), an explicit clock; default hours Mon-Fri 9-5 London."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any, Optional
 import pytest
 from sqlalchemy.orm import Session
 
-from actions.common import _reach_at
 from bot.channels.handover_gate import ACK_EVERY, intercept
 from knowledge import answers, service_reply
 from knowledge.casework import cases, contact_back
 from knowledge.casework.handover import Handover, HandoverReason, request_handover
+from knowledge.channels import Reach
 from knowledge.db import session_scope
 from knowledge.models import CaseContact
 
@@ -40,7 +40,7 @@ def _hand_over(conv: str, channel: str, now: dt.datetime, origin: str = "private
         reply_for=lambda h: answers.handover_answer(
             None, h.reference, h.created, h.urgent, h.expectation, h.offer_contact
         ),
-        reach=_reach_at,
+        offer_contact=True,
         now=now,
     )
 
@@ -96,14 +96,14 @@ def test_asking_again_for_a_person_does_not_repeat_the_offer(kb_url: str) -> Non
 
 
 def test_offer_rule_itself() -> None:
-    assert not contact_back.offer_wanted("tagged", open_now=True)
-    assert not contact_back.offer_wanted("free", open_now=True)
-    assert not contact_back.offer_wanted("polled", open_now=True)
-    assert contact_back.offer_wanted("none", open_now=True)
-    assert contact_back.offer_wanted("template", open_now=True)  # a template may be refused
-    assert contact_back.offer_wanted("polled", open_now=False)
-    assert contact_back.offer_wanted("tagged", open_now=False)
-    assert not contact_back.offer_wanted("none", open_now=False, public=True)
+    assert not contact_back.offer_wanted(Reach.TAGGED, open_now=True)
+    assert not contact_back.offer_wanted(Reach.FREE, open_now=True)
+    assert not contact_back.offer_wanted(Reach.POLLED, open_now=True)
+    assert contact_back.offer_wanted(Reach.NONE, open_now=True)
+    assert contact_back.offer_wanted(Reach.TEMPLATE, open_now=True)  # a template may be refused
+    assert contact_back.offer_wanted(Reach.POLLED, open_now=False)
+    assert contact_back.offer_wanted(Reach.TAGGED, open_now=False)
+    assert not contact_back.offer_wanted(Reach.NONE, open_now=False, public=True)
 
 
 # --- capture --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.channels.sending.limits import buttons_as_text, fit_one, shorten, split, weighted_length
-from bot.channels.table import LIMITS, Limits
+from knowledge.channels import LIMITS, Limits
 
 MESSENGER, X_MENTION, WHATSAPP = LIMITS["messenger"], LIMITS["x_mention"], LIMITS["whatsapp"]
 LINK_RE = re.compile(r"https?://\S+")

@@ -14,7 +14,7 @@ from bot.channels.events import Incoming
 from bot.channels.sending.limits import weighted_length
 from bot.channels.sending.replies import Understanding, plan
 from bot.channels.sending.senders import Outgoing, messenger_message, whatsapp_message
-from bot.channels.table import LIMITS
+from knowledge.channels import LIMITS
 from knowledge.models import Council
 
 POTHOLE = "https://www.northshire.gov.uk/roads/report-a-pothole"

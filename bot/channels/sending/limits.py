@@ -1,4 +1,4 @@
-"""Fitting text into a channel's limits (the limits themselves are in `bot/channels/table.py`).
+"""Fitting text into a channel's limits (the limits themselves are in `knowledge/channels.py`).
 
 Long answers are split at paragraph, then sentence, then word boundaries; a link is never cut. Public
 replies must be one post, so they are shortened to fit while keeping the link.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from bot.channels.table import Limits
+from knowledge.channels import Limits
 
 URL = re.compile(r"https?://\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -22,8 +22,8 @@ from bot.channels.sending.dispatch import Dispatcher
 from bot.channels.sending.limits import split
 from bot.channels.sending.replies import Sender, deliver, planned
 from bot.channels.sending.senders import MetaSender, Outgoing, Target, XSender
-from bot.channels.table import HUMAN_AGENT_TAG, META, TEMPLATE_ONLY, Reach, X, private_side, staff_reach, text_limits
-from bot.channels.table import channel as channel_of
+from knowledge.channels import HUMAN_AGENT_TAG, META, TEMPLATE_ONLY, Reach, X, private_side, staff_reach, text_limits
+from knowledge.channels import channel as channel_of
 from knowledge.db import session_scope
 from knowledge.delivery import invitations, outbox
 from knowledge.delivery.claims import Claimer

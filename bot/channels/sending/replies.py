@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Optional, Protocol
 from bot.channels.events import Incoming
 from bot.channels.sending.limits import buttons_as_text, fit_one, split
 from bot.channels.sending.senders import Outgoing, Target
-from bot.channels.table import channel, private_side, text_limits
 from knowledge.answers import public_invite
+from knowledge.channels import channel, private_side, text_limits
 from knowledge.db import session_scope
 from knowledge.delivery import conversations, outbox
 from knowledge.models import Council

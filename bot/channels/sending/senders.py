@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from bot.channels.sending.limits import shorten
-from bot.channels.table import channel, text_limits
 from bot.platforms.api import ApiClient
+from knowledge.channels import channel, text_limits
 
 
 @dataclass

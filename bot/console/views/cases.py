@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import casework, mail
-from bot.channels.table import NAMES, TEMPLATE_ONLY, channel, private_side
 from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import int_arg, parse_int
@@ -30,6 +29,7 @@ from bot.console.templating import render, uk_time
 from knowledge import answers
 from knowledge.casework import cases, contact_back
 from knowledge.catalogue.search import search_services
+from knowledge.channels import NAMES, TEMPLATE_ONLY, channel, private_side
 from knowledge.delivery import invitations
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Attachment, Case, CaseMessage, Conversation, StaffUser

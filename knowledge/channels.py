@@ -2,9 +2,11 @@
 which platform carries it, its text limits, its messaging window and where a public conversation's private
 follow-up goes.
 
-A plain module with no Rasa, Sanic or database import, so any process (the Rasa server, the staff console,
-scripts) can read it cheaply. Everything that needs a channel fact reads it from here; nothing else keeps
-its own list of channels. The numbers are the platforms' published rules (see the comment on each record).
+A plain module with no Rasa, Sanic or database import, so any process (the Rasa server, the action server,
+the staff console, scripts) can read it cheaply; it lives in `knowledge/` because all of them may import
+from there (imports run `bot/ -> knowledge/` and `actions/ -> knowledge/`).
+Everything that needs a channel fact reads it from here; nothing else keeps its own list of channels. The
+numbers are the platforms' published rules (see the comment on each record).
 """
 
 from __future__ import annotations
