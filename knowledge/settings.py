@@ -27,6 +27,10 @@ CONTENT_DIR = Path(__file__).resolve().parent / "content"
 ENV_FILE = PROJECT_ROOT / ".env"
 
 
+# How the X channel receives mentions and DMs (X_MODE).
+X_MODES = ("webhook", "polling")
+
+
 class SettingError(ValueError):
     """A setting's value can't be used; the message names the variable and says what it must be."""
 
@@ -106,6 +110,18 @@ class Settings:
         "X_ACCESS_TOKEN", None, "OAuth 2.0 user-context token of the council's X account"
     )
     x_api_url: str = _setting("X_API_URL", "https://api.x.com", "X API base URL")
+    # --- X polling (issue 12, item 5): the pay-per-use API has no webhook, so the bot asks instead -------------
+    x_mode: str = _setting(
+        "X_MODE",
+        "webhook",
+        "webhook (Account Activity API, enterprise tier) or polling (mentions and DMs fetched every X_POLL_SECONDS)",
+    )
+    x_poll_seconds: float = _setting(
+        "X_POLL_SECONDS",
+        60.0,
+        "polling mode: how often mentions and DMs are fetched; a resident waits up to this long for an answer",
+        minimum=5,
+    )
     platform_api_timeout_seconds: float = _setting(
         "PLATFORM_API_TIMEOUT_SECONDS",
         10.0,
@@ -225,6 +241,10 @@ class Settings:
         if not self.tracker_store_url:
             object.__setattr__(self, "tracker_store_url", f"sqlite:///{self.var_dir / 'tracker.db'}")
         object.__setattr__(self, "log_level", self.log_level.upper())
+        # X polling (issue 12, item 5): a misspelt mode must not quietly leave X unanswered.
+        object.__setattr__(self, "x_mode", self.x_mode.lower())
+        if self.x_mode not in X_MODES:
+            raise SettingError(f"X_MODE must be one of {', '.join(X_MODES)}, not {self.x_mode!r}")
 
     @classmethod
     def from_env(cls) -> Settings:
