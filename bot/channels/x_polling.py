@@ -39,7 +39,7 @@ from typing import Any, Optional
 import httpx
 
 from bot.channels.events import Incoming
-from bot.channels.x_timeline import Page, dm_page, mentions_page, numeric_id
+from bot.channels.x_timeline import dm_page, mentions_page, numeric_id
 from bot.platforms.api import shared_client
 from knowledge.db import session_scope
 from knowledge.delivery import polling
@@ -258,8 +258,8 @@ class XPoller:
         if not cursor.started:
             # First start: only where the timeline stands now (the smallest page X allows), nothing answered.
             params["max_results"] = "5" if endpoint == MENTIONS else "1"
-            page = parse(await self.api.get(path, params, endpoint), account)
-            newest = max(page.ids, default=None)
+            first = parse(await self.api.get(path, params, endpoint), account)
+            newest = max(first.ids, default=None)
             log.info("x polling: first start on %s; earlier messages are not answered", endpoint)
             return [], str(newest) if newest is not None else None
         params["max_results"] = PAGE_SIZE
@@ -267,7 +267,7 @@ class XPoller:
         ids: list[int] = []
         skipped: list[str] = []
         for number in range(MAX_PAGES):
-            page: Page = parse(await self.api.get(path, params, endpoint), account)
+            page = parse(await self.api.get(path, params, endpoint), account)
             reached = last is not None and any(i <= last for i in page.ids)
             messages += [m for m in page.messages if last is None or (numeric_id(m.platform_id) or 0) > last]
             ids += [i for i in page.ids if last is None or i > last]
