@@ -314,7 +314,7 @@ class FakeXTimeline:
 
     def _dm(self, sender: str, text: str, media: Optional[list[str]] = None, other: Optional[str] = None) -> str:
         peer = other or sender
-        low, high = sorted([peer, self.account_id], key=int)
+        low, high = sorted([peer, self.account_id], key=lambda v: (len(v), v))  # numeric order for ids
         event: dict[str, Any] = {
             "id": self._id(),
             "event_type": "MessageCreate",
