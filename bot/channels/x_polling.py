@@ -50,10 +50,13 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "x-poll"
 MENTIONS, DMS = "mentions", "dms"
-# Pages read in one poll. 100 a page is X's maximum for both endpoints; five pages is far more than a
-# council gets in a minute, and bounds what one poll can cost after a long outage.
-MAX_PAGES = 5
-PAGE_SIZE = "100"
+# Page sizes and pages read in one poll, per timeline; together they bound what one poll can cost after a
+# long outage (500 messages, far more than a council gets in a minute). Mentions are asked for since_id, so
+# a page holds only new posts: X's maximum of 100 a page. DM events have no since_id: every poll gets the
+# newest page again, seen or not, and X charges each event returned (once a UTC day), so DM pages are
+# small: 20 events, about $0.20 a day when nobody writes (README, "Connecting X").
+PAGE_SIZE = {MENTIONS: 100, DMS: 20}
+MAX_PAGES = {MENTIONS: 5, DMS: 25}
 # The longest wait after repeated failures, and after a 429 without a usable reset time.
 MAX_BACKOFF = dt.timedelta(minutes=15)
 # A rate-limit reset further away than this is not believed (a clock or header gone wrong).
@@ -262,11 +265,11 @@ class XPoller:
             newest = max(first.ids, default=None)
             log.info("x polling: first start on %s; earlier messages are not answered", endpoint)
             return [], str(newest) if newest is not None else None
-        params["max_results"] = PAGE_SIZE
+        params["max_results"] = str(PAGE_SIZE[endpoint])
         messages: list[Incoming] = []
         ids: list[int] = []
         skipped: list[str] = []
-        for number in range(MAX_PAGES):
+        for number in range(MAX_PAGES[endpoint]):
             page = parse(await self.api.get(path, params, endpoint), account)
             reached = last is not None and any(i <= last for i in page.ids)
             messages += [m for m in page.messages if last is None or (numeric_id(m.platform_id) or 0) > last]
@@ -274,10 +277,10 @@ class XPoller:
             skipped += page.skipped
             if reached or not page.next_token:
                 break
-            if number == MAX_PAGES - 1:
+            if number == MAX_PAGES[endpoint] - 1:
                 log.warning(
                     "x polling: more than %d new items in %s since the last poll; the oldest are not answered",
-                    MAX_PAGES * int(PAGE_SIZE),
+                    MAX_PAGES[endpoint] * PAGE_SIZE[endpoint],
                     endpoint,
                 )
             params["pagination_token"] = page.next_token

@@ -237,10 +237,10 @@ def test_dm_paging_stops_at_the_last_seen_event(kb_url: str, fake: FakePlatform)
     clock.advance(61)
     _round(poller)
     pages = _gets(fake, "/2/dm_events")[1:]
-    # 120 new events: the first page holds 100, the second the other 20 and the last seen one, so a third
-    # page (the older history) is never asked for.
-    assert len(pages) == 2
-    assert pages[1]["pagination_token"] == "100"
+    # 120 new events, 20 a page: six pages of new ones, the seventh starts with the last seen one, so the
+    # older history beyond it is never asked for.
+    assert [p["max_results"] for p in pages] == ["20"] * 7
+    assert pages[-1]["pagination_token"] == "120"
     assert [m.platform_id for m in _queued()] == new  # oldest first, each once
     assert _cursor(DMS) == new[-1]
 
