@@ -13,12 +13,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.events import Incoming
+from bot.channels.signatures import valid, x_signature
+from bot.channels.x import XInput
 from bot.channels.x_polling import DMS, MENTIONS, XApi, XPoller
 from bot.channels.x_timeline import dm_page, mentions_page
 from knowledge.db import session_scope
 from knowledge.delivery import conversations, polling
 from knowledge.delivery.claims import Claimer
 from knowledge.models import InboundEvent, XPollCursor
+from knowledge.settings import SettingError, Settings
 from tests.fakes.platform import X_ACCOUNT_ID, FakePlatform, x_rate_limit_next
 
 ACCOUNT = X_ACCOUNT_ID
@@ -352,3 +355,31 @@ def test_the_lease_and_cursor_store_refuses_a_claimer_without_the_lease(kb_url: 
     with session_scope() as s:
         assert len(polling.store(s, "x-poll", holder, LEASE, ACCOUNT, MENTIONS, "1", found, now)) == 1
     assert _cursor(MENTIONS) == "1"
+
+
+# --- settings and the webhook in polling mode ------------------------------------------------------------------
+def test_x_mode_and_poll_interval_are_checked() -> None:
+    assert Settings.from_values({}).x_mode == "webhook"
+    assert Settings.from_values({"X_MODE": "Polling"}).x_mode == "polling"
+    with pytest.raises(SettingError, match="X_MODE"):
+        Settings.from_values({"X_MODE": "poll"})
+    with pytest.raises(SettingError, match="X_POLL_SECONDS"):
+        Settings.from_values({"X_POLL_SECONDS": "1"})
+    assert Settings.from_values({}).x_poll_seconds == 60
+
+
+def test_polling_mode_needs_only_the_token_and_its_webhook_accepts_no_signature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("X_MODE", "polling")
+    monkeypatch.delenv("X_CONSUMER_SECRET", raising=False)
+    monkeypatch.delenv("X_ACCESS_TOKEN", raising=False)
+    assert XInput().missing_settings() == ["X_ACCESS_TOKEN"]
+    monkeypatch.setenv("X_ACCESS_TOKEN", "token")
+    channel = XInput()
+    assert channel.missing_settings() == []
+    body = b'{"for_user_id":"1","tweet_create_events":[]}'
+    # Without the app secret, a body "signed" with an empty key (anyone can make one) must not pass.
+    assert not valid(channel.expected_signature(body), x_signature("", body))
+    monkeypatch.setenv("X_MODE", "webhook")
+    assert XInput().missing_settings() == ["X_CONSUMER_SECRET"]
