@@ -189,14 +189,16 @@ class XPoller:
             self.holding = False
         if not self.holding:
             return
+        due = [endpoint for endpoint in (MENTIONS, DMS) if self.clock() >= self._due[endpoint].at]
         try:
-            if self.account is None:
+            if due and self.account is None:
                 self.account = await self._account()
-            for endpoint in (MENTIONS, DMS):
-                if self.clock() >= self._due[endpoint].at:
-                    await self.poll(endpoint)
-        except PollError as exc:  # only the account lookup gets here; try it again next round
+            for endpoint in due:
+                await self.poll(endpoint)
+        except PollError as exc:  # only the account lookup gets here: try again in an interval
             log.warning("x polling: %s", exc)
+            for endpoint in due:
+                self._due[endpoint].at = self.clock() + self.interval
         except Exception:  # noqa: BLE001 - a bug must not end the polling either
             log.error("x polling: a round failed", exc_info=True)
 
