@@ -471,3 +471,36 @@ class CaseContact(Base):
     phone = Column(String(20), nullable=True)
     offered_at = Column(DateTime, default=_now, nullable=False)
     given_at = Column(DateTime, nullable=True)
+
+
+# --- X polling (issue 12, item 5) ------------------------------------------------------------------------------
+
+
+class XPollCursor(Base):
+    """How far the X poller has read one of the council account's timelines. `endpoint` is mentions or
+    dms; `last_id` the newest X id (a post id, a DM event id) already taken into the inbound queue, or None
+    when the poller has started on this timeline but it was empty (then everything found next is new). No
+    row: the poller has never run for this account, so it records where the timeline stands and answers
+    only what comes after. Written in the same transaction as the `inbound_events` it enqueued, so a crash
+    can neither skip nor repeat a mention. Holds no resident's data: ids of posts, and our own account's id."""
+
+    __tablename__ = "x_poll_cursors"
+    __table_args__ = (UniqueConstraint("account_id", "endpoint", name="uq_x_poll_cursors_account_endpoint"),)
+    id = Column(Integer, primary_key=True)
+    account_id = Column(String(200), nullable=False)
+    endpoint = Column(String(20), nullable=False)
+    last_id = Column(String(40), nullable=True)
+    updated_at = Column(DateTime, default=_now, nullable=False)
+
+
+class PollLease(Base):
+    """Which process may poll a platform now (`name`, e.g. x-poll), so that several Rasa replicas poll once
+    between them, not once each. Held by `claimed_by` (replica name) and `claim_token` (that process's
+    incarnation) until `lease_until`; the holder renews it while it lives, as with `inbound_events` claims
+    (knowledge/delivery/claims.py)."""
+
+    __tablename__ = "poll_leases"
+    name = Column(String(60), primary_key=True)
+    claimed_by = Column(String(200), nullable=True)
+    claim_token = Column(String(40), nullable=True)
+    lease_until = Column(DateTime, nullable=True)

@@ -28,6 +28,10 @@ ENV_FILE = PROJECT_ROOT / ".env"
 WEBCHAT_STAFF_NAME_STYLES = ("first_name", "team")  # WEBCHAT_STAFF_NAME: a staff member's first name, or the team
 
 
+# How the X channel receives mentions and DMs (X_MODE).
+X_MODES = ("webhook", "polling")
+
+
 class SettingError(ValueError):
     """A setting's value can't be used; the message names the variable and says what it must be."""
 
@@ -120,6 +124,18 @@ class Settings:
     )
     # --- (end of the WhatsApp template block) ---------------------------------------------------------------------
 
+    # --- X polling (issue 12, item 5): the pay-per-use API has no webhook, so the bot asks instead -------------
+    x_mode: str = _setting(
+        "X_MODE",
+        "webhook",
+        "webhook (Account Activity API, enterprise tier) or polling (mentions and DMs fetched every X_POLL_SECONDS)",
+    )
+    x_poll_seconds: float = _setting(
+        "X_POLL_SECONDS",
+        60.0,
+        "polling mode: how often mentions and DMs are fetched; a resident waits up to this long for an answer",
+        minimum=5,
+    )
     platform_api_timeout_seconds: float = _setting(
         "PLATFORM_API_TIMEOUT_SECONDS",
         10.0,
@@ -276,6 +292,11 @@ class Settings:
         # Web chat: a staff name style that isn't one of the two would sign every reply oddly; stop instead.
         if self.webchat_staff_name not in WEBCHAT_STAFF_NAME_STYLES:
             raise SettingError(f"WEBCHAT_STAFF_NAME must be first_name or team, not {self.webchat_staff_name!r}")
+
+        # X polling (issue 12, item 5): a misspelt mode must not quietly leave X unanswered.
+        object.__setattr__(self, "x_mode", self.x_mode.lower())
+        if self.x_mode not in X_MODES:
+            raise SettingError(f"X_MODE must be one of {', '.join(X_MODES)}, not {self.x_mode!r}")
 
     @classmethod
     def from_env(cls) -> Settings:

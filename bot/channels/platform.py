@@ -79,6 +79,13 @@ class PlatformInput(InputChannel):
     def sender(self) -> Sender:
         raise NotImplementedError
 
+    def started(self, app: Any, inbox: Inbox) -> None:
+        """The server has started and `inbox` is ready: start any background work of this platform's own
+        (X's poller). Nothing by default."""
+
+    async def stopping(self) -> None:
+        """The server is stopping: end that background work, before the inbox finishes its queue."""
+
     # --- shared ----------------------------------------------------------------------------------------------
     @classmethod
     def from_credentials(cls, credentials: Optional[dict[str, Any]]) -> PlatformInput:
@@ -127,9 +134,11 @@ class PlatformInput(InputChannel):
             app_ref["app"] = app
             if inbox is not None:
                 app.add_task(_sweep(inbox))
+                self.started(app, inbox)
 
         @bp.listener("before_server_stop")
         async def _finish(_app: Any, _loop: Any) -> None:
+            await self.stopping()  # no new messages from a poller while the queue drains
             await background.idle()  # replies to limited messages, crisis lines sent during an outage
             if inbox is not None:
                 await inbox.idle()

@@ -13,7 +13,7 @@ from bot.channels.events import as_dict as _dict
 from bot.channels.events import as_str as _str
 
 # "@NorthshireCC @someone the bins weren't collected" -> "the bins weren't collected"
-_LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+\s*")
+LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+\s*")
 
 
 def parse(payload: Any) -> tuple[list[Incoming], list[str]]:
@@ -47,7 +47,7 @@ def _mention(tweet: dict, account: Optional[str]) -> Optional[Incoming]:
         channel="x_mention",
         platform_id=tweet_id,
         user_id=author,
-        text=_LEADING_MENTIONS.sub("", text),
+        text=LEADING_MENTIONS.sub("", text),
         account_id=account,
         reply_to=tweet_id,
         sent_at=from_epoch(tweet.get("timestamp_ms"), millis=True),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any, Optional
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -58,6 +59,8 @@ class FakePlatform:
         self._ids = count(1)
         self._lock = threading.Condition()
         self._init_templates()
+
+        self.x_timeline = FakeXTimeline()  # X polling: see the block at the end of this file
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -152,6 +155,10 @@ class FakePlatform:
             return refusal[0], refusal[1], {}
         call.status = 200
         n = next(self._ids)
+        polled = self.x_timeline.answer(method, path, body)  # X polling: see the block at the end of this file
+        if polled is not None:
+            call.status = polled[0]
+            return polled
         if path.startswith("/2/tweets"):
             return 201, {"data": {"id": f"tw{n}", "text": (body or {}).get("text", "")}}, {}
         if path.startswith("/2/dm_conversations"):
@@ -296,3 +303,133 @@ def x_crc(url: str, token: str) -> httpx.Response:
 def expected_crc(secret: str, token: str) -> str:
     """What X expects back from a CRC check."""
     return x_signature(secret, token.encode())
+
+
+# --- X polling (issue 12, item 5): the timelines the bot reads in X_MODE=polling ------------------------------
+# The shapes follow X API v2 (docs.x.com: GET /2/users/me, GET /2/users/:id/mentions, GET /2/dm_events):
+# newest first, `max_results` a page, `pagination_token` for the next (older) page, `since_id` on mentions only.
+X_ACCOUNT_ID = "900000000000000001"  # the council's X account in the fake
+
+
+class FakeXTimeline:
+    """The council account's mentions and DM events as X would list them. Tests add residents' posts and
+    DMs; the bot's own DMs (its replies) are added when it sends them, as X lists both sides."""
+
+    def __init__(self, account_id: str = X_ACCOUNT_ID) -> None:
+        self.account_id = account_id
+        self.mentions: list[dict[str, Any]] = []
+        self.dm_events: list[dict[str, Any]] = []
+        self.media: dict[str, dict[str, Any]] = {}
+        self._ids = count(1_800_000_000_000_000_000)  # snowflake-sized, increasing like X's
+        self._lock = threading.Lock()
+
+    def _id(self) -> str:
+        return str(next(self._ids))
+
+    @staticmethod
+    def _now() -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+    def _media(self, kinds: list[str]) -> list[str]:
+        keys = []
+        for kind in kinds:
+            key = f"3_{self._id()}"
+            item: dict[str, Any] = {"media_key": key, "type": kind}
+            if kind == "photo":
+                item["url"] = f"https://pbs.twimg.com/media/{key}.jpg"
+            else:
+                item["preview_image_url"] = f"https://pbs.twimg.com/ext_tw_video_thumb/{key}.jpg"
+            self.media[key] = item
+            keys.append(key)
+        return keys
+
+    def mention(self, author: str, text: str, media: Optional[list[str]] = None, retweet: bool = False) -> str:
+        """A post mentioning the council by `author`; `media` kinds (photo, video) attached. Returns its id."""
+        with self._lock:
+            post: dict[str, Any] = {
+                "id": self._id(),
+                "text": text,
+                "author_id": author,
+                "created_at": self._now(),
+                "edit_history_tweet_ids": [],
+            }
+            if media:
+                post["attachments"] = {"media_keys": self._media(media)}
+                post["text"] += " https://t.co/AbCdEf1234"
+            if retweet:
+                post["referenced_tweets"] = [{"type": "retweeted", "id": "1"}]
+            post["edit_history_tweet_ids"] = [post["id"]]
+            self.mentions.append(post)
+            return str(post["id"])
+
+    def dm(self, sender: str, text: str, media: Optional[list[str]] = None) -> str:
+        """A one-to-one DM between `sender` and the council (the council's own when sender is its id)."""
+        with self._lock:
+            return self._dm(sender, text, media)
+
+    def _dm(self, sender: str, text: str, media: Optional[list[str]] = None, other: Optional[str] = None) -> str:
+        peer = other or sender
+        low, high = sorted([peer, self.account_id], key=lambda v: (len(v), v))  # numeric order for ids
+        event: dict[str, Any] = {
+            "id": self._id(),
+            "event_type": "MessageCreate",
+            "text": text,
+            "sender_id": sender,
+            "dm_conversation_id": f"{low}-{high}",
+            "created_at": self._now(),
+        }
+        if media:
+            event["attachments"] = {"media_keys": self._media(media)}
+            event["text"] += " https://t.co/ZyXwVu9876"
+        self.dm_events.append(event)
+        return str(event["id"])
+
+    def answer(self, method: str, path: str, body: Any) -> Optional[tuple[int, Any, dict]]:
+        """The fake's answer to a timeline call, or None for calls this block doesn't play."""
+        parts = urlsplit(path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        route = parts.path.rstrip("/")
+        with self._lock:
+            if method == "POST" and route.startswith("/2/dm_conversations/with/") and route.endswith("/messages"):
+                # The bot's reply: X lists it among the DM events, sent by the council.
+                resident = route.split("/")[4]
+                self._dm(self.account_id, str((body or {}).get("text", "")), other=resident)
+                return None
+            if method != "GET":
+                return None
+            if route == "/2/users/me":
+                return 200, {"data": {"id": self.account_id, "name": "Northshire", "username": "NorthshireCC"}}, {}
+            if route == f"/2/users/{self.account_id}/mentions":
+                since = int(query.get("since_id") or 0)
+                items = [m for m in self.mentions if int(m["id"]) > since]
+                return 200, self._page(items, query, mentions=True), {}
+            if route == "/2/dm_events":
+                items = [e for e in self.dm_events if e["event_type"] in query.get("event_types", "MessageCreate")]
+                return 200, self._page(items, query, mentions=False), {}
+        return None
+
+    def _page(self, items: list[dict[str, Any]], query: dict[str, str], mentions: bool) -> dict[str, Any]:
+        newest_first = sorted(items, key=lambda i: int(i["id"]), reverse=True)
+        size = int(query.get("max_results") or (10 if mentions else 100))
+        start = int(query.get("pagination_token") or 0)
+        page = newest_first[start : start + size]
+        if not page:
+            return {"meta": {"result_count": 0}}
+        meta: dict[str, Any] = {"result_count": len(page)}
+        if mentions:
+            meta.update(newest_id=page[0]["id"], oldest_id=page[-1]["id"])
+        if start + size < len(newest_first):
+            meta["next_token"] = str(start + size)
+        result: dict[str, Any] = {"data": page, "meta": meta}
+        keys = [k for item in page for k in (item.get("attachments") or {}).get("media_keys", [])]
+        if keys:
+            result["includes"] = {"media": [self.media[k] for k in keys]}
+        return result
+
+
+def x_rate_limit_next(fake: FakePlatform, reset_epoch: int, times: int = 1) -> None:
+    """Answer the next `times` API calls with X's 429, saying when the limit resets (x-rate-limit-reset,
+    epoch seconds, as X sends it)."""
+    headers = {"x-rate-limit-limit": "300", "x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset_epoch)}
+    with fake._lock:
+        fake._failures.extend([(429, headers)] * times)
