@@ -149,7 +149,7 @@ class Responder:
         window = channel(incoming.channel).window
         ends = None if window is None else at + window
         give_up = now + self.retry_for if ends is None else min(ends, now + self.retry_for)
-        released = invitations.release(session, incoming.conversation_id, ends, give_up)
+        released = invitations.release(session, incoming.conversation_id, ends, give_up, now)
         if released:
             log.info(
                 "released %d staff repl%s held for conversation %s",

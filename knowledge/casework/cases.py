@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from knowledge.casework.business_hours import BusinessHours, idle_limit, sla_hours
+from knowledge.delivery import invitations
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Case, CaseAudit, CaseMessage, CaseRefusal, ReferenceCounter, StaffUser
 from knowledge.personal_data.privacy import pseudonym
@@ -414,6 +415,8 @@ def resolve(
     case.status, case.outcome, case.outcome_note = "resolved", outcome, (note or "").strip()[:2000] or None
     case.resolved_at, case.last_activity_at, case.version = now, now, case.version + 1
     case.satisfaction_asked_at = now if ask_satisfaction else None
+    # A WhatsApp reply still held for the resident's answer belongs to this case: it must not go out later.
+    invitations.withdraw(session, case.id, now)
     _audit(session, case, staff.username, "resolved", now, outcome=outcome)
     return case
 

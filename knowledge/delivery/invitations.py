@@ -28,6 +28,9 @@ from knowledge.models import CaseMessage, Conversation, OutboundMessage
 AWAITING = "awaiting_resident"
 #: the outbound row kind of the template message itself
 TEMPLATE = "template"
+#: a held reply older than this when the resident finally answers is not sent: it answers a question from
+#: weeks ago, and staff have long since had other ways to reach them (it stays on the case, marked why)
+HELD_FOR = dt.timedelta(days=14)
 
 # Meta's error codes for a refused template, worded for staff (the platform's own message text is not
 # stored: it can quote the message or the number). From the WhatsApp Cloud API error-code reference.
@@ -98,10 +101,36 @@ def release(
     conversation_id: str,
     window_ends_at: Optional[dt.datetime],
     give_up_at: dt.datetime,
+    now: Optional[dt.datetime] = None,
 ) -> int:
     """The resident has written again: their held replies become ordinary queued messages (in the order
-    they were written, ahead of anything queued later), within the new window. Idempotent: a second call
-    (another replica, a retried message) finds nothing held. Returns how many were released."""
+    they were written, ahead of anything queued later), within the new window. A template still waiting to
+    go is dropped (they have already come back); replies held longer than HELD_FOR are not sent. Idempotent:
+    a second call (another replica, a retried message) finds nothing held. Returns how many were released."""
+    now = now or give_up_at
+    # The invitation is pointless now, and templates cost the council money: never send it after they wrote.
+    session.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.conversation_id == conversation_id,
+            OutboundMessage.kind == TEMPLATE,
+            OutboundMessage.status == "pending",
+        )
+        .values(status="failed", text=None, target=None, error="not needed: the resident wrote first", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    stale = (
+        session.execute(
+            select(OutboundMessage.id).where(
+                OutboundMessage.conversation_id == conversation_id,
+                OutboundMessage.status == AWAITING,
+                OutboundMessage.created_at < now - HELD_FOR,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    _withdraw_rows(session, list(stale), now, f"not sent: the resident answered more than {HELD_FOR.days} days later")
     held = (
         session.execute(
             select(OutboundMessage.id).where(
@@ -175,6 +204,35 @@ def refused(session: Session, conversation_id: str, now: dt.datetime, error: Opt
             )
         )
     session.flush()
+    return len(ids)
+
+
+def withdraw(session: Session, case_id: int, now: dt.datetime) -> int:
+    """The case was resolved or handed back while staff replies on it were still held for the resident's
+    answer: they are not sent (whenever the resident next writes, it may be about something else entirely);
+    their words stay on the case, marked why. Returns how many were withdrawn."""
+    rows = (
+        session.execute(
+            select(OutboundMessage.id)
+            .join(CaseMessage, CaseMessage.id == OutboundMessage.case_message_id)
+            .where(CaseMessage.case_id == case_id, OutboundMessage.status == AWAITING)
+        )
+        .scalars()
+        .all()
+    )
+    return _withdraw_rows(session, list(rows), now, "not sent: the case was closed before the resident answered")
+
+
+def _withdraw_rows(session: Session, ids: list[int], now: dt.datetime, why: str) -> int:
+    if not ids:
+        return 0
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(ids), OutboundMessage.status == AWAITING)
+        .values(status="failed", text=None, buttons=None, target=None, error=why, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    _case_lines(session, ids, "withdrawn")
     return len(ids)
 
 

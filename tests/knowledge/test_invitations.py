@@ -121,3 +121,33 @@ def test_a_refused_template_fails_the_held_replies_with_the_reason_on_the_case(d
 def test_unknown_codes_fall_back_to_the_calls_error() -> None:
     assert invitations.refusal_reason("999999", "whatsapp POST: HTTP 400") == "whatsapp POST: HTTP 400"
     assert "paused" in invitations.refusal_reason("132015", None)
+
+
+def test_a_reply_held_past_two_weeks_is_not_sent_when_the_resident_finally_answers(db: str) -> None:
+    _resident_wrote(db, T0)
+    held_at = T0 + dt.timedelta(hours=30)
+    old = _held(db, "about your bins in March", held_at)
+    answered = held_at + invitations.HELD_FOR + dt.timedelta(hours=1)
+    recent = _held(db, "and one from today", answered - dt.timedelta(hours=2))
+    with session_scope(db) as s:
+        released = invitations.release(s, CONV, answered + dt.timedelta(hours=24), answered, answered)
+    assert released == 1
+    by_id = {r.id: r for r in _rows(db)}
+    assert by_id[old[0]].status == "failed" and "days later" in (by_id[old[0]].error or "")
+    assert by_id[old[0]].text is None  # nothing left to send by mistake
+    assert by_id[recent[0]].status == "pending"
+
+
+def test_an_invitation_not_yet_sent_is_dropped_when_the_resident_writes_first(db: str) -> None:
+    _resident_wrote(db, T0)
+    now = T0 + dt.timedelta(hours=30)
+    invitation = outbox.Planned(invitations.TEMPLATE, "", {"user_id": "447700900555", "account_id": "wa-1"}, now, None)
+    with session_scope(db) as s:
+        [template_id] = outbox.queue(s, CONV, "whatsapp", [invitation], now)
+    _held(db, "the reply", now)
+    with session_scope(db) as s:  # the platform answered 500; before the retry, the resident writes
+        invitations.release(s, CONV, now + dt.timedelta(hours=24), now + dt.timedelta(hours=1), now)
+    by_id = {r.id: r for r in _rows(db)}
+    assert by_id[template_id].status == "failed" and by_id[template_id].error == "not needed: the resident wrote first"
+    with session_scope(db) as s:
+        assert outbox.due_conversations(s, ["whatsapp"], now) == [CONV]  # the reply itself still goes

@@ -41,7 +41,10 @@ CHANNELS = NAMES  # every channel, for the queue's filter
 
 
 # Delivery statuses that need more than their name on the timeline (the page shows the rest as they are).
-DELIVERY_WORDS = {invitations.AWAITING: "waiting for the resident to answer the invitation"}
+DELIVERY_WORDS = {
+    invitations.AWAITING: "waiting for the resident to answer the invitation",
+    "withdrawn": "not sent: the case was closed, or the resident answered too late, before it could go",
+}
 
 
 def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
