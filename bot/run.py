@@ -12,7 +12,7 @@ from knowledge.catalogue.content import ContentInvalid, load
 from knowledge.catalogue.editing import record_version
 from knowledge.db import session_scope
 from knowledge.migrations import upgrade
-from knowledge.settings import CONTENT_DIR, Settings, database_url
+from knowledge.settings import CONTENT_DIR, Settings, database_url, settings
 
 
 def prepare_database() -> str:
@@ -59,7 +59,7 @@ def run() -> int:
         f"  REST webhook:  POST {stack.webhook_url}  "
         '{"sender": "me", "message": "pothole"}\n'
         f"  Meta webhook:  {stack.rasa_url}/webhooks/meta/webhook ({_configured(MetaConfig.from_env())})\n"
-        f"  X webhook:     {stack.rasa_url}/webhooks/x/webhook ({_configured(XConfig.from_env())})\n"
+        f"{_x_line(stack.rasa_url)}\n"
         f"  Staff console: {stack.console_url}/  {_console_hint()}\n"
         f"  Action server: {stack.action_url}\n"
         f"  Knowledge base: {_safe_url(database_url())}\n"
@@ -86,6 +86,14 @@ def _console_hint() -> str:
         if session.query(StaffUser.id).first() is None:
             return "(no accounts yet: councilbot users add YOURNAME --role admin)"
     return ""
+
+
+def _x_line(rasa_url: str) -> str:
+    """The banner's X line: the webhook's address, or that the bot polls X (X_MODE=polling)."""
+    x = XConfig.from_env()
+    if x.polling:
+        return f"  X:             polling mentions and DMs every {settings().x_poll_seconds:.0f}s ({_configured(x)})"
+    return f"  X webhook:     {rasa_url}/webhooks/x/webhook ({_configured(x)})"
 
 
 def _configured(config: MetaConfig | XConfig) -> str:

@@ -107,15 +107,25 @@ class XConfig:
     consumer_secret: Optional[str]
     access_token: Optional[str]
     api_url: str
+    #: X_MODE=polling: the bot reads the timelines itself (pay-per-use API), no webhook to sign
+    polling: bool = False
 
     REQUIRED = ("X_CONSUMER_SECRET", "X_ACCESS_TOKEN")
 
     @classmethod
     def from_env(cls) -> XConfig:
         s = settings()
-        return cls(consumer_secret=s.x_consumer_secret, access_token=s.x_access_token, api_url=s.x_api_url)
+        return cls(
+            consumer_secret=s.x_consumer_secret,
+            access_token=s.x_access_token,
+            api_url=s.x_api_url,
+            polling=s.x_mode == "polling",
+        )
 
     def missing(self) -> list[str]:
+        """The settings still needed: polling needs only the token that reads the timelines and replies."""
+        if self.polling:
+            return [] if self.access_token else ["X_ACCESS_TOKEN"]
         values = (self.consumer_secret, self.access_token)
         return [name for name, value in zip(self.REQUIRED, values, strict=True) if not value]
 

@@ -41,7 +41,7 @@ class XInput(PlatformInput):
 
     def __init__(self) -> None:
         self.config = XConfig.from_env()
-        self.polling = settings().x_mode == "polling"
+        self.polling = self.config.polling
         self._poller: Optional[asyncio.Task] = None
 
     @classmethod
@@ -49,8 +49,6 @@ class XInput(PlatformInput):
         return "x"
 
     def missing_settings(self) -> list[str]:
-        if self.polling:  # no webhook to sign: only the token that reads the timelines and replies
-            return [] if self.config.access_token else ["X_ACCESS_TOKEN"]
         return self.config.missing()
 
     def expected_signature(self, body: bytes) -> str:
