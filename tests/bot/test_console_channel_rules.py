@@ -127,3 +127,22 @@ def test_a_staff_reply_on_day_3_goes_with_the_human_agent_tag(
     [call] = platform.calls
     assert call.body["messaging_type"] == "MESSAGE_TAG" and call.body["tag"] == "HUMAN_AGENT"
     assert call.body["message"]["text"] == "Sorry for the wait: the crew is booked for Friday."
+
+
+def test_a_tagged_reply_meta_refuses_stays_on_the_case_marked_failed(
+    console: tuple[str, str], platform: FakePlatform
+) -> None:
+    """Meta may refuse the HUMAN_AGENT tag (the app lacks the permission, or Meta says the window closed):
+    staff are told it failed and the reply's words stay on the case, so nothing is lost."""
+    base, db_url = console
+    platform.reset()
+    agent, reference = _claimed_case(base, db_url, "messenger", "tag-refused", hours_ago=3 * 24)
+    platform.fail_next(400)
+    words = "The crew is booked for Friday morning."
+    notice = _reply(agent, reference, words)
+    assert "Reply sent." not in notice and "could not be delivered" in notice, notice
+    [call] = platform.calls  # refused, not retried: a 400 won't change
+    assert call.body["tag"] == "HUMAN_AGENT"
+    page = agent.get(f"/cases/{reference}").text
+    assert words in page and "(failed)" in page, page
+    assert re.search(r"Not delivered: [^<]*HTTP 400", page)  # the platform's answer, shown on the case

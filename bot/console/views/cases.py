@@ -32,7 +32,7 @@ from knowledge.catalogue.search import search_services
 from knowledge.channels import NAMES, TEMPLATE_ONLY, channel, private_side
 from knowledge.delivery import invitations
 from knowledge.delivery.conversations import utcnow
-from knowledge.models import Attachment, Case, CaseMessage, Conversation, StaffUser
+from knowledge.models import Attachment, Case, CaseMessage, Conversation, OutboundMessage, StaffUser
 from knowledge.settings import settings
 from knowledge.staff import AGENT
 
@@ -47,7 +47,25 @@ DELIVERY_WORDS = {
 }
 
 
-def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
+def _platform_errors(session: Session, lines: list[CaseMessage]) -> dict[int, str]:
+    """Why the platform refused each failed staff line (the outbound row's short description and code,
+    never message content), by case message id."""
+    failed = [m.id for m in lines if m.delivery == "failed"]
+    if not failed:
+        return {}
+    rows = session.execute(
+        select(OutboundMessage.case_message_id, OutboundMessage.error, OutboundMessage.error_code)
+        .where(OutboundMessage.case_message_id.in_(failed), OutboundMessage.status == "failed")
+        .order_by(OutboundMessage.id)
+    ).all()
+    return {
+        row.case_message_id: f"{row.error or 'the platform refused it'}"
+        + (f" (error {row.error_code})" if row.error_code and str(row.error_code) not in (row.error or "") else "")
+        for row in rows
+    }
+
+
+def _message_json(m: CaseMessage, names: dict[int, str], platform_error: Optional[str] = None) -> dict[str, Any]:
     meta = m.meta or {}
     return {
         "id": m.id,
@@ -61,7 +79,8 @@ def _message_json(m: CaseMessage, names: dict[int, str]) -> dict[str, Any]:
         "delivery": DELIVERY_WORDS.get(m.delivery or "", m.delivery),
         "attachments": meta.get("attachments") or [],
         "via": meta.get("via"),  # "email": a staff reply sent to the address the resident left
-        "error": meta.get("error"),  # why sending failed, as the mail server answered
+        # why sending failed: as the mail server answered, or as the platform did
+        "error": meta.get("error") or platform_error,
     }
 
 
@@ -161,6 +180,7 @@ async def _case_page(
             if u.role in ("agent", "admin")
         ]
         names = _names(session)
+        errors = _platform_errors(session, lines)
         conversation = session.get(Conversation, case.conversation_id)
         reach = banner(
             case.channel,
@@ -177,7 +197,7 @@ async def _case_page(
             "case": case,
             "reach": reach,
             "photos": photos,
-            "lines": [_message_json(m, names) for m in lines],
+            "lines": [_message_json(m, names, errors.get(m.id)) for m in lines],
             "names": names,
             "audit": cases.audit_trail(session, case.id),
             "suggestions": suggestions,
@@ -370,7 +390,8 @@ async def messages_api(request: Request, reference: str) -> HTTPResponse:
             raise NotFound("No such case")
         names = _names(session)
         lines = cases.timeline(session, case.id, after)
-        return {"status": case.status, "messages": [_message_json(m, names) for m in lines]}
+        errors = _platform_errors(session, lines)
+        return {"status": case.status, "messages": [_message_json(m, names, errors.get(m.id)) for m in lines]}
 
     return response.json(await in_db(request, load), headers={"Cache-Control": "no-store"})
 
