@@ -120,3 +120,54 @@ def seeded_console(
         load(session, CONTENT_DIR)
     with running_console(db_url, tmp / "console.log", env=env) as base:
         yield base, db_url
+
+
+def claimed_case(
+    base: str, db_url: str, channel: str, user: str, hours_ago: float, account_id: str = "page-1"
+) -> tuple[WebClient, str]:
+    """A resident on `channel` (platform id `user`) who last wrote `hours_ago`, with an open case an agent
+    has claimed: (the agent's signed-in client, the case reference). A comment channel's conversation
+    answers under comment-1."""
+    import datetime as dt
+
+    from knowledge.casework import cases
+    from knowledge.delivery.conversations import utcnow
+    from knowledge.models import Conversation
+
+    public = channel.endswith("_comment")
+    conversation_id = f"{channel}:{user}"
+    with session_scope(db_url) as session:
+        session.add(
+            Conversation(
+                id=conversation_id,
+                channel=channel,
+                origin="public" if public else "private",
+                platform_user_id=user,
+                account_id=account_id,
+                reply_to="comment-1" if public else None,
+                last_inbound_at=utcnow() - dt.timedelta(hours=hours_ago),
+            )
+        )
+        case, _ = cases.open_case(
+            session,
+            conversation_id,
+            channel,
+            "asked",
+            [{"author": "resident", "text": "My bin was missed", "meta": {}}],
+        )
+        reference = case.reference
+    agent = signed_in(base, "agent")
+    token = csrf_in(agent.get(f"/cases/{reference}").text)
+    assert agent.post(f"/cases/{reference}/claim", data={"csrf_token": token}).status_code == 303
+    return agent, reference
+
+
+def staff_reply(agent: WebClient, reference: str, text: str) -> str:
+    """Send `text` from the case page's reply form, as an agent does; the notice staff are shown next."""
+    from urllib.parse import unquote_plus
+
+    page = agent.get(f"/cases/{reference}").text
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    resp = agent.post(f"/cases/{reference}/reply", data={"csrf_token": csrf_in(page), "nonce": nonce, "text": text})
+    assert resp.status_code == 303
+    return unquote_plus(resp.headers["location"])

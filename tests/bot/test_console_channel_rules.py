@@ -5,18 +5,12 @@ as its own process, the fake Meta platform behind it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
-from urllib.parse import unquote_plus
 
 import pytest
 
-from knowledge.casework import cases
-from knowledge.db import session_scope
-from knowledge.delivery.conversations import utcnow
-from knowledge.models import Conversation
-from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, signed_in
+from tests.bot.console_helpers import WebClient, claimed_case, seeded_console, staff_reply
 from tests.fakes.platform import FakePlatform
 
 
@@ -39,40 +33,10 @@ def console(tmp_path_factory: pytest.TempPathFactory, platform: FakePlatform) ->
 
 
 def _claimed_case(base: str, db_url: str, channel: str, user: str, hours_ago: float) -> tuple[WebClient, str]:
-    with session_scope(db_url) as session:
-        public = channel.endswith("_comment")
-        session.add(
-            Conversation(
-                id=f"{channel}:{user}",
-                channel=channel,
-                origin="public" if public else "private",
-                platform_user_id=user,
-                account_id="page-1",
-                reply_to="comment-1" if public else None,
-                last_inbound_at=utcnow() - dt.timedelta(hours=hours_ago),
-            )
-        )
-        case, _ = cases.open_case(
-            session,
-            f"{channel}:{user}",
-            channel,
-            "asked",
-            [{"author": "resident", "text": "My bin was missed", "meta": {}}],
-        )
-        reference = case.reference
-    agent = signed_in(base, "agent")
-    token = csrf_in(agent.get(f"/cases/{reference}").text)
-    assert agent.post(f"/cases/{reference}/claim", data={"csrf_token": token}).status_code == 303
-    return agent, reference
+    return claimed_case(base, db_url, channel, user, hours_ago)
 
 
-def _reply(agent: WebClient, reference: str, text: str) -> str:
-    """The notice staff are shown after sending `text`."""
-    page = agent.get(f"/cases/{reference}").text
-    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
-    resp = agent.post(f"/cases/{reference}/reply", data={"csrf_token": csrf_in(page), "nonce": nonce, "text": text})
-    assert resp.status_code == 303
-    return unquote_plus(resp.headers["location"])
+_reply = staff_reply
 
 
 @pytest.mark.parametrize("channel, limit", [("instagram_comment", "1,000"), ("facebook_comment", "2,000")])

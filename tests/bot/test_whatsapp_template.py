@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
-import re
 from collections.abc import Iterator
 from typing import Any, Optional
-from urllib.parse import unquote_plus
 
 import pytest
 from rasa.core.channels.channel import UserMessage
@@ -30,7 +28,7 @@ from knowledge.db import session_scope
 from knowledge.delivery.claims import Claimer
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import CaseMessage, Conversation, OutboundMessage
-from tests.bot.console_helpers import WebClient, csrf_in, seeded_console, signed_in
+from tests.bot.console_helpers import WebClient, claimed_case, csrf_in, seeded_console, staff_reply
 from tests.fakes.platform import Call, FakePlatform
 
 TEMPLATE, LANGUAGE = "council_reply_waiting", "en_GB"
@@ -87,38 +85,10 @@ def fake(platform: FakePlatform) -> Iterator[FakePlatform]:
 
 def _claimed_case(base: str, db_url: str, phone: str, hours_ago: float) -> tuple[WebClient, str]:
     """A WhatsApp resident (`phone`) who last wrote `hours_ago`, with an open case an agent has claimed."""
-    with session_scope(db_url) as session:
-        session.add(
-            Conversation(
-                id=f"whatsapp:{phone}",
-                channel="whatsapp",
-                origin="private",
-                platform_user_id=phone,
-                account_id=NUMBER_ID,
-                last_inbound_at=utcnow() - dt.timedelta(hours=hours_ago),
-            )
-        )
-        case, _ = cases.open_case(
-            session,
-            f"whatsapp:{phone}",
-            "whatsapp",
-            "asked",
-            [{"author": "resident", "text": "Bin missed", "meta": {}}],
-        )
-        reference = case.reference
-    agent = signed_in(base, "agent")
-    token = csrf_in(agent.get(f"/cases/{reference}").text)
-    assert agent.post(f"/cases/{reference}/claim", data={"csrf_token": token}).status_code == 303
-    return agent, reference
+    return claimed_case(base, db_url, "whatsapp", phone, hours_ago, account_id=NUMBER_ID)
 
 
-def _reply(agent: WebClient, reference: str, text: str) -> str:
-    """Send `text` from the case page; the notice staff are shown."""
-    page = agent.get(f"/cases/{reference}").text
-    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
-    resp = agent.post(f"/cases/{reference}/reply", data={"csrf_token": csrf_in(page), "nonce": nonce, "text": text})
-    assert resp.status_code == 303
-    return unquote_plus(resp.headers["location"])
+_reply = staff_reply
 
 
 def _case_page(agent: WebClient, reference: str) -> str:
