@@ -10,6 +10,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from knowledge.settings import Settings, settings
 
@@ -43,7 +44,7 @@ class _WatchedSMTP(smtplib.SMTP):
             self.go_ahead = True
         return code, text
 
-    def send(self, s: bytes | str) -> None:
+    def send(self, s: Any) -> None:  # Any: typeshed's Buffer | str, which 3.11's typing can't name
         super().send(s)
         if self.go_ahead:
             self.handed_over = True
@@ -104,6 +105,7 @@ def _quit(smtp: smtplib.SMTP) -> None:
         pass
     finally:
         smtp.close()
+
 
 def _words(code: int, text: bytes | str) -> str:
     said = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from collections.abc import Collection
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -69,10 +69,11 @@ _OTHER_NUMBER = re.compile(
     r"application|claim|payment|card|crime|incident|uprn|pcn|bill|receipt|tracking|booking|penalty|membership)$"
 )
 # Words that don't count against "the message is mostly the contact" ("it's 07700 900123, thanks").
-_FILLER = frozenset(
+_FILLER_WORDS = (
     "a an and at cheers go here hi hello is it its me my mine of ok okay on or please pls s sure ta thank thanks "
-    "that the this x xx yes yeah you".split()
+    "that the this x xx yes yeah you"
 )
+_FILLER = frozenset(_FILLER_WORDS.split())
 _WORD = re.compile(r"[a-z]+")
 CUE_BEFORE, CUE_AFTER = 6, 4  # how many words either side of a contact a cue may be ("07700 900123 is my mobile")
 MOSTLY = 2  # at most this many other words, and the message is the contact itself
@@ -201,7 +202,9 @@ def _phone_in(text: str, mostly: bool, not_theirs: Collection[str]) -> tuple[Opt
             continue
         digits = re.sub(r"\D", "", run.group(0))
         # "447700900123" is how WhatsApp and some phones show a number: international without the plus.
-        spelled = f"+{digits}" if digits.startswith("44") and not run.group(0).lstrip().startswith("0") else run.group(0)
+        spelled = run.group(0)
+        if digits.startswith("44") and not spelled.lstrip().startswith("0"):
+            spelled = f"+{digits}"
         try:
             phone = _uk(phonenumbers.parse(spelled, "GB"))
         except phonenumbers.NumberParseException:

@@ -117,9 +117,7 @@ def test_a_misread_number_is_replaced_by_the_residents_correction(kb_url: str) -
     """Finding 7: the resident's correction a minute later was ignored. Now a later contact replaces it,
     and the confirmation says they can send a new one."""
     handover = _offered()
-    said = intercept(
-        "web:capture", "the number on the van was 0161 496 0001", now=EVENING + dt.timedelta(minutes=1)
-    )
+    said = intercept("web:capture", "the number on the van was 0161 496 0001", now=EVENING + dt.timedelta(minutes=1))
     assert len(said) == 1 and "ending 001" in said[0]["text"] and "send the right one here" in said[0]["text"]
     fixed = intercept(
         "web:capture", "no that's not me, my number is 07400 123456", now=EVENING + dt.timedelta(minutes=2)
@@ -142,9 +140,7 @@ def test_with_a_contact_kept_a_failed_change_keeps_the_old_one_and_says_so(kb_ur
 def test_the_councils_own_number_is_never_kept_as_the_residents(kb_url: str) -> None:
     # The seeded council's phone is 0300 123 4567 (knowledge/content/council.yml).
     handover = _offered()
-    said = intercept(
-        "web:capture", "I called 0300 123 4567 and it rang out", now=EVENING + dt.timedelta(minutes=1)
-    )
+    said = intercept("web:capture", "I called 0300 123 4567 and it rang out", now=EVENING + dt.timedelta(minutes=1))
     assert said == []
     row = _contact(kb_url, handover.reference)
     assert row is not None and row.phone is None and row.state == contact_back.OPEN
