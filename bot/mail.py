@@ -72,7 +72,9 @@ def send(to: str, subject: str, body: str, s: Settings | None = None) -> None:
     msg.set_content(body)
     smtp = _WatchedSMTP(timeout=s.smtp_timeout_seconds)
     try:
-        smtp.connect(s.smtp_host or "", s.smtp_port)
+        code, greeting = smtp.connect(s.smtp_host or "", s.smtp_port)
+        if code != 220:  # as smtplib.SMTP(host) does: a server that greets with a refusal takes nothing
+            raise smtplib.SMTPConnectError(code, greeting)
         if s.smtp_starttls:
             smtp.starttls(context=ssl.create_default_context())
         if s.smtp_username:

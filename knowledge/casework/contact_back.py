@@ -167,7 +167,7 @@ def _email_in(text: str, mostly: bool, not_theirs: Collection[str]) -> tuple[Opt
             continue  # "@NorthshireCC": a handle on a social platform, not a go at an email address
         if not _meant(text, found.start(), found.end(), _EMAIL_CUES, mostly):
             continue  # someone else's address mentioned in passing
-        if domain.lower().strip(".") in not_theirs:
+        if _is_own_domain(domain, not_theirs):
             continue  # the council's own address ("I emailed contact@northshire.gov.uk")
         try:
             valid = validate_email(candidate, check_deliverability=False)
@@ -181,6 +181,12 @@ def _email_in(text: str, mostly: bool, not_theirs: Collection[str]) -> tuple[Opt
             continue
         return valid.normalized, None
     return None, problem
+
+
+def _is_own_domain(domain: str, not_theirs: Collection[str]) -> bool:
+    """Is `domain` one of `not_theirs` or below one (mail.northshire.gov.uk under northshire.gov.uk)?"""
+    domain = domain.lower().strip(".")
+    return any(domain == own or domain.endswith(f".{own}") for own in not_theirs if "+" not in own)
 
 
 def _uk(number: phonenumbers.PhoneNumber) -> Optional[str]:

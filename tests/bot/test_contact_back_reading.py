@@ -38,6 +38,7 @@ Problem = contact_back.Problem
         "my neighbour bob@example.com complained as well",  # someone else's address, mentioned in passing
         "I rang 0300 123 4567 twice and nobody answered",  # the council's own number (with not_theirs below)
         "I emailed contact@northshire.gov.uk last week",  # the council's own address
+        "my email to bins@mail.northshire.gov.uk bounced",  # and below its own site
     ],
 )
 def test_ordinary_messages_are_neither_a_contact_nor_a_failed_attempt(message: str) -> None:
