@@ -93,8 +93,10 @@ async def hand_back(case_id: int, staff_id: int) -> None:
 async def reply_by_email(case_id: int, staff_id: int, text: str, nonce: str) -> Sent:
     """Send a staff reply to the email address the resident left for this case, once per form submission
     (`nonce`). The reply goes on the timeline first (delivery "pending", `meta.via` "email"), then to the
-    mail server, then its outcome: "sent", or "failed" with the server's answer in `meta.error`, so nothing
-    staff wrote is lost and a failed one can be sent again by hand."""
+    mail server, then its outcome: "sent"; "failed" (it did not go) with the server's answer in
+    `meta.error`, so nothing staff wrote is lost and it can be sent again by hand; or "unknown" (the server
+    got the whole message but never confirmed it) with what happened in `meta.error`: staff check with
+    the resident before resending."""
 
     def record() -> tuple[int, bool, Optional[str], str, str, str]:
         with session_scope() as session:
@@ -117,6 +119,11 @@ async def reply_by_email(case_id: int, staff_id: int, text: str, nonce: str) -> 
         return Sent(message_id, False, delivery or "pending")
     try:
         await asyncio.to_thread(mail.send, to, subject, body)
+    except mail.MailUnknown as exc:
+        # The server has the whole message and never answered: it may well have arrived. "failed" would
+        # invite staff to send it again and the resident to get it twice.
+        await asyncio.to_thread(_set_email_delivery, message_id, "unknown", str(exc)[:500])
+        return Sent(message_id, True, "unknown")
     except mail.MailError as exc:
         await asyncio.to_thread(_set_email_delivery, message_id, "failed", str(exc)[:500])
         return Sent(message_id, True, "failed")
@@ -125,7 +132,7 @@ async def reply_by_email(case_id: int, staff_id: int, text: str, nonce: str) -> 
 
 
 def _set_email_delivery(message_id: int, status: str, error: Optional[str]) -> None:
-    """Record how an email reply went; a failure keeps the mail server's answer for staff to read."""
+    """Record how an email reply went; a failure or an unknown outcome keeps what happened for staff."""
     with session_scope() as session:
         msg = session.get(CaseMessage, message_id)
         meta = {**(msg.meta or {}), "error": error} if error else dict(msg.meta or {})

@@ -403,19 +403,26 @@ _CONTACT_PROBLEMS = {
 
 
 def contact_saved(masked_email: Optional[str], masked_phone: Optional[str]) -> str:
-    """Said when the resident left a way back: what we'll use, masked (the chat may be on a shared screen)."""
+    """Said when the resident left a way back (or changed it): everything we'll use, masked (the chat may
+    be on a shared screen), and that a new one replaces it (we may have read the wrong number)."""
     if masked_email and masked_phone:
         how = f"by email at {masked_email}, or call you on the number ending {masked_phone.lstrip('…')}"
     elif masked_email:
         how = f"by email at {masked_email}"
     else:
         how = f"by phone: we may call you on the number ending {(masked_phone or '').lstrip('…')}"
-    return f"Thanks. We'll reply to you {how}. We'll use it only for this case."
+    return (
+        f"Thanks. We'll reply to you {how}. We'll use it only for this case. "
+        f"If that's not right, send the right one here and we'll use that instead."
+    )
 
 
-def contact_retry(problem: str) -> str:
-    """Asked once when an email address or phone number doesn't look right, with the reason."""
+def contact_retry(problem: str, keeping: bool = False) -> str:
+    """Asked when an email address or phone number doesn't look right, with the reason. `keeping`: the
+    resident already left a contact, which we go on using."""
     why = _CONTACT_PROBLEMS.get(problem, "that doesn't look like an email address or phone number")
+    if keeping:
+        return f"Sorry, {why}. We'll keep using the one you gave us before. Send it again to change it."
     return (
         f"Sorry, {why}. Please send it again if you'd like us to reply that way, "
         f"or carry on here and we'll reply in this chat."

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Optional
+from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 from knowledge import answers
 from knowledge.casework.cases import REFERENCE_PREFIX
 from knowledge.channels import Reach
-from knowledge.models import Case, CaseContact
+from knowledge.models import Case, CaseContact, Council
 
 # How staff can reach a resident at the reply-due time without needing another way back.
 _REACHABLE = (Reach.FREE, Reach.TAGGED, Reach.POLLED)
@@ -38,10 +40,43 @@ OPEN, RETRY, DONE = "open", "retry", "done"
 # Anything with an @ in it is the resident's go at an email address ("my email is bob@").
 _AT_WORD = re.compile(r"[^\s<>(),;:\"\[\]]*@[^\s<>(),;:\"\[\]]*")
 # A run of digits (with the spaces, dots, dashes and brackets people put in numbers) that starts like a UK
-# number: 0..., +44..., 0044... Dates and amounts don't start that way, so they are not taken for attempts.
+# number: 0..., +44..., 0044..., 44... Amounts don't start that way; dates and times are taken out first.
 _NUMBERISH = re.compile(r"(?<![\w+])(?:\+|00)?(?:44\s?\(?0?\)?|0)[\d\s().-]{4,}\d")
+# Any digit run, to measure what else a message says besides the contact.
+_DIGITS = re.compile(r"\+?\d[\d\s().-]*")
 # Case references hold digit runs (NC-2026-000123): a resident quoting theirs isn't giving a number.
 _REFERENCE = re.compile(rf"\b{REFERENCE_PREFIX}-\d{{4}}-\d{{6}}\b", re.I)
+# Shapes that hold digits but are never a phone number: dates (01.02.2026, 01-02-26, 12/11, 2026-02-01),
+# times and time ranges (09.00, 9:30), money (£250, £12.50) and flat numbers (0/2). Taken out before
+# looking for numbers, so they can't pass for a phone number or use up the one retry.
+_NOT_A_NUMBER = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}\b"
+    r"|\b\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?\b"
+    r"|\b\d{1,2}[.:]\d{2}\b"
+    r"|£\s?\d[\d,]*(?:\.\d+)?"
+)
+# Words that say a number near them is the resident's phone number ("ring me on", "my mobile's").
+_PHONE_CUES = re.compile(
+    r"^(?:phone\w*|mobile|mob|moby|call|calling|tel|telephone|ring|rang|contact\w*|landline|text|txt|"
+    r"whatsapp|number|numbers|num|nr|reach)$"
+)
+# Words that say an email address near them is the resident's own ("email is", "reply to").
+_EMAIL_CUES = re.compile(r"^(?:e|email\w*|mail|contact\w*|reach|reply|write|address)$")
+# Words that say the digits after them are some other number: an account, a ticket, a reference. They win
+# over a cue ("account number 0012345678" is not a phone number).
+_OTHER_NUMBER = re.compile(
+    r"^(?:account|acc|acct|ticket|ref|reference|case|order|invoice|policy|reg|registration|permit|"
+    r"application|claim|payment|card|crime|incident|uprn|pcn|bill|receipt|tracking|booking|penalty|membership)$"
+)
+# Words that don't count against "the message is mostly the contact" ("it's 07700 900123, thanks").
+_FILLER_WORDS = (
+    "a an and at cheers go here hi hello is it its me my mine of ok okay on or please pls s sure ta thank thanks "
+    "that the this x xx yes yeah you"
+)
+_FILLER = frozenset(_FILLER_WORDS.split())
+_WORD = re.compile(r"[a-z]+")
+CUE_BEFORE, CUE_AFTER = 6, 4  # how many words either side of a contact a cue may be ("07700 900123 is my mobile")
+MOSTLY = 2  # at most this many other words, and the message is the contact itself
 _TRAILING = ".,!?;:'\")]"
 
 
@@ -85,21 +120,44 @@ def offer_wanted(reach_at_due: Reach, open_now: bool, public: bool = False) -> b
     return reach_at_due not in _REACHABLE
 
 
-def read(text: str) -> Found:
-    """The email address and/or UK phone number in `text`, or the reason an attempt at one failed.
-    Checks syntax only: nothing here reaches DNS or the network."""
-    text = _REFERENCE.sub(" ", text or "")
-    email, problem = _email_in(text)
-    phone, phone_problem = _phone_in(_AT_WORD.sub(" ", text))
+def read(text: str, not_theirs: Collection[str] = ()) -> Found:
+    """The email address and/or UK phone number the resident gives as theirs in `text`, or the reason
+    their go at one failed. Checks syntax only: nothing here reaches DNS or the network.
+
+    A contact counts only when it is meant as the resident's own: a cue near it ("my mobile's ...", "ring
+    me on ...", "email is ...") or a message that is little else ("07700 900123 thanks"). So the number on
+    a van's side, a date or a ticket number is an ordinary message, never a failed attempt.
+    `not_theirs`: E.164 numbers and lower-case email domains that are the council's own ("I rang 0300 123
+    4567"), never the resident's."""
+    text = _NOT_A_NUMBER.sub(" when ", _REFERENCE.sub(" ", text or ""))
+    mostly = _mostly(text)
+    email, problem = _email_in(text, mostly, not_theirs)
+    phone, phone_problem = _phone_in(_AT_WORD.sub(" email ", text), mostly, not_theirs)
     if email or phone:
         return Found(email=email, phone=phone)
     return Found(problem=problem or phone_problem)
 
 
-def _email_in(text: str) -> tuple[Optional[str], Optional[Problem]]:
+def _mostly(text: str) -> bool:
+    """Is the message little more than a contact ("+44 7400 123456 or sam@example.org", "it's 07700 900123")?"""
+    rest = _DIGITS.sub(" ", _AT_WORD.sub(" ", text)).lower()
+    return len([w for w in _WORD.findall(rest) if w not in _FILLER]) <= MOSTLY
+
+
+def _meant(text: str, start: int, end: int, cues: re.Pattern[str], mostly: bool) -> bool:
+    """Is the contact at text[start:end] given as the resident's own? Not after a word naming another kind
+    of number ("ticket 0123456"); yes with a cue a few words either side, or when the message is mostly it."""
+    before = _WORD.findall(text[:start].lower())[-CUE_BEFORE:]
+    after = _WORD.findall(text[end:].lower())[:CUE_AFTER]
+    if any(_OTHER_NUMBER.match(w) for w in before[-3:]):
+        return False
+    return mostly or any(cues.match(w) for w in before + after)
+
+
+def _email_in(text: str, mostly: bool, not_theirs: Collection[str]) -> tuple[Optional[str], Optional[Problem]]:
     problem: Optional[Problem] = None
-    for word in _AT_WORD.findall(text):
-        candidate = word.strip(_TRAILING)
+    for found in _AT_WORD.finditer(text):
+        candidate = found.group(0).strip(_TRAILING)
         if candidate.lower().startswith("mailto:"):
             candidate = candidate[7:]
         if "@" not in candidate:
@@ -107,6 +165,10 @@ def _email_in(text: str) -> tuple[Optional[str], Optional[Problem]]:
         name, _, domain = candidate.rpartition("@")
         if not name and "." not in domain:
             continue  # "@NorthshireCC": a handle on a social platform, not a go at an email address
+        if not _meant(text, found.start(), found.end(), _EMAIL_CUES, mostly):
+            continue  # someone else's address mentioned in passing
+        if _is_own_domain(domain, not_theirs):
+            continue  # the council's own address ("I emailed contact@northshire.gov.uk")
         try:
             valid = validate_email(candidate, check_deliverability=False)
         except EmailNotValidError:
@@ -121,21 +183,46 @@ def _email_in(text: str) -> tuple[Optional[str], Optional[Problem]]:
     return None, problem
 
 
-def _phone_in(text: str) -> tuple[Optional[str], Optional[Problem]]:
+def _is_own_domain(domain: str, not_theirs: Collection[str]) -> bool:
+    """Is `domain` one of `not_theirs` or below one (mail.northshire.gov.uk under northshire.gov.uk)?"""
+    domain = domain.lower().strip(".")
+    return any(domain == own or domain.endswith(f".{own}") for own in not_theirs if "+" not in own)
+
+
+def _uk(number: phonenumbers.PhoneNumber) -> Optional[str]:
+    """E.164 for a valid number on +44: Great Britain and the Crown Dependencies (Guernsey, Jersey and the
+    Isle of Man mobiles, 07781, 07797, 07624..., are dialled as UK numbers)."""
+    if number.country_code == 44 and phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def _phone_in(text: str, mostly: bool, not_theirs: Collection[str]) -> tuple[Optional[str], Optional[Problem]]:
     for match in phonenumbers.PhoneNumberMatcher(text, "GB", leniency=phonenumbers.Leniency.VALID):
-        if phonenumbers.region_code_for_number(match.number) == "GB":
-            return phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164), None
-    for run in _NUMBERISH.findall(text):
-        digits = re.sub(r"\D", "", run)
+        phone = _uk(match.number)
+        if phone and phone not in not_theirs and _meant(text, match.start, match.end, _PHONE_CUES, mostly):
+            return phone, None
+    problem: Optional[Problem] = None
+    for run in _NUMBERISH.finditer(text):
+        if not _meant(text, run.start(), run.end(), _PHONE_CUES, mostly):
+            continue
+        digits = re.sub(r"\D", "", run.group(0))
+        # "447700900123" is how WhatsApp and some phones show a number: international without the plus.
+        spelled = run.group(0)
+        if digits.startswith("44") and not spelled.lstrip().startswith("0"):
+            spelled = f"+{digits}"
         try:
-            parsed = phonenumbers.parse(run, "GB")
+            phone = _uk(phonenumbers.parse(spelled, "GB"))
         except phonenumbers.NumberParseException:
-            return None, Problem.PHONE_SHORT
-        if phonenumbers.is_valid_number(parsed) and phonenumbers.region_code_for_number(parsed) == "GB":
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), None
+            problem = problem or Problem.PHONE_SHORT
+            continue
+        if phone:
+            if phone in not_theirs:
+                continue
+            return phone, None
         national = digits[2:] if digits.startswith("44") else digits.lstrip("0")
-        return None, Problem.PHONE_SHORT if len(national) < 9 else Problem.PHONE_INVALID
-    return None, None
+        problem = problem or (Problem.PHONE_SHORT if len(national) < 9 else Problem.PHONE_INVALID)
+    return None, problem
 
 
 def mask_email(email: str) -> str:
@@ -173,24 +260,50 @@ def open_offer(session: Session, case: Case, now: dt.datetime) -> CaseContact:
     return row
 
 
+def _councils_own(session: Session) -> frozenset[str]:
+    """The council's own phone numbers (E.164) and its site's domain: residents quote them ("I rang 0300
+    123 4567 twice"), and they are never the way back to the resident."""
+    council = session.get(Council, 1)
+    if council is None:
+        return frozenset()
+    own = set()
+    for number in (council.phone, council.out_of_hours_social_care):
+        try:
+            parsed = phonenumbers.parse(number or "", "GB")
+        except phonenumbers.NumberParseException:
+            continue
+        own.add(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    domain = urlsplit(council.site or "").hostname or ""
+    if domain:
+        own.add(domain.lower().removeprefix("www."))
+    return frozenset(own)
+
+
 def capture(session: Session, case: Case, text: str, now: dt.datetime) -> Optional[str]:
     """Read a message into `case` for a contact while its offer is open. Returns what to tell the resident
     (the masked contact we'll use, or why it wasn't one and to try again), or None: no offer open, or
-    nothing to say (an ordinary message, or a second failed attempt, dropped without more asking)."""
+    nothing to say (an ordinary message, or a second failed attempt, dropped without more asking).
+
+    Once a contact is kept, the case keeps listening while it is open: a new email address replaces the
+    email address, a new number the number (the resident correcting a mistake, or a number we misread).
+    The offer closes for good only after two failed attempts with nothing kept."""
     row = contact_for(session, case.id)
-    if row is None or row.state == DONE:
+    kept = row is not None and bool(row.email or row.phone)
+    if row is None or (row.state == DONE and not kept):
         return None
-    found = read(text)
+    found = read(text, _councils_own(session))
     if found.contact:
         row.email = found.email or row.email
         row.phone = found.phone or row.phone
         row.state, row.given_at = DONE, now
         session.flush()
         return answers.contact_saved(
-            mask_email(found.email) if found.email else None, mask_phone(found.phone) if found.phone else None
+            mask_email(row.email) if row.email else None, mask_phone(row.phone) if row.phone else None
         )
     if found.problem is None:
-        return None
+        return None  # an ordinary message: it never uses up the retry
+    if kept:
+        return answers.contact_retry(found.problem.value, keeping=True)  # the one we have stays
     if row.state == OPEN:
         row.state = RETRY
         session.flush()

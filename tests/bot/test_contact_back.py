@@ -136,10 +136,12 @@ def test_a_real_contact_is_kept_and_confirmed_masked(  # noqa: PLR0913 - one row
     assert hidden not in texts[0]
     row = _contact(kb_url, handover.reference)
     assert (row.email, row.phone, row.state) == (email, phone, contact_back.DONE)
-    # The offer is closed: later numbers are ordinary case messages.
-    later = intercept("web:capture", "or 020 7946 0001", now=EVENING + dt.timedelta(minutes=2))
-    assert later == []
-    assert _contact(kb_url, handover.reference).phone == phone
+    assert "send the right one here" in texts[0]  # a new one replaces it (review finding 7)
+    # A later number while the case is open replaces the number (and leaves the email address as it was).
+    later = intercept("web:capture", "sorry, my number is 020 7946 0001", now=EVENING + dt.timedelta(minutes=2))
+    assert len(later) == 1 and "ending 001" in later[0]["text"]
+    row = _contact(kb_url, handover.reference)
+    assert (row.email, row.phone) == (email, "+442079460001")
 
 
 def test_an_attempt_is_asked_again_once_then_dropped(kb_url: str) -> None:

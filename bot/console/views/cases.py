@@ -334,6 +334,12 @@ async def email_reply(request: Request, reference: str) -> HTTPResponse:
         return _back(reference, "That email was already sent.")
     if sent.delivery == "failed":
         return _back(reference, "The email could not be sent. The reply and the mail server's answer are on the case.")
+    if sent.delivery == "unknown":
+        return _back(
+            reference,
+            "The email may have arrived: the mail server received it but did not confirm it. It was not sent "
+            "again. Check with the resident before resending.",
+        )
     return _back(reference, "Reply sent by email.")
 
 
