@@ -286,12 +286,16 @@ def capture(session: Session, case: Case, text: str, now: dt.datetime) -> Option
 
     Once a contact is kept, the case keeps listening while it is open: a new email address replaces the
     email address, a new number the number (the resident correcting a mistake, or a number we misread).
-    The offer closes for good only after two failed attempts with nothing kept."""
+    After two failed attempts with nothing kept we stop asking, but a valid contact sent later is still
+    kept: a resident who fumbled twice shouldn't lose the reply by email they then give correctly."""
     row = contact_for(session, case.id)
     kept = row is not None and bool(row.email or row.phone)
-    if row is None or (row.state == DONE and not kept):
+    if row is None:
         return None
+    dropped = row.state == DONE and not kept
     found = read(text, _councils_own(session))
+    if dropped and not found.contact:
+        return None  # no more asking
     if found.contact:
         row.email = found.email or row.email
         row.phone = found.phone or row.phone

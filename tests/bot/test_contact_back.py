@@ -144,7 +144,7 @@ def test_a_real_contact_is_kept_and_confirmed_masked(  # noqa: PLR0913 - one row
     assert (row.email, row.phone) == (email, "+442079460001")
 
 
-def test_an_attempt_is_asked_again_once_then_dropped(kb_url: str) -> None:
+def test_an_attempt_is_asked_again_once_then_no_more_asking(kb_url: str) -> None:
     handover = _offered()
     first = intercept("web:capture", "my email is bob@", now=EVENING + dt.timedelta(minutes=1))
     assert first[0]["text"] == answers.contact_retry("email_no_domain")
@@ -154,9 +154,12 @@ def test_an_attempt_is_asked_again_once_then_dropped(kb_url: str) -> None:
     assert second == []  # dropped, no more asking (and acknowledged a minute ago)
     row = _contact(kb_url, handover.reference)
     assert (row.state, row.email, row.phone) == (contact_back.DONE, None, None)
-    # From now on a valid address is an ordinary message into the case, not stored.
-    intercept("web:capture", "sam@example.org", now=EVENING + ACK_EVERY + dt.timedelta(minutes=5))
-    assert _contact(kb_url, handover.reference).email is None
+    # Another wrong one gets no more asking...
+    assert intercept("web:capture", "my email is sam@", now=EVENING + dt.timedelta(minutes=3)) == []
+    # ...but a valid address sent later is still kept: they fumbled, they didn't change their mind.
+    got = intercept("web:capture", "sam@example.org", now=EVENING + dt.timedelta(minutes=4))
+    assert _contact(kb_url, handover.reference).email == "sam@example.org"
+    assert len(got) == 1 and "s…@example.org" in got[0]["text"]
 
 
 def test_a_short_number_is_asked_about_with_its_reason(kb_url: str) -> None:
