@@ -19,11 +19,13 @@ disk space are all checked before its body is read, and only then is it decoded 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
+from rasa.core.tracker_store import SQLTrackerStore
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -65,15 +67,32 @@ _SHOWN_EVENTS = ("user", "bot")
 
 
 def _tracker_events_now(store: Any, conversation_id: str) -> Optional[list[dict[str, Any]]]:
-    """The tracker's user and bot events as dicts, read on this (worker) thread with an event loop of its
-    own: Rasa's tracker stores do their database work and event parsing inside their async methods, so
-    awaited on the server's loop they would stall every other resident for as long as a long conversation
-    takes to load."""
+    """The tracker's last MAX_LINES user and bot events as dicts (all the page can show), read on this
+    worker thread: Rasa's tracker stores do their database work and event parsing inside their async
+    methods, so awaited on the server's loop they would stall every other resident while a long
+    conversation loads. From the SQL tracker store only those rows are read (each row's `data` is the
+    event's dict); no tracker is rebuilt, which for thousands of events costs seconds of CPU and enough
+    objects to set off a long garbage collection that holds every thread."""
+    inner = getattr(store, "_tracker_store", store)  # Rasa wraps the configured store to await it
+    if isinstance(inner, SQLTrackerStore):
+        table = inner.SQLEvent
+        with inner.session_scope() as session:
+            rows = (
+                session.execute(
+                    select(table.data)
+                    .where(table.sender_id == conversation_id, table.type_name.in_(_SHOWN_EVENTS))
+                    .order_by(table.id.desc())
+                    .limit(chat_history.MAX_LINES)
+                )
+                .scalars()
+                .all()
+            )
+        return [json.loads(data) for data in reversed(rows) if data] or None
+    # Other stores (Redis, Mongo, DynamoDB) keep a conversation as one record: it is read whole.
     tracker = asyncio.run(store.retrieve_full_tracker(conversation_id))
     if tracker is None:
         return None
     shown = [event for event in tracker.events if getattr(event, "type_name", "") in _SHOWN_EVENTS]
-    # The page never shows more than MAX_LINES lines; tracker lines beyond that many are never needed.
     return [event.as_dict() for event in shown[-chat_history.MAX_LINES :]]
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -45,6 +45,11 @@ MAX_LINES = 500  # a page never needs more; the oldest are left out
 MASKS_PER_LINE = 20  # contacts masked in one line before the rest of it is hidden wholesale
 _DIGIT = re.compile(r"\d")
 _AT_WORD = re.compile(r"\S*@\S*")
+# A mask set aside while the rest of a line is read: private-use characters (no @, no digit) around one
+# that numbers it.
+_PLACEHOLDER = "\ue000"
+_PLACEHOLDER_BASE = 0xE100
+_PLACEHOLDER_RE = re.compile(f"{_PLACEHOLDER}(.){_PLACEHOLDER}")
 
 
 @dataclass
@@ -89,30 +94,38 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
 def masked(text: str) -> str:
     """`text` with each email address and phone number that `contact_back.read` finds in it masked as the
     bot masks them. `read` names one contact at a time, normalised (a lower-cased domain, +44 numbers), so
-    each is found in the text, masked, and the text read again until nothing is left. If one can't be found
-    as written, every word with an @ and every digit is hidden instead: never shown in full."""
+    each is found in the text, set aside behind a placeholder (a mask like "j…@example.com" is itself an
+    address to `read`), and the text read again until nothing is left. If one can't be found as written,
+    every word with an @ and every digit is hidden instead: a contact is never shown in full."""
+    masks: list[str] = []
+    text = text.replace(_PLACEHOLDER, "")  # a resident's own would be taken for one
+
+    def aside(mask: str) -> str:
+        masks.append(mask)
+        return _PLACEHOLDER + chr(_PLACEHOLDER_BASE + len(masks) - 1) + _PLACEHOLDER
+
     for _ in range(MASKS_PER_LINE):
         found = read_contact(text)
         if not found.contact:
-            return text
+            break
         before = text
         if found.email:
-            text = _mask_email_in(text, found.email)
+            text = _mask_email_in(text, found.email, aside)
         if found.phone:
-            text = _mask_phone_in(text, found.phone)
+            text = _mask_phone_in(text, found.phone, aside)
         if text == before:
             break
-    if not read_contact(text).contact:
-        return text
-    return _DIGIT.sub("•", _AT_WORD.sub("…@…", text))
+    if read_contact(text).contact:
+        text = _DIGIT.sub("•", _AT_WORD.sub("…@…", text))
+    return _PLACEHOLDER_RE.sub(lambda m: masks[ord(m.group(1)) - _PLACEHOLDER_BASE], text)
 
 
-def _mask_email_in(text: str, email: str) -> str:
+def _mask_email_in(text: str, email: str, aside: Callable[[str], str]) -> str:
     """`text` with `email` (as `read` normalised it: compared without case) masked wherever it appears."""
-    return re.sub(re.escape(email), lambda _m: mask_email(email), text, flags=re.IGNORECASE)
+    return re.sub(re.escape(email), lambda _m: aside(mask_email(email)), text, flags=re.IGNORECASE)
 
 
-def _mask_phone_in(text: str, phone: str) -> str:
+def _mask_phone_in(text: str, phone: str, aside: Callable[[str], str]) -> str:
     """`text` with the number `phone` (E.164) masked where it is written, however it is spaced: the digits
     from its first (a 0, +44 or 0044 prefix included) to the last of its national number."""
     try:
@@ -133,7 +146,7 @@ def _mask_phone_in(text: str, phone: str) -> str:
     start, end = positions[first], positions[last] + 1
     if start > 0 and text[start - 1] == "+":
         start -= 1
-    return text[:start] + mask_phone(phone) + text[end:]
+    return text[:start] + aside(mask_phone(phone)) + text[end:]
 
 
 def idle_too_long(session: Session, conversation_id: str, now: dt.datetime, idle_days: float) -> bool:
