@@ -41,7 +41,7 @@ from knowledge.db import session_scope
 from knowledge.delivery import chat_history, uploads
 from knowledge.delivery.access import authorize_write, may_read
 from knowledge.delivery.conversations import add_attachments, touch_conversation, utcnow
-from knowledge.models import Attachment
+from knowledge.models import Attachment, Conversation
 from knowledge.personal_data.privacy import pseudonym
 from knowledge.settings import settings
 
@@ -141,7 +141,9 @@ async def history_response(
 ) -> HTTPResponse:
     """`{"messages": [...], "after": <id>}`: the conversation so far as the page shows it, and the id its
     poll for staff replies continues from. Only for the owner token's holder (403 otherwise)."""
-    refused = await _poll_allowed(address) or await _history_allowed(address)
+    refused = await _poll_allowed(address)
+    if refused is None:
+        refused = await _history_allowed(address)
     if refused is not None:
         return refused
     if not sender or not SENDER_RE.match(sender):
@@ -234,8 +236,8 @@ async def photo_response(
     the body, called only once the caller has passed every check that costs nothing to make (rate limits,
     owner token, photo caps, free disk). Refusals are worded for the chat: `[{"text": reason}]` with 413
     (too large), 415 (not an image), 429 (as many photos as allowed), 507 (no room on disk) or 503 (the
-    disk or database failed: nothing kept, try again); 403 for
-    someone else's conversation, 429 with `error` over the message limits."""
+    disk or database failed: nothing kept, try again); 403 for someone else's conversation, 429 with
+    `error` over the message limits."""
     if not sender or not SENDER_RE.match(sender):
         return _refused(400, BAD_SENDER)
     conversation_id = SENDER_PREFIX + sender
@@ -324,7 +326,9 @@ def _keep(conversation_id: str, sender: str, photo: uploads.CleanPhoto, now: Any
     try:
         with session_scope() as session:
             touch_conversation(session, conversation_id, CHANNEL, "private", sender, None, None, now)
-            session.flush()  # the conversation's row is written (and locked) before the count
+            # Lock the conversation's row until commit (PostgreSQL; SQLite lets one writer in at a time), so
+            # two uploads into one conversation can't both count the same last free place.
+            session.execute(select(Conversation.id).where(Conversation.id == conversation_id).with_for_update())
             if uploads.over_cap(session, conversation_id, now):
                 raise uploads.PhotoRefused("limit")
             add_attachments(

@@ -103,8 +103,9 @@ def room_to_keep() -> bool:
 
 def over_cap(session: Session, conversation_id: str, now: dt.datetime) -> bool:
     """Does this conversation keep as many photos as it may, or the service as many as it may today (UTC)?
-    Call in the transaction that inserts the row, after writing to the conversation's row (which locks it
-    until commit), so two uploads into one conversation can't both take the last place."""
+    Call in the transaction that inserts the row, after locking the conversation's row, so two uploads
+    into one conversation can't both take the last place. (The daily cap may be passed by the few uploads
+    that different conversations make at the same instant.)"""
     s = settings()
     kept = session.execute(
         select(func.count(Attachment.id)).where(
