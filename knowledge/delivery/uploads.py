@@ -3,8 +3,9 @@
 The platform channels keep only a reference to a photo (the platform's URL or media id). A web chat photo
 has no platform to keep it, so the file is ours: it is checked from its bytes (Pillow must open it as a
 JPEG, PNG, GIF or WebP, whatever its name or declared type says), re-encoded from its pixels alone so no
-metadata survives (EXIF with the phone's GPS position, the camera, comments, colour profiles), and written
-under `<var dir>/uploads/` with a random name. That folder is never served as it stands: signed-in staff
+metadata survives (EXIF with the phone's GPS position, the camera, comments, colour profiles), scaled to
+at most MAX_SIDE pixels a side, and written under the uploads folder (`uploads_dir()`) with a random
+name. That folder is never served as it stands: signed-in staff
 see a photo through the console (`bot/console/views/photos.py`), which looks the file up by its
 `Attachment` row.
 
