@@ -47,8 +47,9 @@ def test_a_contact_the_resident_typed_is_masked_when_history_is_replayed(
 
 
 def test_every_contact_in_one_message_is_masked_and_the_rest_is_kept() -> None:
-    text = masked("a@example.org or b.c@example.net, else 07400 123456 or 020 7946 0000 - at 12 Elm Road")
-    assert text == "a…@example.org or b…@example.net, else …456 or …000 - at 12 Elm Road"
+    # Worded as a resident gives their own (contact_back.read may want a cue like "email me", "ring").
+    text = masked("email me at a@example.org or b.c@example.net, else ring 07400 123456 or my landline 020 7946 0000")
+    assert text == "email me at a…@example.org or b…@example.net, else ring …456 or my landline …000"
 
 
 def test_a_line_without_a_contact_is_shown_as_typed() -> None:
