@@ -474,6 +474,22 @@ def photo_not_kept() -> str:
     return "Sorry, I couldn't keep that photo just now. Please try again in a moment."
 
 
+# --- Web chat photos: limits (issue 12 review) ---------------------------------------------------------------
+
+
+def photo_limit_reached() -> str:
+    """A photo refused because this conversation (or the service today) already keeps as many as it may."""
+    return (
+        "Sorry, I can't keep any more photos in this conversation. "
+        "Please describe the problem in words, or ask for a person."
+    )
+
+
+def photo_no_room() -> str:
+    """A photo refused because the council's storage for photos is nearly full: nothing was kept."""
+    return "Sorry, I can't take photos just now. Please describe the problem in words, or try again later."
+
+
 def _megabytes(n: int) -> str:
     mb = n / (1024 * 1024)
     return f"{mb:.0f} MB" if mb >= 1 else f"{max(1, round(n / 1024))} KB"

@@ -282,6 +282,31 @@ class Settings:
         maximum=100 * 1024 * 1024,
     )
 
+    # --- Web chat photos and history: limits (issue 12 review, findings 1, 3, 8) -------------------------------
+    webchat_uploads_dir: str = _setting(
+        "WEBCHAT_UPLOADS_DIR", "", "where web chat photos are kept (empty: <var dir>/uploads); may be its own volume"
+    )
+    webchat_photos_per_conversation: int = _setting(
+        "WEBCHAT_PHOTOS_PER_CONVERSATION", 20, "most photos one web chat conversation may keep", minimum=1
+    )
+    webchat_photos_per_day: int = _setting(
+        "WEBCHAT_PHOTOS_PER_DAY", 2000, "most web chat photos the whole service keeps in one day (UTC)", minimum=1
+    )
+    webchat_uploads_min_free_bytes: int = _setting(
+        "WEBCHAT_UPLOADS_MIN_FREE_BYTES",
+        1024 * 1024 * 1024,
+        "photos are refused while the uploads folder's disk has less free space than this, in bytes",
+    )
+    webchat_history_per_address_per_minute: int = _setting(
+        "WEBCHAT_HISTORY_PER_ADDRESS_PER_MINUTE", 10, "web chat history reads an address may make a minute (0: off)"
+    )
+    webchat_history_idle_days: float = _setting(
+        "WEBCHAT_HISTORY_IDLE_DAYS",
+        30.0,
+        "a web chat idle longer than this is not shown again: a shared device forgets it",
+        minimum=0.01,
+    )
+
     def __post_init__(self) -> None:
         # The embedded defaults live under var_dir, which is itself a setting.
         if not self.database_url:

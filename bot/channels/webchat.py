@@ -235,10 +235,14 @@ class WebChatInput(InputChannel):
 
         @webchat.route("/photo", methods=["POST"], stream=True)
         async def photo(request: Request) -> HTTPResponse:
-            """A photo the resident attaches; streamed, so one over the limit is never read in full."""
-            body = await webchat_memory.read_body(request, settings().webchat_photo_max_bytes)
+            """A photo the resident attaches; streamed, so one over the limit is never read in full, and read
+            only after the cheap checks (rate limits, owner token, caps) have passed."""
+
+            async def read(limit: int) -> Optional[bytes]:
+                return await webchat_memory.read_body(request, limit)
+
             return await webchat_memory.photo_response(
-                body, request.args.get("sender"), request.headers.get(TOKEN_HEADER), address=address_of(request)
+                read, request.args.get("sender"), request.headers.get(TOKEN_HEADER), address=address_of(request)
             )
 
         return webchat

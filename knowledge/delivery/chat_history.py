@@ -15,24 +15,41 @@ So the history is the tracker's messages plus what the case timeline added after
 has (the handover reply when the case was already open) is shown once. Photos are read from `attachments`:
 the tracker never sees them. What the history can't show: a line the safety net added to a reply on the
 spot (999 when the bot's answer lacked it), which neither store keeps.
+
+The page may be on a shared screen (a library computer), so an email address or phone number in the
+resident's own lines is shown masked ("j…@example.com", "…123"), as the bot masks it when it answers
+(`knowledge/casework/contact_back.py` decides what counts as one), and a conversation idle longer than
+WEBCHAT_HISTORY_IDLE_DAYS is not shown again at all (`idle_too_long`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge import answers
 from knowledge.casework import cases
-from knowledge.models import Attachment, Case, CaseMessage, StaffUser
+from knowledge.casework.contact_back import mask_email, mask_phone
+from knowledge.casework.contact_back import read as read_contact
+from knowledge.models import Attachment, Case, CaseMessage, Conversation, StaffUser
 
 SAME_LINE_WITHIN = dt.timedelta(minutes=2)  # a case's bot line and a tracker bot event this close, same text
 MAX_LINES = 500  # a page never needs more; the oldest are left out
+MASKS_PER_LINE = 20  # contacts masked in one line before the rest of it is hidden wholesale
+_DIGIT = re.compile(r"\d")
+_AT_WORD = re.compile(r"\S*@\S*")
+# A mask set aside while the rest of a line is read: private-use characters (no @, no digit) around one
+# that numbers it.
+_PLACEHOLDER = "\ue000"
+_PLACEHOLDER_BASE = 0xE100
+_PLACEHOLDER_RE = re.compile(f"{_PLACEHOLDER}(.){_PLACEHOLDER}")
 
 
 @dataclass
@@ -74,6 +91,74 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
     ]
 
 
+def masked(text: str) -> str:
+    """`text` with each email address and phone number that `contact_back.read` finds in it masked as the
+    bot masks them. `read` names one contact at a time, normalised (a lower-cased domain, +44 numbers), so
+    each is found in the text, set aside behind a placeholder (a mask like "j…@example.com" is itself an
+    address to `read`), and the text read again until nothing is left. If one can't be found as written,
+    every word with an @ and every digit is hidden instead: a contact is never shown in full."""
+    masks: list[str] = []
+    text = text.replace(_PLACEHOLDER, "")  # a resident's own would be taken for one
+
+    def aside(mask: str) -> str:
+        masks.append(mask)
+        return _PLACEHOLDER + chr(_PLACEHOLDER_BASE + len(masks) - 1) + _PLACEHOLDER
+
+    for _ in range(MASKS_PER_LINE):
+        found = read_contact(text)
+        if not found.contact:
+            break
+        before = text
+        if found.email:
+            text = _mask_email_in(text, found.email, aside)
+        if found.phone:
+            text = _mask_phone_in(text, found.phone, aside)
+        if text == before:
+            break
+    if read_contact(text).contact:
+        text = _DIGIT.sub("•", _AT_WORD.sub("…@…", text))
+    return _PLACEHOLDER_RE.sub(lambda m: masks[ord(m.group(1)) - _PLACEHOLDER_BASE], text)
+
+
+def _mask_email_in(text: str, email: str, aside: Callable[[str], str]) -> str:
+    """`text` with `email` (as `read` normalised it: compared without case) masked wherever it appears."""
+    return re.sub(re.escape(email), lambda _m: aside(mask_email(email)), text, flags=re.IGNORECASE)
+
+
+def _mask_phone_in(text: str, phone: str, aside: Callable[[str], str]) -> str:
+    """`text` with the number `phone` (E.164) masked where it is written, however it is spaced: the digits
+    from its first (a 0, +44 or 0044 prefix included) to the last of its national number."""
+    try:
+        national = str(phonenumbers.parse(phone).national_number)
+    except phonenumbers.NumberParseException:
+        return text
+    positions = [m.start() for m in _DIGIT.finditer(text)]
+    digits = "".join(text[i] for i in positions)
+    at = digits.find(national)
+    if at < 0:
+        return text
+    first, last = at, at + len(national) - 1
+    country = phone.lstrip("+")[: len(phone.lstrip("+")) - len(national)]
+    for prefix in ("00" + country, country, "0"):  # how it was dialled, if it was
+        if prefix and digits[:first].endswith(prefix):
+            first -= len(prefix)
+            break
+    start, end = positions[first], positions[last] + 1
+    if start > 0 and text[start - 1] == "+":
+        start -= 1
+    return text[:start] + aside(mask_phone(phone)) + text[end:]
+
+
+def idle_too_long(session: Session, conversation_id: str, now: dt.datetime, idle_days: float) -> bool:
+    """Has the conversation been idle (no message from the resident, nor any row written for it) for more
+    than `idle_days`? Its history is then not shown again: a device that was shared forgets it."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is None:
+        return False  # nothing to show anyway
+    last = max(t for t in (conv.last_inbound_at, conv.updated_at, conv.created_at) if t is not None)
+    return now - last > dt.timedelta(days=idle_days)
+
+
 def tracker_lines(events: Iterable[dict[str, Any]]) -> list[Line]:
     """The resident's and the bot's messages from Rasa tracker events (as `Event.as_dict()` gives them).
     A button the resident chose is recorded as its payload ("/intent"); it is shown as the button's title,
@@ -87,7 +172,7 @@ def tracker_lines(events: Iterable[dict[str, Any]]) -> list[Line]:
             continue
         if kind == "user":
             text = str(event.get("text") or "")
-            lines.append(Line("resident", offered.get(text, text), at))
+            lines.append(Line("resident", offered.get(text) or masked(text), at))
         elif kind == "bot":
             buttons = _buttons((event.get("data") or {}).get("buttons"))
             if buttons:
@@ -129,7 +214,8 @@ def case_lines(session: Session, conversation_id: str, style: str, team: str) ->
             continue  # a photo on its own: shown from `attachments`
         buttons = _buttons((message.meta or {}).get("buttons")) if message.author != "resident" else []
         label = sign(message, names, style, team)
-        lines.append(Line(message.author, message.text or "", message.created_at, label, buttons=buttons))
+        text = masked(message.text or "") if message.author == "resident" else message.text or ""
+        lines.append(Line(message.author, text, message.created_at, label, buttons=buttons))
     return lines
 
 

@@ -207,8 +207,18 @@ def png_with_gps() -> bytes:
     return data
 
 
-def send_photo(sender: str, body: Optional[bytes], token: Optional[str]) -> tuple[int, Any, dict]:
-    resp = asyncio.run(webchat_memory.photo_response(body, sender, token))
+def send_photo(
+    sender: str, body: Optional[bytes], token: Optional[str], reads: Optional[list[int]] = None
+) -> tuple[int, Any, dict]:
+    """POST /photo with `body` (None: over the size limit, as the route's reader reports it). The limit of
+    each read the handler made is appended to `reads`."""
+
+    async def read(limit: int) -> Optional[bytes]:
+        if reads is not None:
+            reads.append(limit)
+        return None if body is None or len(body) > limit else body
+
+    resp = asyncio.run(webchat_memory.photo_response(read, sender, token))
     return resp.status, json.loads(resp.body), dict(resp.headers)
 
 

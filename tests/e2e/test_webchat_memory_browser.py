@@ -6,6 +6,7 @@ for staff."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import time
@@ -13,11 +14,12 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from bot.channels.webchat import SENDER_PREFIX
 from bot.stack import BotStack
 from knowledge.db import session_scope
-from knowledge.models import Attachment
+from knowledge.models import Attachment, Conversation
 from knowledge.staff import AGENT, create_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -131,6 +133,30 @@ def test_a_reload_brings_the_conversation_back_and_a_new_one_forgets_it(bot: Bot
     # The new conversation is the bot's again, not the paused case's.
     resident_says(page, "there's a pothole on my road")
     log.locator("a[href*='pothole']").first.wait_for(timeout=WAIT_MS)
+
+
+def test_a_contact_is_masked_on_reload_and_a_long_idle_conversation_is_forgotten(bot: BotStack, browser: Any) -> None:
+    page = open_chat(browser, bot)
+    resident_says(page, "my email is jane.doe@example.com")
+    log = page.locator("#chat-log")
+    log.locator(".msg--bot").first.wait_for(timeout=WAIT_MS)
+    assert "jane.doe@example.com" in log.inner_text()  # as typed, on the screen it was typed on
+
+    reload_chat(page)  # the next person at a shared computer
+    log.get_by_text("j…@example.com").first.wait_for(timeout=WAIT_MS)
+    assert "jane.doe" not in log.inner_text()
+
+    sender = page.evaluate(f"localStorage.getItem('{SENDER_KEY}')")
+    long_ago = dt.datetime.now() - dt.timedelta(days=31)  # past WEBCHAT_HISTORY_IDLE_DAYS (30)
+    with session_scope(bot.kb_url) as session:  # type: ignore[attr-defined]
+        session.execute(
+            update(Conversation)
+            .where(Conversation.id == SENDER_PREFIX + sender)
+            .values(last_inbound_at=long_ago, updated_at=long_ago, created_at=long_ago)
+        )
+    reload_chat(page)
+    page.wait_for_function(f"localStorage.getItem('{SENDER_KEY}') !== {sender!r}", timeout=WAIT_MS)
+    assert log.inner_text().strip() == "" and page.evaluate(f"localStorage.getItem('{TOKEN_KEY}')") is None
 
 
 def test_another_browsers_id_or_a_forged_token_never_shows_its_history(bot: BotStack, browser: Any) -> None:
