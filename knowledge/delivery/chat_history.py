@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -37,19 +37,12 @@ from sqlalchemy.orm import Session
 from knowledge import answers
 from knowledge.casework import cases
 from knowledge.casework.contact_back import mask_email, mask_phone
-from knowledge.casework.contact_back import read as read_contact
 from knowledge.models import Attachment, Case, CaseMessage, Conversation, StaffUser
 
 SAME_LINE_WITHIN = dt.timedelta(minutes=2)  # a case's bot line and a tracker bot event this close, same text
 MAX_LINES = 500  # a page never needs more; the oldest are left out
-MASKS_PER_LINE = 20  # contacts masked in one line before the rest of it is hidden wholesale
-_DIGIT = re.compile(r"\d")
-_AT_WORD = re.compile(r"\S*@\S*")
-# A mask set aside while the rest of a line is read: private-use characters (no @, no digit) around one
-# that numbers it.
-_PLACEHOLDER = "\ue000"
-_PLACEHOLDER_BASE = 0xE100
-_PLACEHOLDER_RE = re.compile(f"{_PLACEHOLDER}(.){_PLACEHOLDER}")
+# An email address as residents type them (the mask keeps only its first letter and its domain).
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 @dataclass
@@ -92,61 +85,23 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
 
 
 def masked(text: str) -> str:
-    """`text` with each email address and phone number that `contact_back.read` finds in it masked as the
-    bot masks them. `read` names one contact at a time, normalised (a lower-cased domain, +44 numbers), so
-    each is found in the text, set aside behind a placeholder (a mask like "j…@example.com" is itself an
-    address to `read`), and the text read again until nothing is left. If one can't be found as written,
-    every word with an @ and every digit is hidden instead: a contact is never shown in full."""
-    masks: list[str] = []
-    text = text.replace(_PLACEHOLDER, "")  # a resident's own would be taken for one
-
-    def aside(mask: str) -> str:
-        masks.append(mask)
-        return _PLACEHOLDER + chr(_PLACEHOLDER_BASE + len(masks) - 1) + _PLACEHOLDER
-
-    for _ in range(MASKS_PER_LINE):
-        found = read_contact(text)
-        if not found.contact:
-            break
-        before = text
-        if found.email:
-            text = _mask_email_in(text, found.email, aside)
-        if found.phone:
-            text = _mask_phone_in(text, found.phone, aside)
-        if text == before:
-            break
-    if read_contact(text).contact:
-        text = _DIGIT.sub("•", _AT_WORD.sub("…@…", text))
-    return _PLACEHOLDER_RE.sub(lambda m: masks[ord(m.group(1)) - _PLACEHOLDER_BASE], text)
+    """`text` with every email address and every valid phone number in it masked as the bot masks the
+    contact a resident leaves ("j…@example.com", "…456"), whoever's it is: on a replayed screen a
+    neighbour's number is as private as the resident's own, so this doesn't ask whether one was "meant"
+    (contact_back.read does, for what to keep). Numbers are found by phonenumbers' matcher (UK and
+    international), so dates, prices and house numbers stay as typed."""
+    text = _EMAIL.sub(lambda m: mask_email(_lower_domain(m.group())), text)
+    pieces, last = [], 0
+    for match in phonenumbers.PhoneNumberMatcher(text, "GB", leniency=phonenumbers.Leniency.VALID):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        pieces += [text[last : match.start], mask_phone(e164)]
+        last = match.end
+    return "".join(pieces) + text[last:]
 
 
-def _mask_email_in(text: str, email: str, aside: Callable[[str], str]) -> str:
-    """`text` with `email` (as `read` normalised it: compared without case) masked wherever it appears."""
-    return re.sub(re.escape(email), lambda _m: aside(mask_email(email)), text, flags=re.IGNORECASE)
-
-
-def _mask_phone_in(text: str, phone: str, aside: Callable[[str], str]) -> str:
-    """`text` with the number `phone` (E.164) masked where it is written, however it is spaced: the digits
-    from its first (a 0, +44 or 0044 prefix included) to the last of its national number."""
-    try:
-        national = str(phonenumbers.parse(phone).national_number)
-    except phonenumbers.NumberParseException:
-        return text
-    positions = [m.start() for m in _DIGIT.finditer(text)]
-    digits = "".join(text[i] for i in positions)
-    at = digits.find(national)
-    if at < 0:
-        return text
-    first, last = at, at + len(national) - 1
-    country = phone.lstrip("+")[: len(phone.lstrip("+")) - len(national)]
-    for prefix in ("00" + country, country, "0"):  # how it was dialled, if it was
-        if prefix and digits[:first].endswith(prefix):
-            first -= len(prefix)
-            break
-    start, end = positions[first], positions[last] + 1
-    if start > 0 and text[start - 1] == "+":
-        start -= 1
-    return text[:start] + aside(mask_phone(phone)) + text[end:]
+def _lower_domain(email: str) -> str:
+    name, _, domain = email.rpartition("@")
+    return f"{name}@{domain.lower()}"
 
 
 def idle_too_long(session: Session, conversation_id: str, now: dt.datetime, idle_days: float) -> bool:

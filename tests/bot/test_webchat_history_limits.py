@@ -118,3 +118,21 @@ def test_history_reads_the_tracker_without_blocking_the_server(kb_url: str, tmp_
     status, beats = asyncio.run(measure())
     assert status == 200 and loop_threads == [False]
     assert beats >= 10  # ~25 expected in 0.5 s; none if the loop had been blocked
+
+
+@pytest.mark.parametrize(
+    "said, hidden",
+    [
+        ("the van had 0161 496 0001 on the side", "496 0001"),  # someone else's number: private all the same
+        ("jo.bloggs@gmail.com", "bloggs"),  # an address alone, no "email me"
+        ("+44 7400 123456", "123456"),
+        ("Reach me: JANE.DOE@Example.COM!", "DOE"),
+    ],
+)
+def test_any_address_or_number_is_masked_whoever_it_belongs_to(said: str, hidden: str) -> None:
+    assert hidden.lower() not in masked(said).lower()
+
+
+def test_dates_prices_and_house_numbers_are_shown_as_typed() -> None:
+    said = "since 01.02.2026, fined £250, flat 0/2 at 14 Mill Lane, ref NC-2026-000123"
+    assert masked(said) == said

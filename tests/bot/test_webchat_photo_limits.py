@@ -1,8 +1,8 @@
 """What a web chat photo may cost: how many a conversation and the service keep, the disk space left, what
 is checked before the upload is even read, how large a kept photo is, and that a photo erased while it
 was being kept leaves no file behind. The handler is called as the route calls it (see
-tests/bot/test_webchat_memory.py); the review's own tests are in tests/review/.
-"""
+tests/bot/test_webchat_memory.py); the attacker review's own tests are test_webchat_photo_cap.py,
+test_webchat_photo_cost.py, test_webchat_history_cost.py and test_webchat_shared_screen.py beside it."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 through Rasa's SQL tracker store, whose async methods do their database work and event parsing on the
 event loop. A long conversation (20 messages a minute are allowed, so 10,000 in a working day) stalls the
 whole Rasa server for every history request, and history is limited only by the poll limit (600 a minute
-an address). FAILS on main: the event loop is blocked for far longer than any answer should wait."""
+an address). Before the fix: the event loop is blocked for far longer than any answer should wait."""
 
 from __future__ import annotations
 

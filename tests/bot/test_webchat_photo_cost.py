@@ -1,5 +1,5 @@
 """Review of issue 12 (web chat photos): a small upload that decodes to ~60 megapixels is accepted and
-costs about a gigabyte of memory and seconds of CPU per upload. FAILS on main as merged."""
+costs about a gigabyte of memory and seconds of CPU per upload. (It failed before the fix.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Review of issue 12 (web chat photos): nothing caps how many photos one conversation (or the server) keeps.
 The rate limits are per minute (20 a conversation, 60 an address), so over a day one address can keep
 86,400 photos of up to 10 MB each (~6.7 MB stored for a noisy 1800x1800 PNG) under var/uploads, on the disk
-that by default also holds the SQLite knowledge base and tracker. FAILS on main: with the per-minute limits
+that by default also holds the SQLite knowledge base and tracker. Before the fix: with the per-minute limits
 switched off here to stand for time passing, 200 photos into one conversation are all kept."""
 
 from __future__ import annotations

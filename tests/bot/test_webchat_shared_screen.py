@@ -1,7 +1,7 @@
 """Review of issue 12 (web chat memory + contact back): the contact a resident left is masked in the bot's
 answer because "the chat may be on a shared screen" (knowledge/casework/contact_back.py), yet the history
 the page replays on every later visit to that device (no expiry) shows the message with the address in
-full. FAILS on main."""
+full. (It failed before the fix.)"""
 
 from __future__ import annotations
 
