@@ -170,9 +170,10 @@ def hand_over(
             origin=origin,
             topic=topic,
             reply_for=lambda h: answers.handover_answer(
-                council, h.reference, h.created, h.urgent, h.expectation, h.offer_contact
+                council, h.reference, h.created, h.urgent, h.expectation, h.offer_contact, h.contact_saved
             ),
             offer_contact=True,
+            said=tracker.latest_message.get("text") or "",
         )
     except Exception:  # noqa: BLE001 - without a case, a phone number is still a way to a person
         log.exception("handover failed in conversation %s", pseudonym(tracker.sender_id))

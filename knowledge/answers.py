@@ -281,11 +281,18 @@ def person_answer(c: Council) -> Reply:
 
 
 def handover_answer(
-    c: Optional[Council], reference: str, created: bool, urgent: bool, expectation: str, offer_contact: bool = False
+    c: Optional[Council],
+    reference: str,
+    created: bool,
+    urgent: bool,
+    expectation: str,
+    offer_contact: bool = False,
+    contact_saved: str = "",
 ) -> str:
     """What the resident is told when a person takes over: the reference to quote, an honest time, and for
     urgent cases the emergency numbers again. `offer_contact`: the reply will come after the platform's
-    window or out of hours, so offer to take an email address or phone number (`CONTACT_OFFER`)."""
+    window or out of hours, so offer to take an email address or phone number (`CONTACT_OFFER`).
+    `contact_saved`: they already gave one, so say what we'll use instead (`contact_saved()`)."""
     if created:
         lines = [
             f"I've passed this to our team. Your reference is {reference}.",
@@ -298,7 +305,9 @@ def handover_answer(
             expectation,
             "Anything you send here goes straight to them.",
         ]
-    if offer_contact:
+    if contact_saved:
+        lines.append(contact_saved)
+    elif offer_contact:
         lines.append(CONTACT_OFFER)
     if urgent:
         emergency, samaritans = (c.emergency, c.samaritans) if c else (EMERGENCY, SAMARITANS)

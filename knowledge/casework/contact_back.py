@@ -260,6 +260,16 @@ def open_offer(session: Session, case: Case, now: dt.datetime) -> CaseContact:
     return row
 
 
+def keep_given(session: Session, case: Case, text: str, now: dt.datetime) -> Optional[str]:
+    """Keep a contact the resident gave before any offer (in the message that asked for a person), as if
+    they had given it after one. Returns the masked confirmation, or None if `text` holds no contact (a
+    fumbled one isn't asked about here: the handover answer has more important things to say)."""
+    if not read(text, _councils_own(session)).contact:
+        return None
+    open_offer(session, case, now)
+    return capture(session, case, text, now)
+
+
 def _councils_own(session: Session) -> frozenset[str]:
     """The council's own phone numbers (E.164) and its site's domain: residents quote them ("I rang 0300
     123 4567 twice"), and they are never the way back to the resident."""

@@ -49,6 +49,9 @@ class Handover:
     #: the reply will come after the platform's window or out of hours: the answer offers to take an email
     #: address or phone number, and the case reads the next messages for one (contact_back.py)
     offer_contact: bool = False
+    #: the resident gave an email address or phone number in the very message that asked for a person: the
+    #: masked confirmation of what we'll use (knowledge/answers.py `contact_saved`), instead of the offer
+    contact_saved: str = ""
 
 
 def request_handover(
@@ -61,13 +64,15 @@ def request_handover(
     reply_for: Optional[Callable[[Handover], str]] = None,
     offer_contact: bool = False,
     now: Optional[dt.datetime] = None,
+    said: str = "",
 ) -> Handover:
     """Open a case for `conversation_id` (or return its open one). `reply_for` words what the bot will tell
     the resident (it needs the reference); that goes on the case's timeline too, in the same transaction,
     so staff see exactly what the resident was told. With `offer_contact`, a new case whose reply will come
     after the channel's window or out of hours offers a way back (`Handover.offer_contact`). If a new case would
     go over a cap (`cases.check_caps`) none is opened and the result says which cap (`capped`); `reply_for`
-    is not called. `now`: the clock (tests), naive UTC."""
+    is not called. `now`: the clock (tests), naive UTC. `said`: the resident's message that led here ("can
+    someone ring me on 07400 123456"): a contact in it is kept at once, as if given after the offer."""
     now = now or utcnow()
     hours = BusinessHours.from_env()
     with session_scope() as session:
@@ -107,6 +112,10 @@ def request_handover(
             if contact_back.offer_wanted(at_due, hours.is_open(now), public=origin == "public"):
                 contact_back.open_offer(session, case, now)
                 handover = replace(handover, offer_contact=True)
+        if said and origin != "public":
+            saved = contact_back.keep_given(session, case, said, now)
+            if saved:
+                handover = replace(handover, offer_contact=False, contact_saved=saved)
         if reply_for is not None:
             text = reply_for(handover)
             cases.add_bot_message(session, case, text, now)

@@ -174,3 +174,31 @@ def test_database_failure_still_gets_a_reply_without_details(monkeypatch) -> Non
     monkeypatch.setenv("DATABASE_URL", "sqlite:////nonexistent/dir/kb.db")
     [msg] = run(ActionAnswerService(), tracker("pothole", "svc_roads_pothole"))
     assert "went wrong on our side" in msg["text"] and "Traceback" not in msg["text"]
+
+
+def test_a_number_given_while_asking_for_a_person_is_kept_and_confirmed_masked(kb_url: str) -> None:
+    """Residents often give the number in the same breath: "can someone ring me on ...". It is kept for the
+    case at once (staff see it), confirmed masked, and the resident isn't then asked for one."""
+    from knowledge import answers
+    from knowledge.casework import contact_back
+
+    said = "can someone from the council ring me on 07400 123456 please"
+    [msg] = run(ActionHumanHandoff(), tracker(said, "human_handoff", sender="r-rings"))
+    assert "ending 456" in msg["text"] and "123456" not in msg["text"]
+    assert answers.CONTACT_OFFER not in msg["text"]
+    with session_scope(kb_url) as session:
+        case = session.execute(select(Case).where(Case.conversation_id == "r-rings")).scalar_one()
+        assert contact_back.contact_for(session, case.id).phone == "+447400123456"
+
+
+def test_asking_for_a_person_without_a_contact_keeps_nothing(kb_url: str) -> None:
+    from knowledge.casework import contact_back
+
+    run(
+        ActionHumanHandoff(),
+        tracker("I need to talk to someone about case 12 on 01/02", "human_handoff", sender="r-no"),
+    )
+    with session_scope(kb_url) as session:
+        case = session.execute(select(Case).where(Case.conversation_id == "r-no")).scalar_one()
+        row = contact_back.contact_for(session, case.id)
+        assert row is None or (row.email, row.phone) == (None, None)

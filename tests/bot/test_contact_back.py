@@ -225,3 +225,21 @@ def test_the_contact_is_never_logged(kb_url: str, caplog: pytest.LogCaptureFixtu
     assert _contact(kb_url, handover.reference).email == "jane.doe@example.com"  # it was read
     for trace in ("jane.doe", "7400123456", "07400 123456"):
         assert trace not in caplog.text
+
+
+def test_a_contact_in_a_public_comment_asking_for_a_person_is_not_kept(kb_url: str) -> None:
+    """A comment is public and its follow-up goes elsewhere: nothing is kept from it, nothing confirmed."""
+    handover = request_handover(
+        "facebook_comment:pub-1",
+        "facebook_comment",
+        HandoverReason.ASKED,
+        origin="public",
+        reply_for=lambda h: answers.handover_answer(
+            None, h.reference, h.created, h.urgent, h.expectation, h.offer_contact, h.contact_saved
+        ),
+        offer_contact=True,
+        now=EVENING,
+        said="ring me on 07400 123456",
+    )
+    assert handover.contact_saved == "" and "ending 456" not in handover.reply
+    assert _contact(kb_url, handover.reference) is None
