@@ -9,10 +9,22 @@ timeline and DM events (docs.x.com, "GET /2/users/:id/mentions", "GET /2/dm_even
 - DM events have no since_id: they come newest first and are paged until the newest event already taken in
   (ids are snowflakes, so "already seen" is "id not larger than the last one");
 - the cursor (last id per timeline) is stored with the messages in one transaction
-  (`knowledge.delivery.polling.store`): a crash or restart neither skips nor repeats a message;
-- one process polls at a time across replicas (a database lease, renewed every round);
+  (`knowledge.delivery.polling.store`): a crash or restart does not skip a message, and the delivery key's
+  unique index keeps one read twice from being queued twice;
+- one poll reads at most MAX_PAGES pages a timeline. When more mentions wait, the cursor stays where it was
+  and the unread window (since_id = the cursor, until_id = the oldest id read) is continued by the next
+  polls until it is empty; only then does the cursor move to the newest id read. The window is kept in
+  memory: a restart reads from the cursor again (the already queued ones are refused by their key, but
+  read and charged again). DM events have no until_id: their oldest beyond the cap are still not answered;
+- one process polls at a time across replicas (a database lease, renewed every round and between pages,
+  so a slow backlog read does not outlive it);
 - a 429 waits until `x-rate-limit-reset` (epoch seconds; docs.x.com "Rate limits"); a 5xx, a refused
-  token or a network error waits a round and then longer each time. None of them moves the cursor.
+  token, a 200 carrying only `errors` or a network error waits a round and then longer each time, at most
+  MAX_BACKOFF. None of them moves the cursor. Each timeline is polled on its own: one failing does not
+  stop the other;
+- a pagination token X hands back twice is not followed again (a loop on X's side);
+- the flood gate judges each message once: a poll retried after a failed store does not judge (count,
+  refuse, or answer "slow down" or the crisis lines for) the same messages again.
 
 First start (no cursor): the account's history is not answered. The poller records the newest mention and
 DM and answers only what comes after, because a council switching to polling has usually answered its
@@ -59,6 +71,9 @@ PAGE_SIZE = {MENTIONS: 100, DMS: 20}
 MAX_PAGES = {MENTIONS: 5, DMS: 25}
 # The longest wait after repeated failures, and after a 429 without a usable reset time.
 MAX_BACKOFF = dt.timedelta(minutes=15)
+# Backoff doubles per failure up to this exponent (then MAX_BACKOFF caps it): 2**n of a huge n would
+# overflow timedelta and end the polling.
+MAX_BACKOFF_DOUBLINGS = 16
 # A rate-limit reset further away than this is not believed (a clock or header gone wrong).
 MAX_RATE_LIMIT_WAIT = dt.timedelta(hours=1)
 
@@ -86,6 +101,25 @@ class RateLimited(PollError):
     def __init__(self, message: str, reset: Optional[dt.datetime]):
         super().__init__(message)
         self.reset = reset
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Mentions a poll could not read (more than its page cap): those older than `until_id` and newer than
+    the cursor. `newest` is the newest id read since the cursor, where it moves once the window is read."""
+
+    until_id: int
+    newest: int
+
+
+@dataclass
+class _Read:
+    """What one poll read: the residents' messages (oldest first), where the cursor goes once they are
+    stored, and the unread window left (None when everything after the cursor was read)."""
+
+    messages: list[Incoming]
+    last_id: Optional[str]
+    window: Optional[_Window] = None
 
 
 @dataclass
@@ -123,6 +157,10 @@ class XApi:
             raise PollError(f"x {what}: not JSON") from None
         if not isinstance(data, dict):
             raise PollError(f"x {what}: not a JSON object")
+        if "errors" in data and "data" not in data:
+            # X answers some failures 200 with only `errors`: not an empty timeline (taking it for one at
+            # first start would record "nothing yet" and answer the account's history on the next poll).
+            raise PollError(f"x {what}: HTTP 200 with errors and no data")
         return data
 
 
@@ -161,6 +199,11 @@ class XPoller:
         self.clock = clock
         self.account: Optional[str] = None  # the council's X user id, asked once (GET /2/users/me)
         self._due = {MENTIONS: _Due(clock()), DMS: _Due(clock())}
+        # The unread mentions window, per timeline, with the cursor it was read from.
+        self._window: dict[str, tuple[Optional[str], _Window]] = {}
+        # The flood gate's verdict (admitted or not) on what the last poll of each timeline found, by
+        # delivery key: kept until a store succeeds, so a retry does not judge (and answer) them again.
+        self._judged: dict[str, dict[str, bool]] = {MENTIONS: {}, DMS: {}}
         self.holding = False
 
     @property
@@ -193,14 +236,19 @@ class XPoller:
         try:
             if due and self.account is None:
                 self.account = await self._account()
-            for endpoint in due:
-                await self.poll(endpoint)
-        except PollError as exc:  # only the account lookup gets here: try again in an interval
-            log.warning("x polling: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - the account lookup failed: try again in an interval
+            log.warning("x polling: %s", exc if isinstance(exc, PollError) else type(exc).__name__)
             for endpoint in due:
                 self._due[endpoint].at = self.clock() + self.interval
-        except Exception:  # noqa: BLE001 - a bug must not end the polling either
-            log.error("x polling: a round failed", exc_info=True)
+            return
+        for endpoint in due:
+            if not self.holding:
+                return  # lost the lease polling the one before: the new holder polls this one
+            try:
+                await self.poll(endpoint)
+            except Exception:  # noqa: BLE001 - a bug in one timeline must not starve the other, nor end polling
+                log.error("x polling: polling %s failed", endpoint, exc_info=True)
+                self._due[endpoint].at = self.clock() + self.interval
 
     async def _account(self) -> str:
         data = await self.api.get("2/users/me", {}, "users/me")
@@ -214,17 +262,16 @@ class XPoller:
         assert self.account is not None
         due = self._due[endpoint]
         try:
-            found, last_id = await self._read(endpoint, self.account)
-            queued = await self._store(endpoint, self.account, last_id, found)
+            read = await self._read(endpoint, self.account)
+            found = read.messages
+            queued = await self._store(endpoint, self.account, read.last_id, found)
         except RateLimited as exc:
             wait_until = self._after_rate_limit(exc.reset)
             due.at = wait_until
             log.warning("x polling: %s; %s polled again at %s UTC", exc, endpoint, wait_until.strftime("%H:%M:%S"))
             return 0
         except PollError as exc:
-            due.failures += 1
-            backoff = min(self.interval * 2 ** (due.failures - 1), max(MAX_BACKOFF, self.interval))
-            due.at = self.clock() + backoff
+            backoff = self._back_off(due)
             log.warning("x polling: %s; %s polled again in %ds", exc, endpoint, backoff.total_seconds())
             return 0
         except polling.LeaseLost:
@@ -232,12 +279,33 @@ class XPoller:
             log.warning("x polling: another process took over polling; what this one found is left to it")
             return 0
         except Exception as exc:  # noqa: BLE001 - the database failed: nothing stored, the cursor unmoved
-            log.error("x polling: could not store what was found in %s (%s)", endpoint, type(exc).__name__)
+            # Backed off like X failing: re-reading (and paying for) the same pages every round helps nobody.
+            backoff = self._back_off(due)
+            log.error(
+                "x polling: could not store what was found in %s (%s); polled again in %ds",
+                endpoint,
+                type(exc).__name__,
+                backoff.total_seconds(),
+            )
             return 0
         due.failures, due.at = 0, self.clock() + self.interval
+        if read.window is None:
+            self._window.pop(endpoint, None)
+        else:
+            self._window[endpoint] = (read.last_id, read.window)
         if found or queued:
             log.info("x polling: %d new message(s) in %s, %d queued", len(found), endpoint, queued)
         return queued
+
+    def _back_off(self, due: _Due) -> dt.timedelta:
+        """Count a failed poll and set when to try again: an interval, twice that after each further failure,
+        at most MAX_BACKOFF (or the interval if longer). The exponent is capped: 2**n of a large n would
+        overflow timedelta, escape the handler and leave the timeline due every round."""
+        due.failures += 1
+        doublings = min(due.failures - 1, MAX_BACKOFF_DOUBLINGS)
+        backoff = min(self.interval * 2**doublings, max(MAX_BACKOFF, self.interval))
+        due.at = self.clock() + backoff
+        return backoff
 
     def _after_rate_limit(self, reset: Optional[dt.datetime]) -> dt.datetime:
         now = self.clock()
@@ -245,8 +313,8 @@ class XPoller:
             return now + max(self.interval, MAX_BACKOFF)
         return max(reset, now + self.interval)
 
-    async def _read(self, endpoint: str, account: str) -> tuple[list[Incoming], Optional[str]]:
-        """(the residents' messages after the cursor, oldest first; the new cursor)."""
+    async def _read(self, endpoint: str, account: str) -> _Read:
+        """The residents' messages after the cursor (or in the unread window), and where the cursor goes."""
 
         def load() -> polling.Cursor:
             with session_scope() as session:
@@ -254,10 +322,16 @@ class XPoller:
 
         cursor = await asyncio.to_thread(load)
         last = numeric_id(cursor.last_id) if cursor.last_id else None
+        window: Optional[_Window] = None
+        kept = self._window.get(endpoint)
+        if kept is not None and kept[0] == cursor.last_id:
+            window = kept[1]  # (a window read from another cursor, e.g. another replica's, is dropped)
         if endpoint == MENTIONS:
             path, params, parse = f"2/users/{account}/mentions", dict(_MENTION_PARAMS), mentions_page
             if last is not None:
                 params["since_id"] = str(last)
+            if window is not None:
+                params["until_id"] = str(window.until_id)
         else:
             path, params, parse = "2/dm_events", dict(_DM_PARAMS), dm_page
         if not cursor.started:
@@ -266,31 +340,58 @@ class XPoller:
             first = parse(await self.api.get(path, params, endpoint), account)
             newest = max(first.ids, default=None)
             log.info("x polling: first start on %s; earlier messages are not answered", endpoint)
-            return [], str(newest) if newest is not None else None
+            return _Read([], str(newest) if newest is not None else None)
         params["max_results"] = str(PAGE_SIZE[endpoint])
-        messages: list[Incoming] = []
-        ids: list[int] = []
+        messages: dict[str, Incoming] = {}  # by platform id: a page X repeats gives each message once
+        ids: set[int] = set()
         skipped: list[str] = []
+        followed: set[str] = set()
+        more = False  # pages left unread when the cap was reached
         for number in range(MAX_PAGES[endpoint]):
+            if number > 0 and not await asyncio.to_thread(self._hold):
+                # Renewed between pages, so a slow backlog read does not outlive the lease; if another
+                # process has it, what was read is left to it.
+                raise polling.LeaseLost(LEASE_NAME)
             page = parse(await self.api.get(path, params, endpoint), account)
             reached = last is not None and any(i <= last for i in page.ids)
-            messages += [m for m in page.messages if last is None or (numeric_id(m.platform_id) or 0) > last]
-            ids += [i for i in page.ids if last is None or i > last]
+            for m in page.messages:
+                if last is None or (numeric_id(m.platform_id) or 0) > last:
+                    messages.setdefault(m.platform_id, m)
+            ids.update(i for i in page.ids if last is None or i > last)
             skipped += page.skipped
             if reached or not page.next_token:
                 break
+            if page.next_token in followed:
+                log.warning("x polling: X repeated a pagination token in %s; paging stopped", endpoint)
+                break
             if number == MAX_PAGES[endpoint] - 1:
-                log.warning(
-                    "x polling: more than %d new items in %s since the last poll; the oldest are not answered",
-                    MAX_PAGES[endpoint] * PAGE_SIZE[endpoint],
-                    endpoint,
-                )
+                more = True
+                break
+            followed.add(page.next_token)
             params["pagination_token"] = page.next_token
         if skipped:
             log.info("x polling: ignored %d item(s) in %s: %s", len(skipped), endpoint, ", ".join(sorted(set(skipped))))
-        newest = max(ids, default=last)
-        messages.sort(key=lambda m: numeric_id(m.platform_id) or 0)  # answer in the order they were sent
-        return messages, str(newest) if newest is not None else None
+        found = sorted(messages.values(), key=lambda m: numeric_id(m.platform_id) or 0)  # in the order sent
+        newest = max(ids, default=None)
+        if window is not None and (newest is None or window.newest > newest):
+            newest = window.newest
+        if more and endpoint == MENTIONS and ids:
+            # The older ones are read by the next polls (since_id..until_id); the cursor stays until then.
+            log.warning(
+                "x polling: more than %d new items in %s; the older ones are read in the next polls",
+                MAX_PAGES[endpoint] * PAGE_SIZE[endpoint],
+                endpoint,
+            )
+            return _Read(found, cursor.last_id, _Window(until_id=min(ids), newest=newest or max(ids)))
+        if more:
+            log.warning(
+                "x polling: more than %d new items in %s since the last poll; the oldest are not answered",
+                MAX_PAGES[endpoint] * PAGE_SIZE[endpoint],
+                endpoint,
+            )
+        if newest is None:
+            newest = last
+        return _Read(found, str(newest) if newest is not None else None)
 
     async def _store(self, endpoint: str, account: str, last_id: Optional[str], found: list[Incoming]) -> int:
         """Queue what was found with the new cursor (one transaction), then start work on it."""
@@ -304,7 +405,7 @@ class XPoller:
                 endpoint,
                 self.retention,
             )
-        admitted = await self.admit(fresh) if self.admit and fresh else fresh
+        admitted = await self._gate(endpoint, fresh)
         items = [polling.Found(m.delivery_key, m.conversation_id, m.channel, m.to_dict()) for m in admitted]
 
         def store() -> list[int]:
@@ -314,9 +415,24 @@ class XPoller:
                 )
 
         ids = await asyncio.to_thread(store)
+        self._judged[endpoint] = {}  # stored (or refused for good): the cursor has moved past them
         if ids and self.wake is not None:
             await self.wake()
         return len(ids)
+
+    async def _gate(self, endpoint: str, messages: list[Incoming]) -> list[Incoming]:
+        """Of `messages`, those the flood gate lets through. Each is judged once: the gate counts it and may
+        answer it (slow down, or the crisis lines), so a poll retried after a failed store reuses the
+        verdicts of the one before. Only the verdicts on messages found again are kept (the read cap
+        bounds them)."""
+        if self.admit is None or not messages:
+            return messages
+        before = self._judged[endpoint]
+        unjudged = [m for m in messages if m.delivery_key not in before]
+        passed = {m.delivery_key for m in await self.admit(unjudged)} if unjudged else set()
+        verdicts = {m.delivery_key: before.get(m.delivery_key, m.delivery_key in passed) for m in messages}
+        self._judged[endpoint] = verdicts
+        return [m for m in messages if verdicts[m.delivery_key]]
 
     def _hold(self) -> bool:
         with session_scope() as session:

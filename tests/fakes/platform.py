@@ -307,7 +307,8 @@ def expected_crc(secret: str, token: str) -> str:
 
 # --- X polling (issue 12, item 5): the timelines the bot reads in X_MODE=polling ------------------------------
 # The shapes follow X API v2 (docs.x.com: GET /2/users/me, GET /2/users/:id/mentions, GET /2/dm_events):
-# newest first, `max_results` a page, `pagination_token` for the next (older) page, `since_id` on mentions only.
+# newest first, `max_results` a page, `pagination_token` for the next (older) page, `since_id` and
+# `until_id` on mentions only.
 X_ACCOUNT_ID = "900000000000000001"  # the council's X account in the fake
 
 
@@ -401,7 +402,8 @@ class FakeXTimeline:
                 return 200, {"data": {"id": self.account_id, "name": "Northshire", "username": "NorthshireCC"}}, {}
             if route == f"/2/users/{self.account_id}/mentions":
                 since = int(query.get("since_id") or 0)
-                items = [m for m in self.mentions if int(m["id"]) > since]
+                until = int(query.get("until_id") or 0)  # X: only posts older than until_id
+                items = [m for m in self.mentions if int(m["id"]) > since and (not until or int(m["id"]) < until)]
                 return 200, self._page(items, query, mentions=True), {}
             if route == "/2/dm_events":
                 items = [e for e in self.dm_events if e["event_type"] in query.get("event_types", "MessageCreate")]
