@@ -99,14 +99,16 @@ class Handler(BaseHTTPRequestHandler):
                 status, location = (501, None) if self.command == "HEAD" else (301, "/new-home")
             else:
                 status, location = ROUTES.get(path, (404, None))
-            self.send_response(status)
-            if location:
-                self.send_header("Location", location)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
         finally:
+            # Done before the answer goes: once the client has it, it may send its next request at once,
+            # and counting that one before this decrement would report three "at once" that never were.
             with srv.lock:
                 srv.in_flight -= 1
+        self.send_response(status)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     do_HEAD = _answer
     do_GET = _answer
