@@ -504,3 +504,144 @@ class PollLease(Base):
     claimed_by = Column(String(200), nullable=True)
     claim_token = Column(String(40), nullable=True)
     lease_until = Column(DateTime, nullable=True)
+
+
+# --- Reports (issue 13) ----------------------------------------------------------------------------------------
+# A problem residents reported in the chat, the residents who hear back about it, its status history, and the
+# drafts of reports still being asked about. See knowledge/reports/.
+
+
+class Report(Base):
+    """One problem at one place: a pothole, a street light, fly-tipping… (`category`, a key of
+    knowledge/reports/categories.py). `reference` (NC-2026-000123, from the same sequence as cases) is what
+    residents quote. `status` (knowledge/reports/statuses.py): open, investigating, action_scheduled,
+    in_progress, fixed, no_further_action, not_councils_responsibility, duplicate, closed.
+
+    Where: `street`, `house_number`, `postcode`, `ward` from the gazetteer, `latitude`/`longitude` the point
+    sent to Open311 (the resident's pin, or the gazetteer's point for the postcode), `address` the one line
+    sent as `address_string`. `description` is what the resident said about it; `details` the category's
+    answers ({"dangerous": "Yes"}). `conversation_id` is the resident who filed it (others join through
+    `report_residents`).
+
+    Sending to the back office over Open311: `send_state` is held (no endpoint configured: the report waits
+    in the console's queue), queued (to send; `next_attempt_at` after a failure), sending (claimed by
+    `claimed_by`/`claim_token` until `lease_until`), sent (`open311_id` is the back office's id), rejected
+    (the server refused it: `send_error` says why, staff see it) or uncertain (a POST whose answer was lost:
+    checked against the server before any second POST, so the report is never filed twice)."""
+
+    __tablename__ = "reports"
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(30), unique=True, nullable=False)
+    category = Column(String(40), nullable=False, index=True)
+    status = Column(String(30), nullable=False, index=True, default="open")
+    conversation_id = Column(String(200), nullable=False, index=True)
+    channel = Column(String(40), nullable=False)
+    street = Column(String(120), nullable=True)
+    house_number = Column(String(20), nullable=True)
+    postcode = Column(String(10), nullable=True)
+    ward = Column(String(60), nullable=True, index=True)
+    address = Column(String(300), nullable=True)
+    latitude = Column(Float, nullable=True)
+    longitude = Column(Float, nullable=True)
+    description = Column(Text, nullable=True)
+    details = Column(JSON, nullable=False, default=dict)
+    created_at = Column(DateTime, default=_now, nullable=False, index=True)
+    updated_at = Column(DateTime, default=_now, onupdate=_now, nullable=False)
+    status_changed_at = Column(DateTime, default=_now, nullable=False)
+    open311_service_code = Column(String(100), nullable=True)
+    open311_id = Column(String(100), nullable=True, index=True)
+    send_state = Column(String(20), nullable=False, index=True, default="held")
+    send_attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=True)
+    claimed_by = Column(String(200), nullable=True)
+    claim_token = Column(String(40), nullable=True)
+    lease_until = Column(DateTime, nullable=True)
+    send_error = Column(Text, nullable=True)
+    sent_at = Column(DateTime, nullable=True)
+
+
+class ReportResident(Base):
+    """A resident who hears back about a report: the one who filed it (`how` = filed) and everyone who said
+    "yes, that's the one" when offered it (`how` = joined). One row per conversation per report."""
+
+    __tablename__ = "report_residents"
+    __table_args__ = (UniqueConstraint("report_id", "conversation_id", name="uq_report_residents_conversation"),)
+    id = Column(Integer, primary_key=True)
+    report_id = Column(Integer, nullable=False, index=True)
+    conversation_id = Column(String(200), nullable=False, index=True)
+    channel = Column(String(40), nullable=False)
+    how = Column(String(10), nullable=False, default="filed")
+    joined_at = Column(DateTime, default=_now, nullable=False)
+
+
+class ReportUpdate(Base):
+    """One change in a report's status history: `status` (the new one), `note` (the back office's or staff
+    member's public words, if any), `source` (staff, open311 or bot), `actor` (the staff username; None for
+    the others), `open311_update_id` (the servicerequestupdates id, so a polled update is recorded once)."""
+
+    __tablename__ = "report_updates"
+    __table_args__ = (UniqueConstraint("report_id", "open311_update_id", name="uq_report_updates_open311"),)
+    id = Column(Integer, primary_key=True)
+    report_id = Column(Integer, nullable=False, index=True)
+    status = Column(String(30), nullable=False)
+    note = Column(Text, nullable=True)
+    source = Column(String(20), nullable=False)
+    actor = Column(String(100), nullable=True)
+    open311_update_id = Column(String(100), nullable=True)
+    at = Column(DateTime, default=_now, nullable=False)
+
+
+class ReportNotification(Base):
+    """Telling one resident about one status change, once. `state`: waiting (quiet hours or the send is not
+    yet planned: `due_at` says when), queued (an outbound message, `outbound_message_id`), emailed (to the
+    contact the resident left), unreachable (outside the platform's rules and no other contact: `detail`
+    says why, and the console shows it), failed."""
+
+    __tablename__ = "report_notifications"
+    __table_args__ = (UniqueConstraint("update_id", "resident_id", name="uq_report_notifications_once"),)
+    id = Column(Integer, primary_key=True)
+    update_id = Column(Integer, nullable=False, index=True)
+    resident_id = Column(Integer, nullable=False, index=True)
+    state = Column(String(20), nullable=False, index=True)
+    due_at = Column(DateTime, nullable=True, index=True)
+    outbound_message_id = Column(Integer, nullable=True)
+    detail = Column(Text, nullable=True)
+    created_at = Column(DateTime, default=_now, nullable=False)
+    done_at = Column(DateTime, nullable=True)
+
+
+class ReportPhoto(Base):
+    """A photo the resident sent with a report: a row of `attachments` (the platform's URL or media id, or a
+    web chat upload)."""
+
+    __tablename__ = "report_photos"
+    __table_args__ = (UniqueConstraint("report_id", "attachment_id", name="uq_report_photos_once"),)
+    id = Column(Integer, primary_key=True)
+    report_id = Column(Integer, nullable=False, index=True)
+    attachment_id = Column(Integer, nullable=False, index=True)
+
+
+class ReportDraft(Base):
+    """A report still being asked about, one per conversation: `category` and what the resident has given so
+    far (`answers`: place, detail, photo attachment ids, description…). Kept when the resident drifts off so
+    the report can be resumed later (until `updated_at` is older than the drafts' time limit). `filed_report_id`
+    is set in the same transaction that files it, so a repeated "yes" can never file a second report."""
+
+    __tablename__ = "report_drafts"
+    conversation_id = Column(String(200), primary_key=True)
+    channel = Column(String(40), nullable=False)
+    category = Column(String(40), nullable=False)
+    answers = Column(JSON, nullable=False, default=dict)
+    started_at = Column(DateTime, default=_now, nullable=False)
+    updated_at = Column(DateTime, default=_now, nullable=False)
+    filed_report_id = Column(Integer, nullable=True)
+
+
+class SyncCursor(Base):
+    """How far a poller of another system has read (`name`, e.g. open311-updates): `value` is that system's
+    own cursor (a time or an id), stored in the same transaction as what was read."""
+
+    __tablename__ = "sync_cursors"
+    name = Column(String(60), primary_key=True)
+    value = Column(String(100), nullable=True)
+    updated_at = Column(DateTime, default=_now, nullable=False)
