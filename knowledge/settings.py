@@ -307,6 +307,40 @@ class Settings:
         minimum=0.01,
     )
 
+    # --- Reports (issue 13) -----------------------------------------------------------------------------------
+    report_draft_days: float = _setting(
+        "REPORT_DRAFT_DAYS", 7.0, "a report left half way can be taken up again for this many days", minimum=0.01
+    )
+    report_duplicate_metres: float = _setting(
+        "REPORT_DUPLICATE_METRES", 50.0, "open reports of the same kind this close are offered before filing another"
+    )
+    report_quiet_hours: str = _setting(
+        "REPORT_QUIET_HOURS",
+        "21:00-08:00",
+        "no report updates are sent to residents between these local times (BUSINESS_TIMEZONE; empty: none)",
+    )
+    open311_endpoint: Optional[str] = _setting(
+        "OPEN311_ENDPOINT",
+        None,
+        "GeoReport v2 base URL, like https://open311.example.gov.uk/v2/ (empty: reports wait in the console)",
+    )
+    open311_api_key: Optional[str] = _setting("OPEN311_API_KEY", None, "the Open311 server's API key; a secret")
+    open311_jurisdiction: Optional[str] = _setting(
+        "OPEN311_JURISDICTION", None, "jurisdiction_id sent with every Open311 request (empty: none)"
+    )
+    open311_timeout_seconds: float = _setting(
+        "OPEN311_TIMEOUT_SECONDS", 30.0, "how long to wait for the Open311 server's answer", minimum=1
+    )
+    open311_service_codes: str = _setting(
+        "OPEN311_SERVICE_CODES",
+        "",
+        "report category to Open311 service code, like pothole=PH,street_light=SL (unlisted: the category key)",
+    )
+    open311_poll_seconds: float = _setting(
+        "OPEN311_POLL_SECONDS", 300.0, "how often status changes are fetched from the Open311 server", minimum=10
+    )
+    # --- (end of the Reports block) ------------------------------------------------------------------------------
+
     def __post_init__(self) -> None:
         # The embedded defaults live under var_dir, which is itself a setting.
         if not self.database_url:

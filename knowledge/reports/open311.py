@@ -1,0 +1,282 @@
+"""A client for the council's back office over Open311 GeoReport v2 (JSON), with mySociety's
+`servicerequestupdates` extension, as FixMyStreet uses it (perllib/Open311.pm).
+
+Every failure is one of two errors, decided here so callers never look at HTTP: `Unavailable` (network
+error, timeout, 5xx, 429: try again later) or `Rejected` (any other 4xx: the server said no, with its own
+description, which staff see; trying again would get the same answer). Nothing about residents is logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import httpx
+
+from knowledge.settings import settings
+
+
+class Open311Error(Exception):
+    """The Open311 server didn't do what was asked."""
+
+
+class Unavailable(Open311Error):
+    """The server couldn't be reached or couldn't answer now (network, timeout, 5xx, 429): retry later."""
+
+
+class Rejected(Open311Error):
+    """The server refused the request (4xx); `str()` is its own description, fit for staff. No retry."""
+
+    def __init__(self, description: str, status_code: int) -> None:
+        super().__init__(description)
+        self.status_code = status_code
+
+
+class NotConfigured(Open311Error):
+    """No OPEN311_ENDPOINT is set: reports wait in the console."""
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The server's answer to a new request: its id, or only a token when it files requests later."""
+
+    service_request_id: Optional[str]
+    token: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """One request as the server describes it (`GET requests`). `status` is its own word (open, closed or
+    an extension value); `description` and `updated` as sent."""
+
+    service_request_id: str
+    status: str
+    description: str = ""
+    service_code: str = ""
+    updated: Optional[dt.datetime] = None
+    status_notes: str = ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One change from `servicerequestupdates`: `update_id` is the server's id for the change."""
+
+    update_id: str
+    service_request_id: str
+    status: str
+    updated: Optional[dt.datetime]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One of the server's services (`GET services`)."""
+
+    service_code: str
+    service_name: str
+    metadata: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def open311_time(when: dt.datetime) -> str:
+    """W3C date-time as Open311 wants it, from naive UTC: 2026-12-01T14:05:00Z."""
+    return when.replace(microsecond=0).isoformat() + "Z"
+
+
+def parse_time(value: Any) -> Optional[dt.datetime]:
+    """Naive UTC from an Open311 date-time (any offset), or None."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+class Open311Client:
+    """GeoReport v2 at `endpoint` (a base URL: `services.json`, `requests.json`… are relative to it)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: Optional[str] = None,
+        jurisdiction: Optional[str] = None,
+        timeout: float = 30.0,
+        transport: Optional[httpx.BaseTransport] = None,
+    ) -> None:
+        self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
+        self.api_key = api_key
+        self.jurisdiction = jurisdiction
+        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+
+    @classmethod
+    def from_settings(cls) -> Open311Client:
+        """The configured client. Raises NotConfigured without OPEN311_ENDPOINT."""
+        s = settings()
+        if not s.open311_endpoint:
+            raise NotConfigured("OPEN311_ENDPOINT is not set")
+        return cls(s.open311_endpoint, s.open311_api_key, s.open311_jurisdiction, s.open311_timeout_seconds)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Open311Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the calls ---------------------------------------------------------------------------------------------
+
+    def services(self) -> list[Service]:
+        """The server's services."""
+        body = self._call("GET", "services.json", params=self._common({}))
+        return [
+            Service(
+                str(s.get("service_code", "")),
+                str(s.get("service_name", "")),
+                bool(s.get("metadata") in (True, "true")),
+                s,
+            )
+            for s in _items(body, "services")
+        ]
+
+    def post_request(
+        self,
+        service_code: str,
+        description: str,
+        *,
+        lat: Optional[float] = None,
+        long: Optional[float] = None,
+        address_string: Optional[str] = None,
+        media_url: Optional[str] = None,
+        attributes: Optional[dict[str, str]] = None,
+    ) -> Posted:
+        """File a request (form-encoded POST requests.json). Returns the server's id or token. A timeout or
+        a lost answer raises Unavailable even though the server may have filed it: the caller decides."""
+        form: dict[str, str] = {"service_code": service_code, "description": description}
+        if lat is not None and long is not None:
+            form["lat"], form["long"] = repr(float(lat)), repr(float(long))
+        if address_string:
+            form["address_string"] = address_string
+        if media_url:
+            form["media_url"] = media_url
+        for code, value in (attributes or {}).items():
+            form[f"attribute[{code}]"] = value
+        body = self._call("POST", "requests.json", data=self._common(form))
+        items = _items(body, "service_requests")
+        first = items[0] if items else {}
+        request_id = first.get("service_request_id")
+        token = first.get("token")
+        if request_id in (None, "") and token in (None, ""):
+            raise Unavailable("the server's answer named no request id or token")
+        return Posted(None if request_id in (None, "") else str(request_id), None if token in (None, "") else str(token))
+
+    def get_requests(
+        self,
+        ids: Optional[list[str]] = None,
+        *,
+        service_code: Optional[str] = None,
+        start: Optional[dt.datetime] = None,
+        end: Optional[dt.datetime] = None,
+    ) -> list[RequestStatus]:
+        """Requests by id (`service_request_id=1,2`), or by service code and a time window (start, end)."""
+        params: dict[str, str] = {}
+        if ids:
+            params["service_request_id"] = ",".join(ids)
+        if service_code:
+            params["service_code"] = service_code
+        if start is not None:
+            params["start_date"] = open311_time(start)
+        if end is not None:
+            params["end_date"] = open311_time(end)
+        body = self._call("GET", "requests.json", params=self._common(params))
+        return [
+            RequestStatus(
+                str(r.get("service_request_id", "")),
+                str(r.get("status", "")),
+                str(r.get("description") or ""),
+                str(r.get("service_code") or ""),
+                parse_time(r.get("updated_datetime")),
+                str(r.get("status_notes") or ""),
+            )
+            for r in _items(body, "service_requests")
+            if r.get("service_request_id") not in (None, "")
+        ]
+
+    def updates(self, start: dt.datetime, end: Optional[dt.datetime] = None) -> list[StatusUpdate]:
+        """Status changes since `start` (mySociety's servicerequestupdates.json), oldest first. A server
+        without the extension answers 404: Rejected with status_code 404."""
+        params = {"start_date": open311_time(start)}
+        if end is not None:
+            params["end_date"] = open311_time(end)
+        body = self._call("GET", "servicerequestupdates.json", params=self._common(params))
+        found = [
+            StatusUpdate(
+                str(u.get("update_id")),
+                str(u.get("service_request_id")),
+                str(u.get("status") or ""),
+                parse_time(u.get("updated_datetime")),
+                str(u.get("description") or ""),
+            )
+            for u in _items(body, "service_requests_updates", "service_request_updates")
+            if u.get("update_id") not in (None, "") and u.get("service_request_id") not in (None, "")
+        ]
+        return sorted(found, key=lambda u: (u.updated or dt.datetime.min, u.update_id))
+
+    # --- plumbing ---------------------------------------------------------------------------------------------
+
+    def _common(self, values: dict[str, str]) -> dict[str, str]:
+        if self.api_key:
+            values["api_key"] = self.api_key
+        if self.jurisdiction:
+            values["jurisdiction_id"] = self.jurisdiction
+        return values
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, self.endpoint + path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise Unavailable(f"no answer in time ({type(error).__name__})") from error
+        except httpx.HTTPError as error:
+            raise Unavailable(f"couldn't reach the server ({type(error).__name__})") from error
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise Unavailable(f"the server answered {status}")
+        if status >= 400:
+            raise Rejected(_error_description(response), status)
+        if status >= 300:
+            raise Unavailable(f"the server answered {status} (a redirect: check OPEN311_ENDPOINT)")
+        try:
+            return response.json()
+        except ValueError as error:
+            raise Unavailable("the server's answer wasn't JSON") from error
+
+
+def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
+    """The list of objects in a GeoReport JSON answer: a bare list, or a list under one of `keys`."""
+    if isinstance(body, dict):
+        for key in keys:
+            if isinstance(body.get(key), list):
+                body = body[key]
+                break
+        else:
+            return []
+    return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+
+
+def _error_description(response: httpx.Response) -> str:
+    """The server's own words from a GeoReport error ([{"code": 400, "description": "..."}]), short."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    for item in _items(body, "errors"):
+        if item.get("description"):
+            return str(item["description"])[:300]
+    text = response.text.strip()
+    return (text[:300] if text else f"the server answered {response.status_code}")
