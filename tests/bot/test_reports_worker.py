@@ -94,3 +94,12 @@ def test_an_hour_of_outage_loses_nothing_and_doubles_nothing(kb_url: str, fake: 
         report = s.get(Report, report_id)
         assert (report.send_state, report.open311_id) == ("sent", "1001")
     assert len(fake.requests) == 1
+
+
+def test_the_server_starts_the_worker_through_its_channel_in_credentials() -> None:
+    from rasa.core.run import create_http_input_channels
+
+    from knowledge.settings import PROJECT_ROOT
+
+    channels = create_http_input_channels(None, str(PROJECT_ROOT / "credentials.yml"))
+    assert "reports" in [c.name() for c in channels]
