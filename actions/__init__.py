@@ -7,3 +7,4 @@ from actions.conversation import ActionHumanHandoff, ActionOutOfScope, ActionWel
 from actions.fallback import ActionKnowledgeFallback  # noqa: F401
 from actions.safety import ActionCrisis  # noqa: F401
 from actions.services import ActionAnswerService, ActionRedirect  # noqa: F401
+from actions.places import ActionPlaceAnswer, ValidatePlaceForm  # noqa: F401  (places, issue 13)
