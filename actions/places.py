@@ -2,8 +2,9 @@
 
 "When is my bin day NS1 3NA" and "is swallow street gritted tonight" are answered in one message; without a
 place the bot asks "What's your postcode, or street and house number?" (the form `place_form`, whose one slot
-`place` holds the address, validated here). A bad answer is asked again with the reason, at most twice; the
-third bad answer gets the page link and the phone number instead. "stop" or "cancel" leaves the form.
+`place` holds the address, validated here). A bad answer is asked again with the reason ("N51 3NA isn't a
+postcode I recognise. Did you mean NS1 3NA?"), at most twice; the third bad answer gets the page link and
+the phone number instead. "stop" or "cancel" leaves the form.
 Another council's postcode is answered and the form ends: asking again wouldn't help.
 
 The address stays in the `place` slot for the rest of the conversation, so "and the gritting?" needs no
@@ -144,16 +145,17 @@ class ValidatePlaceForm(FormValidationAction):
 
 
 class ActionAskPlace(Action):
-    """The form's question. The first time, with the page where residents can look it up themselves (the
-    first reply to a service question always carries the self-serve link); after a bad answer, the
-    reason was just said, so the question alone."""
+    """The form's question, with the page where residents can look it up themselves (the first reply to a
+    service question always carries the self-serve link). After a bad answer it says nothing: the reason
+    just sent already says what to send instead ("Did you mean NS1 3NA?"), and one message reads better
+    on a phone than two."""
 
     def name(self) -> str:
         return "action_ask_place"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-        url = None if tracker.get_slot(TRIES) else _contact(TOPICS[topic(tracker)])[0]
-        dispatcher.utter_message(text=replies.ask_place(url))
+        if not tracker.get_slot(TRIES):
+            dispatcher.utter_message(text=replies.ask_place(_contact(TOPICS[topic(tracker)])[0]))
         return []
 
 
@@ -198,7 +200,8 @@ class ActionPlaceAnswer(Action):
                     recycling,
                     today,
                     url=url,
-                    moved=moved(place.row, general) or moved(place.row, recycling),
+                    general_moved=moved(place.row, general),
+                    recycling_moved=moved(place.row, recycling),
                     needs_number=where.needs_number,
                 )
             return Reply(text=text, service_key=service_key)

@@ -98,22 +98,26 @@ def bin_day_answer(
     recycling: dt.date,
     today: dt.date,
     url: Optional[str] = None,
-    moved: bool = False,
+    general_moved: bool = False,
+    recycling_moved: bool = False,
     needs_number: bool = False,
 ) -> str:
-    """The next collections for a place: "Your next general waste collection at 14 Swallow Street, NS1 3NA
-    is today. Recycling and garden waste: Wednesday 9 December." `moved`: a date was moved by a bank
-    holiday. `needs_number`: the street was found without a number and its parts differ, so the answer is
-    for one part of it."""
+    """The next collections for a place:
+
+        Bin collections for 14 Swallow Street, NS1 3NA:
+        General waste: today.
+        Recycling and garden waste: Wednesday 9 December.
+
+    `general_moved`, `recycling_moved`: a bank holiday moved that collection a day later. `needs_number`:
+    the street was found without a number and its parts have different days, so the answer is for one part
+    of it and the resident is asked for their number."""
     where = place.address if place.house_number or not needs_number else f"{place.street} ({place.postcode})"
+    late = " (a day later than usual because of the bank holiday)"
     lines = [
         f"Bin collections for {where}:",
-        f"General waste: {date_words(general, today)}.",
-        f"Recycling and garden waste: {date_words(recycling, today)}.",
+        f"General waste: {date_words(general, today)}{late if general_moved else ''}.",
+        f"Recycling and garden waste: {date_words(recycling, today)}{late if recycling_moved else ''}.",
     ]
-    if moved:
-        lines.append("A bank holiday has moved this collection a day later.")
-    lines.append("Put your bins out by 7am.")
     if needs_number:
         lines.append("Parts of the street have different days: send your house number to check yours.")
     if url:

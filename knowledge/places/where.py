@@ -188,7 +188,8 @@ def _street_matches(tokens: list[_Token], gaz: Gazetteer, short_answer: bool) ->
     for street in gaz.streets():
         parts = street.lower().split()
         kind = parts[-1] if parts[-1] in STREET_TYPES.values() else None
-        name = parts[:-1] if kind else parts
+        # The name's words spelt as the tokens are ("St Mary's Road": "st" is read as "street" in both).
+        name = [STREET_TYPES.get(w, w) for w in (parts[:-1] if kind else parts)]
         best: Optional[_StreetMatch] = None
         for i in range(len(words) - len(name) + 1):
             scores = [_alike(words[i + j], name[j]) for j in range(len(name))]
@@ -227,11 +228,13 @@ def _number_before(tokens: list[_Token], index: int) -> Optional[str]:
 
 
 def _number_after(tokens: list[_Token], index: int) -> Optional[str]:
-    """A house number just after token `index`, introduced ("swallow street number 14") or not."""
+    """A house number just after token `index`: introduced ("swallow street number 14"), or last in the
+    message ("NS1 3NA 14"); "swallow street 2 weeks running" has none."""
     j = index
-    if j < len(tokens) and tokens[j].word in _NUMBER_WORDS:
+    introduced = j < len(tokens) and tokens[j].word in _NUMBER_WORDS
+    if introduced:
         j += 1
-    if j < len(tokens) and _HOUSE_NUMBER.match(tokens[j].word):
+    if j < len(tokens) and _HOUSE_NUMBER.match(tokens[j].word) and (introduced or j == len(tokens) - 1):
         return tokens[j].word
     return None
 
@@ -270,7 +273,7 @@ def _on_street(street: str, number: Optional[str], gaz: Gazetteer) -> Where:
     return Where(Outcome.NUMBER_NOT_ON_STREET, place=_place(rows[0]), numbers=_numbers_text(rows), house_number=number)
 
 
-def _from_postcode(found: postcodes.Found, text: str, tokens: list[_Token], gaz: Gazetteer) -> Where:
+def _from_postcode(found: postcodes.Found, tokens: list[_Token], gaz: Gazetteer) -> Where:
     rows = gaz.by_postcode(found.postcode)
     if not rows:
         ours = [p for p in postcodes.lookalikes(found.postcode) if gaz.by_postcode(p)]
@@ -335,7 +338,7 @@ def resolve(text: str, gaz: Optional[Gazetteer] = None) -> Where:
     tokens = _tokens(text)
     found = postcodes.find(text)
     if found is not None:
-        return _from_postcode(found, text, tokens, gaz)
+        return _from_postcode(found, tokens, gaz)
     short_answer = len(tokens) <= 3
     matches = _street_matches(tokens, gaz, short_answer)
     if matches and matches[0].score <= 1 - WRONG_TYPE:

@@ -3,9 +3,11 @@ numbers not on the street, other councils' postcodes, and map pins on a street o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from knowledge.places.gazetteer import gazetteer
+from knowledge.places.gazetteer import gazetteer, load
 from knowledge.places.replies import where_problem
 from knowledge.places.where import Outcome, from_pin, resolve
 
@@ -49,6 +51,22 @@ def test_every_address_the_bot_remembers_reads_back_as_itself() -> None:
             where = resolve(typed)
             assert where.found and where.place is not None, typed
             assert where.place.address == typed and where.place.row == row
+
+
+def test_a_number_later_in_a_sentence_is_not_a_house_number() -> None:
+    where = resolve("bins on swallow street missed 2 weeks running")
+    assert where.found and where.place is not None and where.place.house_number is None
+    assert resolve("NS1 3NA 14").place.house_number == "14"  # type: ignore[union-attr]
+
+
+def test_saint_is_not_street(tmp_path: Path) -> None:
+    path = tmp_path / "g.csv"
+    path.write_text(
+        "street,postcode,ward,house_numbers,lat,lon,bin_day,recycling_week,gritting_route\n"
+        "St Mary's Road,NS9 1AA,Abbey,1-20,52.9,-1.1,Monday,A,none\n"
+    )
+    where = resolve("12 St Mary's Rd", load(path))
+    assert where.found and where.place is not None and where.place.address == "12 St Mary's Road, NS9 1AA"
 
 
 def test_a_street_with_several_postcodes_and_no_number_is_still_found() -> None:
