@@ -16,6 +16,7 @@ Today's date comes from `clock()`, which tests replace: the knowledge package ne
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
@@ -30,16 +31,19 @@ from actions.common import answer, send
 from knowledge import answers
 from knowledge.answers import Reply
 from knowledge.db import session_scope
+from knowledge.personal_data.privacy import pseudonym
 from knowledge.places import replies
 from knowledge.places.bin_days import moved, next_collections
 from knowledge.places.gritting import BIN_SERVICE_KEY, SERVICE_KEY, gritting_notices
 from knowledge.places.where import Outcome, Where, resolve
 from knowledge.settings import settings
 
+log = logging.getLogger(__name__)
+
 FORM = "place_form"
 PLACE = "place"  # the resident's address, as `Place.address` words it ("14 Swallow Street, NS1 3NA")
 TRIES = "place_tries"  # bad answers so far in this round of the form
-STOP = "place_stop"  # why the form ended without a place: cancelled, gave_up or outside
+STOP = "place_stop"  # why the form ended without a place: cancelled, gave_up, outside or unavailable
 BINS_INTENT = "svc_bins_collection_day"
 GRITTING_INTENT = "svc_roads_gritting"
 TOPICS = {BINS_INTENT: BIN_SERVICE_KEY, GRITTING_INTENT: SERVICE_KEY}
@@ -89,6 +93,16 @@ def topic(tracker: Tracker) -> str:
     return BINS_INTENT
 
 
+def _resolve(text: str, tracker: Tracker) -> Optional[Where]:
+    """`resolve`, or None if the gazetteer can't be read (a bad file, a missing one): logged by conversation
+    only, never with what the resident wrote; the resident is told to use the page or phone instead."""
+    try:
+        return resolve(text)
+    except Exception:  # noqa: BLE001 - the resident must still get an answer
+        log.exception("gazetteer look-up failed in conversation %s", pseudonym(tracker.sender_id))
+        return None
+
+
 def _interrupts(tracker: Tracker) -> bool:
     """Is the latest message one the form must not take as an address (see INTERRUPTIONS)?"""
     intent = (tracker.latest_message.get("intent") or {}).get("name")
@@ -116,7 +130,8 @@ class ValidatePlaceForm(FormValidationAction):
             return {}  # nothing extracted: Rasa rejects the form and the message's own rule answers it
         if tracker.get_slot("requested_slot") == PLACE:
             return {PLACE: text}
-        if resolve(text).outcome is Outcome.NOTHING:
+        where = _resolve(text, tracker)
+        if where is None or where.outcome is Outcome.NOTHING:
             return {}
         return {PLACE: text}
 
@@ -128,7 +143,9 @@ class ValidatePlaceForm(FormValidationAction):
         text = str(slot_value or "")
         if tracker.get_slot("requested_slot") == PLACE and _STOP_WORDS.match(text):
             return {PLACE: None, TRIES: None, STOP: "cancelled", "requested_slot": None}
-        where = resolve(text)
+        where = _resolve(text, tracker)
+        if where is None:
+            return {PLACE: None, TRIES: None, STOP: "unavailable", "requested_slot": None}
         if where.found and where.place is not None:
             return {PLACE: where.place.address, TRIES: None, STOP: None}
         url, phone, council_name = _contact(TOPICS[topic(tracker)])
@@ -179,7 +196,11 @@ class ActionPlaceAnswer(Action):
             return events
         if stop == "outside":
             return events  # the validation already said whose postcode it is
-        where = resolve(tracker.get_slot(PLACE) or "")
+        where = _resolve(tracker.get_slot(PLACE) or "", tracker)
+        if stop == "unavailable" or where is None:
+            url, phone, _ = _contact(service_key)
+            dispatcher.utter_message(text=replies.unavailable(url, phone))
+            return events
         if not where.found or where.place is None:  # the gazetteer changed under a remembered address
             url, phone, name = _contact(service_key)
             send(dispatcher, Reply(text=replies.where_problem(where, phone, name)))

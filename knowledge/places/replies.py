@@ -149,6 +149,16 @@ def gave_up(url: Optional[str], phone: Optional[str]) -> str:
     return "\n".join(parts)
 
 
+def unavailable(url: Optional[str], phone: Optional[str]) -> str:
+    """The address look-up itself failed (the gazetteer couldn't be read): where else to find the answer."""
+    parts = ["Sorry, I can't look up addresses just now."]
+    if url:
+        parts.append(f"You can check on our website: {url}")
+    if phone:
+        parts.append(f"Or call us on {phone}.")
+    return "\n".join(parts)
+
+
 def stopped() -> str:
     """The resident said stop or cancel."""
     return "OK, I've stopped. What else can I help with?"

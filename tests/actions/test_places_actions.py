@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -228,3 +229,17 @@ def test_danger_or_asking_for_a_person_is_not_taken_as_an_address(chat: Conversa
     dispatcher = CollectingDispatcher()
     events = asyncio.run(places.ValidatePlaceForm().run(dispatcher, chat._tracker(latest), DOMAIN))
     assert events == [] and dispatcher.messages == []
+
+
+def test_a_gazetteer_that_cant_be_read_still_gets_the_resident_an_answer(
+    chat: Conversation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "gazetteer.csv"
+    broken.write_text("street,postcode\nSwallow Street,NS1 3NA\n")
+    monkeypatch.setenv("GAZETTEER_PATH", str(broken))
+    chat.say("when is my bin day", "svc_bins_collection_day")
+    assert chat.say("14 swallow street") == [
+        f"Sorry, I can't look up addresses just now.\nYou can check on our website: {BINS_URL}\nOr call us on {PHONE}."
+    ]
+    assert not chat.active
+    assert "swallow" not in caplog.text.lower()  # what the resident wrote is never logged
