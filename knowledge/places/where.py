@@ -165,9 +165,11 @@ def _tokens(text: str) -> list[_Token]:
 def _alike(typed: str, real: str) -> float:
     if typed == real:
         return 1.0
-    if len(real) < EXACT_BELOW or len(typed) < EXACT_BELOW - 1:
+    if len(real) < EXACT_BELOW or len(typed) < EXACT_BELOW - 1 or abs(len(typed) - len(real)) > 2:
         return 0.0
-    return difflib.SequenceMatcher(None, typed, real).ratio()
+    matcher = difflib.SequenceMatcher(None, typed, real)
+    # The cheap upper bound first: a long message against a large gazetteer makes many comparisons.
+    return matcher.ratio() if matcher.quick_ratio() >= WORD_ALIKE else 0.0
 
 
 @dataclass
