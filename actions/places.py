@@ -110,6 +110,11 @@ def _interrupts(tracker: Tracker) -> bool:
     return intent in INTERRUPTIONS or (isinstance(danger, dict) and danger.get("urgent") is True)
 
 
+def _public(tracker: Tracker) -> bool:
+    """Is the latest message a public comment or mention, so the reply is public too?"""
+    return (tracker.latest_message.get("metadata") or {}).get("origin") == "public"
+
+
 def _choice_buttons(where: Where) -> list[dict[str, str]]:
     return [{"title": p.street, "payload": p.street} for p in where.choices]
 
@@ -172,7 +177,8 @@ class ActionAskPlace(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         if not tracker.get_slot(TRIES):
-            dispatcher.utter_message(text=replies.ask_place(_contact(TOPICS[topic(tracker)])[0]))
+            url = _contact(TOPICS[topic(tracker)])[0]
+            dispatcher.utter_message(text=replies.ask_place(url, public=_public(tracker)))
         return []
 
 
@@ -224,6 +230,7 @@ class ActionPlaceAnswer(Action):
                     general_moved=moved(place.row, general),
                     recycling_moved=moved(place.row, recycling),
                     needs_number=where.needs_number,
+                    public=_public(tracker),
                 )
             return Reply(text=text, service_key=service_key)
 

@@ -26,8 +26,12 @@ ROUTE_WORDS = {
 }
 
 
-def ask_place(url: Optional[str] = None) -> str:
-    """The question the place form asks; with `url`, where to look it up instead."""
+def ask_place(url: Optional[str] = None, public: bool = False) -> str:
+    """The question the place form asks; with `url`, where to look it up instead. In a public comment the
+    bot never asks for an address where everyone can read it: a private message instead."""
+    if public:
+        look = f"You can look it up here: {url}\n" if url else ""
+        return f"{look}Or send us your postcode in a private message and I'll tell you."
     question = "What's your postcode, or street and house number?"
     return f"{question}\nOr look it up yourself: {url}" if url else question
 
@@ -101,6 +105,7 @@ def bin_day_answer(
     general_moved: bool = False,
     recycling_moved: bool = False,
     needs_number: bool = False,
+    public: bool = False,
 ) -> str:
     """The next collections for a place:
 
@@ -110,8 +115,14 @@ def bin_day_answer(
 
     `general_moved`, `recycling_moved`: a bank holiday moved that collection a day later. `needs_number`:
     the street was found without a number and its parts have different days, so the answer is for one part
-    of it and the resident is asked for their number."""
-    where = place.address if place.house_number or not needs_number else f"{place.street} ({place.postcode})"
+    of it and the resident is asked for their number. `public`: a reply everyone can read names the street
+    only, never the house number or postcode."""
+    if public:
+        where = place.street
+    elif place.house_number or not needs_number:
+        where = place.address
+    else:
+        where = f"{place.street} ({place.postcode})"
     late = " (a day later than usual because of the bank holiday)"
     lines = [
         f"Bin collections for {where}:",

@@ -59,13 +59,14 @@ class Conversation:
                 self.slots[e["name"]] = e["value"]
         self.events += events
 
-    def say(self, text: str, intent: str = "nlu_fallback") -> list[str]:
-        """The resident says `text`; what the bot answers."""
+    def say(self, text: str, intent: str = "nlu_fallback", origin: str = "private") -> list[str]:
+        """The resident says `text` (in a private message, or a public comment); what the bot answers."""
         latest = {
             "text": text,
             "intent": {"name": intent, "confidence": 0.9},
             "intent_ranking": [{"name": intent, "confidence": 0.9}],
             "entities": [],
+            "metadata": {"origin": origin},
         }
         self.events.append({"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"})
         if not self.active and intent not in places.TOPICS:
@@ -243,3 +244,12 @@ def test_a_gazetteer_that_cant_be_read_still_gets_the_resident_an_answer(
     ]
     assert not chat.active
     assert "swallow" not in caplog.text.lower()  # what the resident wrote is never logged
+
+
+def test_in_public_the_bot_never_asks_for_or_repeats_an_address(chat: Conversation) -> None:
+    assert chat.say("when's bin day?", "svc_bins_collection_day", origin="public") == [
+        f"You can look it up here: {BINS_URL}\nOr send us your postcode in a private message and I'll tell you."
+    ]
+    [said] = Conversation().say("bin day for 14 swallow st NS1 3NA", "svc_bins_collection_day", origin="public")
+    assert said.startswith("Bin collections for Swallow Street:\n")
+    assert "14" not in said and "NS1" not in said
