@@ -28,6 +28,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.common import answer, send
+from actions.services import ActionAnswerService, ActionRedirect
 from knowledge import answers
 from knowledge.answers import Reply
 from knowledge.db import session_scope
@@ -37,22 +38,27 @@ from knowledge.places.bin_days import moved, next_collections
 from knowledge.places.gritting import BIN_SERVICE_KEY, SERVICE_KEY, gritting_notices
 from knowledge.places.where import Outcome, Where, resolve
 from knowledge.settings import settings
+from knowledge.understanding.intents import is_service_intent, redirect_key
 
 log = logging.getLogger(__name__)
 
 FORM = "place_form"
 PLACE = "place"  # the resident's address, as `Place.address` words it ("14 Swallow Street, NS1 3NA")
 TRIES = "place_tries"  # bad answers so far in this round of the form
-STOP = "place_stop"  # why the form ended without a place: cancelled, gave_up, outside or unavailable
+STOP = "place_stop"  # why the form ended without a place: cancelled, gave_up, outside, unavailable, other_question
 BINS_INTENT = "svc_bins_collection_day"
 GRITTING_INTENT = "svc_roads_gritting"
 TOPICS = {BINS_INTENT: BIN_SERVICE_KEY, GRITTING_INTENT: SERVICE_KEY}
 # Messages the form must let go of, so their own rules answer them (data/rules/places.yml ends the form):
 # danger, asking for a person, Welsh. The danger net marks an urgent message whatever the intent says.
 INTERRUPTIONS = {"crisis", "human_handoff", "language_welsh"}
+# An answer with no place in it that the model is this sure is another question ("how do I pay council
+# tax") ends the form and is answered as that question, rather than told it isn't an address.
+OTHER_QUESTION_AT_LEAST = 0.8
 MAX_REASKS = 2  # a bad answer is asked again at most twice; the third gets the link and phone number
 _STOP_WORDS = re.compile(
-    r"^\s*(stop|cancel|quit|exit|never ?mind|nevermind|forget it|no thanks|leave it)\b[\s.!]*$", re.IGNORECASE
+    r"^\s*(stop|cancel|quit|exit|never ?mind|nevermind|forget it|no|no thanks|not now|leave it|bye|goodbye)\b[\s.!]*$",
+    re.IGNORECASE,
 )
 
 
@@ -110,6 +116,14 @@ def _interrupts(tracker: Tracker) -> bool:
     return intent in INTERRUPTIONS or (isinstance(danger, dict) and danger.get("urgent") is True)
 
 
+def _other_question(tracker: Tracker) -> bool:
+    """Is the latest message, sure enough, a question about another service or another body?"""
+    intent = tracker.latest_message.get("intent") or {}
+    name, confidence = intent.get("name"), intent.get("confidence") or 0.0
+    other = (is_service_intent(name) and name not in TOPICS) or redirect_key(name) is not None
+    return other and confidence >= OTHER_QUESTION_AT_LEAST
+
+
 def _public(tracker: Tracker) -> bool:
     """Is the latest message a public comment or mention, so the reply is public too?"""
     return (tracker.latest_message.get("metadata") or {}).get("origin") == "public"
@@ -153,6 +167,8 @@ class ValidatePlaceForm(FormValidationAction):
             return {PLACE: None, TRIES: None, STOP: "unavailable", "requested_slot": None}
         if where.found and where.place is not None:
             return {PLACE: where.place.address, TRIES: None, STOP: None}
+        if where.outcome is Outcome.NOTHING and _other_question(tracker):
+            return {PLACE: None, TRIES: None, STOP: "other_question", "requested_slot": None}
         url, phone, council_name = _contact(TOPICS[topic(tracker)])
         if where.outcome is Outcome.OUTSIDE_AREA:
             dispatcher.utter_message(text=replies.where_problem(where, phone, council_name))
@@ -200,6 +216,10 @@ class ActionPlaceAnswer(Action):
             url, phone, _ = _contact(service_key)
             dispatcher.utter_message(text=replies.gave_up(url, phone))
             return events
+        if stop == "other_question":  # answered as the question it is; the address can wait
+            intent_name = (tracker.latest_message.get("intent") or {}).get("name")
+            other: Action = ActionRedirect() if redirect_key(intent_name) else ActionAnswerService()
+            return events + other.run(dispatcher, tracker, domain)
         if stop == "outside":
             return events  # the validation already said whose postcode it is
         where = _resolve(tracker.get_slot(PLACE) or "", tracker)

@@ -168,7 +168,7 @@ def test_a_street_name_shared_by_several_streets_offers_buttons(kb_url: str, mon
     assert [b["title"] for b in message["buttons"]] == ["Swallow Street", "Swallow Crescent", "Swallow Rise"]
 
 
-@pytest.mark.parametrize("word", ["stop", "Cancel", "never mind"])
+@pytest.mark.parametrize("word", ["stop", "Cancel", "never mind", "no thanks", "bye"])
 def test_stop_or_cancel_leaves_the_form(chat: Conversation, word: str) -> None:
     chat.say("is my road gritted tonight", "svc_roads_gritting")
     assert chat.say(word) == ["OK, I've stopped. What else can I help with?"]
@@ -253,3 +253,14 @@ def test_in_public_the_bot_never_asks_for_or_repeats_an_address(chat: Conversati
     [said] = Conversation().say("bin day for 14 swallow st NS1 3NA", "svc_bins_collection_day", origin="public")
     assert said.startswith("Bin collections for Swallow Street:\n")
     assert "14" not in said and "NS1" not in said
+
+
+def test_another_question_instead_of_an_address_is_answered_as_that_question(chat: Conversation) -> None:
+    chat.say("when is my bin day", "svc_bins_collection_day")
+    said = chat.say("actually how do I pay my council tax", "svc_ctax_pay")
+    assert len(said) == 1 and "https://www.northshire.gov.uk/" in said[0]
+    assert "isn't a postcode" not in said[0] and "couldn't see a place" not in said[0]
+    assert not chat.active and chat.slots["last_service"] == "ctax.pay"
+    # ...but an address is an address, whatever the model thought of it
+    chat.say("when is my bin day", "svc_bins_collection_day")
+    assert chat.say("NS1 3NA", "svc_ctax_pay")[0].startswith("Bin collections for Swallow Street, NS1 3NA:")
