@@ -33,6 +33,14 @@ PHONE = "0300 123 4567"
         ("What day do you collect the bins on Elm Walk NS4 1DQ? Number 14", "14 Elm Walk, NS4 1DQ"),
         ("14 Swallow Street, NS1 3NA", "14 Swallow Street, NS1 3NA"),
         ("church", "Church Avenue, NS2 8PZ"),
+        # the number a few words away, or after a comma
+        ("I live at number 45 on Lark Lane", "45 Lark Lane, NS1 3JB"),
+        ("its on swallw street by number 52", "52 Swallow Street, NS1 4EJ"),
+        ("Albert Drive, 17. I've told you before", "17 Albert Drive, NS2 9YA"),
+        ("alder wy 70", "70 Alder Way, NS6 5EA"),
+        # a misspelt type, and the street a resident says it is not
+        ("cedar lne", "Cedar Lane, NS5 4EA"),
+        ("we're at 77 Swallow Rise, not Swallow Street", "77 Swallow Rise, NS5 3JF"),
     ],
 )
 def test_a_place_is_found(text: str, address: str | None) -> None:
@@ -95,7 +103,7 @@ def test_a_number_not_on_the_street_says_which_numbers_are() -> None:
     assert "no number 60 in NS1 3NA" in where_problem(by_postcode, PHONE)
 
 
-@pytest.mark.parametrize("text", ["NS1", "12345", "NS1 3N", "bin day for NS1 please"])
+@pytest.mark.parametrize("text", ["NS1", "12345", "NS1 3N", "bin day for NS1 please", "Postcode: NS"])
 def test_not_a_postcode(text: str) -> None:
     where = resolve(text)
     assert where.outcome is Outcome.NOT_A_POSTCODE
@@ -127,6 +135,7 @@ def test_an_unknown_street_is_named_with_any_near_names() -> None:
     mill = resolve("there's a pothole outside 14 Mill Lane")
     assert mill.outcome is Outcome.UNKNOWN_STREET and mill.street == "Mill Lane"
     assert where_problem(mill, PHONE) == "I can't find Mill Lane in our area. Did you mean Mill Close?"
+    assert resolve("its on pudding lane").street == "Pudding Lane"  # any case, after "on"
     ashdown = resolve("which day is recycling collected on Ashdown Close")
     assert ashdown.outcome is Outcome.UNKNOWN_STREET and ashdown.choices == []
     assert where_problem(ashdown, PHONE).startswith("I can't find Ashdown Close in our area.")
