@@ -43,7 +43,7 @@ from knowledge.understanding.intents import is_service_intent, redirect_key
 log = logging.getLogger(__name__)
 
 FORM = "place_form"
-PLACE = "place"  # the resident's address, as `Place.address` words it ("14 Swallow Street, NS1 3NA")
+PLACE = "place"  # the resident's address as `Where.remembered` words it ("14 Swallow Street, NS1 3NA")
 TRIES = "place_tries"  # bad answers so far in this round of the form
 STOP = "place_stop"  # why the form ended without a place: cancelled, gave_up, outside, unavailable, other_question
 BINS_INTENT = "svc_bins_collection_day"
@@ -166,7 +166,7 @@ class ValidatePlaceForm(FormValidationAction):
         if where is None:
             return {PLACE: None, TRIES: None, STOP: "unavailable", "requested_slot": None}
         if where.found and where.place is not None:
-            return {PLACE: where.place.address, TRIES: None, STOP: None}
+            return {PLACE: where.remembered, TRIES: None, STOP: None}
         if where.outcome is Outcome.NOTHING and _other_question(tracker):
             return {PLACE: None, TRIES: None, STOP: "other_question", "requested_slot": None}
         url, phone, council_name = _contact(TOPICS[topic(tracker)])

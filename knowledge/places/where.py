@@ -87,6 +87,14 @@ class Where:
     def found(self) -> bool:
         return self.outcome is Outcome.FOUND
 
+    @property
+    def remembered(self) -> Optional[str]:
+        """What a conversation keeps of a found place, to `resolve` again later: its address, or the street
+        alone when a number would help (`needs_number`), so reading it back still says so."""
+        if self.place is None:
+            return None
+        return self.place.street if self.needs_number else self.place.address
+
 
 # Street types as residents abbreviate them, to the gazetteer's spelling.
 STREET_TYPES = {

@@ -264,3 +264,22 @@ def test_another_question_instead_of_an_address_is_answered_as_that_question(cha
     # ...but an address is an address, whatever the model thought of it
     chat.say("when is my bin day", "svc_bins_collection_day")
     assert chat.say("NS1 3NA", "svc_ctax_pay")[0].startswith("Bin collections for Swallow Street, NS1 3NA:")
+
+
+def test_a_street_whose_parts_differ_asks_for_the_number_and_still_does_next_time(
+    chat: Conversation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gaz = tmp_path / "gazetteer.csv"
+    gaz.write_text(
+        "street,postcode,ward,house_numbers,lat,lon,bin_day,recycling_week,gritting_route\n"
+        "Long Road,NS1 1AA,Castle,1-50,52.9,-1.1,Wednesday,A,none\n"
+        "Long Road,NS1 1AB,Castle,51-99,52.9,-1.1,Thursday,B,primary\n"
+    )
+    monkeypatch.setenv("GAZETTEER_PATH", str(gaz))
+    [said] = chat.say("bin day long road", "svc_bins_collection_day")
+    assert said.startswith("Bin collections for Long Road (NS1 1AA):\nGeneral waste: today.")
+    assert "send your house number to check yours" in said
+    [again] = chat.say("and the recycling?", "svc_bins_collection_day")
+    assert "send your house number to check yours" in again
+    [numbered] = chat.say("bin day for 60 long road", "svc_bins_collection_day")
+    assert numbered.startswith("Bin collections for 60 Long Road, NS1 1AB:\nGeneral waste: tomorrow.")
