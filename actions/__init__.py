@@ -5,5 +5,6 @@
 
 from actions.conversation import ActionHumanHandoff, ActionOutOfScope, ActionWelsh  # noqa: F401
 from actions.fallback import ActionKnowledgeFallback  # noqa: F401
+from actions.places import ActionAskPlace, ActionPlaceAnswer, ValidatePlaceForm  # noqa: F401  (places, issue 13)
 from actions.safety import ActionCrisis  # noqa: F401
 from actions.services import ActionAnswerService, ActionRedirect  # noqa: F401
