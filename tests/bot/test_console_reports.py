@@ -1,0 +1,505 @@
+"""Reports in the staff console over real HTTP: the list's filters and counts, a report's page (residents,
+photos, history, Open311 id, how each resident was told), changing the status (one change, one notification
+per resident, however often the form is sent), sending a rejected report again, who may see what, and bad
+addresses that are a clear answer, never a 500."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from knowledge.casework import cases
+from knowledge.db import session_scope
+from knowledge.delivery.conversations import utcnow
+from knowledge.models import (
+    Attachment,
+    CaseContact,
+    Conversation,
+    OutboundMessage,
+    Report,
+    ReportNotification,
+    ReportPhoto,
+    ReportResident,
+    ReportUpdate,
+)
+from tests.bot.console_helpers import client, csrf_in, page_csrf, seeded_console, shown, signed_in
+
+# References of our own year, far from the numbers cases take in these tests.
+_numbers = itertools.count(900001)
+PNG = b"\x89PNG\r\n\x1a\n" + b"not really a picture, but bytes to compare"
+ROW_RE = re.compile(r'<tr class="report-row" data-reference="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def uploads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("report-uploads")
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, uploads: Path) -> Iterator[tuple[str, str]]:
+    # No quiet hours: a change made while the tests run is due at once, whatever the time of day.
+    env = {"WEBCHAT_UPLOADS_DIR": str(uploads), "REPORT_QUIET_HOURS": "00:00-00:00"}
+    with seeded_console(tmp_path_factory, "reports", env=env) as (base, db_url):
+        yield base, db_url
+
+
+@pytest.fixture(scope="module")
+def agent(console: tuple[str, str]) -> Iterator[httpx.Client]:
+    with signed_in(console[0], "agent") as c:
+        yield c
+
+
+def add_report(
+    db_url: str,
+    *,
+    ward: str,
+    category: str = "pothole",
+    status: str = "open",
+    send_state: str = "held",
+    street: str = "Mill Lane",
+    minutes_ago: int = 60,
+    residents: tuple[str, ...] = ("messenger",),
+    open311_id: Optional[str] = None,
+    send_error: Optional[str] = None,
+) -> str:
+    """A report with one resident per channel in `residents` (the first filed it, the others joined); its
+    reference."""
+    reference = f"NC-2099-{next(_numbers):06d}"
+    now = utcnow()
+    with session_scope(db_url) as session:
+        conversations = []
+        for n, name in enumerate(residents):
+            conversation_id = f"{name}:psid-{reference}-{n}"
+            session.add(
+                Conversation(
+                    id=conversation_id,
+                    channel=name,
+                    origin="private",
+                    platform_user_id=f"psid-{reference}-{n}",
+                    last_inbound_at=now,
+                )
+            )
+            conversations.append((conversation_id, name))
+        report = Report(
+            reference=reference,
+            category=category,
+            status=status,
+            conversation_id=conversations[0][0] if conversations else "web:nobody",
+            channel=conversations[0][1] if conversations else "webchat",
+            street=street,
+            house_number="14",
+            postcode="NS1 4AB",
+            ward=ward,
+            address=f"14 {street}, Northshire NS1 4AB",
+            latitude=52.123456,
+            longitude=-1.234567,
+            description="A deep pothole by the bus stop",
+            details={"dangerous": "Yes"},
+            created_at=now - dt.timedelta(minutes=minutes_ago),
+            send_state=send_state,
+            open311_id=open311_id,
+            send_error=send_error,
+        )
+        session.add(report)
+        session.flush()
+        for n, (conversation_id, name) in enumerate(conversations):
+            session.add(
+                ReportResident(
+                    report_id=report.id,
+                    conversation_id=conversation_id,
+                    channel=name,
+                    how="filed" if n == 0 else "joined",
+                    joined_at=now - dt.timedelta(minutes=minutes_ago - n),
+                )
+            )
+        session.add(ReportUpdate(report_id=report.id, status="open", source="bot", at=report.created_at))
+    return reference
+
+
+def listed(page: httpx.Response) -> list[str]:
+    assert page.status_code == 200, page.text
+    return ROW_RE.findall(page.text)
+
+
+def option(page: httpx.Response, select_id: str, value: str) -> str:
+    """The visible words of the option `value` of the filter `select_id`."""
+    block = re.search(rf'<select id="{select_id}".*?</select>', page.text, re.S)
+    assert block, f"no filter {select_id}"
+    found = re.search(rf'<option value="{re.escape(value)}"[^>]*>([^<]*)</option>', block.group(0))
+    assert found, f"no option {value} in {select_id}"
+    return found.group(1)
+
+
+def report_id(db_url: str, reference: str) -> int:
+    with session_scope(db_url) as session:
+        return session.execute(select(Report.id).where(Report.reference == reference)).scalar_one()
+
+
+def staff_updates(db_url: str, reference: str) -> list[ReportUpdate]:
+    rid = report_id(db_url, reference)
+    with session_scope(db_url) as session:
+        return list(
+            session.execute(
+                select(ReportUpdate).where(ReportUpdate.report_id == rid, ReportUpdate.source == "staff")
+            ).scalars()
+        )
+
+
+def notifications(db_url: str, reference: str) -> int:
+    rid = report_id(db_url, reference)
+    with session_scope(db_url) as session:
+        updates = select(ReportUpdate.id).where(ReportUpdate.report_id == rid)
+        return session.execute(
+            select(func.count(ReportNotification.id)).where(ReportNotification.update_id.in_(updates))
+        ).scalar_one()
+
+
+def status_form(c: httpx.Client, reference: str) -> dict[str, str]:
+    page = c.get(f"/reports/{reference}")
+    assert page.status_code == 200, page.text
+    seen = re.search(r'name="seen" value="(\d+)"', page.text)
+    assert seen, "no status form"
+    return {"csrf_token": csrf_in(page.text), "seen": seen.group(1)}
+
+
+# --- The list -------------------------------------------------------------------------------------------------
+
+
+def test_filters_show_only_matching_reports_newest_first_with_counts(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    _, db = console
+    older = add_report(db, ward="Riverside F", minutes_ago=120, residents=("messenger", "webchat"))
+    newer = add_report(db, ward="Riverside F", minutes_ago=10, status="fixed", send_state="sent", open311_id="SR-778")
+    graffiti = add_report(db, ward="Riverside F", category="graffiti", street="High Street")
+    elsewhere = add_report(db, ward="Hilltop F")
+
+    page = agent.get("/reports", params={"ward": "Riverside F", "category": "pothole"})
+    assert listed(page) == [newer, older]
+    assert "2 reports match" in shown(page)
+    # Each filter's numbers are what choosing that value would show, the other filters as chosen.
+    assert option(page, "f-category", "pothole").endswith("(2)")
+    assert option(page, "f-category", "graffiti").endswith("(1)")
+    assert option(page, "f-ward", "Hilltop F").endswith("(1)")
+    assert option(page, "f-status", "fixed").endswith("(1)")
+    assert option(page, "f-status", "unfinished").endswith("(1)")
+    assert option(page, "f-send", "sent").endswith("(1)")
+    assert option(page, "f-send", "held").endswith("(1)")
+
+    # Each row: reference, problem, street and ward, status, how many residents, Open311 id or send state.
+    row_of_older = re.search(rf'data-reference="{older}">(.*?)</tr>', page.text, re.S).group(1)  # type: ignore[union-attr]
+    cells = [re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td>(.*?)</td>", row_of_older, re.S)]
+    assert cells[1] == ["Pothole"] and cells[2] == ["Mill", "Lane", "Riverside", "F"] and cells[3] == ["Open"]
+    assert cells[5] == ["2"] and " ".join(cells[6]).startswith("Not sent")
+    assert "SR-778" in page.text
+
+    assert listed(agent.get("/reports", params={"ward": "Riverside F", "status": "fixed"})) == [newer]
+    assert listed(agent.get("/reports", params={"ward": "Riverside F", "status": "unfinished"})) == [graffiti, older]
+    assert listed(agent.get("/reports", params={"ward": "Hilltop F"})) == [elsewhere]
+    held = listed(agent.get("/reports", params={"ward": "Riverside F", "send": "held"}))
+    assert held == [graffiti, older]
+
+
+def test_rejected_and_waiting_reports_can_be_found_by_their_send_state(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    _, db = console
+    rejected = add_report(db, ward="Sendstate F", send_state="rejected", send_error="Invalid service_code")
+    waiting = add_report(db, ward="Sendstate F", send_state="uncertain")
+    queued = add_report(db, ward="Sendstate F", send_state="queued", minutes_ago=30)
+    assert listed(agent.get("/reports", params={"ward": "Sendstate F", "send": "rejected"})) == [rejected]
+    assert set(listed(agent.get("/reports", params={"ward": "Sendstate F", "send": "waiting"}))) == {waiting, queued}
+
+
+def test_bad_filter_values_are_ignored_with_a_message_never_a_500(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    _, db = console
+    ref = add_report(db, ward="Oddvalues F")
+    for name, value in (
+        ("category", "banana"),
+        ("status", "<script>x</script>"),
+        ("send", "later"),
+        ("ward", "W" * 500),
+    ):
+        page = agent.get("/reports", params={name: value, **({} if name == "ward" else {"ward": "Oddvalues F"})})
+        assert page.status_code == 200, (name, page.status_code)
+        assert "we know, so every" in shown(page), name
+        assert ref in listed(page)
+        assert "<script>x" not in page.text
+    for bad_page in ("abc", "0", "9" * 30, "²"):
+        resp = agent.get("/reports", params={"page": bad_page})
+        assert resp.status_code == 400 and "page number" in shown(resp)
+    assert agent.get("/reports?ward=a%00b").status_code == 400
+    # A ward nobody has reported in is simply empty.
+    page = agent.get("/reports", params={"ward": "Nowhere At All"})
+    assert listed(page) == [] and "No reports match" in shown(page)
+
+
+def test_the_list_pages_fifty_at_a_time(console: tuple[str, str], agent: httpx.Client) -> None:
+    _, db = console
+    made = [add_report(db, ward="Paging F", minutes_ago=500 - n) for n in range(52)]
+    first = agent.get("/reports", params={"ward": "Paging F"})
+    assert listed(first) == made[::-1][:50] and "Page 1 of 2" in shown(first)
+    second = agent.get("/reports", params={"ward": "Paging F", "page": "2"})
+    assert listed(second) == made[::-1][50:]
+    assert agent.get("/reports", params={"ward": "Paging F", "page": "9"}).status_code == 200  # past the end: last page
+
+
+# --- One report -------------------------------------------------------------------------------------------------
+
+
+def test_report_page_shows_place_residents_photos_history_and_open311_id(
+    console: tuple[str, str], agent: httpx.Client, uploads: Path
+) -> None:
+    _, db = console
+    ref = add_report(db, ward="Detail F", send_state="sent", open311_id="SR-4242", residents=("messenger", "webchat"))
+    other = add_report(db, ward="Detail F")
+    name = secrets.token_hex(16) + ".png"
+    (uploads / name).write_bytes(PNG)
+    with session_scope(db) as session:
+        rid = session.execute(select(Report.id).where(Report.reference == ref)).scalar_one()
+        filer = session.execute(
+            select(ReportResident).where(ReportResident.report_id == rid, ReportResident.how == "filed")
+        ).scalar_one()
+        stored = Attachment(
+            conversation_id=filer.conversation_id,
+            channel="webchat",
+            kind="image",
+            media_id=f"upload/{name}",
+            mime_type="image/png",
+        )
+        on_platform = Attachment(
+            conversation_id=filer.conversation_id,
+            channel="messenger",
+            kind="image",
+            url="https://cdn.example/photo.jpg",
+        )
+        not_this_reports = Attachment(
+            conversation_id=filer.conversation_id,
+            channel="webchat",
+            kind="image",
+            media_id=f"upload/{name}",
+            mime_type="image/png",
+        )
+        session.add_all([stored, on_platform, not_this_reports])
+        session.flush()
+        session.add_all(
+            [
+                ReportPhoto(report_id=rid, attachment_id=stored.id),
+                ReportPhoto(report_id=rid, attachment_id=on_platform.id),
+            ]
+        )
+        # The resident who filed it also has a handover case, with an email they left for it.
+        case, _ = cases.open_case(
+            session, filer.conversation_id, "messenger", "asked", [{"author": "resident", "text": "any news?"}]
+        )
+        session.add(CaseContact(case_id=case.id, state="done", email="resident@example.org"))
+        case_ref = case.reference
+        conversation_ids = [
+            c
+            for c in session.execute(
+                select(ReportResident.conversation_id).where(ReportResident.report_id == rid)
+            ).scalars()
+        ]
+        photo_id, bystander_id = stored.id, not_this_reports.id
+        session.add(
+            ReportUpdate(
+                report_id=rid, status="investigating", note="An inspector will visit", source="open311", at=utcnow()
+            )
+        )
+
+    page = agent.get(f"/reports/{ref.lower()}")  # as residents type it
+    assert page.status_code == 200
+    text = shown(page)
+    assert "14 Mill Lane, Northshire NS1 4AB" in text and "Detail F" in text
+    assert "https://www.openstreetmap.org/?mlat=52.123456&mlon=-1.234567" in text
+    assert "Is it dangerous to traffic or people walking?" in text and "A deep pothole by the bus stop" in text
+    assert 'id="open311-id">SR-4242<' in page.text
+    # Residents by channel and how they came, the filer's case linked; never their platform ids or contacts.
+    assert "Resident 1" in text and "Resident 2" in text and "Reported it" in text and "Added to this report" in text
+    assert "Messenger" in text and "the web chat" in text
+    assert f'href="/cases/{case_ref}"' in page.text
+    for secret in [*conversation_ids, "psid-", "resident@example.org"]:
+        assert secret not in page.text
+    # History: who, when, the note.
+    assert "Investigating" in text and "from the back office" in text and "An inspector will visit" in text
+    # Photos: ours is served to staff, the platform's is named as kept there, another report's is not served.
+    assert f"/reports/{ref}/photos/{photo_id}" in page.text and "kept on Messenger" in text
+    photo = agent.get(f"/reports/{ref}/photos/{photo_id}")
+    assert photo.status_code == 200 and photo.content == PNG and "no-store" in photo.headers["cache-control"]
+    assert agent.get(f"/reports/{ref}/photos/{bystander_id}").status_code == 404
+    assert agent.get(f"/reports/{other}/photos/{photo_id}").status_code == 404
+    assert agent.get(f"/reports/{ref}/photos/{2**40}").status_code == 400
+
+
+def test_each_residents_notification_outcome_is_shown(console: tuple[str, str], agent: httpx.Client) -> None:
+    _, db = console
+    ref = add_report(db, ward="Told F", residents=("messenger", "whatsapp", "instagram", "webchat"))
+    tomorrow_8 = (utcnow() + dt.timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    with session_scope(db) as session:
+        rid = session.execute(select(Report.id).where(Report.reference == ref)).scalar_one()
+        residents = list(
+            session.execute(
+                select(ReportResident).where(ReportResident.report_id == rid).order_by(ReportResident.id)
+            ).scalars()
+        )
+        change = ReportUpdate(report_id=rid, status="action_scheduled", source="staff", actor="agent", at=utcnow())
+        session.add(change)
+        session.flush()
+        sent = OutboundMessage(
+            conversation_id=residents[0].conversation_id, channel="messenger", kind="message", status="sent"
+        )
+        session.add(sent)
+        session.flush()
+        session.add_all(
+            [
+                ReportNotification(
+                    update_id=change.id, resident_id=residents[0].id, state="queued", outbound_message_id=sent.id
+                ),
+                ReportNotification(
+                    update_id=change.id,
+                    resident_id=residents[1].id,
+                    state="unreachable",
+                    detail="WhatsApp's 24 hours had passed and they left no email",
+                ),
+                ReportNotification(
+                    update_id=change.id, resident_id=residents[2].id, state="waiting", due_at=tomorrow_8
+                ),
+                ReportNotification(update_id=change.id, resident_id=residents[3].id, state="emailed"),
+            ]
+        )
+    text = shown(agent.get(f"/reports/{ref}"))
+    assert "Resident 1 (Messenger): Told on Messenger" in text
+    assert "Resident 2 (WhatsApp): Couldn't be told: WhatsApp's 24 hours had passed and they left no email" in text
+    assert re.search(r"Resident 3 \(Instagram Direct\): Waiting for \d{1,2}(:\d\d)?[ap]m", text)
+    assert "Resident 4 (the web chat): Told by email" in text
+
+
+# --- Changing the status ----------------------------------------------------------------------------------------
+
+
+def test_an_agent_changes_the_status_once_and_every_resident_is_to_be_told(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    _, db = console
+    ref = add_report(db, ward="Change F", residents=("messenger", "webchat", "whatsapp"))
+    form = status_form(agent, ref)
+    data = {**form, "status": "action_scheduled", "note": "The repair is booked for Friday."}
+    done = agent.post(f"/reports/{ref}/status", data=data)
+    assert done.status_code == 303
+    after = agent.get(done.headers["location"])
+    assert "Status changed to “Action scheduled”. The 3 residents on it will be told." in shown(after)
+    assert 'id="report-status">Action scheduled<' in after.text
+    assert "The repair is booked for Friday." in shown(after) and "by agent" in shown(after)
+    # The same form again (a double click, the back button): nothing more changes.
+    again = agent.post(f"/reports/{ref}/status", data=data)
+    assert again.status_code == 409 and "nothing was changed" in shown(again)
+    made = staff_updates(db, ref)
+    assert [(u.status, u.actor, u.note) for u in made] == [
+        ("action_scheduled", "agent", "The repair is booked for Friday.")
+    ]
+    assert notifications(db, ref) == 3
+    assert shown(after).count("About to be sent") == 3
+
+
+def test_a_form_sent_twice_at_once_changes_the_status_once(console: tuple[str, str]) -> None:
+    base, db = console
+    ref = add_report(db, ward="Race F", residents=("messenger", "webchat"))
+    clients = [signed_in(base, "agent"), signed_in(base, "admin")]
+    forms = [status_form(c, ref) for c in clients]
+    results: list[int] = []
+
+    def send(c: httpx.Client, form: dict[str, str]) -> None:
+        results.append(c.post(f"/reports/{ref}/status", data={**form, "status": "in_progress"}).status_code)
+
+    threads = [threading.Thread(target=send, args=pair) for pair in zip(clients, forms, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == [303, 409]
+    assert len(staff_updates(db, ref)) == 1 and notifications(db, ref) == 2
+
+
+def test_choosing_the_current_status_or_an_unknown_one_changes_nothing(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    _, db = console
+    ref = add_report(db, ward="Same F")
+    same = agent.post(f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "open"})
+    assert same.status_code == 409 and "already “Open”" in shown(same)
+    unknown = agent.post(f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "teleported"})
+    assert unknown.status_code == 400 and "Choose a status" in shown(unknown)
+    too_long = agent.post(
+        f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "fixed", "note": "x" * 2001}
+    )
+    assert too_long.status_code == 400
+    bad_marker = agent.post(f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "fixed", "seen": "²"})
+    assert bad_marker.status_code == 400
+    assert staff_updates(db, ref) == [] and notifications(db, ref) == 0
+
+
+def test_a_rejected_report_can_be_sent_again_once(console: tuple[str, str], agent: httpx.Client) -> None:
+    _, db = console
+    ref = add_report(db, ward="Retry F", send_state="rejected", send_error="Invalid service_code: PH")
+    page = agent.get(f"/reports/{ref}")
+    assert "Invalid service_code: PH" in shown(page) and 'id="retry"' in page.text
+    token = csrf_in(page.text)
+    first = agent.post(f"/reports/{ref}/retry", data={"csrf_token": token})
+    second = agent.post(f"/reports/{ref}/retry", data={"csrf_token": token})
+    assert first.status_code == second.status_code == 303
+    assert "sent to the back office again" in shown(agent.get(first.headers["location"]))
+    assert "isn't waiting to be sent again" in shown(agent.get(second.headers["location"]))
+    with session_scope(db) as session:
+        report = session.execute(select(Report).where(Report.reference == ref)).scalar_one()
+        assert report.send_state == "queued" and report.next_attempt_at is not None
+
+
+# --- Who may see ------------------------------------------------------------------------------------------------
+
+
+def test_editors_and_visitors_are_refused(console: tuple[str, str], agent: httpx.Client) -> None:
+    base, db = console
+    ref = add_report(db, ward="Access F")
+    with signed_in(base, "editor") as editor:
+        token = page_csrf(editor)
+        for path in ("/reports", f"/reports/{ref}"):
+            assert editor.get(path).status_code == 403
+        assert (
+            editor.post(
+                f"/reports/{ref}/status", data={"csrf_token": token, "status": "fixed", "seen": "0"}
+            ).status_code
+            == 403
+        )
+        assert 'href="/reports"' not in editor.get("/figures").text
+    with client(base) as anonymous:
+        resp = anonymous.get(f"/reports/{ref}")
+        assert resp.status_code == 303 and resp.headers["location"] == f"/login?next=%2Freports%2F{ref}"
+        assert anonymous.post(f"/reports/{ref}/status", data={"status": "fixed"}).status_code == 303
+    # Without the form's CSRF token even an agent changes nothing.
+    assert agent.post(f"/reports/{ref}/status", data={"status": "fixed", "seen": "0"}).status_code == 403
+    assert staff_updates(db, ref) == []
+    assert 'href="/reports"' in agent.get("/").text
+
+
+def test_an_unknown_reference_is_not_found(console: tuple[str, str], agent: httpx.Client) -> None:
+    for path in ("/reports/NC-2099-000000", "/reports/" + "N" * 300, "/reports/NC-2099-000000/photos/1"):
+        resp = agent.get(path)
+        assert resp.status_code == 404 and "Page not found" in shown(resp)
+    token = page_csrf(agent)
+    for action in ("status", "retry"):
+        resp = agent.post(
+            f"/reports/NC-2099-000000/{action}", data={"csrf_token": token, "status": "fixed", "seen": "0"}
+        )
+        assert resp.status_code == 404
