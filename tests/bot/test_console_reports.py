@@ -32,7 +32,18 @@ from knowledge.models import (
     ReportResident,
     ReportUpdate,
 )
-from tests.bot.console_helpers import client, csrf_in, page_csrf, seeded_console, shown, signed_in
+from knowledge.staff import create_user
+from tests.bot.console_helpers import (
+    ACCOUNTS,
+    PASSWORD,
+    client,
+    csrf_in,
+    page_csrf,
+    running_console,
+    seeded_console,
+    shown,
+    signed_in,
+)
 
 # References of our own year, far from the numbers cases take in these tests.
 _numbers = itertools.count(900001)
@@ -328,7 +339,7 @@ def test_report_page_shows_place_residents_photos_history_and_open311_id(
     assert 'id="open311-id">SR-4242<' in page.text
     # Residents by channel and how they came, the filer's case linked; never their platform ids or contacts.
     assert "Resident 1" in text and "Resident 2" in text and "Reported it" in text and "Added to this report" in text
-    assert "Messenger" in text and "the web chat" in text
+    assert "Messenger" in text and "The web chat" in text
     assert f'href="/cases/{case_ref}"' in page.text
     for secret in [*conversation_ids, "psid-", "resident@example.org"]:
         assert secret not in page.text
@@ -413,22 +424,28 @@ def test_an_agent_changes_the_status_once_and_every_resident_is_to_be_told(
     assert shown(after).count("About to be sent") == 3
 
 
-def test_a_form_sent_twice_at_once_changes_the_status_once(console: tuple[str, str]) -> None:
-    base, db = console
-    ref = add_report(db, ward="Race F", residents=("messenger", "webchat"))
+def send_twice_at_once(base: str, reference: str) -> list[int]:
+    """An agent and an admin, each with the report's page open, send its status form at the same moment;
+    the answers' status codes."""
     clients = [signed_in(base, "agent"), signed_in(base, "admin")]
-    forms = [status_form(c, ref) for c in clients]
+    forms = [status_form(c, reference) for c in clients]
     results: list[int] = []
 
     def send(c: httpx.Client, form: dict[str, str]) -> None:
-        results.append(c.post(f"/reports/{ref}/status", data={**form, "status": "in_progress"}).status_code)
+        results.append(c.post(f"/reports/{reference}/status", data={**form, "status": "in_progress"}).status_code)
 
     threads = [threading.Thread(target=send, args=pair) for pair in zip(clients, forms, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert sorted(results) == [303, 409]
+    return sorted(results)
+
+
+def test_a_form_sent_twice_at_once_changes_the_status_once(console: tuple[str, str]) -> None:
+    base, db = console
+    ref = add_report(db, ward="Race F", residents=("messenger", "webchat"))
+    assert send_twice_at_once(base, ref) == [303, 409]
     assert len(staff_updates(db, ref)) == 1 and notifications(db, ref) == 2
 
 
@@ -503,3 +520,38 @@ def test_an_unknown_reference_is_not_found(console: tuple[str, str], agent: http
             f"/reports/NC-2099-000000/{action}", data={"csrf_token": token, "status": "fixed", "seen": "0"}
         )
         assert resp.status_code == 404
+
+
+def test_with_a_back_office_the_page_says_it_owns_the_status(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Nothing listens on port 9 (discard): the console never calls the back office itself.
+    env = {"OPEN311_ENDPOINT": "http://127.0.0.1:9/open311/v2/", "REPORT_QUIET_HOURS": "00:00-00:00"}
+    with seeded_console(tmp_path_factory, "reports-open311", env=env) as (base, db):
+        ref = add_report(db, ward="Backoffice F", send_state="sent", open311_id="SR-1")
+        with signed_in(base, "agent") as agent:
+            assert "over Open311, which owns their status" in shown(agent.get("/reports"))
+            page = agent.get(f"/reports/{ref}")
+            assert "The back office owns this report's status" in shown(page)
+            # Staff can still change it; the residents are told.
+            done = agent.post(f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "investigating"})
+            assert done.status_code == 303
+        assert len(staff_updates(db, ref)) == 1 and notifications(db, ref) == 1
+
+
+@pytest.mark.postgres
+def test_on_postgresql_filters_count_and_a_double_submit_changes_once(pg_schema_url: str, tmp_path: Path) -> None:
+    with session_scope(pg_schema_url) as session:
+        for username, (role, name) in ACCOUNTS.items():
+            if username in ("agent", "admin"):
+                create_user(session, username, name, role, PASSWORD)
+    first = add_report(pg_schema_url, ward="Pg F", minutes_ago=30, residents=("messenger", "webchat"))
+    second = add_report(pg_schema_url, ward="Pg F", category="graffiti", minutes_ago=5)
+    env = {"REPORT_QUIET_HOURS": "00:00-00:00"}
+    with running_console(pg_schema_url, tmp_path / "console.log", env=env) as base:
+        with signed_in(base, "agent") as agent:
+            page = agent.get("/reports", params={"ward": "Pg F", "status": "unfinished"})
+            assert listed(page) == [second, first]
+            assert option(page, "f-category", "graffiti").endswith("(1)")
+            assert option(page, "f-status", "open").endswith("(2)")
+            assert "Resident 2" in shown(agent.get(f"/reports/{first}"))
+        assert send_twice_at_once(base, first) == [303, 409]
+    assert len(staff_updates(pg_schema_url, first)) == 1 and notifications(pg_schema_url, first) == 2

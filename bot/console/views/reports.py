@@ -56,6 +56,10 @@ SEND_STATE_WORDS = {
     "sent": "Sent",
     "rejected": "Rejected by the back office",
 }
+# The list's last column, short: the filter's words for the state's group.
+SEND_STATE_SHORT = {
+    state: SEND_FILTER_WORDS[group] for group, states in listing.SEND_GROUPS.items() for state in states
+}
 HOW_WORDS = {"filed": "Reported it", "joined": "Added to this report"}
 
 
@@ -65,6 +69,12 @@ def channel_title(name: str) -> str:
         return channel(name).title or name.replace("_", " ")
     except KeyError:
         return name.replace("_", " ")
+
+
+def channel_heading(name: str) -> str:
+    """ "The web chat": the channel's name at the start of a line or a table cell."""
+    title = channel_title(name)
+    return title[:1].upper() + title[1:]
 
 
 def clock(value: dt.datetime, now: dt.datetime) -> str:
@@ -192,7 +202,7 @@ async def list_page(request: Request) -> HTTPResponse:
         staff_label=statuses.staff_label,
         unfinished=listing.UNFINISHED,
         send_filters=SEND_FILTER_WORDS,
-        send_words=SEND_STATE_WORDS,
+        send_words=SEND_STATE_SHORT,
         category_title=category_title,
         open311=open311_on(),
         previous_page=_page_link(chosen.raw, shown.page - 1) if shown.page > 1 else None,
@@ -239,6 +249,7 @@ async def _report_page(
         residents=detail.residents,
         how_words=HOW_WORDS,
         channel_title=channel_title,
+        channel_heading=channel_heading,
         photos=detail.photos,
         history=history,
         last_update_id=detail.last_update_id,
