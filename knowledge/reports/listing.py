@@ -1,9 +1,9 @@
 """What the staff console shows of reports: the list (filters, counts per filter, a page at a time) and one
 report with its residents, photos, status history and how each resident was told.
 
-Read-only queries, plus `retry_sending` (a rejected report goes back on the send queue). Nothing here returns
-a resident's conversation id, platform id or contact details: residents are shown by channel and when they
-joined, and a link to their case by its reference.
+Queries, plus `lock_for_change` for the status form (what staff do about a report's sending is in
+resend.py). Nothing here returns a resident's conversation id, platform id or contact details: residents are
+shown by channel and when they joined, and a link to their case by its reference.
 """
 
 from __future__ import annotations
@@ -343,16 +343,3 @@ def changed_since(session: Session, report_id: int, last_update_id: int) -> bool
         select(func.count(ReportUpdate.id)).where(ReportUpdate.report_id == report_id, ReportUpdate.id > last_update_id)
     ).scalar_one()
     return bool(newer)
-
-
-def retry_sending(session: Session, report_id: int, now: dt.datetime) -> bool:
-    """Put a rejected report back on the send queue to go at once. True if this call did it; False if it isn't
-    rejected (any more): a second click, or another member of staff, changes nothing. A conditional UPDATE,
-    so two at once can't both queue it."""
-    done = session.execute(
-        update(Report)
-        .where(Report.id == report_id, Report.send_state == "rejected")
-        .values(send_state="queued", next_attempt_at=now, send_attempts=0, send_error=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return done == 1

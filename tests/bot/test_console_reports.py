@@ -390,11 +390,26 @@ def test_each_residents_notification_outcome_is_shown(console: tuple[str, str], 
                 ReportNotification(update_id=change.id, resident_id=residents[3].id, state="emailed"),
             ]
         )
+        # A later change: the web chat resident's message waits for their page to collect it.
+        later = ReportUpdate(report_id=rid, status="fixed", source="staff", actor="agent", at=utcnow())
+        session.add(later)
+        session.flush()
+        waiting = OutboundMessage(
+            conversation_id=residents[3].conversation_id, channel="webchat", kind="message", status="pending"
+        )
+        session.add(waiting)
+        session.flush()
+        session.add(
+            ReportNotification(
+                update_id=later.id, resident_id=residents[3].id, state="queued", outbound_message_id=waiting.id
+            )
+        )
     text = shown(agent.get(f"/reports/{ref}"))
     assert "Resident 1 (Messenger): Told on Messenger" in text
-    assert "Resident 2 (WhatsApp): Couldn't be told: WhatsApp's 24 hours had passed and they left no email" in text
+    assert "Resident 2 (WhatsApp): Couldn't be told. WhatsApp's 24 hours had passed and they left no email" in text
     assert re.search(r"Resident 3 \(Instagram Direct\): Waiting for \d{1,2}(:\d\d)?[ap]m", text)
     assert "Resident 4 (the web chat): Told by email" in text
+    assert "Resident 4 (the web chat): Waiting in the web chat: they see it when they next open it" in text
 
 
 # --- Changing the status ----------------------------------------------------------------------------------------
@@ -481,6 +496,33 @@ def test_a_rejected_report_can_be_sent_again_once(console: tuple[str, str], agen
     with session_scope(db) as session:
         report = session.execute(select(Report).where(Report.reference == ref)).scalar_one()
         assert report.send_state == "queued" and report.next_attempt_at is not None
+
+
+def test_a_report_whose_sending_is_in_doubt_is_settled_by_staff_once(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    _, db = console
+    found = add_report(db, ward="Doubt F", send_state="uncertain", send_error="It may have reached the back office")
+    missing = add_report(db, ward="Doubt F", send_state="uncertain")
+    page = agent.get(f"/reports/{found}")
+    assert "Check the back office before it is sent again" in shown(page)
+    token = csrf_in(page.text)
+    empty = agent.post(f"/reports/{found}/settle", data={"csrf_token": token, "found": "there", "open311_id": " "})
+    assert empty.status_code == 400 and "Enter the back office's id" in shown(empty)
+    there = {"csrf_token": token, "found": "there", "open311_id": "SR-9001"}
+    first = agent.post(f"/reports/{found}/settle", data=there)
+    again = agent.post(f"/reports/{found}/settle", data={**there, "open311_id": "SR-9002"})
+    assert "Recorded as sent" in shown(agent.get(first.headers["location"]))
+    assert "Nothing was changed" in shown(agent.get(again.headers["location"]))
+    after = agent.get(f"/reports/{found}")
+    assert 'id="open311-id">SR-9001<' in after.text and "Check the back office" not in shown(after)
+
+    agent.post(f"/reports/{missing}/settle", data={"csrf_token": token, "found": "missing"})
+    with session_scope(db) as session:
+        states = dict(
+            session.execute(select(Report.reference, Report.send_state).where(Report.ward == "Doubt F")).all()
+        )
+    assert states == {found: "sent", missing: "queued"}
 
 
 # --- Who may see ------------------------------------------------------------------------------------------------

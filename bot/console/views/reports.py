@@ -1,7 +1,8 @@
 """Reports residents filed in the chat (agents and admins): the list at `/reports` (filters by ward,
 category, status and send state, with counts, newest first, a page at a time), a report at
-`/reports/<reference>`, its photos at `/reports/<reference>/photos/<id>`, and two form posts: change the
-status (`/status`), which tells every resident on the report, and send a rejected report again (`/retry`).
+`/reports/<reference>`, its photos at `/reports/<reference>/photos/<id>`, and form posts: change the
+status (`/status`), which tells every resident on the report, send a rejected report again (`/retry`), and
+settle one whose sending is in doubt (`/settle`: it is in the back office with this id, or it isn't).
 
 Without an Open311 endpoint this is where reports wait and where their status is kept. The pages never
 show a resident's conversation id, platform id or contact details: residents appear by channel and when
@@ -31,7 +32,7 @@ from knowledge.channels import channel
 from knowledge.delivery import uploads
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Report
-from knowledge.reports import listing, statuses, updates
+from knowledge.reports import listing, resend, statuses, updates
 from knowledge.reports.categories import BY_KEY, CATEGORIES
 from knowledge.settings import settings
 from knowledge.staff import AGENT
@@ -71,6 +72,14 @@ def channel_title(name: str) -> str:
         return name.replace("_", " ")
 
 
+def is_polled(name: str) -> bool:
+    """The resident collects our messages from their page (web chat, REST) rather than being sent them."""
+    try:
+        return channel(name).polled
+    except KeyError:
+        return False
+
+
 def channel_heading(name: str) -> str:
     """ "The web chat": the channel's name at the start of a line or a table cell."""
     title = channel_title(name)
@@ -102,6 +111,8 @@ def told_words(told: listing.Told, now: dt.datetime) -> str:
         out = told.outbound_status or "pending"
         if out == "sent":
             return f"Told on {where}"
+        if out in ("pending", "sending") and is_polled(told.channel):
+            return f"Waiting in {where}: they see it when they next open it"
         if out in ("pending", "sending"):
             return f"Being sent on {where}"
         if out == "unknown":
@@ -112,7 +123,7 @@ def told_words(told: listing.Told, now: dt.datetime) -> str:
             f" ({told.outbound_error})" if told.outbound_error else ""
         )
     if told.state in ("unreachable", "failed"):
-        return f"Couldn't be told: {told.detail}" if told.detail else "Couldn't be told"
+        return f"Couldn't be told. {told.detail}" if told.detail else "Couldn't be told."
     return told.state.replace("_", " ").capitalize()
 
 
@@ -256,6 +267,7 @@ async def _report_page(
         statuses=statuses.STATUSES,
         staff_label=statuses.staff_label,
         send_words=SEND_STATE_WORDS,
+        stuck=resend.stuck(report),
         open311=open311_on(),
         max_note=MAX_NOTE,
         now=now,
@@ -335,12 +347,45 @@ async def retry(request: Request, reference: str) -> HTTPResponse:
         report = listing.by_reference(session, reference)
         if report is None:
             raise NotFound("No such report")
-        return report.reference, listing.retry_sending(session, report.id, utcnow())
+        return report.reference, resend.retry_sending(session, report.id, utcnow())
 
     ref, done = await in_db(request, go)
     if not done:
         return _back(ref, "It isn't waiting to be sent again: it was already sent again, or wasn't rejected.")
     return _back(ref, "It will be sent to the back office again in a moment. This page shows how it went.")
+
+
+@require(AGENT)
+async def settle(request: Request, reference: str) -> HTTPResponse:
+    """POST /reports/<reference>/settle: for a report whose sending is in doubt, what staff found in the back
+    office: `found` = there (with its `open311_id`) or missing (send it now)."""
+    found = request.form.get("found") or ""
+    open311_id = (request.form.get("open311_id") or "").strip()
+    if found not in ("there", "missing"):
+        return await _report_page(request, reference, status=400, error="Say whether the report is in the back office.")
+    if found == "there" and not (0 < len(open311_id) <= resend.MAX_OPEN311_ID and open311_id.isprintable()):
+        return await _report_page(
+            request,
+            reference,
+            status=400,
+            error=f"Enter the back office's id for this report (up to {resend.MAX_OPEN311_ID} characters).",
+        )
+
+    def go(session: Session) -> tuple[str, bool]:
+        report = listing.by_reference(session, reference)
+        if report is None:
+            raise NotFound("No such report")
+        now = utcnow()
+        if found == "there":
+            return report.reference, resend.found_there(session, report.id, open311_id, now)
+        return report.reference, resend.send_anyway(session, report.id, now)
+
+    ref, done = await in_db(request, go)
+    if not done:
+        return _back(ref, "Nothing was changed: its sending is no longer in doubt. This page shows where it stands.")
+    if found == "there":
+        return _back(ref, f"Recorded as sent, with the back office's id {open311_id}.")
+    return _back(ref, "It will be sent to the back office in a moment. This page shows how it went.")
 
 
 @require(AGENT)
@@ -368,4 +413,5 @@ def register(app: Sanic) -> None:
     app.add_route(report_page, "/reports/<reference:str>", methods=["GET"], name="report_page")
     app.add_route(change_status, "/reports/<reference:str>/status", methods=["POST"], name="report_status")
     app.add_route(retry, "/reports/<reference:str>/retry", methods=["POST"], name="report_retry")
+    app.add_route(settle, "/reports/<reference:str>/settle", methods=["POST"], name="report_settle")
     app.add_route(photo_file, "/reports/<reference:str>/photos/<photo_id:int>", methods=["GET"], name="report_photo")

@@ -1,0 +1,77 @@
+"""What staff do about a report the back office hasn't got: send a rejected one again, and settle one whose
+sending is in doubt.
+
+Sending (sending.py) stops in two places where only a person can decide. *Rejected*: the back office said
+no (the reason is in `send_error`); once the cause is fixed, staff send it again. *Uncertain and stuck*: a
+POST's answer was lost and the back office can't be searched for it, so sending again might file it twice;
+staff look in the back office and say either "it's there, its id is …" or "it isn't there, send it".
+
+Each is a conditional UPDATE on the state it expects, so a second click, another member of staff, or the
+sending worker moving on first, changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from knowledge.models import Report
+
+MAX_OPEN311_ID = 100  # the column's length
+
+
+def stuck(report: Report) -> bool:
+    """True when the report's sending waits for a person: uncertain with no next try planned and nobody
+    holding it (sending.py leaves it so when the back office can't be searched)."""
+    return report.send_state == "uncertain" and report.next_attempt_at is None and report.claim_token is None
+
+
+def _stuck_where(report_id: int) -> tuple[object, ...]:
+    return (
+        Report.id == report_id,
+        Report.send_state == "uncertain",
+        Report.next_attempt_at.is_(None),
+        Report.claim_token.is_(None),
+    )
+
+
+def retry_sending(session: Session, report_id: int, now: dt.datetime) -> bool:
+    """Put a rejected report back on the send queue to go at once. True if this call did it; False if it
+    isn't rejected (any more). Safe to POST again: a rejection means the back office filed nothing."""
+    done = session.execute(
+        update(Report)
+        .where(Report.id == report_id, Report.send_state == "rejected")
+        .values(send_state="queued", next_attempt_at=now, send_attempts=0, send_error=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return done == 1
+
+
+def send_anyway(session: Session, report_id: int, now: dt.datetime) -> bool:
+    """A stuck report that staff found is NOT at the back office: queue it to be sent at once. True if this
+    call did it; False if it isn't stuck (any more)."""
+    done = session.execute(
+        update(Report)
+        .where(*_stuck_where(report_id))
+        .values(send_state="queued", next_attempt_at=now, send_error=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return done == 1
+
+
+def found_there(session: Session, report_id: int, open311_id: str, now: dt.datetime) -> bool:
+    """A stuck report that staff found at the back office with id `open311_id`: record it as sent (status
+    updates are then polled for it). True if this call did it; False if it isn't stuck (any more). Raises
+    ValueError for an empty or over-long id."""
+    open311_id = open311_id.strip()
+    if not open311_id or len(open311_id) > MAX_OPEN311_ID or not open311_id.isprintable():
+        raise ValueError(f"a back-office id is 1 to {MAX_OPEN311_ID} printable characters")
+    done = session.execute(
+        update(Report)
+        .where(*_stuck_where(report_id))
+        .values(send_state="sent", open311_id=open311_id, sent_at=now, send_error=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return done == 1
