@@ -32,6 +32,7 @@ from knowledge.models import (
     ReportResident,
     ReportUpdate,
 )
+from knowledge.reports import drafts, filing, nearby, notifying
 from knowledge.staff import create_user
 from tests.bot.console_helpers import (
     ACCOUNTS,
@@ -462,6 +463,46 @@ def test_a_form_sent_twice_at_once_changes_the_status_once(console: tuple[str, s
     ref = add_report(db, ward="Race F", residents=("messenger", "webchat"))
     assert send_twice_at_once(base, ref) == [303, 409]
     assert len(staff_updates(db, ref)) == 1 and notifications(db, ref) == 2
+
+
+def test_a_report_filed_in_the_chat_is_listed_and_its_status_change_reaches_each_resident(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    """The whole path through the reports backend: filed by the bot, a neighbour joins it, an agent changes the
+    status here, the notifier plans a message per resident, and the page says where each one stands."""
+    _, db = console
+    now = utcnow()
+    filer, neighbour = "messenger:psid-filed-in-chat", "webchat:neighbour-in-chat"
+    with session_scope(db) as session:
+        for conversation_id, name in ((filer, "messenger"), (neighbour, "webchat")):
+            user = conversation_id.split(":", 1)[1]
+            session.add(
+                Conversation(
+                    id=conversation_id, channel=name, origin="private", platform_user_id=user, last_inbound_at=now
+                )
+            )
+        session.flush()
+        answers = {"street": "Mill Lane", "ward": "Chat F", "lat": 52.1, "lon": -1.2, "detail": "Yes"}
+        drafts.save(session, filer, "messenger", "pothole", answers, now)
+        filed = filing.file_report(session, filer, now)
+        reference, rid = filed.report.reference, filed.report.id
+        assert nearby.join(session, rid, neighbour, "webchat", now)
+
+    page = agent.get("/reports", params={"ward": "Chat F"})
+    assert listed(page) == [reference]
+    row = re.search(rf'data-reference="{reference}">(.*?)</tr>', page.text, re.S).group(1)  # type: ignore[union-attr]
+    assert "<td>2</td>" in row
+
+    done = agent.post(f"/reports/{reference}/status", data={**status_form(agent, reference), "status": "fixed"})
+    assert done.status_code == 303
+    with session_scope(db) as session:
+        delivered = notifying.deliver_due(session, utcnow() + dt.timedelta(seconds=1))
+    assert sorted(d.state for d in delivered if d.report_id == rid) == ["queued", "queued"]
+    text = shown(agent.get(f"/reports/{reference}"))
+    assert "Resident 1 (Messenger): Being sent on Messenger" in text
+    assert "Resident 2 (the web chat): Waiting in the web chat" in text
+    for secret in (filer, neighbour, "psid-filed-in-chat"):
+        assert secret not in text
 
 
 def test_choosing_the_current_status_or_an_unknown_one_changes_nothing(
