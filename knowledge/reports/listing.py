@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, not_, select, update
 from sqlalchemy.orm import Session
 
 from knowledge.delivery.uploads import STORED_PREFIX
@@ -28,18 +28,39 @@ from knowledge.models import (
     ReportUpdate,
 )
 from knowledge.reports.categories import BY_KEY
+from knowledge.reports.resend import STUCK, stuck
 from knowledge.reports.statuses import OPEN_STATUSES, STATUSES
 
 PAGE_SIZE = 50
 MAX_REFERENCE = 30  # the column's length: anything longer is no reference of ours
 
-# Send states grouped the way staff ask about them (Report.send_state's docstring has each state).
-SEND_GROUPS: dict[str, tuple[str, ...]] = {
-    "held": ("held",),  # no Open311 endpoint: the report waits here, in the console
-    "waiting": ("queued", "sending", "uncertain"),  # on its way to the back office
-    "sent": ("sent",),
-    "rejected": ("rejected",),
-}
+# Where reports stand with the back office, grouped the way staff ask about them (Report.send_state's
+# docstring has each state). "check": sending is in doubt and waits for a person (resend.stuck).
+SEND_GROUPS: tuple[str, ...] = ("held", "waiting", "check", "sent", "rejected")
+
+
+def send_condition(group: str) -> Any:
+    """SQL condition: the report is in send group `group` (a value of SEND_GROUPS)."""
+    on_the_way = Report.send_state.in_(("queued", "sending", "uncertain"))
+    conditions = {
+        "held": Report.send_state == "held",  # no Open311 endpoint: the report waits here, in the console
+        "waiting": and_(on_the_way, not_(STUCK)),  # on its way to the back office
+        "check": STUCK,
+        "sent": Report.send_state == "sent",
+        "rejected": Report.send_state == "rejected",
+    }
+    return conditions[group]
+
+
+def send_group(report: Report) -> str:
+    """The send group (SEND_GROUPS) `report` is in."""
+    if stuck(report):
+        return "check"
+    if report.send_state in ("queued", "sending", "uncertain"):
+        return "waiting"
+    return report.send_state if report.send_state in SEND_GROUPS else "waiting"
+
+
 # Status filter values besides the statuses themselves: "" (any) and this, every status still being dealt with.
 UNFINISHED = "unfinished"
 
@@ -89,7 +110,7 @@ def _where(q: Any, filters: Filters, skip: str = "") -> Any:
         else:
             q = q.where(Report.status == filters.status)
     if filters.send and skip != "send":
-        q = q.where(Report.send_state.in_(SEND_GROUPS.get(filters.send, ())))
+        q = q.where(send_condition(filters.send))
     return q
 
 
@@ -100,14 +121,16 @@ def _counts(session: Session, filters: Filters, name: str, column: Any) -> dict[
 
 def counts(session: Session, filters: Filters) -> dict[str, dict[str, int]]:
     """How many reports each value of each filter would show, the other filters applied (see ReportsPage)."""
-    by_state = _counts(session, filters, "send", Report.send_state)
+    by_group = session.execute(
+        _where(select(*(func.sum(case((send_condition(g), 1), else_=0)) for g in SEND_GROUPS)), filters, skip="send")
+    ).one()
     by_status = _counts(session, filters, "status", Report.status)
     by_status[UNFINISHED] = sum(n for s, n in by_status.items() if s in OPEN_STATUSES)
     return {
         "ward": _counts(session, filters, "ward", Report.ward),
         "category": _counts(session, filters, "category", Report.category),
         "status": by_status,
-        "send": {group: sum(by_state.get(s, 0) for s in states) for group, states in SEND_GROUPS.items()},
+        "send": {group: int(n or 0) for group, n in zip(SEND_GROUPS, by_group, strict=True)},
     }
 
 

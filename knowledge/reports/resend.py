@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlalchemy.orm import Session
 
 from knowledge.models import Report
@@ -28,13 +28,8 @@ def stuck(report: Report) -> bool:
     return report.send_state == "uncertain" and report.next_attempt_at is None and report.claim_token is None
 
 
-def _stuck_where(report_id: int) -> tuple[object, ...]:
-    return (
-        Report.id == report_id,
-        Report.send_state == "uncertain",
-        Report.next_attempt_at.is_(None),
-        Report.claim_token.is_(None),
-    )
+# The same as `stuck`, as an SQL condition.
+STUCK = and_(Report.send_state == "uncertain", Report.next_attempt_at.is_(None), Report.claim_token.is_(None))
 
 
 def retry_sending(session: Session, report_id: int, now: dt.datetime) -> bool:
@@ -54,7 +49,7 @@ def send_anyway(session: Session, report_id: int, now: dt.datetime) -> bool:
     call did it; False if it isn't stuck (any more)."""
     done = session.execute(
         update(Report)
-        .where(*_stuck_where(report_id))
+        .where(Report.id == report_id, STUCK)
         .values(send_state="queued", next_attempt_at=now, send_error=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -70,7 +65,7 @@ def found_there(session: Session, report_id: int, open311_id: str, now: dt.datet
         raise ValueError(f"a back-office id is 1 to {MAX_OPEN311_ID} printable characters")
     done = session.execute(
         update(Report)
-        .where(*_stuck_where(report_id))
+        .where(Report.id == report_id, STUCK)
         .values(send_state="sent", open311_id=open311_id, sent_at=now, send_error=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -83,6 +83,7 @@ def add_report(
     residents: tuple[str, ...] = ("messenger",),
     open311_id: Optional[str] = None,
     send_error: Optional[str] = None,
+    retry_in_minutes: Optional[int] = None,
 ) -> str:
     """A report with one resident per channel in `residents` (the first filed it, the others joined); its
     reference."""
@@ -121,6 +122,7 @@ def add_report(
             send_state=send_state,
             open311_id=open311_id,
             send_error=send_error,
+            next_attempt_at=None if retry_in_minutes is None else now + dt.timedelta(minutes=retry_in_minutes),
         )
         session.add(report)
         session.flush()
@@ -222,15 +224,20 @@ def test_filters_show_only_matching_reports_newest_first_with_counts(
     assert held == [graffiti, older]
 
 
-def test_rejected_and_waiting_reports_can_be_found_by_their_send_state(
+def test_reports_can_be_found_by_where_they_stand_with_the_back_office(
     console: tuple[str, str], agent: httpx.Client
 ) -> None:
     _, db = console
     rejected = add_report(db, ward="Sendstate F", send_state="rejected", send_error="Invalid service_code")
-    waiting = add_report(db, ward="Sendstate F", send_state="uncertain")
+    retrying = add_report(db, ward="Sendstate F", send_state="uncertain", retry_in_minutes=5)
     queued = add_report(db, ward="Sendstate F", send_state="queued", minutes_ago=30)
+    in_doubt = add_report(db, ward="Sendstate F", send_state="uncertain", minutes_ago=90)
+    page = agent.get("/reports", params={"ward": "Sendstate F"})
+    assert option(page, "f-send", "waiting").endswith("(2)") and option(page, "f-send", "check").endswith("(1)")
     assert listed(agent.get("/reports", params={"ward": "Sendstate F", "send": "rejected"})) == [rejected]
-    assert set(listed(agent.get("/reports", params={"ward": "Sendstate F", "send": "waiting"}))) == {waiting, queued}
+    assert listed(agent.get("/reports", params={"ward": "Sendstate F", "send": "waiting"})) == [queued, retrying]
+    in_doubt_page = agent.get("/reports", params={"ward": "Sendstate F", "send": "check"})
+    assert listed(in_doubt_page) == [in_doubt] and "Check the back office" in shown(in_doubt_page)
 
 
 def test_bad_filter_values_are_ignored_with_a_message_never_a_500(

@@ -46,6 +46,7 @@ PHOTO_HEADERS = {"Cache-Control": "no-store, private", "Content-Disposition": "i
 SEND_FILTER_WORDS = {
     "held": "Not sent: waiting here",
     "waiting": "Waiting to send",
+    "check": "Check the back office",
     "sent": "Sent to the back office",
     "rejected": "Rejected by the back office",
 }
@@ -54,18 +55,15 @@ SEND_STATE_WORDS = {
     "queued": "Waiting to send",
     "sending": "Sending now",
     "uncertain": "Waiting to send: the last try got no answer, so we check the back office before sending again",
+    "check": "In doubt: it may have reached the back office. Check there (below) before it is sent again",
     "sent": "Sent",
     "rejected": "Rejected by the back office",
-}
-# The list's last column, short: the filter's words for the state's group.
-SEND_STATE_SHORT = {
-    state: SEND_FILTER_WORDS[group] for group, states in listing.SEND_GROUPS.items() for state in states
 }
 HOW_WORDS = {"filed": "Reported it", "joined": "Added to this report"}
 
 
 def channel_title(name: str) -> str:
-    """ "Messenger", "the web chat": the channel as staff read it in a sentence."""
+    """The channel as staff read it in a sentence: "Messenger", "the web chat"."""
     try:
         return channel(name).title or name.replace("_", " ")
     except KeyError:
@@ -81,7 +79,7 @@ def is_polled(name: str) -> bool:
 
 
 def channel_heading(name: str) -> str:
-    """ "The web chat": the channel's name at the start of a line or a table cell."""
+    """The channel's name at the start of a line or a table cell: "The web chat"."""
     title = channel_title(name)
     return title[:1].upper() + title[1:]
 
@@ -136,7 +134,7 @@ def map_link(report: Report) -> Optional[str]:
 
 
 def category_title(key: str) -> str:
-    """ "Pothole", "Fly-tipping": the category as a heading (its `name` without "a"/"an")."""
+    """The category as a heading, its `name` without "a"/"an": "Pothole", "Fly-tipping"."""
     found = BY_KEY.get(key)
     if found is None:
         return key.replace("_", " ").capitalize()
@@ -213,7 +211,8 @@ async def list_page(request: Request) -> HTTPResponse:
         staff_label=statuses.staff_label,
         unfinished=listing.UNFINISHED,
         send_filters=SEND_FILTER_WORDS,
-        send_words=SEND_STATE_SHORT,
+        send_words=SEND_FILTER_WORDS,
+        send_group=listing.send_group,
         category_title=category_title,
         open311=open311_on(),
         previous_page=_page_link(chosen.raw, shown.page - 1) if shown.page > 1 else None,
