@@ -583,12 +583,9 @@ def test_editors_and_visitors_are_refused(console: tuple[str, str], agent: httpx
         token = page_csrf(editor)
         for path in ("/reports", f"/reports/{ref}"):
             assert editor.get(path).status_code == 403
-        assert (
-            editor.post(
-                f"/reports/{ref}/status", data={"csrf_token": token, "status": "fixed", "seen": "0"}
-            ).status_code
-            == 403
-        )
+        data = {"csrf_token": token, "status": "fixed", "seen": "0", "found": "missing"}
+        for action in ("status", "retry", "settle"):
+            assert editor.post(f"/reports/{ref}/{action}", data=data).status_code == 403
         assert 'href="/reports"' not in editor.get("/figures").text
     with client(base) as anonymous:
         resp = anonymous.get(f"/reports/{ref}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote, urlencode
@@ -36,6 +37,8 @@ from knowledge.reports import listing, resend, statuses, updates
 from knowledge.reports.categories import BY_KEY, CATEGORIES
 from knowledge.settings import settings
 from knowledge.staff import AGENT
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 999_999
 MAX_WARD = 60  # the column's length
@@ -351,6 +354,8 @@ async def retry(request: Request, reference: str) -> HTTPResponse:
     ref, done = await in_db(request, go)
     if not done:
         return _back(ref, "It isn't waiting to be sent again: it was already sent again, or wasn't rejected.")
+    # Sending has no history table of its own: the log says who sent it again (a report isn't personal data).
+    log.info("console: staff user %s queued rejected report %s to send again", request.ctx.user.id, ref)
     return _back(ref, "It will be sent to the back office again in a moment. This page shows how it went.")
 
 
@@ -382,6 +387,7 @@ async def settle(request: Request, reference: str) -> HTTPResponse:
     ref, done = await in_db(request, go)
     if not done:
         return _back(ref, "Nothing was changed: its sending is no longer in doubt. This page shows where it stands.")
+    log.info("console: staff user %s settled report %s whose sending was in doubt: %s", request.ctx.user.id, ref, found)
     if found == "there":
         return _back(ref, f"Recorded as sent, with the back office's id {open311_id}.")
     return _back(ref, "It will be sent to the back office in a moment. This page shows how it went.")
