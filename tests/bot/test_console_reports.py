@@ -521,8 +521,9 @@ def test_choosing_the_current_status_or_an_unknown_one_changes_nothing(
     assert same.status_code == 409 and "already “Open”" in shown(same)
     unknown = agent.post(f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "teleported"})
     assert unknown.status_code == 400 and "Choose a status" in shown(unknown)
+    assert "We've inspected it and the repair is booked." in shown(unknown)  # what residents would read
     too_long = agent.post(
-        f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "fixed", "note": "x" * 2001}
+        f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "fixed", "note": "x" * 1001}
     )
     assert too_long.status_code == 400
     bad_marker = agent.post(f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "fixed", "seen": "²"})

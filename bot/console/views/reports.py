@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 999_999
 MAX_WARD = 60  # the column's length
-MAX_NOTE = 2000  # a public note is a sentence or two for residents, not a letter
+# A public note is a sentence or two for residents, not a letter; with the status words and the reference
+# the message still fits one Messenger message (2,000 characters).
+MAX_NOTE = 1000
 # The photo is a resident's personal data: no cache may keep a copy (as for case photos).
 PHOTO_HEADERS = {"Cache-Control": "no-store, private", "Content-Disposition": "inline"}
 
@@ -268,6 +270,7 @@ async def _report_page(
         last_update_id=detail.last_update_id,
         statuses=statuses.STATUSES,
         staff_label=statuses.staff_label,
+        resident_words=statuses.resident_words,
         send_words=SEND_STATE_WORDS,
         stuck=resend.stuck(report),
         open311=open311_on(),
