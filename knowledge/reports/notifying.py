@@ -141,9 +141,7 @@ def _deliver_one(
         ends = None if here.window is None or conv.last_inbound_at is None else conv.last_inbound_at + here.window
         give_up = now + RETRY_FOR if ends is None else min(ends, now + RETRY_FOR)
         target = {"user_id": conv.platform_user_id, "account_id": conv.account_id, "reply_to": None}
-        ids = outbox.queue(
-            session, conv.id, conv.channel, [outbox.Planned(KIND, text, target, give_up, ends)], now
-        )
+        ids = outbox.queue(session, conv.id, conv.channel, [outbox.Planned(KIND, text, target, give_up, ends)], now)
         session.execute(
             update(ReportNotification)
             .where(ReportNotification.id == note.id)

@@ -179,7 +179,9 @@ class Open311Client:
         token = first.get("token")
         if request_id in (None, "") and token in (None, ""):
             raise Unavailable("the server's answer named no request id or token")
-        return Posted(None if request_id in (None, "") else str(request_id), None if token in (None, "") else str(token))
+        return Posted(
+            None if request_id in (None, "") else str(request_id), None if token in (None, "") else str(token)
+        )
 
     def get_requests(
         self,
@@ -289,4 +291,4 @@ def _error_description(response: httpx.Response) -> str:
         if item.get("description"):
             return str(item["description"])[:300]
     text = response.text.strip()
-    return (text[:300] if text else f"the server answered {response.status_code}")
+    return text[:300] if text else f"the server answered {response.status_code}"

@@ -17,7 +17,8 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -108,114 +109,210 @@ def _claim(session: Session, claimer: Claimer, now: dt.datetime) -> list[int]:
 
 
 def send_due(session_factory: SessionFactory, client: Open311Client, now: dt.datetime, claimer: Claimer) -> int:
-    """Send every report due now. Returns how many reached the back office (sent) in this round."""
+    """Send every report due now. Returns how many reached the back office (sent) in this round. When the
+    server is unavailable the rest of the round's reports are let go untried: they would only wait on it
+    too, and the worker's next round comes soon."""
     with session_factory() as session:
         taken = _claim(session, claimer, now)
     sent = 0
-    for report_id in taken:
+    for i, report_id in enumerate(taken):
         try:
-            if _send_one(session_factory, client, report_id, now, claimer):
-                sent += 1
+            outcome = _send_one(session_factory, client, report_id, now, claimer)
         except Exception:  # one report's surprise must not stop the others; its lease lapses, it is retried
             log.exception("report %s: sending failed unexpectedly", report_id)
+            continue
+        if outcome == SENT:
+            sent += 1
+        elif outcome == UNAVAILABLE:
+            _let_go(session_factory, taken[i + 1 :], claimer)
+            break
     return sent
 
 
-def _held(report: Report, claimer: Claimer) -> bool:
-    return report.claim_token == claimer.token and report.send_state in ("sending", "uncertain")
+SENT, UNAVAILABLE, OTHER = "sent", "unavailable", "other"
+_HELD_STATES = ("sending", "uncertain")
+
+
+def _write(session_factory: SessionFactory, report_id: int, claimer: Claimer, **values: Any) -> bool:
+    """Change the report only while this process still holds it (compare-and-set on the claim token, so a
+    worker whose lease lapsed can never overwrite the one that took over). True if written."""
+    with session_factory() as session:
+        return (
+            session.execute(
+                update(Report)
+                .where(
+                    Report.id == report_id,
+                    Report.claim_token == claimer.token,
+                    Report.send_state.in_(_HELD_STATES),
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
+
+
+_RELEASED: dict[str, Any] = {"claimed_by": None, "claim_token": None, "lease_until": None}
+
+
+def _let_go(session_factory: SessionFactory, report_ids: list[int], claimer: Claimer) -> None:
+    """Give back claimed reports not tried this round: a `sending` one was never posted, so it is queued."""
+    for report_id in report_ids:
+        with session_factory() as session:
+            session.execute(
+                update(Report)
+                .where(Report.id == report_id, Report.claim_token == claimer.token, Report.send_state == "sending")
+                .values(send_state="queued", **_RELEASED)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(Report)
+                .where(Report.id == report_id, Report.claim_token == claimer.token)
+                .values(**_RELEASED)
+                .execution_options(synchronize_session=False)
+            )
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """What one report's POST needs, read while it is held."""
+
+    state: str
+    attempts: int
+    created_at: dt.datetime
+    reference: str
+    code: str
+    description: str
+    media_url: Optional[str]
+    attributes: dict[str, str]
+    lat: Optional[float]
+    lon: Optional[float]
+    address: Optional[str]
+
+
+def _read(session_factory: SessionFactory, report_id: int, claimer: Claimer) -> Optional[_Outgoing]:
+    with session_factory() as session:
+        report = session.get(Report, report_id)
+        if report is None or report.claim_token != claimer.token or report.send_state not in _HELD_STATES:
+            return None
+        category = categories.get(report.category)
+        detail = (report.details or {}).get(category.detail_key) if category else None
+        return _Outgoing(
+            state=report.send_state,
+            attempts=report.send_attempts + 1,
+            created_at=report.created_at,
+            reference=report.reference,
+            code=report.open311_service_code or service_code(report.category),
+            description=description_for(report),
+            media_url=media_url_for(session, report),
+            attributes={category.detail_key: str(detail)} if category and detail else {},
+            lat=report.latitude,
+            lon=report.longitude,
+            address=report.address,
+        )
+
+
+def _retry_values(attempts: int, now: dt.datetime, error: str, state: str) -> dict[str, Any]:
+    return {
+        "send_state": state,
+        "send_attempts": attempts,
+        "send_error": error[:300],
+        "next_attempt_at": now + backoff(attempts),
+        **_RELEASED,
+    }
+
+
+def _sent_values(open311_id: str, attempts: int, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "send_state": "sent",
+        "open311_id": open311_id[:100],
+        "sent_at": now,
+        "send_attempts": attempts,
+        "send_error": None,
+        "next_attempt_at": None,
+        **_RELEASED,
+    }
 
 
 def _send_one(
     session_factory: SessionFactory, client: Open311Client, report_id: int, now: dt.datetime, claimer: Claimer
-) -> bool:
-    with session_factory() as session:
-        report = session.get(Report, report_id)
-        if report is None or not _held(report, claimer):
-            return False
-        code = report.open311_service_code or service_code(report.category)
-        if report.send_state == "uncertain":
-            try:
-                found = _find_on_server(client, report, code, now)
-            except Unavailable as error:
-                _retry(report, now, f"Couldn't check the back office: {error}", state="uncertain")
-                return False
-            except Rejected as error:
-                # The server can't be searched: re-POSTing could file it twice, so staff decide.
-                report.send_state, report.next_attempt_at = "uncertain", None
-                report.send_error = f"It may have reached the back office; check there before sending again ({error})"
-                _release(report)
-                return False
-            if found is not None:
-                _sent(report, found, now)
+) -> str:
+    out = _read(session_factory, report_id, claimer)
+    if out is None:
+        return OTHER
+    if out.state == "uncertain":
+        try:
+            found = _find_on_server(client, out, now)
+        except Unavailable as error:
+            _write(
+                session_factory,
+                report_id,
+                claimer,
+                **_retry_values(out.attempts, now, f"Couldn't check the back office: {error}", "uncertain"),
+            )
+            return UNAVAILABLE
+        except Rejected as error:
+            # The server can't be searched: posting again could file it twice, so staff decide.
+            error_text = f"It may have reached the back office: check there before sending it again ({error})"
+            _write(
+                session_factory,
+                report_id,
+                claimer,
+                send_state="uncertain",
+                send_error=error_text[:300],
+                next_attempt_at=None,
+                **_RELEASED,
+            )
+            return OTHER
+        if found is not None:
+            if _write(session_factory, report_id, claimer, **_sent_values(found, out.attempts, now)):
                 log.info("report %s was already at the back office", report_id)
-                return True
-        # From here the outcome may be lost: say so durably before the request goes.
-        report.send_state = "uncertain"
-        report.send_attempts += 1
-        report.lease_until = now + LEASE
-        description = description_for(report)
-        media_url = media_url_for(session, report)
-        category = categories.get(report.category)
-        detail = (report.details or {}).get(category.detail_key) if category else None
-        attributes = {category.detail_key: str(detail)} if category and detail else {}
-        lat, lon, address = report.latitude, report.longitude, report.address
+                return SENT
+            return OTHER
+    # From here the outcome may be lost: say so durably before the request goes.
+    marked = _write(
+        session_factory, report_id, claimer, send_state="uncertain", send_attempts=out.attempts, lease_until=now + LEASE
+    )
+    if not marked:
+        return OTHER
     try:
         posted = client.post_request(
-            code,
-            description,
-            lat=lat,
-            long=lon,
-            address_string=address,
-            media_url=media_url,
-            attributes=attributes,
+            out.code,
+            out.description,
+            lat=out.lat,
+            long=out.lon,
+            address_string=out.address,
+            media_url=out.media_url,
+            attributes=out.attributes,
         )
     except Unavailable as error:
-        with session_factory() as session:
-            report = session.get(Report, report_id)
-            if report is not None and _held(report, claimer):
-                # A refused connection filed nothing; anything else may have: check first next time.
-                state = "uncertain" if error.maybe_done else "queued"
-                _retry(report, now, f"The back office didn't answer: {error}", state=state)
-        return False
+        # A refused connection filed nothing; anything else may have: looked for first next time.
+        state = "uncertain" if error.maybe_done else "queued"
+        values = _retry_values(out.attempts, now, f"The back office didn't answer: {error}", state)
+        _write(session_factory, report_id, claimer, **values)
+        return UNAVAILABLE
     except Rejected as error:
-        with session_factory() as session:
-            report = session.get(Report, report_id)
-            if report is not None and _held(report, claimer):
-                report.send_state, report.send_error, report.next_attempt_at = "rejected", str(error), None
-                _release(report)
-        log.warning("report %s rejected by the back office (HTTP %s)", report_id, error.status_code)
-        return False
-    with session_factory() as session:
-        report = session.get(Report, report_id)
-        if report is None or not _held(report, claimer):
-            return False
-        _sent(report, posted.service_request_id or f"token:{posted.token}", now)
-    return True
+        _write(
+            session_factory,
+            report_id,
+            claimer,
+            send_state="rejected",
+            send_error=str(error)[:300],
+            next_attempt_at=None,
+            **_RELEASED,
+        )
+        log.warning("report %s refused by the back office (HTTP %s)", report_id, error.status_code)
+        return OTHER
+    open311_id = posted.service_request_id or f"token:{posted.token}"
+    return SENT if _write(session_factory, report_id, claimer, **_sent_values(open311_id, out.attempts, now)) else OTHER
 
 
-def _find_on_server(client: Open311Client, report: Report, code: str, now: dt.datetime) -> Optional[str]:
-    """The back office's id for `report` if a request carrying its reference is there."""
+def _find_on_server(client: Open311Client, out: _Outgoing, now: dt.datetime) -> Optional[str]:
+    """The back office's id for the report if a request carrying its reference is there."""
     candidates = client.get_requests(
-        service_code=code, start=report.created_at - SEARCH_SLACK, end=max(now, report.created_at) + SEARCH_SLACK
+        service_code=out.code, start=out.created_at - SEARCH_SLACK, end=max(now, out.created_at) + SEARCH_SLACK
     )
     for request in candidates:
-        if report.reference in request.description:
+        if out.reference in request.description:
             return request.service_request_id
     return None
-
-
-def _retry(report: Report, now: dt.datetime, error: str, state: str) -> None:
-    report.send_state = state
-    report.send_error = error[:300]
-    report.next_attempt_at = now + backoff(max(1, report.send_attempts))
-    _release(report)
-
-
-def _sent(report: Report, open311_id: str, now: dt.datetime) -> None:
-    report.send_state, report.open311_id, report.sent_at = "sent", open311_id, now
-    report.send_error, report.next_attempt_at = None, None
-    _release(report)
-
-
-def _release(report: Report) -> None:
-    report.claimed_by, report.claim_token, report.lease_until = None, None, None

@@ -9,11 +9,10 @@ only writer of `reports.status`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
-
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError

@@ -11,6 +11,7 @@ False` (404 for the extension, like a plain GeoReport server).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import socket
@@ -115,10 +116,8 @@ class FakeOpen311:
         with self._lock:
             open_connections, self._connections = list(self._connections), set()
         for conn in open_connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     # --- misbehaviour ------------------------------------------------------------------------------------------
 
@@ -182,10 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.owner._lock:
             self.owner._connections.discard(self.connection)
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def _send(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()

@@ -18,8 +18,15 @@ from tests.fakes.open311 import FakeOpen311
 
 # A Tuesday afternoon in December (GMT, so local time is UTC): outside the quiet hours.
 NOW = dt.datetime(2026, 12, 1, 14, 0)
-MILL_LANE = {"street": "Mill Lane", "house_number": "14", "postcode": "NS1 2AB", "ward": "Riverside",
-             "lat": 52.6301, "lon": -1.1302, "address": "14 Mill Lane, Northshire NS1 2AB"}
+MILL_LANE = {
+    "street": "Mill Lane",
+    "house_number": "14",
+    "postcode": "NS1 2AB",
+    "ward": "Riverside",
+    "lat": 52.6301,
+    "lon": -1.1302,
+    "address": "14 Mill Lane, Northshire NS1 2AB",
+}
 
 Factory = Callable[[], AbstractContextManager[Session]]
 
@@ -52,8 +59,14 @@ def add_conversation(
 
 def add_photo(factory: Factory, conversation_id: str, url: Optional[str], channel: str = "messenger") -> int:
     with factory() as s:
-        row = Attachment(conversation_id=conversation_id, channel=channel, kind="image", url=url,
-                         media_id=None if url else "upload-1", mime_type="image/jpeg")
+        row = Attachment(
+            conversation_id=conversation_id,
+            channel=channel,
+            kind="image",
+            url=url,
+            media_id=None if url else "upload-1",
+            mime_type="image/jpeg",
+        )
         s.add(row)
         s.flush()
         return int(row.id)

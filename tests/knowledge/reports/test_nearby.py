@@ -23,7 +23,9 @@ def test_the_same_pothole_is_offered_to_the_next_resident(factory: Factory) -> N
     first = _file(factory, ANN)
     # About 22 m north of Ann's pin.
     with factory() as s:
-        found = nearby.open_nearby(s, "pothole", MILL_LANE["lat"] + 0.0002, MILL_LANE["lon"], NOW + dt.timedelta(hours=1))
+        found = nearby.open_nearby(
+            s, "pothole", MILL_LANE["lat"] + 0.0002, MILL_LANE["lon"], NOW + dt.timedelta(hours=1)
+        )
         assert [n.report.id for n in found] == [first]
         assert 15 < found[0].metres < 30 and found[0].report.created_at == NOW
 
@@ -36,7 +38,9 @@ def test_other_kinds_far_away_and_finished_reports_are_not_offered(factory: Fact
         assert [n.report.id for n in nearby.open_nearby(s, "graffiti", MILL_LANE["lat"], MILL_LANE["lon"], NOW)] == [
             graffiti
         ]
-        assert nearby.open_nearby(s, "pothole", MILL_LANE["lat"], MILL_LANE["lon"], NOW, metres=2000)[0].report.id == far
+        assert (
+            nearby.open_nearby(s, "pothole", MILL_LANE["lat"], MILL_LANE["lon"], NOW, metres=2000)[0].report.id == far
+        )
         updates.change_status(s, graffiti, "fixed", NOW)
     with factory() as s:
         assert nearby.open_nearby(s, "graffiti", MILL_LANE["lat"], MILL_LANE["lon"], NOW) == []
