@@ -28,7 +28,7 @@ from knowledge.models import (
     ReportUpdate,
 )
 from knowledge.reports.categories import BY_KEY
-from knowledge.reports.resend import STUCK, stuck
+from knowledge.reports.resend import stuck, stuck_condition
 from knowledge.reports.statuses import OPEN_STATUSES, STATUSES
 
 PAGE_SIZE = 50
@@ -39,22 +39,23 @@ MAX_REFERENCE = 30  # the column's length: anything longer is no reference of ou
 SEND_GROUPS: tuple[str, ...] = ("held", "waiting", "check", "sent", "rejected")
 
 
-def send_condition(group: str) -> Any:
-    """SQL condition: the report is in send group `group` (a value of SEND_GROUPS)."""
+def send_condition(group: str, now: dt.datetime) -> Any:
+    """SQL condition: the report is in send group `group` (a value of SEND_GROUPS) at `now`."""
+    doubt = stuck_condition(now)
     on_the_way = Report.send_state.in_(("queued", "sending", "uncertain"))
     conditions = {
         "held": Report.send_state == "held",  # no Open311 endpoint: the report waits here, in the console
-        "waiting": and_(on_the_way, not_(STUCK)),  # on its way to the back office
-        "check": STUCK,
+        "waiting": and_(on_the_way, not_(doubt)),  # on its way to the back office
+        "check": doubt,
         "sent": Report.send_state == "sent",
         "rejected": Report.send_state == "rejected",
     }
     return conditions[group]
 
 
-def send_group(report: Report) -> str:
-    """The send group (SEND_GROUPS) `report` is in."""
-    if stuck(report):
+def send_group(report: Report, now: dt.datetime) -> str:
+    """The send group (SEND_GROUPS) `report` is in at `now`."""
+    if stuck(report, now):
         return "check"
     if report.send_state in ("queued", "sending", "uncertain"):
         return "waiting"
@@ -98,8 +99,8 @@ class ReportsPage:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _where(q: Any, filters: Filters, skip: str = "") -> Any:
-    """`q` narrowed by every filter but `skip`."""
+def _where(q: Any, filters: Filters, now: dt.datetime, skip: str = "") -> Any:
+    """`q` narrowed by every filter but `skip` (the send state as it stands at `now`)."""
     if filters.ward and skip != "ward":
         q = q.where(Report.ward == filters.ward)
     if filters.category and skip != "category":
@@ -110,43 +111,50 @@ def _where(q: Any, filters: Filters, skip: str = "") -> Any:
         else:
             q = q.where(Report.status == filters.status)
     if filters.send and skip != "send":
-        q = q.where(send_condition(filters.send))
+        q = q.where(send_condition(filters.send, now))
     return q
 
 
-def _counts(session: Session, filters: Filters, name: str, column: Any) -> dict[str, int]:
-    rows = session.execute(_where(select(column, func.count(Report.id)), filters, skip=name).group_by(column)).all()
+def _counts(session: Session, filters: Filters, now: dt.datetime, name: str, column: Any) -> dict[str, int]:
+    rows = session.execute(
+        _where(select(column, func.count(Report.id)), filters, now, skip=name).group_by(column)
+    ).all()
     return {value: n for value, n in rows if value is not None}
 
 
-def counts(session: Session, filters: Filters) -> dict[str, dict[str, int]]:
+def counts(session: Session, filters: Filters, now: dt.datetime) -> dict[str, dict[str, int]]:
     """How many reports each value of each filter would show, the other filters applied (see ReportsPage)."""
     by_group = session.execute(
-        _where(select(*(func.sum(case((send_condition(g), 1), else_=0)) for g in SEND_GROUPS)), filters, skip="send")
+        _where(
+            select(*(func.sum(case((send_condition(g, now), 1), else_=0)) for g in SEND_GROUPS)), filters, now, "send"
+        )
     ).one()
-    by_status = _counts(session, filters, "status", Report.status)
+    by_status = _counts(session, filters, now, "status", Report.status)
     by_status[UNFINISHED] = sum(n for s, n in by_status.items() if s in OPEN_STATUSES)
     return {
-        "ward": _counts(session, filters, "ward", Report.ward),
-        "category": _counts(session, filters, "category", Report.category),
+        "ward": _counts(session, filters, now, "ward", Report.ward),
+        "category": _counts(session, filters, now, "category", Report.category),
         "status": by_status,
         "send": {group: int(n or 0) for group, n in zip(SEND_GROUPS, by_group, strict=True)},
     }
 
 
-def reports_page(session: Session, filters: Filters, page: int = 1, per_page: int = PAGE_SIZE) -> ReportsPage:
-    """Page `page` (from 1; past the end means the last page) of the reports `filters` match, newest first."""
-    total = session.execute(_where(select(func.count(Report.id)), filters)).scalar_one()
+def reports_page(
+    session: Session, filters: Filters, now: dt.datetime, page: int = 1, per_page: int = PAGE_SIZE
+) -> ReportsPage:
+    """Page `page` (from 1; past the end means the last page) of the reports `filters` match at `now`, newest
+    first."""
+    total = session.execute(_where(select(func.count(Report.id)), filters, now)).scalar_one()
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     residents = select(func.count(ReportResident.id)).where(ReportResident.report_id == Report.id).scalar_subquery()
     found = session.execute(
-        _where(select(Report, residents), filters)
+        _where(select(Report, residents), filters, now)
         .order_by(Report.created_at.desc(), Report.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
-    return ReportsPage([Row(r, n) for r, n in found], page, pages, total, counts(session, filters))
+    return ReportsPage([Row(r, n) for r, n in found], page, pages, total, counts(session, filters, now))
 
 
 def wards(session: Session) -> list[str]:

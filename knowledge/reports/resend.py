@@ -13,8 +13,9 @@ sending worker moving on first, changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session
 
 from knowledge.models import Report
@@ -22,14 +23,29 @@ from knowledge.models import Report
 MAX_OPEN311_ID = 100  # the column's length
 
 
-def stuck(report: Report) -> bool:
-    """True when the report's sending waits for a person: uncertain with no next try planned and nobody
-    holding it (sending.py leaves it so when the back office can't be searched)."""
-    return report.send_state == "uncertain" and report.next_attempt_at is None and report.claim_token is None
+def stuck(report: Report, now: dt.datetime) -> bool:
+    """True when the report's sending waits for a person: uncertain, with no next try planned, and nobody
+    holding it (no claim, or a lapsed one: its worker died). sending.py leaves it so when the back office
+    can't be searched."""
+    return (
+        report.send_state == "uncertain"
+        and report.next_attempt_at is None
+        and (report.claim_token is None or report.lease_until is None or report.lease_until < now)
+    )
 
 
-# The same as `stuck`, as an SQL condition.
-STUCK = and_(Report.send_state == "uncertain", Report.next_attempt_at.is_(None), Report.claim_token.is_(None))
+def stuck_condition(now: dt.datetime) -> Any:
+    """`stuck` as an SQL condition."""
+    return and_(
+        Report.send_state == "uncertain",
+        Report.next_attempt_at.is_(None),
+        or_(Report.claim_token.is_(None), Report.lease_until.is_(None), Report.lease_until < now),
+    )
+
+
+# Settling takes the report out of any lapsed claim, so a worker that comes back to life can't write over it
+# (sending.py's writes are compare-and-set on the claim).
+_RELEASED: dict[str, Any] = {"claimed_by": None, "claim_token": None, "lease_until": None}
 
 
 def retry_sending(session: Session, report_id: int, now: dt.datetime) -> bool:
@@ -49,8 +65,8 @@ def send_anyway(session: Session, report_id: int, now: dt.datetime) -> bool:
     call did it; False if it isn't stuck (any more)."""
     done = session.execute(
         update(Report)
-        .where(Report.id == report_id, STUCK)
-        .values(send_state="queued", next_attempt_at=now, send_error=None, updated_at=now)
+        .where(Report.id == report_id, stuck_condition(now))
+        .values(send_state="queued", next_attempt_at=now, send_error=None, updated_at=now, **_RELEASED)
         .execution_options(synchronize_session=False)
     ).rowcount
     return done == 1
@@ -65,8 +81,8 @@ def found_there(session: Session, report_id: int, open311_id: str, now: dt.datet
         raise ValueError(f"a back-office id is 1 to {MAX_OPEN311_ID} printable characters")
     done = session.execute(
         update(Report)
-        .where(Report.id == report_id, STUCK)
-        .values(send_state="sent", open311_id=open311_id, sent_at=now, send_error=None, updated_at=now)
+        .where(Report.id == report_id, stuck_condition(now))
+        .values(send_state="sent", open311_id=open311_id, sent_at=now, send_error=None, updated_at=now, **_RELEASED)
         .execution_options(synchronize_session=False)
     ).rowcount
     return done == 1

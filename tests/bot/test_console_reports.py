@@ -16,7 +16,7 @@ from typing import Optional
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from knowledge.casework import cases
 from knowledge.db import session_scope
@@ -567,11 +567,34 @@ def test_a_report_whose_sending_is_in_doubt_is_settled_by_staff_once(
     assert 'id="open311-id">SR-9001<' in after.text and "Check the back office" not in shown(after)
 
     agent.post(f"/reports/{missing}/settle", data={"csrf_token": token, "found": "missing"})
+
+    # One a worker is posting right now (its claim is live) isn't staff's to settle; once the worker is gone
+    # (its lease lapsed) it is, and the dead worker's claim goes with it.
+    posting = add_report(db, ward="Doubt F", send_state="uncertain")
+    abandoned = add_report(db, ward="Doubt F", send_state="uncertain")
     with session_scope(db) as session:
-        states = dict(
-            session.execute(select(Report.reference, Report.send_state).where(Report.ward == "Doubt F")).all()
-        )
-    assert states == {found: "sent", missing: "queued"}
+        for reference, lease in ((posting, 5), (abandoned, -5)):
+            session.execute(
+                update(Report)
+                .where(Report.reference == reference)
+                .values(claimed_by="worker-1", claim_token="t1", lease_until=utcnow() + dt.timedelta(minutes=lease))
+            )
+    assert "Check the back office before" not in shown(agent.get(f"/reports/{posting}"))
+    refused = agent.post(f"/reports/{posting}/settle", data={"csrf_token": token, "found": "missing"})
+    assert "Nothing was changed" in shown(agent.get(refused.headers["location"]))
+    assert "Check the back office before" in shown(agent.get(f"/reports/{abandoned}"))
+    agent.post(f"/reports/{abandoned}/settle", data={"csrf_token": token, "found": "missing"})
+
+    with session_scope(db) as session:
+        rows = session.execute(
+            select(Report.reference, Report.send_state, Report.claim_token).where(Report.ward == "Doubt F")
+        ).all()
+    assert {r.reference: (r.send_state, r.claim_token) for r in rows} == {
+        found: ("sent", None),
+        missing: ("queued", None),
+        posting: ("uncertain", "t1"),
+        abandoned: ("queued", None),
+    }
 
 
 # --- Who may see ------------------------------------------------------------------------------------------------

@@ -195,8 +195,11 @@ async def list_page(request: Request) -> HTTPResponse:
     chosen = read_filters(request.args)
     page = parse_int(request.args.get("page"), "page number", 1, low=1, high=MAX_PAGE) or 1
 
+    now = utcnow()
+
     def load(session: Session) -> dict[str, Any]:
-        return {"shown": listing.reports_page(session, chosen.filters, page), "wards": listing.wards(session)}
+        shown = listing.reports_page(session, chosen.filters, now, page)
+        return {"shown": shown, "wards": listing.wards(session)}
 
     data = await in_db(request, load)
     shown: listing.ReportsPage = data["shown"]
@@ -217,7 +220,7 @@ async def list_page(request: Request) -> HTTPResponse:
         unfinished=listing.UNFINISHED,
         send_filters=SEND_FILTER_WORDS,
         send_words=SEND_FILTER_WORDS,
-        send_group=listing.send_group,
+        send_group=lambda report: listing.send_group(report, now),
         category_title=category_title,
         open311=open311_on(),
         previous_page=_page_link(chosen.raw, shown.page - 1) if shown.page > 1 else None,
@@ -272,7 +275,7 @@ async def _report_page(
         staff_label=statuses.staff_label,
         resident_words=statuses.resident_words,
         send_words=SEND_STATE_WORDS,
-        stuck=resend.stuck(report),
+        stuck=resend.stuck(report, now),
         open311=open311_on(),
         max_note=MAX_NOTE,
         now=now,
