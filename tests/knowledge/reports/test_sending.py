@@ -149,3 +149,18 @@ def test_a_worker_that_died_before_posting_leaves_the_report_to_another(
 def test_backoff_doubles_and_is_capped() -> None:
     assert [sending.backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert sending.backoff(50) == dt.timedelta(minutes=15)
+
+
+def test_staff_can_send_a_rejected_report_again_but_never_a_sent_one(
+    factory: Factory, client: Open311Client, open311_env: FakeOpen311
+) -> None:
+    report_id = _file(factory)
+    open311_env.reject("Unknown service_code")
+    sending.send_due(factory, client, NOW, WORKER)
+    open311_env.reject(None)  # the council fixed the service code
+    with factory() as s:
+        assert sending.requeue(s, report_id, NOW + dt.timedelta(hours=1)) is True
+    assert sending.send_due(factory, client, NOW + dt.timedelta(hours=1), WORKER) == 1
+    with factory() as s:
+        assert sending.requeue(s, report_id, NOW + dt.timedelta(hours=2)) is False
+    assert len(open311_env.requests) == 1
