@@ -1,5 +1,5 @@
-"""What staff do about a report the back office hasn't got: send a rejected one again, and settle one whose
-sending is in doubt.
+"""What staff do about a report the back office hasn't got: send a rejected one again (or one held from
+before a back office was connected), and settle one whose sending is in doubt.
 
 Sending (sending.py) stops in two places where only a person can decide. *Rejected*: the back office said
 no (the reason is in `send_error`); once the cause is fixed, staff send it again. *Uncertain and stuck*: a
@@ -49,11 +49,13 @@ _RELEASED: dict[str, Any] = {"claimed_by": None, "claim_token": None, "lease_unt
 
 
 def retry_sending(session: Session, report_id: int, now: dt.datetime) -> bool:
-    """Put a rejected report back on the send queue to go at once. True if this call did it; False if it
-    isn't rejected (any more). Safe to POST again: a rejection means the back office filed nothing."""
+    """Put a rejected report, or one held from before a back office was connected, on the send queue to go
+    at once. True if this call did it; False if it is in neither state (any more). Safe to POST: a rejection
+    means the back office filed nothing, and a held report was never sent. The caller checks that a back
+    office is connected (OPEN311_ENDPOINT): without one a held report is where it should be."""
     done = session.execute(
         update(Report)
-        .where(Report.id == report_id, Report.send_state == "rejected")
+        .where(Report.id == report_id, Report.send_state.in_(("rejected", "held")))
         .values(send_state="queued", next_attempt_at=now, send_attempts=0, send_error=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount

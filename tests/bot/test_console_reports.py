@@ -49,6 +49,8 @@ from tests.bot.console_helpers import (
 # References of our own year, far from the numbers cases take in these tests.
 _numbers = itertools.count(900001)
 PNG = b"\x89PNG\r\n\x1a\n" + b"not really a picture, but bytes to compare"
+# Port 9 (discard): nothing listens there.
+NO_SERVER = "http://127.0.0.1:9/open311/v2/"
 ROW_RE = re.compile(r'<tr class="report-row" data-reference="([^"]+)"')
 
 
@@ -59,8 +61,9 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory, uploads: Path) -> Iterator[tuple[str, str]]:
-    # No quiet hours: a change made while the tests run is due at once, whatever the time of day.
-    env = {"WEBCHAT_UPLOADS_DIR": str(uploads), "REPORT_QUIET_HOURS": "00:00-00:00"}
+    # No quiet hours: a change made while the tests run is due at once, whatever the time of day. A back
+    # office is configured (so reports can be sent again) but the console never calls it: nothing listens.
+    env = {"WEBCHAT_UPLOADS_DIR": str(uploads), "REPORT_QUIET_HOURS": "00:00-00:00", "OPEN311_ENDPOINT": NO_SERVER}
     with seeded_console(tmp_path_factory, "reports", env=env) as (base, db_url):
         yield base, db_url
 
@@ -145,6 +148,13 @@ def listed(page: httpx.Response) -> list[str]:
     return ROW_RE.findall(page.text)
 
 
+def row_of(page: httpx.Response, reference: str) -> str:
+    """The HTML of `reference`'s row in the list."""
+    found = re.search(rf'data-reference="{reference}">(.*?)</tr>', page.text, re.S)
+    assert found, f"{reference} is not listed"
+    return found.group(1)
+
+
 def option(page: httpx.Response, select_id: str, value: str) -> str:
     """The visible words of the option `value` of the filter `select_id`."""
     block = re.search(rf'<select id="{select_id}".*?</select>', page.text, re.S)
@@ -211,7 +221,7 @@ def test_filters_show_only_matching_reports_newest_first_with_counts(
     assert option(page, "f-send", "held").endswith("(1)")
 
     # Each row: reference, problem, street and ward, status, how many residents, Open311 id or send state.
-    row_of_older = re.search(rf'data-reference="{older}">(.*?)</tr>', page.text, re.S).group(1)  # type: ignore[union-attr]
+    row_of_older = row_of(page, older)
     cells = [re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td>(.*?)</td>", row_of_older, re.S)]
     assert cells[1] == ["Pothole"] and cells[2] == ["Mill", "Lane", "Riverside", "F"] and cells[3] == ["Open"]
     assert cells[5] == ["2"] and " ".join(cells[6]).startswith("Not sent")
@@ -497,7 +507,7 @@ def test_a_report_filed_in_the_chat_is_listed_and_its_status_change_reaches_each
 
     page = agent.get("/reports", params={"ward": "Chat F"})
     assert listed(page) == [reference]
-    row = re.search(rf'data-reference="{reference}">(.*?)</tr>', page.text, re.S).group(1)  # type: ignore[union-attr]
+    row = row_of(page, reference)
     assert "<td>2</td>" in row
 
     done = agent.post(f"/reports/{reference}/status", data={**status_form(agent, reference), "status": "fixed"})
@@ -540,8 +550,8 @@ def test_a_rejected_report_can_be_sent_again_once(console: tuple[str, str], agen
     first = agent.post(f"/reports/{ref}/retry", data={"csrf_token": token})
     second = agent.post(f"/reports/{ref}/retry", data={"csrf_token": token})
     assert first.status_code == second.status_code == 303
-    assert "sent to the back office again" in shown(agent.get(first.headers["location"]))
-    assert "isn't waiting to be sent again" in shown(agent.get(second.headers["location"]))
+    assert "It will be sent to the back office in a moment" in shown(agent.get(first.headers["location"]))
+    assert "Nothing was changed" in shown(agent.get(second.headers["location"]))
     with session_scope(db) as session:
         report = session.execute(select(Report).where(Report.reference == ref)).scalar_one()
         assert report.send_state == "queued" and report.next_attempt_at is not None
@@ -633,19 +643,38 @@ def test_an_unknown_reference_is_not_found(console: tuple[str, str], agent: http
         assert resp.status_code == 404
 
 
-def test_with_a_back_office_the_page_says_it_owns_the_status(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # Nothing listens on port 9 (discard): the console never calls the back office itself.
-    env = {"OPEN311_ENDPOINT": "http://127.0.0.1:9/open311/v2/", "REPORT_QUIET_HOURS": "00:00-00:00"}
-    with seeded_console(tmp_path_factory, "reports-open311", env=env) as (base, db):
-        ref = add_report(db, ward="Backoffice F", send_state="sent", open311_id="SR-1")
+def test_without_a_back_office_reports_wait_here_and_staff_own_their_status(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    env = {"REPORT_QUIET_HOURS": "00:00-00:00"}
+    with seeded_console(tmp_path_factory, "reports-no-open311", env=env) as (base, db):
+        ref = add_report(db, ward="Here F", send_state="held")
         with signed_in(base, "agent") as agent:
-            assert "over Open311, which owns their status" in shown(agent.get("/reports"))
+            assert "No back office is connected: reports wait here" in shown(agent.get("/reports"))
             page = agent.get(f"/reports/{ref}")
-            assert "The back office owns this report's status" in shown(page)
-            # Staff can still change it; the residents are told.
+            assert "Not sent: no back office is connected" in shown(page)
+            assert "owns this report's status" not in shown(page) and 'id="retry"' not in page.text
+            refused = agent.post(f"/reports/{ref}/retry", data={"csrf_token": csrf_in(page.text)})
+            assert refused.status_code == 409 and "nowhere to send it" in shown(refused)
             done = agent.post(f"/reports/{ref}/status", data={**status_form(agent, ref), "status": "investigating"})
             assert done.status_code == 303
         assert len(staff_updates(db, ref)) == 1 and notifications(db, ref) == 1
+        with session_scope(db) as session:
+            assert session.execute(select(Report.send_state).where(Report.reference == ref)).scalar_one() == "held"
+
+
+def test_with_a_back_office_held_reports_can_be_sent_and_the_page_says_it_owns_the_status(
+    console: tuple[str, str], agent: httpx.Client
+) -> None:
+    _, db = console
+    ref = add_report(db, ward="Backoffice F", send_state="held")
+    assert "over Open311, which owns their status" in shown(agent.get("/reports"))
+    page = agent.get(f"/reports/{ref}")
+    assert "The back office owns this report's status" in shown(page)
+    assert "came in before the back office was connected" in shown(page)
+    assert agent.post(f"/reports/{ref}/retry", data={"csrf_token": csrf_in(page.text)}).status_code == 303
+    with session_scope(db) as session:
+        assert session.execute(select(Report.send_state).where(Report.reference == ref)).scalar_one() == "queued"
 
 
 @pytest.mark.postgres

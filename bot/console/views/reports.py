@@ -349,7 +349,12 @@ async def change_status(request: Request, reference: str) -> HTTPResponse:
 
 @require(AGENT)
 async def retry(request: Request, reference: str) -> HTTPResponse:
-    """POST /reports/<reference>/retry: send a rejected report to the back office again."""
+    """POST /reports/<reference>/retry: send a rejected report to the back office again, or a held one once a
+    back office is connected."""
+    if not open311_on():
+        return await _report_page(
+            request, reference, status=409, error="No back office is connected, so there is nowhere to send it."
+        )
 
     def go(session: Session) -> tuple[str, bool]:
         report = listing.by_reference(session, reference)
@@ -359,10 +364,10 @@ async def retry(request: Request, reference: str) -> HTTPResponse:
 
     ref, done = await in_db(request, go)
     if not done:
-        return _back(ref, "It isn't waiting to be sent again: it was already sent again, or wasn't rejected.")
+        return _back(ref, "Nothing was changed: it is already on its way to the back office, or there.")
     # Sending has no history table of its own: the log says who sent it again (a report isn't personal data).
-    log.info("console: staff user %s queued rejected report %s to send again", request.ctx.user.id, ref)
-    return _back(ref, "It will be sent to the back office again in a moment. This page shows how it went.")
+    log.info("console: staff user %s queued report %s to send (again)", request.ctx.user.id, ref)
+    return _back(ref, "It will be sent to the back office in a moment. This page shows how it went.")
 
 
 @require(AGENT)
@@ -373,6 +378,10 @@ async def settle(request: Request, reference: str) -> HTTPResponse:
     open311_id = (request.form.get("open311_id") or "").strip()
     if found not in ("there", "missing"):
         return await _report_page(request, reference, status=400, error="Say whether the report is in the back office.")
+    if found == "missing" and not open311_on():
+        return await _report_page(
+            request, reference, status=409, error="No back office is connected, so there is nowhere to send it."
+        )
     if found == "there" and not (0 < len(open311_id) <= resend.MAX_OPEN311_ID and open311_id.isprintable()):
         return await _report_page(
             request,
