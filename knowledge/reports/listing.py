@@ -157,6 +157,14 @@ def reports_page(
     return ReportsPage([Row(r, n) for r, n in found], page, pages, total, counts(session, filters, now))
 
 
+def needing_staff(session: Session, now: dt.datetime) -> dict[str, int]:
+    """How many reports, whatever the filters, wait on a person before the back office gets them: "rejected"
+    (refused: fix and send again) and "check" (in doubt: look in the back office)."""
+    groups = ("rejected", "check")
+    row = session.execute(select(*(func.sum(case((send_condition(g, now), 1), else_=0)) for g in groups))).one()
+    return {group: int(n or 0) for group, n in zip(groups, row, strict=True)}
+
+
 def wards(session: Session) -> list[str]:
     """Every ward that has a report, alphabetically (the ward filter's choices)."""
     return list(

@@ -248,6 +248,14 @@ def test_reports_can_be_found_by_where_they_stand_with_the_back_office(
     assert listed(agent.get("/reports", params={"ward": "Sendstate F", "send": "waiting"})) == [queued, retrying]
     in_doubt_page = agent.get("/reports", params={"ward": "Sendstate F", "send": "check"})
     assert listed(in_doubt_page) == [in_doubt] and "Check the back office" in shown(in_doubt_page)
+    # Whatever the filters, the list says how many wait on staff, with links to them.
+    elsewhere = agent.get("/reports", params={"ward": "Nowhere F"})
+    notice = re.search(r'<p class="notice" id="waiting-on-staff">.*?</p>', elsewhere.text, re.S)
+    assert (
+        notice
+        and 'href="/reports?send=rejected"' in notice.group(0)
+        and 'href="/reports?send=check"' in notice.group(0)
+    )
 
 
 def test_bad_filter_values_are_ignored_with_a_message_never_a_500(

@@ -199,7 +199,11 @@ async def list_page(request: Request) -> HTTPResponse:
 
     def load(session: Session) -> dict[str, Any]:
         shown = listing.reports_page(session, chosen.filters, now, page)
-        return {"shown": shown, "wards": listing.wards(session)}
+        return {
+            "shown": shown,
+            "wards": listing.wards(session),
+            "waiting_on_staff": listing.needing_staff(session, now),
+        }
 
     data = await in_db(request, load)
     shown: listing.ReportsPage = data["shown"]
@@ -214,6 +218,7 @@ async def list_page(request: Request) -> HTTPResponse:
         filters=chosen.raw,
         ignored=chosen.ignored,
         wards=wards,
+        waiting_on_staff=data["waiting_on_staff"],
         categories=CATEGORIES,
         statuses=statuses.STATUSES,
         staff_label=statuses.staff_label,
