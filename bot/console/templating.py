@@ -41,6 +41,7 @@ class NavLink:
 
 NAV = (
     NavLink("Cases", "/", AGENT),
+    NavLink("Reports", "/reports", AGENT),  # issue 13
     NavLink("Figures", "/figures", None),
     NavLink("Content", "/editor", EDITOR),
     NavLink("Users", "/admin/users", ADMIN),

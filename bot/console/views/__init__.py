@@ -6,7 +6,18 @@ from __future__ import annotations
 from types import ModuleType
 
 from bot.console import jobs
-from bot.console.views import cases, editor, figures, links, photos, retraining, transfer, unanswered, users
+from bot.console.views import (
+    cases,
+    editor,
+    figures,
+    links,
+    photos,
+    reports,
+    retraining,
+    transfer,
+    unanswered,
+    users,
+)
 
 AREAS: tuple[ModuleType, ...] = (
     cases,
@@ -19,4 +30,5 @@ AREAS: tuple[ModuleType, ...] = (
     transfer,
     retraining,
     photos,  # web chat photos for a case (issue 12)
+    reports,  # reports residents filed in the chat (issue 13)
 )
