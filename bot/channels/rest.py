@@ -226,8 +226,11 @@ async def updates_response(
         return response.json({"error": "'after' must be a message id"}, status=400)
     shown: Optional[int] = None
     if seen is not None:
-        shown = int(seen) if seen.isdigit() and int(seen) < 2**63 else -1
-        if shown < 0:
+        try:
+            shown = int(seen)
+        except ValueError:
+            shown = -1
+        if not 0 <= shown < 2**63:
             return response.json({"error": "'seen' must be an update id"}, status=400)
     if not await asyncio.to_thread(may_read, prefix + sender, token):
         return response.json({"error": NOT_YOURS}, status=403)

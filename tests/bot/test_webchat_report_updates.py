@@ -200,6 +200,9 @@ def test_a_rest_caller_gets_updates_when_it_asks_for_them(kb_url: str) -> None:
     assert shown["reference"] == reference and FIXED_WORDS in shown["text"]
     assert rest_poll(str(shown["update"])) == []
     assert waiting_words(kb_url, reference) == "Told in the REST channel: their page collected it"
+    for bad in ("-1", "abc", "²", str(2**63)):
+        resp = asyncio.run(rest.updates_response(rest.SENDER_PREFIX, "app-user-1", "0", token, seen=bad))
+        assert resp.status == 400 and json.loads(resp.body) == {"error": "'seen' must be an update id"}
 
 
 def test_buttons_on_the_last_question_stay_when_a_council_update_follows() -> None:
