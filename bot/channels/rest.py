@@ -33,6 +33,7 @@ from bot.channels.ratelimit import limiter
 from knowledge.casework import cases
 from knowledge.channels import channel
 from knowledge.db import session_scope
+from knowledge.delivery import chat_history
 from knowledge.delivery.access import authorize_write, may_read
 from knowledge.delivery.conversations import touch_conversation, utcnow
 from knowledge.personal_data.privacy import pseudonym
@@ -198,11 +199,18 @@ async def updates_response(
     token: Optional[str],
     shape: Callable[[BotMessage], BotMessage] = lambda message: message,
     address: Optional[str] = None,
+    seen: Optional[str] = None,
 ) -> HTTPResponse:
     """Staff replies (and the bot's messages about the case) for a conversation since message id `after`.
     Channels that can't be pushed to, the web chat and REST callers, poll this. Only the conversation's
     owner may: the request must carry the owner token given with the conversation's first reply. Polls
-    from one network `address` are limited (each costs database reads), apart from messages."""
+    from one network `address` are limited (each costs database reads), apart from messages.
+
+    A caller that sends `seen` (an update id; 0 at first) also gets the council's updates on the
+    resident's reports it hasn't collected, after the staff messages: {"update": id, "text", "reference"}.
+    Those up to `seen` count as collected and aren't given again (`chat_history.council_updates`). Without
+    `seen` the answer is as before, with `id` on every item, so callers written before these updates
+    keep working; the updates wait for them, and the console says so."""
     verdict = await limiter().check_poll(address)
     if not verdict.allowed:
         return response.json(
@@ -216,10 +224,29 @@ async def updates_response(
         return response.json({"error": "'after' must be a message id"}, status=400)
     if not 0 <= since < 2**63:
         return response.json({"error": "'after' must be a message id"}, status=400)
+    shown: Optional[int] = None
+    if seen is not None:
+        try:
+            shown = int(seen)
+        except ValueError:
+            shown = -1
+        if not 0 <= shown < 2**63:
+            return response.json({"error": "'seen' must be an update id"}, status=400)
     if not await asyncio.to_thread(may_read, prefix + sender, token):
         return response.json({"error": NOT_YOURS}, status=403)
     rows = await asyncio.to_thread(_staff_messages, prefix + sender, since)
-    return response.json([{"id": row_id, **shape(message)} for row_id, message in rows])
+    answer = [{"id": row_id, **shape(message)} for row_id, message in rows]
+    if shown is not None:
+        answer += await asyncio.to_thread(_report_updates, prefix + sender, shown)
+    return response.json(answer)
+
+
+def _report_updates(conversation_id: str, seen: int) -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [
+            {"update": u["update"], "text": u["text"], "reference": u["reference"]}
+            for u in chat_history.council_updates(session, conversation_id, seen, utcnow())
+        ]
 
 
 def _staff_messages(conversation_id: str, after: int) -> list[tuple[int, BotMessage]]:
@@ -313,6 +340,7 @@ class CouncilRestInput(InputChannel):
                 request.args.get("after"),
                 request.headers.get(TOKEN_HEADER),
                 address=address_of(request),
+                seen=request.args.get("seen"),
             )
 
         @webhook.route("/webhook", methods=["POST"])

@@ -215,12 +215,14 @@ class WebChatInput(InputChannel):
 
         @webchat.route("/updates", methods=["GET"])
         async def updates(request: Request) -> HTTPResponse:
-            """Messages staff sent since `after` (the page polls, slower while the tab is hidden)."""
+            """Messages staff sent since `after`, and report updates after `seen` (the page polls, slower
+            while the tab is hidden)."""
             return await webchat_memory.updates_response(
                 request.args.get("sender"),
                 request.args.get("after"),
                 request.headers.get(TOKEN_HEADER),
                 address=address_of(request),
+                seen=request.args.get("seen"),
             )
 
         @webchat.route("/history", methods=["GET"])

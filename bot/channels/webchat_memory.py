@@ -2,7 +2,9 @@
 staff replies signed as from a person, and photos the resident attaches. Routes in `webchat.py`:
 
 - `GET /history?sender=<id>`: the conversation so far (`knowledge.delivery.chat_history`);
-- `GET /updates?sender=<id>&after=<message id>`: staff replies since `after`, each signed;
+- `GET /updates?sender=<id>&after=<message id>&seen=<update id>`: staff replies since `after`, each signed,
+  and the council's updates on the resident's reports not yet collected (`seen`: the last one the page
+  showed, now collected; absent, as from a page older than these updates, collects nothing);
 - `POST /photo?sender=<id>`: the photo's bytes as the body (any declared type: the bytes decide).
 
 Each needs the conversation's owner token (`X-Conversation-Token`), except a photo that starts a new
@@ -139,8 +141,9 @@ async def _history_allowed(address: Optional[str]) -> Optional[HTTPResponse]:
 async def history_response(
     sender: Optional[str], token: Optional[str], events_of: EventsLookup, address: Optional[str] = None
 ) -> HTTPResponse:
-    """`{"messages": [...], "after": <id>}`: the conversation so far as the page shows it, and the id its
-    poll for staff replies continues from. Only for the owner token's holder (403 otherwise)."""
+    """`{"messages": [...], "after": <id>}`: the conversation so far as the page shows it (with the
+    council's report updates it has collected), and the id its poll for staff replies continues from. Only
+    for the owner token's holder (403 otherwise)."""
     refused = await _poll_allowed(address)
     if refused is None:
         refused = await _history_allowed(address)
@@ -174,33 +177,53 @@ async def history_response(
     )
 
 
+def message_id(value: Optional[str]) -> Optional[int]:
+    """A row id the page sent back (absent: 0), or None if it isn't one."""
+    try:
+        number = int(value or 0)
+    except ValueError:
+        return None
+    return number if 0 <= number < 2**63 else None
+
+
 async def updates_response(
-    sender: Optional[str], after: Optional[str], token: Optional[str], address: Optional[str] = None
+    sender: Optional[str],
+    after: Optional[str],
+    token: Optional[str],
+    address: Optional[str] = None,
+    seen: Optional[str] = None,
 ) -> HTTPResponse:
     """Staff replies (signed: `from` staff with a `label`) and the bot's messages about the case since
-    message id `after`, for the owner token's holder. The REST channel's poll (`rest.updates_response`)
-    gives the same messages without the signature."""
+    message id `after` (each with its `id`), then the council's updates on the resident's reports that the
+    page hasn't collected (`from` council, `label` and `reference` naming the report, `update` their id),
+    for the owner token's holder. `seen` is the last `update` the page showed: it and those before it are
+    collected now and not given again. The REST channel's poll (`rest.updates_response`) gives the same
+    messages without the signature. A conversation idle longer than WEBCHAT_HISTORY_IDLE_DAYS gets no
+    council updates: they wait, as its history does, and the console says they wait."""
     refused = await _poll_allowed(address)
     if refused is not None:
         return refused
     if not sender or not SENDER_RE.match(sender):
         return _refused(400, BAD_SENDER)
-    try:
-        since = int(after or 0)
-    except ValueError:
+    since, shown = message_id(after), message_id(seen)
+    if since is None:
         return _refused(400, "'after' must be a message id")
-    if not 0 <= since < 2**63:
-        return _refused(400, "'after' must be a message id")
+    if shown is None:
+        return _refused(400, "'seen' must be an update id")
     conversation_id = SENDER_PREFIX + sender
     if not await asyncio.to_thread(may_read, conversation_id, token):
         return _refused(403, NOT_YOURS)
     s = settings()
 
     def read() -> list[dict[str, Any]]:
+        now = utcnow()
         with session_scope() as session:
-            return chat_history.staff_updates(
+            messages = chat_history.staff_updates(
                 session, conversation_id, since, s.webchat_staff_name, s.webchat_team_name
             )
+            if not chat_history.idle_too_long(session, conversation_id, now, s.webchat_history_idle_days):
+                messages += chat_history.council_updates(session, conversation_id, shown, now)
+            return messages
 
     return response.json(await asyncio.to_thread(read), headers={"Cache-Control": "no-store"})
 

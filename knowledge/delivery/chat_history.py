@@ -11,7 +11,9 @@ Where it comes from. Neither store alone is complete:
   of the tracker's (the transcript handed over, and the handover reply with the reference).
 
 So the history is the tracker's messages plus what the case timeline added after the case was opened
-(lines written at the opening are the copy), in time order. A bot line on the case that the tracker also
+(lines written at the opening are the copy), plus the council's updates on the resident's reports that
+the page has collected (`council_updates`; the outbound queue keeps their words, since neither store has
+them), in time order. A bot line on the case that the tracker also
 has (the handover reply when the case was already open) is shown once. Photos are read from `attachments`:
 the tracker never sees them. What the history can't show: a line the safety net added to a reply on the
 spot (999 when the bot's answer lacked it), which neither store keeps.
@@ -31,13 +33,25 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from knowledge import answers
 from knowledge.casework import cases
 from knowledge.casework.contact_back import mask_email, mask_phone
-from knowledge.models import Attachment, Case, CaseMessage, Conversation, StaffUser
+from knowledge.channels import POLLED
+from knowledge.models import (
+    Attachment,
+    Case,
+    CaseMessage,
+    Conversation,
+    OutboundMessage,
+    Report,
+    ReportNotification,
+    ReportUpdate,
+    StaffUser,
+)
+from knowledge.reports.notifying import KIND as REPORT_UPDATE
 
 SAME_LINE_WITHIN = dt.timedelta(minutes=2)  # a case's bot line and a tracker bot event this close, same text
 MAX_LINES = 500  # a page never needs more; the oldest are left out
@@ -47,9 +61,11 @@ _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 @dataclass
 class Line:
-    """One message as the page shows it. `author` is resident, bot or staff; `label` names the person for a
-    staff line ("Casey (Customer Services)"); `photo` marks a photo the resident attached (no text);
-    `buttons` are the bot's choices [{title, payload}], kept only on the conversation's last line."""
+    """One message as the page shows it. `author` is resident, bot, staff or council (an update on one of
+    the resident's reports: from the council, not from a person); `label` names the person for a staff line
+    ("Casey (Customer Services)") or the report for a council one ("Report NC-2026-000123"); `reference` is
+    that report's reference; `photo` marks a photo the resident attached (no text); `buttons` are the bot's
+    choices [{title, payload}], kept only on the conversation's last line."""
 
     author: str
     text: str
@@ -57,11 +73,14 @@ class Line:
     label: str = ""
     photo: bool = False
     buttons: list[dict[str, str]] = field(default_factory=list)
+    reference: str = ""
 
     def as_json(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"from": self.author, "text": self.text}
         if self.label:
             shown["label"] = self.label
+        if self.reference:
+            shown["reference"] = self.reference
         if self.photo:
             shown["photo"] = True
         if self.buttons:
@@ -184,10 +203,12 @@ def photo_lines(session: Session, conversation_id: str) -> list[Line]:
     return [Line("resident", "", at, photo=True) for at in times]
 
 
-def merge(tracker: Sequence[Line], case: Sequence[Line], photos: Sequence[Line]) -> list[Line]:
-    """All lines in time order (ties keep tracker, then case, then photo order). A case bot line the
-    tracker also has is dropped. Buttons stay only on the last line, and only if it is the bot's: earlier
-    choices no longer apply."""
+def merge(
+    tracker: Sequence[Line], case: Sequence[Line], photos: Sequence[Line], council: Sequence[Line] = ()
+) -> list[Line]:
+    """All lines in time order (ties keep tracker, then case, then photo, then council order). A case bot
+    line the tracker also has is dropped. Buttons stay only on the last line (council updates aside), and
+    only if it is the bot's: earlier choices no longer apply."""
     said = [(line.text, line.at) for line in tracker if line.author == "bot"]
     extra = [
         line
@@ -199,14 +220,17 @@ def merge(tracker: Sequence[Line], case: Sequence[Line], photos: Sequence[Line])
     ordered = sorted(
         [(line.at, 0, i, line) for i, line in enumerate(tracker)]
         + [(line.at, 1, i, line) for i, line in enumerate(extra)]
-        + [(line.at, 2, i, line) for i, line in enumerate(photos)],
+        + [(line.at, 2, i, line) for i, line in enumerate(photos)]
+        + [(line.at, 3, i, line) for i, line in enumerate(council)],
         key=lambda item: item[:3],
     )
     lines = [item[3] for item in ordered][-MAX_LINES:]
-    for line in lines[:-1]:
+    # A council update arrives on its own and asks nothing: the question before it still stands.
+    talk = [line for line in lines if line.author != "council"]
+    for line in talk[:-1]:
         line.buttons = []
-    if lines and lines[-1].author == "resident":
-        lines[-1].buttons = []
+    if talk and talk[-1].author == "resident":
+        talk[-1].buttons = []
     return lines
 
 
@@ -216,7 +240,10 @@ def history(
     """The conversation's lines, and the id of the last message the page's poll for staff replies has
     already covered (so it doesn't show them twice)."""
     lines = merge(
-        tracker_lines(events), case_lines(session, conversation_id, style, team), photo_lines(session, conversation_id)
+        tracker_lines(events),
+        case_lines(session, conversation_id, style, team),
+        photo_lines(session, conversation_id),
+        council_lines(session, conversation_id),
     )
     polled = cases.staff_messages_for(session, conversation_id)
     return lines, (polled[-1].id if polled else 0)
@@ -232,3 +259,74 @@ def staff_updates(session: Session, conversation_id: str, after: int, style: str
         line.buttons = _buttons((m.meta or {}).get("buttons"))
         shown.append({"id": m.id, **line.as_json()})
     return shown
+
+
+# --- The council's updates on the resident's reports (issue 13) -----------------------------------------------
+#
+# knowledge/reports/notifying.py queues a report's status change for a web chat or REST resident as an
+# outbound row (kind "report_update", status pending) like any other channel's, but no dispatcher sends
+# it: the resident's page collects it when it polls. The page says which updates it has shown (`seen`,
+# the highest row id), and those become "sent" then, not when they are handed out: a poll whose answer
+# never reached the page (a dropped connection, a closed tab) hands them out again, and a page that
+# doesn't know about them (an old copy still open in a tab) leaves them waiting. Their words stay on the
+# row once sent, for the history to show again; retention and erasure delete the row with the rest of the
+# conversation.
+
+
+def council_label(reference: str) -> str:
+    """The line a council update shows above its text: which report it is about."""
+    return f"Report {reference}"
+
+
+def _council_rows(conversation_id: str) -> Any:
+    """SELECT of (row, reference) for the conversation's report updates on a polled channel."""
+    return (
+        select(OutboundMessage, Report.reference)
+        .join(ReportNotification, ReportNotification.outbound_message_id == OutboundMessage.id)
+        .join(ReportUpdate, ReportUpdate.id == ReportNotification.update_id)
+        .join(Report, Report.id == ReportUpdate.report_id)
+        .where(
+            OutboundMessage.conversation_id == conversation_id,
+            OutboundMessage.kind == REPORT_UPDATE,
+            OutboundMessage.channel.in_(sorted(POLLED)),
+        )
+        .order_by(OutboundMessage.id)
+    )
+
+
+def council_updates(session: Session, conversation_id: str, seen: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """The council's updates on the resident's reports that their page hasn't collected yet:
+    [{update, from: "council", text, label, reference}], oldest first; `update` is the id the page sends
+    back as `seen`. First, every update up to `seen` is recorded as collected at `now` (status sent), so
+    it isn't handed out again; `seen` 0 records nothing. The caller has checked the owner token; the
+    caller commits."""
+    if seen > 0:
+        session.execute(
+            update(OutboundMessage)
+            .where(
+                OutboundMessage.conversation_id == conversation_id,
+                OutboundMessage.kind == REPORT_UPDATE,
+                OutboundMessage.channel.in_(sorted(POLLED)),
+                OutboundMessage.status == "pending",
+                OutboundMessage.id <= seen,
+            )
+            .values(status="sent", finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    rows = session.execute(_council_rows(conversation_id).where(OutboundMessage.status == "pending")).all()
+    return [
+        {"update": row.id, **Line("council", row.text or "", now, council_label(ref), reference=ref).as_json()}
+        for row, ref in rows
+        if row.text
+    ]
+
+
+def council_lines(session: Session, conversation_id: str) -> list[Line]:
+    """The council's updates the page has collected, at the time it collected them (when the resident saw
+    them), masked as the resident's own lines are: a note from staff may carry a phone number."""
+    rows = session.execute(_council_rows(conversation_id).where(OutboundMessage.status == "sent")).all()
+    return [
+        Line("council", masked(row.text), row.finished_at or row.created_at, council_label(ref), reference=ref)
+        for row, ref in rows
+        if row.text
+    ]

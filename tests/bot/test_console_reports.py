@@ -435,7 +435,7 @@ def test_each_residents_notification_outcome_is_shown(console: tuple[str, str], 
     assert "Resident 2 (WhatsApp): Couldn't be told. WhatsApp's 24 hours had passed and they left no email" in text
     assert re.search(r"Resident 3 \(Instagram Direct\): Waiting for \d{1,2}(:\d\d)?[ap]m", text)
     assert "Resident 4 (the web chat): Told by email" in text
-    assert "Resident 4 (the web chat): Waiting in the web chat: they see it when they next open it" in text
+    assert "Resident 4 (the web chat): Waiting for the resident to open the chat" in text
 
 
 # --- Changing the status ----------------------------------------------------------------------------------------
@@ -525,7 +525,7 @@ def test_a_report_filed_in_the_chat_is_listed_and_its_status_change_reaches_each
     assert sorted(d.state for d in delivered if d.report_id == rid) == ["queued", "queued"]
     text = shown(agent.get(f"/reports/{reference}"))
     assert "Resident 1 (Messenger): Being sent on Messenger" in text
-    assert "Resident 2 (the web chat): Waiting in the web chat" in text
+    assert "Resident 2 (the web chat): Waiting for the resident to open the chat" in text
     for secret in (filer, neighbour, "psid-filed-in-chat"):
         assert secret not in text
 

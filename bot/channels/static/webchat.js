@@ -4,7 +4,9 @@
    asks `history` for what was said and shows it again; "Start a new conversation" forgets both. Staff
    replies arrive by polling `updates` (more slowly while the tab is hidden) and are signed with the
    person's name; a reply that arrives while the tab is hidden puts "(1) New reply" in the tab's title
-   until the page is looked at again, and the announcer tells screen reader users.
+   until the page is looked at again, and the announcer tells screen reader users. The same poll brings
+   the council's updates on reports the resident made ("Report NC-..."), shown as from the council; the
+   next poll says which were shown (`seen`), so each is collected once and a lost answer is given again.
 
    Every piece of message text reaches the page through createElement and textContent, never innerHTML,
    so HTML in a message (the resident's or the bot's) is shown as text and can't run. Links in bot replies
@@ -13,7 +15,7 @@
   "use strict";
 
   var ENDPOINT = "webhook";            // relative: the page is served at /webhooks/webchat/
-  var UPDATES = "updates";             // staff replies, polled: the page can't be pushed to
+  var UPDATES = "updates";             // staff replies and report updates, polled: the page can't be pushed to
   var HISTORY = "history";            // the conversation so far, for a reload or a return visit
   var PHOTO = "photo";                 // a photo the resident attaches: the body is the file itself
   // How often to ask for staff replies: often while the resident is looking, rarely while the tab is
@@ -39,6 +41,7 @@
     photoTooLarge: "Sorry, that photo is too large. Please send one smaller than ",
     newReply: "New reply",
     newReplyFrom: "New reply from ",
+    reportUpdate: "New update on your report",
     fresh: "New conversation started."
   };
   var BOT_SAID = "Council said: ";
@@ -49,6 +52,7 @@
   var memoryToken = null;
   var queue = Promise.resolve();       // one request at a time, so replies stay in order
   var lastUpdate = 0;                  // id of the last staff message shown
+  var lastCouncil = 0;                 // id of the last report update shown (sent back as `seen`)
   var pollTimer = null;
   var unread = 0;                      // replies that arrived while the tab was hidden
   var baseTitle = "";
@@ -108,6 +112,7 @@
     memorySender = null;
     memoryToken = null;
     lastUpdate = 0;
+    lastCouncil = 0;
     try {
       window.localStorage.removeItem(SENDER_KEY);
       window.localStorage.removeItem(TOKEN_KEY);
@@ -190,16 +195,20 @@
     if (who === "staff") {
       return (label || "Council staff") + " (a person) said: ";
     }
+    if (who === "council") {
+      return "Update from the council" + (label ? " (" + label + ")" : "") + ": ";
+    }
     return who === "bot" ? BOT_SAID : YOU_SAID;
   }
 
-  /** Show one message in the log. `who` is "bot", "staff" or "user"; only the council's text gets links.
-      A staff message shows the person's `label` ("Casey (Customer Services)") above it. */
+  /** Show one message in the log. `who` is "bot", "staff", "council" or "user"; only the council's text
+      gets links. A staff message shows the person's `label` ("Casey (Customer Services)") above it, a
+      report update the report's ("Report NC-2026-000123"). */
   function addMessage(who, text, label) {
     var bubble = element("div", "msg msg--" + who);
-    if (who === "staff") {
+    if (who === "staff" || who === "council") {
       var from = element("p", "msg__from");
-      from.textContent = label || "Council staff";
+      from.textContent = label || (who === "staff" ? "Council staff" : "Council update");
       from.setAttribute("aria-hidden", "true");   // the hidden "... (a person) said:" says it once
       bubble.appendChild(from);
     }
@@ -263,7 +272,13 @@
     typing.textContent = on ? MESSAGES.typing : "";
   }
 
-  /** Show the council's messages (the bot's, or staff's when `from` is "staff"). Returns how many. */
+  /** Who a message the server sent is from, as addMessage names it. */
+  function author(from) {
+    return from === "staff" || from === "council" ? from : "bot";
+  }
+
+  /** Show the council's messages (the bot's, staff's when `from` is "staff", a report update's when it
+      is "council"). Returns how many. */
   function showReplies(replies) {
     if (!Array.isArray(replies)) {
       showError(MESSAGES.failed);
@@ -274,7 +289,7 @@
       if (!reply || typeof reply !== "object") {
         return;
       }
-      var who = reply.from === "staff" ? "staff" : "bot";
+      var who = author(reply.from);
       var label = typeof reply.label === "string" ? reply.label : "";
       if (typeof reply.text === "string" && reply.text !== "") {
         addMessage(who, reply.text, label);
@@ -298,7 +313,9 @@
     unread += 1;
     document.title = "(" + unread + ") " + MESSAGES.newReply + " - " + baseTitle;
     var staff = replies.filter(function (r) { return r && r.from === "staff"; })[0];
-    announce(staff && staff.label ? MESSAGES.newReplyFrom + staff.label : MESSAGES.newReply);
+    var council = replies.filter(function (r) { return r && r.from === "council"; })[0];
+    announce(staff && staff.label ? MESSAGES.newReplyFrom + staff.label
+      : council ? MESSAGES.reportUpdate : MESSAGES.newReply);
   }
 
   /** Say `text` once to screen readers (the announcer is a polite live region of its own). */
@@ -325,7 +342,7 @@
         addMessage("user", line.photo ? MESSAGES.photoSent : String(line.text || ""));
         return;
       }
-      var who = line.from === "staff" ? "staff" : "bot";
+      var who = author(line.from);
       if (typeof line.text === "string" && line.text !== "") {
         addMessage(who, line.text, typeof line.label === "string" ? line.label : "");
       }
@@ -455,8 +472,8 @@
     pollTimer = window.setTimeout(poll, typeof delay === "number" ? delay : pace);
   }
 
-  /** Fetch and show what staff sent since the last look, then schedule the next look. Quiet on errors:
-      the next poll tries again. */
+  /** Fetch and show what staff sent since the last look, and report updates not yet collected, then
+      schedule the next look. Quiet on errors: the next poll tries again. */
   function poll() {
     pollTimer = null;
     if (!ownerToken()) {
@@ -464,7 +481,8 @@
       return;   // nothing sent yet, so nothing to collect
     }
     var started = generation;
-    var url = UPDATES + "?sender=" + encodeURIComponent(senderId()) + "&after=" + lastUpdate;
+    var url = UPDATES + "?sender=" + encodeURIComponent(senderId()) + "&after=" + lastUpdate +
+      "&seen=" + lastCouncil;
     fetch(url, { headers: headers(), credentials: "same-origin" }).then(function (response) {
       return response.ok ? response.json() : [];
     }).then(function (messages) {
@@ -472,10 +490,17 @@
         return;
       }
       var fresh = messages.filter(function (message) {
+        if (message && message.from === "council" && typeof message.update === "number") {
+          return message.update > lastCouncil;   // a report update: its own ids, sent back as `seen`
+        }
         return message && typeof message.id === "number" && message.id > lastUpdate;
       });
       fresh.forEach(function (message) {
-        lastUpdate = Math.max(lastUpdate, message.id);
+        if (message.from === "council" && typeof message.update === "number") {
+          lastCouncil = Math.max(lastCouncil, message.update);
+        } else {
+          lastUpdate = Math.max(lastUpdate, message.id);
+        }
       });
       if (fresh.length > 0) {
         showReplies(fresh);
@@ -484,6 +509,8 @@
           var staff = fresh.filter(function (m) { return m.from === "staff"; })[0];
           if (staff) {
             announce(MESSAGES.newReplyFrom + (staff.label || "the council"));
+          } else if (fresh.some(function (m) { return m.from === "council"; })) {
+            announce(MESSAGES.reportUpdate);
           }
         }
       }

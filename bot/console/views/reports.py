@@ -112,10 +112,13 @@ def told_words(told: listing.Told, now: dt.datetime) -> str:
         return "Told by email"
     if told.state == "queued":
         out = told.outbound_status or "pending"
+        if out == "sent" and is_polled(told.channel):
+            return f"Told in {where}: their page collected it"
         if out == "sent":
             return f"Told on {where}"
         if out in ("pending", "sending") and is_polled(told.channel):
-            return f"Waiting in {where}: they see it when they next open it"
+            # Their page collects it when it is next open (chat_history.council_updates); it may never be.
+            return "Waiting for the resident to open the chat"
         if out in ("pending", "sending"):
             return f"Being sent on {where}"
         if out == "unknown":
