@@ -24,3 +24,4 @@ from actions.reports import (  # noqa: F401
 )
 from actions.safety import ActionCrisis  # noqa: F401
 from actions.services import ActionAnswerService, ActionRedirect  # noqa: F401
+from actions.places import ActionPlaceAnswer, ValidatePlaceForm  # noqa: F401  (places, issue 13)

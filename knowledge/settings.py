@@ -341,6 +341,20 @@ class Settings:
     )
     # --- (end of the Reports block) ------------------------------------------------------------------------------
 
+    # --- Places (issue 13) ---------------------------------------------------------------------------------------
+    gazetteer_path: Path = _setting(
+        "GAZETTEER_PATH",
+        CONTENT_DIR / "places" / "gazetteer.csv",
+        "the council's streets and postcodes (CSV: ward, house numbers, map point, bin day, gritting route)",
+    )
+    place_pin_max_metres: float = _setting(
+        "PLACE_PIN_MAX_METRES",
+        400.0,
+        "a shared location pin further than this from every street in the gazetteer is refused (a pin in the sea)",
+        minimum=1,
+    )
+    # --- (end of the Places block) ------------------------------------------------------------------------------
+
     def __post_init__(self) -> None:
         # The embedded defaults live under var_dir, which is itself a setting.
         if not self.database_url:
