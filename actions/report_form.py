@@ -22,6 +22,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.common import UNAVAILABLE, send
@@ -74,9 +75,18 @@ def council_phone(session: Session) -> Optional[str]:
         return None
 
 
+def place_problem(session: Session, where: Where) -> str:
+    """Why a place can't be used, in the places package's words, with the council's name and phone."""
+    try:
+        council = kb_answers.council(session)
+    except LookupError:
+        return where_problem(where)
+    return where_problem(where, council.phone, council.name or "the council")
+
+
 def service_url(session: Session, category: Category) -> Optional[str]:
     """The service's self-serve page: the alternative offered with the first question."""
-    svc = kb_answers.service(session, category.service_key)
+    svc = kb_answers.service(session, conversation.service_key(category))
     return svc.url if svc is not None else None
 
 
@@ -107,8 +117,6 @@ def with_place(
 
 
 def _is_on(session: Session, report_id: int, conversation_id: str) -> bool:
-    from sqlalchemy import select
-
     return (
         session.execute(
             select(ReportResident.id).where(
@@ -154,7 +162,7 @@ class ValidateReportForm(FormValidationAction):
             log.exception("report form: could not read the draft for conversation %s", pseudonym(tracker.sender_id))
             return []
         slots = [f"report_{s}" for s in steps]
-        if tracker.get_slot(RESUME_OFFERED) and tracker.get_slot("report_resume") is None:
+        if tracker.get_slot(RESUME_OFFERED):  # until answered (its validator clears the offer)
             slots.insert(0, "report_resume")
         return slots
 
@@ -201,14 +209,22 @@ class ValidateReportForm(FormValidationAction):
     def validate_report_where(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Validated:
-        def work(session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime) -> Validated:
+        def work(
+            session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
+        ) -> Validated:
             if intent_of(tracker) == "shared_photo":
                 self._save(session, tracker, draft, self._photos(session, tracker, draft, answers), now)
                 dispatcher.utter_message(text=replies.photo_noted())
                 return {}
             where = read_place(session, tracker, str(value or ""), now)
             if where is not None and where.found and where.place is not None:
-                self._save(session, tracker, draft, with_place(session, answers, where.place, category, tracker.sender_id, now), now)
+                self._save(
+                    session,
+                    tracker,
+                    draft,
+                    with_place(session, answers, where.place, category, tracker.sender_id, now),
+                    now,
+                )
                 return {}
             if where is not None and where.outcome is Outcome.SEVERAL and where.choices:
                 send(dispatcher, replies.which_place([p.address for p in where.choices]))
@@ -216,7 +232,7 @@ class ValidateReportForm(FormValidationAction):
             if where is None:
                 dispatcher.utter_message(text="Sorry, I couldn't read that location. Please send it again.")
             else:
-                dispatcher.utter_message(text=where_problem(where, council_phone(session)))
+                dispatcher.utter_message(text=place_problem(session, where))
             return {}
 
         return self._step("report_where", dispatcher, tracker, work)
@@ -224,7 +240,9 @@ class ValidateReportForm(FormValidationAction):
     def validate_report_nearby(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Validated:
-        def work(session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime) -> Validated:
+        def work(
+            session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
+        ) -> Validated:
             answer = conversation.yes_no(str(value or ""), intent_of(tracker))
             if answer is None:
                 dispatcher.utter_message(text=replies.yes_or_no())
@@ -241,7 +259,9 @@ class ValidateReportForm(FormValidationAction):
     def validate_report_detail(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Validated:
-        def work(session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime) -> Validated:
+        def work(
+            session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
+        ) -> Validated:
             if intent_of(tracker) in ("shared_photo", "shared_location"):
                 if intent_of(tracker) == "shared_photo":
                     self._save(session, tracker, draft, self._photos(session, tracker, draft, answers), now)
@@ -259,7 +279,9 @@ class ValidateReportForm(FormValidationAction):
     def validate_report_photo(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Validated:
-        def work(session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime) -> Validated:
+        def work(
+            session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
+        ) -> Validated:
             if intent_of(tracker) == "shared_photo":
                 with_photos = self._photos(session, tracker, draft, answers)
                 if with_photos.get("photo") == "sent":
@@ -276,7 +298,9 @@ class ValidateReportForm(FormValidationAction):
     def validate_report_confirm(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Validated:
-        def work(session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime) -> Validated:
+        def work(
+            session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
+        ) -> Validated:
             if intent_of(tracker) == "shared_photo":  # a late photo: added, and the summary read again
                 self._save(session, tracker, draft, self._photos(session, tracker, draft, answers), now)
                 return {}
@@ -300,7 +324,9 @@ class ValidateReportForm(FormValidationAction):
                 log.exception("report form: discard failed in conversation %s", pseudonym(tracker.sender_id))
             return {"report_change": None, CANCELLED: "discarded"}
 
-        def work(session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime) -> Validated:
+        def work(
+            session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
+        ) -> Validated:
             step = conversation.change_asked(text)
             if step is None:
                 dispatcher.utter_message(text=replies.change_not_understood())
@@ -313,7 +339,9 @@ class ValidateReportForm(FormValidationAction):
     def validate_report_resume(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Validated:
-        def work(session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime) -> Validated:
+        def work(
+            session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
+        ) -> Validated:
             answer = conversation.yes_no(str(value or ""), intent_of(tracker))
             if answer is None:
                 dispatcher.utter_message(text=replies.yes_or_no())
@@ -323,7 +351,7 @@ class ValidateReportForm(FormValidationAction):
             else:  # start again: the half-done report is dropped
                 drafts.discard(session, tracker.sender_id)
                 drafts.save(session, tracker.sender_id, channel_of(tracker), category.key, {}, now)
-            return {"report_resume": "yes" if answer else "no"}
+            return {RESUME_OFFERED: False}
 
         return self._step("report_resume", dispatcher, tracker, work)
 

@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
+from actions import report_form
 from actions.common import UNAVAILABLE, entity, send
 from actions.report_form import (
     ASKED,
@@ -33,17 +34,17 @@ from actions.report_form import (
     council_phone,
     intent_of,
     is_public,
-    utcnow,
+    place_problem,
     with_place,
 )
 from actions.services import ActionAnswerService
 from knowledge.db import session_scope
 from knowledge.models import Report
 from knowledge.personal_data.privacy import pseudonym
-from knowledge.places.replies import where_problem
 from knowledge.places.where import Outcome, from_pin, resolve
 from knowledge.reports import conversation, drafts, filing, lookup, nearby, replies
-from knowledge.reports.categories import BY_KEY, Category, for_intent
+from knowledge.reports.categories import BY_KEY, Category
+from knowledge.reports.conversation import for_intent
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def first_answers(
         if where.found and where.place is not None:
             answers = with_place(session, answers, where.place, category, tracker.sender_id, now)
         elif where.outcome in SAY_FIRST:
-            problem = where_problem(where, council_phone(session))
+            problem = place_problem(session, where)
         detail = conversation.detail_from_text(category, text)
         if detail is not None:
             answers["detail"] = detail
@@ -85,7 +86,7 @@ def first_answers(
             if where.found and where.place is not None:
                 answers = with_place(session, answers, where.place, category, tracker.sender_id, now)
             else:
-                problem = where_problem(where, council_phone(session))
+                problem = place_problem(session, where)
     photos = conversation.new_photos(session, tracker.sender_id, now - conversation.RECENT)
     if photos:
         answers.update(photo_ids=photos, photo="sent")
@@ -108,7 +109,7 @@ class ActionStartReport(Action):
             events = ActionAnswerService().run(dispatcher, tracker, domain)
             dispatcher.utter_message(text=replies.public_invite())
             return events
-        now = utcnow()
+        now = report_form.utcnow()
         resume_offered = False
         try:
             with session_scope() as session:
@@ -159,7 +160,7 @@ class ActionReportSubmit(Action):
         if cancelled == "stopped":
             send(dispatcher, replies.stopped())
             return events
-        now = utcnow()
+        now = report_form.utcnow()
         phone: Optional[str] = None
         try:
             with session_scope() as session:
@@ -191,7 +192,7 @@ class ActionReportSubmit(Action):
 
 
 class ActionReportProgress(Action):
-    """"What's happening with NC-2026-000123?": the report's status, only for a resident on that report.
+    """ "What's happening with NC-2026-000123?": the report's status, only for a resident on that report.
     Anyone else gets the same answer as for a reference that doesn't exist."""
 
     def name(self) -> str:
@@ -203,14 +204,16 @@ class ActionReportProgress(Action):
         if is_public(tracker):  # a report's place is never told in public
             dispatcher.utter_message(text=replies.progress_in_public())
             return []
-        now = utcnow()
+        now = report_form.utcnow()
         try:
             with session_scope() as session:
                 if reference is None:
                     reply = replies.which_report(lookup.for_conversation(session, tracker.sender_id), now)
                 else:
                     report = lookup.for_resident(session, reference, tracker.sender_id)
-                    reply = replies.progress(report, now) if report else replies.unknown_reference(council_phone(session))
+                    reply = (
+                        replies.progress(report, now) if report else replies.unknown_reference(council_phone(session))
+                    )
         except Exception:  # noqa: BLE001
             log.exception("report progress failed in conversation %s", pseudonym(tracker.sender_id))
             dispatcher.utter_message(text=UNAVAILABLE)

@@ -24,7 +24,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.models import Attachment, ReportPhoto
-from knowledge.reports.categories import Category
+from knowledge.reports.categories import BY_KEY, Category
+from knowledge.understanding.intents import intent_for_service
+
+# The knowledge-base service of each category: its page is the self-serve alternative offered with the first
+# question, and its intent (svc_roads_pothole) starts the report.
+SERVICES = {
+    "pothole": "roads.pothole",
+    "street_light": "roads.street_light",
+    "fly_tipping": "env.fly_tipping",
+    "graffiti": "env.graffiti",
+    "dog_fouling": "env.dog_fouling",
+    "abandoned_vehicle": "env.abandoned_vehicle",
+    "missed_bin": "bins.missed",
+    "noise": "env.noise",
+}
+INTENTS = {intent_for_service(service): key for key, service in SERVICES.items()}
 
 STEPS = ("where", "nearby", "detail", "photo", "confirm", "change")
 
@@ -60,6 +75,35 @@ CHANGES = {
     "photo": frozenset({"photo", "the photo", "picture", "the picture", "photos"}),
 }
 _RESUME = re.compile(r"\b(carry on|continue|finish|resume|go back to|get back to|back to)\b.*\breport", re.I)
+
+
+def for_intent(intent: Optional[str]) -> Optional[Category]:
+    """The category an intent starts a report for (svc_roads_pothole -> pothole), or None."""
+    key = INTENTS.get(intent or "")
+    return BY_KEY.get(key) if key else None
+
+
+def intent_for(category: Category) -> str:
+    """The intent that starts `category`'s report (a button payload: "/svc_roads_pothole")."""
+    return intent_for_service(SERVICES[category.key])
+
+
+def service_key(category: Category) -> str:
+    return SERVICES[category.key]
+
+
+def title(category: Category) -> str:
+    """ "Pothole", "Street light fault", "Fly-tipping": the category's name as a heading or button."""
+    name = category.name
+    for article in ("a ", "an "):
+        if name.startswith(article):
+            name = name[len(article) :]
+    return name[:1].upper() + name[1:]
+
+
+def the(category: Category) -> str:
+    """ "the pothole", "the fly-tipping"."""
+    return "the " + title(category)[:1].lower() + title(category)[1:]
 
 
 def words(text: Optional[str]) -> str:
@@ -160,15 +204,17 @@ def detail_from_text(category: Category, text: Optional[str]) -> Optional[str]:
     recycling wasn't collected" -> "Recycling"); yes/no questions are never guessed from a first message."""
     if not category.detail_options or "Yes" in category.detail_options:
         return None
-    said = words(text).split()
-    named = [o for o in category.detail_options if _key_word(o) and _key_word(o) in said]
+    said = f" {words(text)} "
+    named = [o for o in category.detail_options if f" {words(o)} " in said]
     return named[0] if len(named) == 1 else None
 
 
 def _key_word(option: str) -> Optional[str]:
     """The word that names an option: "Recycling", "General waste" -> "general", "Park or field" -> "park"."""
-    first = words(option).split()
-    return first[0] if first and first[0] not in {"not", "something", "on", "the"} else None
+    named = [
+        w for w in words(option).split() if w not in {"a", "an", "the", "not", "on", "or", "something", "somewhere"}
+    ]
+    return named[0] if named else None
 
 
 def latest_pin(session: Session, conversation_id: str, since: dt.datetime) -> Optional[Attachment]:

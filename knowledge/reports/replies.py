@@ -17,16 +17,17 @@ from knowledge.answers import Reply
 from knowledge.models import Report
 from knowledge.reports import statuses
 from knowledge.reports.categories import CATEGORIES, Category
+from knowledge.reports.conversation import intent_for, the, title
 from knowledge.settings import settings
 
 # How the summary names each category's answer ("Dangerous: Yes").
 DETAIL_LABELS = {
     "dangerous": "Dangerous",
     "fault": "Fault",
-    "what": "What's been dumped",
+    "size": "How much",
     "offensive": "Offensive",
-    "where_kind": "Where",
-    "vehicle": "Vehicle",
+    "where": "Where",
+    "registration": "Number plate",
     "bin": "Bin",
     "when": "When",
 }
@@ -62,19 +63,6 @@ def day_words(at: dt.datetime, now: dt.datetime) -> str:
     return f"on {day.day} {day:%B}"
 
 
-def _title(category: Category) -> str:
-    return category.title
-
-
-def _the(category: Category) -> str:
-    """"the pothole", "the fly-tipping"."""
-    noun = category.noun
-    for article in ("a ", "an "):
-        if noun.startswith(article):
-            return "the " + noun[len(article) :]
-    return "the " + noun
-
-
 def online_line(url: Optional[str]) -> str:
     """The self-serve alternative, carried by the first question of a report."""
     return f"Or report it online: {url}" if url else ""
@@ -89,8 +77,7 @@ def ask_where(category: Category, url: Optional[str] = None) -> Reply:
     """Where is it? (first question: with the online link)."""
     return Reply(
         text=_with_link(
-            f"Where is {_the(category)}? Send the postcode, or the street and house number, "
-            f"or share your location.",
+            f"Where is {the(category)}? Send the postcode, or the street and house number, or share your location.",
             url,
         )
     )
@@ -115,7 +102,7 @@ def offer_nearby(category: Category, report: Report, now: dt.datetime, url: Opti
     if report.house_number and report.street:
         near = f"{report.house_number} {report.street}"
     text = (
-        f"Someone has already reported {category.noun} near there. "
+        f"Someone has already reported {category.name} near there. "
         f"Is it this one, reported {day_words(report.created_at, now)} near {near}?"
     )
     return Reply(
@@ -168,9 +155,9 @@ def photo_not_understood() -> str:
 
 def summary(category: Category, answers: dict[str, Any], url: Optional[str] = None) -> Reply:
     """Read the report back before anything is sent."""
-    lines = ["Here's your report:", f"{_title(category)} at {answers.get('address') or 'the place you shared'}"]
+    lines = ["Here's your report:", f"{title(category)} at {answers.get('address') or 'the place you shared'}"]
     if answers.get("detail"):
-        lines.append(f"{DETAIL_LABELS.get(category.detail, 'Details')}: {answers['detail']}")
+        lines.append(f"{DETAIL_LABELS.get(category.detail_key, 'Details')}: {answers['detail']}")
     photos = len(answers.get("photo_ids") or [])
     if photos:
         lines.append("Photo: " + ("1 added" if photos == 1 else f"{photos} added"))
@@ -224,7 +211,7 @@ def not_filed(phone: Optional[str]) -> str:
 def stopped() -> Reply:
     """The resident left the report half way: the draft is kept."""
     return Reply(
-        text='OK, I\'ve stopped. I\'ve kept what you told me, so say "carry on with my report" to finish it later.',
+        text="OK, I've stopped. I've kept what you told me, so say \"carry on with my report\" to finish it later.",
         buttons=[{"title": "Carry on with my report", "payload": RESUME_PAYLOAD}],
     )
 
@@ -238,13 +225,13 @@ def offer_resume(category: Category, answers: dict[str, Any]) -> Reply:
     """The resident starts the same kind of report again while one is half done."""
     at = f" at {answers['street']}" if answers.get("street") else ""
     return Reply(
-        text=f"You started reporting {category.noun}{at}. Shall we carry on?",
+        text=f"You started reporting {category.name}{at}. Shall we carry on?",
         buttons=[{"title": "Yes, carry on", "payload": "Yes"}, {"title": "No, start again", "payload": "No"}],
     )
 
 
 def carrying_on(category: Category) -> str:
-    return f"OK, let's carry on with your report of {category.noun}."
+    return f"OK, let's carry on with your report of {category.name}."
 
 
 def nothing_to_resume() -> Reply:
@@ -257,7 +244,7 @@ def _what_to_report() -> str:
 
 def category_buttons() -> list[dict[str, str]]:
     """One button per reportable problem: choosing one starts that report."""
-    return [{"title": c.title, "payload": f"/{c.intent}"} for c in CATEGORIES]
+    return [{"title": title(c), "payload": f"/{intent_for(c)}"} for c in CATEGORIES]
 
 
 def pin_what_to_report() -> Reply:
@@ -282,7 +269,7 @@ def public_invite() -> str:
 def progress(report: Report, now: dt.datetime) -> Reply:
     """Where a report the resident is on has got to."""
     category = next((c for c in CATEGORIES if c.key == report.category), None)
-    what = category.title if category else "Report"
+    what = title(category) if category else "Report"
     where = f" at {report.street}" if report.street else ""
     try:
         status = statuses.resident_words(report.status)
