@@ -5,7 +5,7 @@
 
 from actions.conversation import ActionHumanHandoff, ActionOutOfScope, ActionWelsh  # noqa: F401
 from actions.fallback import ActionKnowledgeFallback  # noqa: F401
-from actions.places import ActionPlaceAnswer, ValidatePlaceForm  # noqa: F401  (places, issue 13)
+from actions.places import ActionAskPlace, ActionPlaceAnswer, ValidatePlaceForm  # noqa: F401  (places, issue 13)
 from actions.report_form import (  # noqa: F401
     AskReportChange,
     AskReportConfirm,

@@ -42,6 +42,9 @@ STOP = "place_stop"  # why the form ended without a place: cancelled, gave_up or
 BINS_INTENT = "svc_bins_collection_day"
 GRITTING_INTENT = "svc_roads_gritting"
 TOPICS = {BINS_INTENT: BIN_SERVICE_KEY, GRITTING_INTENT: SERVICE_KEY}
+# Messages the form must let go of, so their own rules answer them (data/rules/places.yml ends the form):
+# danger, asking for a person, Welsh. The danger net marks an urgent message whatever the intent says.
+INTERRUPTIONS = {"crisis", "human_handoff", "language_welsh"}
 MAX_REASKS = 2  # a bad answer is asked again at most twice; the third gets the link and phone number
 _STOP_WORDS = re.compile(
     r"^\s*(stop|cancel|quit|exit|never ?mind|nevermind|forget it|no thanks|leave it)\b[\s.!]*$", re.IGNORECASE
@@ -85,6 +88,13 @@ def topic(tracker: Tracker) -> str:
     return BINS_INTENT
 
 
+def _interrupts(tracker: Tracker) -> bool:
+    """Is the latest message one the form must not take as an address (see INTERRUPTIONS)?"""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    danger = tracker.latest_message.get("danger")
+    return intent in INTERRUPTIONS or (isinstance(danger, dict) and danger.get("urgent") is True)
+
+
 def _choice_buttons(where: Where) -> list[dict[str, str]]:
     return [{"title": p.street, "payload": p.street} for p in where.choices]
 
@@ -101,6 +111,8 @@ class ValidatePlaceForm(FormValidationAction):
         """The answer to our question, whatever it is (`validate_place` judges it); before we ask, only a
         message that names a place, so a remembered address stays when the message names none."""
         text = tracker.latest_message.get("text") or ""
+        if _interrupts(tracker):
+            return {}  # nothing extracted: Rasa rejects the form and the message's own rule answers it
         if tracker.get_slot("requested_slot") == PLACE:
             return {PLACE: text}
         if resolve(text).outcome is Outcome.NOTHING:
@@ -129,6 +141,20 @@ class ValidatePlaceForm(FormValidationAction):
             text=replies.where_problem(where, phone, council_name), buttons=_choice_buttons(where) or None
         )
         return {PLACE: None, TRIES: float(tries)}
+
+
+class ActionAskPlace(Action):
+    """The form's question. The first time, with the page where residents can look it up themselves (the
+    first reply to a service question always carries the self-serve link); after a bad answer, the
+    reason was just said, so the question alone."""
+
+    def name(self) -> str:
+        return "action_ask_place"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        url = None if tracker.get_slot(TRIES) else _contact(TOPICS[topic(tracker)])[0]
+        dispatcher.utter_message(text=replies.ask_place(url))
+        return []
 
 
 class ActionPlaceAnswer(Action):

@@ -5,9 +5,9 @@ in alternate weeks: week A is an ISO week with an odd number, week B an even one
 weeks (2026), week 53 and the next year's week 1 are both A: A streets get recycling two weeks running.
 
 A bank holiday on or before the collection day in its week (Monday up to that day) moves the collection one
-day later ("for the rest of that week", as the council's bin pages say). Where a week has two bank holidays
-(Christmas 2027: Monday and Tuesday), each one on or before the day moves it one more day, so a collection
-never lands on a bank holiday. The bank holidays are England and Wales's, listed in
+day later ("for the rest of that week", as the council's README says). Where that next day is itself a bank
+holiday (Christmas 2027: Monday and Tuesday), it moves on to the first day that isn't, so a collection never
+falls on a bank holiday. The bank holidays are England and Wales's, listed in
 knowledge/content/places/bank_holidays.yml.
 
 Today is always passed in (`today`): the caller owns the clock, so tests can stand on any day.
@@ -59,14 +59,13 @@ def bank_holidays(path: Optional[Path] = None) -> frozenset[dt.date]:
 
 def collection_in_week(monday: dt.date, weekday: int, holidays: Collection[dt.date]) -> dt.date:
     """The day a collection due on `weekday` (Monday=0) of the week starting `monday` actually happens:
-    one day later for each bank holiday from that Monday up to the (moved) day."""
+    one day later if a bank holiday falls from that Monday up to the day, and never on a bank holiday."""
     day = monday + dt.timedelta(days=weekday)
-    while True:
-        moves = sum(1 for h in holidays if monday <= h <= day)
-        moved = monday + dt.timedelta(days=weekday + moves)
-        if moved == day:
-            return day
-        day = moved
+    if any(monday <= h <= day for h in holidays):
+        day += dt.timedelta(days=1)
+        while day in holidays:  # Christmas 2027: Monday moves past Tuesday's bank holiday too
+            day += dt.timedelta(days=1)
+    return day
 
 
 def is_recycling_week(monday: dt.date, recycling_week: str) -> bool:

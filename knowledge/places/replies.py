@@ -26,9 +26,10 @@ ROUTE_WORDS = {
 }
 
 
-def ask_place() -> str:
-    """The question the place form asks."""
-    return "What's your postcode, or street and house number?"
+def ask_place(url: Optional[str] = None) -> str:
+    """The question the place form asks; with `url`, where to look it up instead."""
+    question = "What's your postcode, or street and house number?"
+    return f"{question}\nOr look it up yourself: {url}" if url else question
 
 
 def date_words(day: dt.date, today: dt.date) -> str:
@@ -141,7 +142,7 @@ def gave_up(url: Optional[str], phone: Optional[str]) -> str:
         parts.append(f"You can look it up here: {url}")
     if phone:
         parts.append(f"Or call us on {phone}.")
-    return " ".join(parts)
+    return "\n".join(parts)
 
 
 def stopped() -> str:
