@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from knowledge.db import session_scope
 from knowledge.delivery import uploads
 from knowledge.models import PrivacyAudit
-from knowledge.personal_data import tracker_events
+from knowledge.personal_data import report_data, tracker_events
 from knowledge.personal_data.subjects import Identifier, Subject, find_subject, rows_of
 
 TRACKER_EVENTS = "tracker store: events"
@@ -46,8 +46,12 @@ def _utcnow() -> dt.datetime:
 
 
 def _kb_rows(session: Session, subject: Subject, remove: bool) -> dict[str, int]:
-    counts = {}
+    # Reports (issue 13) stay, cleared of the resident; first, while the rows leading to their
+    # notifications and photos are still there.
+    counts = report_data.forget(session, subject.conversation_ids, remove)
     for table, where in rows_of(subject):
+        if table is report_data.REPORTS_TABLE:
+            continue
         if remove:
             n = session.execute(delete(table).where(where)).rowcount or 0
         else:

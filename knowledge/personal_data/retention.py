@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from knowledge.db import session_scope
 from knowledge.delivery import uploads
 from knowledge.models import Base, Case, CaseAudit, CaseRefusal, Conversation, PrivacyAudit, UnansweredQuestion
-from knowledge.personal_data import tracker_events
+from knowledge.personal_data import report_data, tracker_events
 from knowledge.personal_data.erasure import PHOTO_FILES, TRACKER_EVENTS, Report
 from knowledge.settings import retention_days
 
@@ -60,8 +60,13 @@ def _utcnow() -> dt.datetime:
 
 def _conversation_tables() -> list[Table]:
     """Knowledge-base tables whose rows belong to a conversation and go with its transcript: any with a
-    `conversation_id` column except cases, which keep their own (longer) period."""
-    return [t for t in reversed(Base.metadata.sorted_tables) if "conversation_id" in t.c and t is not Case.__table__]
+    `conversation_id` column except cases, which keep their own (longer) period, and reports, which stay
+    (a pothole isn't personal: `report_data.forget` clears the resident from them)."""
+    return [
+        t
+        for t in reversed(Base.metadata.sorted_tables)
+        if "conversation_id" in t.c and t is not Case.__table__ and t is not report_data.REPORTS_TABLE
+    ]
 
 
 def _case_tables() -> list[Table]:
@@ -133,6 +138,8 @@ def apply(
                 if when < cutoff and cid not in open_cases
             )
             files = uploads.stored_files(session, expired)  # named by the attachment rows about to go
+            for name, n in report_data.forget(session, expired, not dry_run).items():
+                add(name, n)
             for table in _conversation_tables():
                 for where in _in(table.c.conversation_id, expired):
                     add(table.name, _count_or_delete(session, table, where, not dry_run))

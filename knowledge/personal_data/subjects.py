@@ -27,7 +27,16 @@ from sqlalchemy.orm import Session
 
 from knowledge.casework.cases import REFERENCE_PREFIX
 from knowledge.channels import channel
-from knowledge.models import Base, Case, CaseContact, CaseMessage, CaseRefusal, Conversation, UnansweredQuestion
+from knowledge.models import (
+    Base,
+    Case,
+    CaseContact,
+    CaseMessage,
+    CaseRefusal,
+    Conversation,
+    Report,
+    UnansweredQuestion,
+)
 from knowledge.personal_data import tracker_events
 from knowledge.personal_data.privacy import pseudonym
 
@@ -208,6 +217,14 @@ def find_subject(session: Session, tracker: Optional[Connection], identifier: Id
     elif identifier.kind == "reference":
         conversations.update(
             session.execute(select(Case.conversation_id).where(Case.reference == identifier.value)).scalars()
+        )
+        # Reports (issue 13) take their references from the same sequence: one names who filed it.
+        conversations.update(
+            c
+            for c in session.execute(
+                select(Report.conversation_id).where(Report.reference == identifier.value)
+            ).scalars()
+            if c != "erased"
         )
     else:
         conversations.update(_conversations_mentioning(session, tracker, identifier))

@@ -40,7 +40,9 @@ CATEGORIES: tuple[Category, ...] = (
         ("A bag or two", "A car boot load", "A van load or more"),
     ),
     Category("graffiti", "graffiti", "offensive", "Is it offensive?", ("Yes", "No")),
-    Category("dog_fouling", "dog fouling", "where", "Where is it?", ("Pavement", "Park", "Play area", "Somewhere else")),
+    Category(
+        "dog_fouling", "dog fouling", "where", "Where is it?", ("Pavement", "Park", "Play area", "Somewhere else")
+    ),
     Category(
         "abandoned_vehicle",
         "an abandoned vehicle",

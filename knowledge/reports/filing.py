@@ -112,8 +112,11 @@ def file_report(session: Session, conversation_id: str, now: dt.datetime) -> Fil
             raise NoDraft("The report was discarded while it was being filed.")
         return Filed(_report(session, filed_id), new=False)
 
-    session.add(ReportResident(report_id=report.id, conversation_id=conversation_id, channel=draft.channel,
-                               how="filed", joined_at=now))
+    session.add(
+        ReportResident(
+            report_id=report.id, conversation_id=conversation_id, channel=draft.channel, how="filed", joined_at=now
+        )
+    )
     session.add(ReportUpdate(report_id=report.id, status="open", source="bot", at=now))
     for attachment_id in _photo_ids(session, conversation_id, draft.answers or {}):
         session.add(ReportPhoto(report_id=report.id, attachment_id=attachment_id))

@@ -22,7 +22,12 @@ class Open311Error(Exception):
 
 
 class Unavailable(Open311Error):
-    """The server couldn't be reached or couldn't answer now (network, timeout, 5xx, 429): retry later."""
+    """The server couldn't be reached or couldn't answer now (network, timeout, 5xx, 429): retry later.
+    `maybe_done` is False only when the request certainly did nothing (no connection, or 429 "too many")."""
+
+    def __init__(self, description: str, maybe_done: bool = True) -> None:
+        super().__init__(description)
+        self.maybe_done = maybe_done
 
 
 class Rejected(Open311Error):
@@ -174,7 +179,9 @@ class Open311Client:
         token = first.get("token")
         if request_id in (None, "") and token in (None, ""):
             raise Unavailable("the server's answer named no request id or token")
-        return Posted(None if request_id in (None, "") else str(request_id), None if token in (None, "") else str(token))
+        return Posted(
+            None if request_id in (None, "") else str(request_id), None if token in (None, "") else str(token)
+        )
 
     def get_requests(
         self,
@@ -240,12 +247,17 @@ class Open311Client:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, self.endpoint + path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise Unavailable(f"couldn't connect ({type(error).__name__})", maybe_done=False) from error
         except httpx.TimeoutException as error:
             raise Unavailable(f"no answer in time ({type(error).__name__})") from error
         except httpx.HTTPError as error:
             raise Unavailable(f"couldn't reach the server ({type(error).__name__})") from error
         status = response.status_code
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise Unavailable("the server answered 429 (too many requests)", maybe_done=False)
+        if status >= 500:
+            # A server error may come after the request was filed: the caller checks before repeating it.
             raise Unavailable(f"the server answered {status}")
         if status >= 400:
             raise Rejected(_error_description(response), status)
@@ -279,4 +291,4 @@ def _error_description(response: httpx.Response) -> str:
         if item.get("description"):
             return str(item["description"])[:300]
     text = response.text.strip()
-    return (text[:300] if text else f"the server answered {response.status_code}")
+    return text[:300] if text else f"the server answered {response.status_code}"

@@ -9,15 +9,27 @@ only writer of `reports.status`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from knowledge.models import Report, ReportNotification, ReportResident, ReportUpdate
+from knowledge.models import Report, ReportNotification, ReportResident, ReportUpdate, SyncCursor
+from knowledge.reports.open311 import Open311Client, Open311Error, Rejected
 from knowledge.reports.quiet_hours import next_allowed
-from knowledge.reports.statuses import STATUSES
+from knowledge.reports.statuses import OPEN_STATUSES, STATUSES, from_open311, is_open
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+CURSOR = "open311-updates"
+# With no cursor yet (first poll), changes this far back are read.
+FIRST_LOOK_BACK = dt.timedelta(days=1)
+ID_BATCH = 50
 
 SOURCES = ("staff", "open311", "bot")
 
@@ -107,3 +119,113 @@ def history(session: Session, report_id: int) -> list[ReportUpdate]:
             select(ReportUpdate).where(ReportUpdate.report_id == report_id).order_by(ReportUpdate.at, ReportUpdate.id)
         ).scalars()
     )
+
+
+def _mapped(ours: str, theirs: str) -> Optional[str]:
+    """Our new status for the server's `theirs`, or None to keep `ours`. A plain server only says open or
+    closed: "open" doesn't undo our finer open status, nor "closed" a finished one."""
+    status = from_open311(theirs)
+    if status is None or status == ours:
+        return None
+    if status == "open" and is_open(ours):
+        return None
+    if status == "closed" and not is_open(ours):
+        return None
+    return status
+
+
+def poll(session_factory: SessionFactory, client: Open311Client, now: dt.datetime) -> int:
+    """Read the back office's status changes and apply each once. Returns how many changed a report.
+
+    First mySociety's servicerequestupdates since the stored cursor (the newest change time seen, in the
+    server's own clock, kept in `sync_cursors` in the same transaction as the changes). A server without the
+    extension answers 404: then each sent, still open report is fetched by id (GET requests). Network trouble
+    raises nothing: the next poll tries again from the same cursor."""
+    with session_factory() as session:
+        cursor = session.get(SyncCursor, CURSOR)
+        start = _cursor_time(cursor) or now - FIRST_LOOK_BACK
+    try:
+        found = client.updates(start, now)
+    except Rejected as error:
+        if error.status_code != 404:
+            log.warning("Open311 refused the updates request: %s", error)
+            return 0
+        return _poll_by_id(session_factory, client, now)
+    except Open311Error as error:
+        log.info("Open311 updates not read this time: %s", error)
+        return 0
+    applied = 0
+    with session_factory() as session:
+        newest = start
+        for change in found:
+            report_id = session.execute(
+                select(Report.id).where(Report.open311_id == change.service_request_id)
+            ).scalar_one_or_none()
+            if change.updated is not None and change.updated > newest:
+                newest = change.updated
+            if report_id is None:
+                continue
+            ours = session.execute(select(Report.status).where(Report.id == report_id)).scalar_one()
+            status = _mapped(ours, change.status)
+            if status is None:
+                continue
+            row = change_status(
+                session,
+                report_id,
+                status,
+                now,
+                note=change.description or None,
+                source="open311",
+                open311_update_id=change.update_id,
+            )
+            applied += row is not None
+        _store_cursor(session, newest, now)
+    return applied
+
+
+def _poll_by_id(session_factory: SessionFactory, client: Open311Client, now: dt.datetime) -> int:
+    with session_factory() as session:
+        pairs = session.execute(
+            select(Report.id, Report.open311_id).where(
+                Report.send_state == "sent", Report.open311_id.is_not(None), Report.status.in_(sorted(OPEN_STATUSES))
+            )
+        ).all()
+    by_open311 = {str(o): rid for rid, o in pairs if o and not str(o).startswith("token:")}
+    ids = sorted(by_open311)
+    applied = 0
+    for i in range(0, len(ids), ID_BATCH):
+        try:
+            requests = client.get_requests(ids[i : i + ID_BATCH])
+        except Open311Error as error:
+            log.info("Open311 requests not read this time: %s", error)
+            break
+        with session_factory() as session:
+            for request in requests:
+                report_id = by_open311.get(request.service_request_id)
+                if report_id is None:
+                    continue
+                ours = session.execute(select(Report.status).where(Report.id == report_id)).scalar_one()
+                status = _mapped(ours, request.status)
+                if status is not None:
+                    row = change_status(
+                        session, report_id, status, now, note=request.status_notes or None, source="open311"
+                    )
+                    applied += row is not None
+    return applied
+
+
+def _cursor_time(cursor: Optional[SyncCursor]) -> Optional[dt.datetime]:
+    if cursor is None or not cursor.value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(cursor.value)
+    except ValueError:
+        return None
+
+
+def _store_cursor(session: Session, value: dt.datetime, now: dt.datetime) -> None:
+    cursor = session.get(SyncCursor, CURSOR)
+    if cursor is None:
+        session.add(SyncCursor(name=CURSOR, value=value.isoformat(), updated_at=now))
+    else:
+        cursor.value, cursor.updated_at = value.isoformat(), now
