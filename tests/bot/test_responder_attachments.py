@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from bot.channels import meta_events
 from bot.channels.events import AttachmentRef, Incoming
-from bot.channels.rest import EMPTY_REPLY
 from bot.channels.responder import Responder
+from bot.channels.rest import EMPTY_REPLY
 from bot.channels.webchat import WebChatInput
 from knowledge.db import session_scope
 from knowledge.delivery.conversations import utcnow
