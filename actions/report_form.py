@@ -230,7 +230,7 @@ class ValidateReportForm(FormValidationAction):
                 send(dispatcher, replies.which_place([p.address for p in where.choices]))
                 return {ASKED: True}
             if where is None:
-                dispatcher.utter_message(text="Sorry, I couldn't read that location. Please send it again.")
+                dispatcher.utter_message(text=replies.pin_not_read())
             else:
                 dispatcher.utter_message(text=place_problem(session, where))
             return {}

@@ -104,7 +104,8 @@ class ActionStartReport(Action):
         intent = intent_of(tracker)
         category = for_intent(intent)
         if is_public(tracker):
-            if category is None:
+            if category is None:  # "carry on with my report" in public: the report is taken privately
+                dispatcher.utter_message(text=replies.public_invite())
                 return []
             events = ActionAnswerService().run(dispatcher, tracker, domain)
             dispatcher.utter_message(text=replies.public_invite())

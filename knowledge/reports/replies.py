@@ -91,6 +91,11 @@ def which_place(addresses: Sequence[str]) -> Reply:
     )
 
 
+def pin_not_read() -> str:
+    """A shared location whose coordinates weren't kept (the platform sent none)."""
+    return "Sorry, I couldn't read that location. Send it again, or send the postcode or street instead."
+
+
 def photo_noted() -> str:
     """A photo arrived before the resident was asked for one."""
     return "Thanks for the photo, I've added it to your report."
@@ -260,7 +265,7 @@ def photo_what_to_report() -> Reply:
 def public_invite() -> str:
     """Added to the signposting answer in a public comment or mention: the report itself is taken privately,
     so no one's address is posted in public."""
-    return "Or send us a private message and I can report it for you there."
+    return "Or send us a private message and I can take the report there."
 
 
 # --- "What's happening with NC-…" ----------------------------------------------------------------------

@@ -439,3 +439,33 @@ def test_progress_without_a_reference_uses_the_conversations_report(kb_url: str)
     reference = file_pothole_elsewhere(kb_url)
     assert reference in _progress("messenger:neighbour", "any news on my pothole?")
     assert "NC-2026-000123" in _progress("messenger:nobody", "any news on my pothole?")  # how one looks
+
+
+def test_a_reference_on_its_own_is_answered_as_a_progress_question(kb_url: str) -> None:
+    from actions.fallback import ActionKnowledgeFallback
+    from tests.actions.helpers import run, tracker
+
+    reference = file_pothole_elsewhere(kb_url)
+    [answer] = run(ActionKnowledgeFallback(), tracker(f"{reference}??", "nlu_fallback", sender="messenger:neighbour"))
+    assert reference in answer["text"] and "Swallow Street" in answer["text"]
+
+
+# --- What Rasa does with the domain (the form itself runs in tests/e2e/test_reports.py) -------------------
+
+
+def test_danger_and_a_request_for_a_person_are_never_taken_as_a_form_answer() -> None:
+    """Each form slot leaves crisis and human_handoff out, so the form rejects them and the rules answer."""
+    rules = yaml.safe_load((PROJECT_ROOT / "data" / "rules" / "reports.yml").read_text())["rules"]
+    for slot in report_form.SLOTS:
+        [mapping] = DOMAIN["slots"][slot]["mappings"]
+        assert set(NOT_FOR_FORM) <= set(mapping["not_intent"]), slot
+        assert mapping["conditions"] == [{"active_loop": report_form.FORM, "requested_slot": slot}]
+    beats_form = {
+        r["steps"][0]["intent"]: [s.get("action") for s in r["steps"][1:]]
+        for r in rules
+        if r.get("condition") == [{"active_loop": report_form.FORM}] and "intent" in r["steps"][0]
+    }
+    assert beats_form == {
+        "crisis": ["action_crisis", "action_deactivate_loop", None],
+        "human_handoff": ["action_human_handoff", "action_deactivate_loop", None],
+    }
