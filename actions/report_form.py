@@ -35,6 +35,7 @@ from knowledge.places.replies import where_problem
 from knowledge.places.where import Outcome, Place, Where, from_pin, resolve
 from knowledge.reports import conversation, drafts, nearby, replies
 from knowledge.reports.categories import BY_KEY, Category
+from knowledge.reports.conversation import for_intent
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,11 @@ FORM = "report_form"
 # The form's slots, one per step of knowledge/reports/conversation.py (plus "resume").
 SLOTS = tuple(f"report_{step}" for step in ("resume", *conversation.STEPS))
 CATEGORY = "report_category"
-CANCELLED = "report_cancelled"  # "stopped" (the draft is kept) or "discarded" (cancelled at the summary)
+# "stopped" (the draft is kept), "discarded" (cancelled at the summary) or "switch" (another kind of problem
+# was raised mid-report: that report starts instead).
+CANCELLED = "report_cancelled"
+# How sure the model must be that an unusable answer is about another kind of problem before switching to it.
+SWITCH_AT = 0.5
 RESUME_OFFERED = "report_resume_offered"  # ask "shall we carry on?" first
 LINK_GIVEN = "report_link_given"  # the online alternative went with the first question
 ASKED = "report_asked"  # a validator already asked the question again (with choices): don't repeat it
@@ -141,6 +146,13 @@ def read_place(session: Session, tracker: Tracker, text: str, now: dt.datetime) 
 Validated = dict[str, Any]
 
 
+def switching(tracker: Tracker, category: Category) -> bool:
+    """The latest message, which didn't answer the question, is surely about another kind of problem."""
+    other = for_intent(intent_of(tracker))
+    confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+    return other is not None and other.key != category.key and confidence >= SWITCH_AT
+
+
 class ValidateReportForm(FormValidationAction):
     """Reads each answer into the draft and decides what to ask next (see the module docstring)."""
 
@@ -206,6 +218,17 @@ class ValidateReportForm(FormValidationAction):
         ids = conversation.new_photos(session, tracker.sender_id, since, answers.get("photo_ids") or [])
         return {**answers, "photo_ids": ids, "photo": "sent"} if ids else answers
 
+    def _unclear(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, category: Category, reason: str, **extra: Any
+    ) -> Validated:
+        """An answer that can't be used. If the model is sure it is about another kind of problem ("my bin
+        wasn't collected" while asked where the pothole is), the form ends and that report starts instead
+        (`switch`); otherwise the reason is said and the question asked again."""
+        if switching(tracker, category):
+            return {CANCELLED: "switch"}
+        dispatcher.utter_message(text=reason)
+        return dict(extra)
+
     def validate_report_where(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Validated:
@@ -226,14 +249,19 @@ class ValidateReportForm(FormValidationAction):
                     now,
                 )
                 return {}
-            if where is not None and where.outcome is Outcome.SEVERAL and where.choices:
+            if (
+                where is not None
+                and where.outcome is Outcome.SEVERAL
+                and where.choices
+                and not switching(tracker, category)
+            ):
                 send(dispatcher, replies.which_place([p.address for p in where.choices]))
                 return {ASKED: True}
             if where is None:
-                dispatcher.utter_message(text=replies.pin_not_read())
-            else:
-                dispatcher.utter_message(text=place_problem(session, where))
-            return {}
+                return self._unclear(dispatcher, tracker, category, replies.pin_not_read())
+            return self._unclear(
+                dispatcher, tracker, category, f"{place_problem(session, where)} {replies.how_to_stop()}"
+            )
 
         return self._step("report_where", dispatcher, tracker, work)
 
@@ -245,8 +273,7 @@ class ValidateReportForm(FormValidationAction):
         ) -> Validated:
             answer = conversation.yes_no(str(value or ""), intent_of(tracker))
             if answer is None:
-                dispatcher.utter_message(text=replies.yes_or_no())
-                return {}
+                return self._unclear(dispatcher, tracker, category, replies.yes_or_no())
             if answer:
                 answers["joined"] = answers.get("offered")
             else:
@@ -269,8 +296,7 @@ class ValidateReportForm(FormValidationAction):
                 return {}
             option = conversation.match_option(category, str(value or ""), intent_of(tracker))
             if option is None:
-                dispatcher.utter_message(text=replies.detail_not_understood(category))
-                return {}
+                return self._unclear(dispatcher, tracker, category, replies.detail_not_understood(category))
             self._save(session, tracker, draft, {**answers, "detail": option}, now)
             return {}
 
@@ -290,8 +316,7 @@ class ValidateReportForm(FormValidationAction):
             elif conversation.is_skip(str(value or ""), intent_of(tracker)):
                 self._save(session, tracker, draft, {**answers, "photo": "skip"}, now)
                 return {}
-            dispatcher.utter_message(text=replies.photo_not_understood())
-            return {ASKED: True}
+            return self._unclear(dispatcher, tracker, category, replies.photo_not_understood(), **{ASKED: True})
 
         return self._step("report_photo", dispatcher, tracker, work)
 
@@ -306,8 +331,7 @@ class ValidateReportForm(FormValidationAction):
                 return {}
             answer = conversation.yes_no(str(value or ""), intent_of(tracker))
             if answer is None:
-                dispatcher.utter_message(text=replies.confirm_not_understood())
-                return {}
+                return self._unclear(dispatcher, tracker, category, replies.confirm_not_understood())
             return {"report_confirm": "yes" if answer else "no"}
 
         return self._step("report_confirm", dispatcher, tracker, work)
@@ -329,8 +353,7 @@ class ValidateReportForm(FormValidationAction):
         ) -> Validated:
             step = conversation.change_asked(text)
             if step is None:
-                dispatcher.utter_message(text=replies.change_not_understood())
-                return {}
+                return self._unclear(dispatcher, tracker, category, replies.change_not_understood())
             self._save(session, tracker, draft, conversation.forget(answers, step), now)
             return {"report_confirm": None}
 
@@ -344,8 +367,7 @@ class ValidateReportForm(FormValidationAction):
         ) -> Validated:
             answer = conversation.yes_no(str(value or ""), intent_of(tracker))
             if answer is None:
-                dispatcher.utter_message(text=replies.yes_or_no())
-                return {}
+                return self._unclear(dispatcher, tracker, category, replies.yes_or_no())
             if answer:
                 dispatcher.utter_message(text=replies.carrying_on(category))
             else:  # start again: the half-done report is dropped

@@ -161,6 +161,8 @@ class ActionReportSubmit(Action):
         if cancelled == "stopped":
             send(dispatcher, replies.stopped())
             return events
+        if cancelled == "switch":  # another kind of problem mid-report: that one starts now
+            return [*events, FollowupAction(ActionStartReport().name())]
         now = report_form.utcnow()
         phone: Optional[str] = None
         try:

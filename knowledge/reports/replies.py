@@ -91,6 +91,11 @@ def which_place(addresses: Sequence[str]) -> Reply:
     )
 
 
+def how_to_stop() -> str:
+    """Added when an answer couldn't be used, so nobody is stuck in a report they no longer want."""
+    return 'Or say "stop" to leave the report for now.'
+
+
 def pin_not_read() -> str:
     """A shared location whose coordinates weren't kept (the platform sent none)."""
     return "Sorry, I couldn't read that location. Send it again, or send the postcode or street instead."

@@ -117,7 +117,9 @@ class Resident:
         requested = next((e["value"] for e in reversed(events) if e.get("name") == "requested_slot"), None)
         if requested is None:
             self.active = False
-            self._apply(self._run(ActionReportSubmit(), self._tracker(text, intent, []), out))
+            follow = self._apply(self._run(ActionReportSubmit(), self._tracker(text, intent, []), out))
+            if follow == "action_start_report":  # another kind of problem: that report starts
+                self._start(text, intent, out)
             return
         self.active = True
         step = requested.removeprefix("report_")
@@ -133,11 +135,14 @@ class Resident:
             self.slots[requested] = text
             self._form_turn(text, intent, out, [{"event": "slot", "name": requested, "value": text}])
             return out
+        self._start(text, intent, out)
+        return out
+
+    def _start(self, text: str, intent: str, out: list[dict]) -> None:
         follow = self._apply(self._run(ActionStartReport(), self._tracker(text, intent, []), out))
         if follow == report_form.FORM:  # the form starts: Rasa validates (nothing yet) and asks the first question
             self.slots["requested_slot"] = None
             self._form_turn(text, intent, out, [])
-        return out
 
     def text(self, messages: list[dict]) -> str:
         return "\n".join(m.get("text") or "" for m in messages)
@@ -403,6 +408,17 @@ def test_a_stale_draft_is_not_offered(kb_url: str, clock: list[dt.datetime]) -> 
 def test_nothing_to_carry_on_with(kb_url: str) -> None:
     answer = Resident().say("carry on with my report", "report_resume")
     assert "don't have a report in progress" in texts(answer) and "Pothole" in buttons(answer)
+
+
+def test_another_kind_of_problem_mid_report_starts_that_report(kb_url: str) -> None:
+    r = Resident()
+    r.say("pothole on my road", "svc_roads_pothole")
+    switched = r.say("my bin was not collected", "svc_bins_missed")
+    assert len(switched) == 1 and "report-missed-collection" in texts(switched)  # one message: the new question
+    assert "Where is the missed bin?" in texts(switched)
+    assert "Where is the pothole?" in texts(r.say("pothole on my road", "svc_roads_pothole"))
+    # An address the model mistakes for another problem is still an address.
+    assert "dangerous" in texts(r.say("14 swallow street", "svc_roads_street_light")).lower()
 
 
 # --- Public comments -------------------------------------------------------------------------------------
