@@ -32,6 +32,12 @@ DETAIL_LABELS = {
     "when": "When",
 }
 
+# "Where is the missed bin?" reads oddly: these categories ask in their own words.
+WHERE_QUESTIONS = {
+    "missed_bin": "What's the address of the missed bin?",
+    "noise": "Where is the noise coming from?",
+}
+
 YES_NO = [{"title": "Yes", "payload": "Yes"}, {"title": "No", "payload": "No"}]
 RESUME_PAYLOAD = "/report_resume"
 
@@ -75,12 +81,9 @@ def _with_link(text: str, url: Optional[str]) -> str:
 
 def ask_where(category: Category, url: Optional[str] = None) -> Reply:
     """Where is it? (first question: with the online link)."""
-    return Reply(
-        text=_with_link(
-            f"Where is {the(category)}? Send the postcode, or the street and house number, or share your location.",
-            url,
-        )
-    )
+    question = WHERE_QUESTIONS.get(category.key) or f"Where is {the(category)}?"
+    how = "Send the postcode, or the street and house number, or share your location."
+    return Reply(text=_with_link(f"{question} {how}", url))
 
 
 def which_place(addresses: Sequence[str]) -> Reply:

@@ -415,7 +415,7 @@ def test_another_kind_of_problem_mid_report_starts_that_report(kb_url: str) -> N
     r.say("pothole on my road", "svc_roads_pothole")
     switched = r.say("my bin was not collected", "svc_bins_missed")
     assert len(switched) == 1 and "report-missed-collection" in texts(switched)  # one message: the new question
-    assert "Where is the missed bin?" in texts(switched)
+    assert "What's the address of the missed bin?" in texts(switched)
     assert "Where is the pothole?" in texts(r.say("pothole on my road", "svc_roads_pothole"))
     # An address the model mistakes for another problem is still an address.
     assert "dangerous" in texts(r.say("14 swallow street", "svc_roads_street_light")).lower()
