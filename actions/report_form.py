@@ -38,6 +38,8 @@ from knowledge.reports.categories import BY_KEY, Category
 from knowledge.reports.conversation import for_intent
 
 log = logging.getLogger(__name__)
+# Failures are logged by conversation pseudonym and the exception's type only: a database error quotes its
+# parameters, and those include what the resident typed.
 
 FORM = "report_form"
 # The form's slots, one per step of knowledge/reports/conversation.py (plus "resume").
@@ -170,8 +172,12 @@ class ValidateReportForm(FormValidationAction):
                 if draft is None or draft.category not in BY_KEY:
                     return []
                 steps = conversation.missing(BY_KEY[draft.category], dict(draft.answers or {}), self._confirm(tracker))
-        except Exception:  # noqa: BLE001 - the form ends; the submit action says sorry
-            log.exception("report form: could not read the draft for conversation %s", pseudonym(tracker.sender_id))
+        except Exception as exc:  # noqa: BLE001 - the form ends; the submit action says sorry
+            log.error(
+                "report form: could not read the draft for conversation %s (%s)",
+                pseudonym(tracker.sender_id),
+                type(exc).__name__,
+            )
             return []
         slots = [f"report_{s}" for s in steps]
         if tracker.get_slot(RESUME_OFFERED):  # until answered (its validator clears the offer)
@@ -203,8 +209,10 @@ class ValidateReportForm(FormValidationAction):
                 if draft is None or draft.category not in BY_KEY:  # expired or filed meanwhile
                     return {slot: None, CANCELLED: "stopped"}
                 result = work(session, draft, BY_KEY[draft.category], dict(draft.answers or {}), now)
-        except Exception:  # noqa: BLE001 - the resident is asked again rather than left hanging
-            log.exception("report form: %s failed in conversation %s", slot, pseudonym(tracker.sender_id))
+        except Exception as exc:  # noqa: BLE001 - the resident is asked again rather than left hanging
+            log.error(
+                "report form: %s failed in conversation %s (%s)", slot, pseudonym(tracker.sender_id), type(exc).__name__
+            )
             dispatcher.utter_message(text=UNAVAILABLE)
             return {slot: None}
         return {slot: None, **result}
@@ -344,8 +352,12 @@ class ValidateReportForm(FormValidationAction):
             try:
                 with session_scope() as session:
                     drafts.discard(session, tracker.sender_id)
-            except Exception:  # noqa: BLE001 - nothing is filed without a "yes" anyway
-                log.exception("report form: discard failed in conversation %s", pseudonym(tracker.sender_id))
+            except Exception as exc:  # noqa: BLE001 - nothing is filed without a "yes" anyway
+                log.error(
+                    "report form: discard failed in conversation %s (%s)",
+                    pseudonym(tracker.sender_id),
+                    type(exc).__name__,
+                )
             return {"report_change": None, CANCELLED: "discarded"}
 
         def work(
@@ -405,8 +417,13 @@ class _AskReportSlot(Action):
                     return events
                 url = service_url(session, category) if first else None
                 reply = self.reply(session, tracker, category, dict(draft.answers or {}), url)
-        except Exception:  # noqa: BLE001
-            log.exception("report form: asking %s failed in conversation %s", self.step, pseudonym(tracker.sender_id))
+        except Exception as exc:  # noqa: BLE001
+            log.error(
+                "report form: asking %s failed in conversation %s (%s)",
+                self.step,
+                pseudonym(tracker.sender_id),
+                type(exc).__name__,
+            )
             dispatcher.utter_message(text=UNAVAILABLE)
             return events
         if reply is not None:

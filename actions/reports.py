@@ -130,8 +130,10 @@ class ActionStartReport(Action):
                     drafts.save(session, tracker.sender_id, channel_of(tracker), category.key, answers, now)
                 if category is not None:
                     key = category.key
-        except Exception:  # noqa: BLE001 - the signposting answer is still a way to report it
-            log.exception("could not start a report in conversation %s", pseudonym(tracker.sender_id))
+        except Exception as exc:  # noqa: BLE001 - the signposting answer is still a way to report it
+            log.error(
+                "could not start a report in conversation %s (%s)", pseudonym(tracker.sender_id), type(exc).__name__
+            )
             if category is not None:
                 return ActionAnswerService().run(dispatcher, tracker, domain)
             dispatcher.utter_message(text=UNAVAILABLE)
@@ -188,8 +190,10 @@ class ActionReportSubmit(Action):
         except filing.FilingError:
             log.warning("report draft incomplete in conversation %s", pseudonym(tracker.sender_id))
             send(dispatcher, replies.stopped())
-        except Exception:  # noqa: BLE001 - the draft is kept; the resident can say yes again
-            log.exception("filing a report failed in conversation %s", pseudonym(tracker.sender_id))
+        except Exception as exc:  # noqa: BLE001 - the draft is kept; the resident can say yes again
+            log.error(
+                "filing a report failed in conversation %s (%s)", pseudonym(tracker.sender_id), type(exc).__name__
+            )
             dispatcher.utter_message(text=replies.not_filed(phone))
         return events
 
@@ -217,8 +221,10 @@ class ActionReportProgress(Action):
                     reply = (
                         replies.progress(report, now) if report else replies.unknown_reference(council_phone(session))
                     )
-        except Exception:  # noqa: BLE001
-            log.exception("report progress failed in conversation %s", pseudonym(tracker.sender_id))
+        except Exception as exc:  # noqa: BLE001
+            log.error(
+                "report progress failed in conversation %s (%s)", pseudonym(tracker.sender_id), type(exc).__name__
+            )
             dispatcher.utter_message(text=UNAVAILABLE)
             return []
         send(dispatcher, reply)
