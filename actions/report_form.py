@@ -316,12 +316,13 @@ class ValidateReportForm(FormValidationAction):
         def work(
             session: Session, draft: Any, category: Category, answers: dict[str, Any], now: dt.datetime
         ) -> Validated:
-            if intent_of(tracker) == "shared_photo":
-                with_photos = self._photos(session, tracker, draft, answers)
-                if with_photos.get("photo") == "sent":
-                    self._save(session, tracker, draft, with_photos, now)
-                    return {}
-            elif conversation.is_skip(str(value or ""), intent_of(tracker)):
+            # A photo sent on its own (`/shared_photo`), or uploaded in the web chat before "done": either way
+            # it is in `attachments` now.
+            with_photos = self._photos(session, tracker, draft, answers)
+            if set(with_photos.get("photo_ids") or []) - set(answers.get("photo_ids") or []):
+                self._save(session, tracker, draft, with_photos, now)
+                return {}
+            if intent_of(tracker) != "shared_photo" and conversation.is_skip(str(value or ""), intent_of(tracker)):
                 self._save(session, tracker, draft, {**answers, "photo": "skip"}, now)
                 return {}
             return self._unclear(dispatcher, tracker, category, replies.photo_not_understood(), **{ASKED: True})

@@ -287,6 +287,14 @@ def test_a_photo_and_skip_and_the_photo_reaches_the_report(kb_url: str) -> None:
         assert session.execute(select(func.count()).select_from(ReportPhoto)).scalar_one() == 1
 
 
+def test_a_photo_uploaded_in_the_web_chat_counts_when_the_resident_says_done(kb_url: str) -> None:
+    r = Resident(sender="web:page-1", channel="webchat")
+    r.say("graffiti on swallow street", "svc_env_graffiti")
+    r.say("No")
+    share(kb_url, r.sender, "image", media_id="upload-1")  # the page's photo upload, stored by the server
+    assert "Photo: 1 added" in texts(r.say("done"))
+
+
 # --- No duplicates --------------------------------------------------------------------------------------
 
 
