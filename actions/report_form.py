@@ -91,10 +91,11 @@ def place_problem(session: Session, where: Where) -> str:
     return where_problem(where, council.phone, council.name or "the council")
 
 
-def service_url(session: Session, category: Category) -> Optional[str]:
-    """The service's self-serve page: the alternative offered with the first question."""
+def service_intro(session: Session, category: Category) -> tuple[Optional[str], Optional[str]]:
+    """The service's summary and self-serve page, from the knowledge base (an editor's change shows on the
+    next report): the first question of a report carries both."""
     svc = kb_answers.service(session, conversation.service_key(category))
-    return svc.url if svc is not None else None
+    return (svc.summary, svc.url) if svc is not None else (None, None)
 
 
 def place_answers(place: Place) -> dict[str, Any]:
@@ -393,7 +394,8 @@ class ValidateReportForm(FormValidationAction):
 
 class _AskReportSlot(Action):
     """Asks one of the form's questions, worded from the draft. The first question of a report carries the
-    online alternative; a question a validator already asked again (with choices) isn't repeated."""
+    service's summary and the online alternative (so what editors write still reaches residents); a question
+    a validator already asked again (with choices) isn't repeated."""
 
     step = ""
 
@@ -416,8 +418,10 @@ class _AskReportSlot(Action):
                 category = BY_KEY.get(draft.category) if draft is not None else None
                 if draft is None or category is None:
                     return events
-                url = service_url(session, category) if first else None
+                summary, url = service_intro(session, category) if first else (None, None)
                 reply = self.reply(session, tracker, category, dict(draft.answers or {}), url)
+                if reply is not None and summary:
+                    reply = Reply(text=f"{summary}\n{reply.text}", buttons=reply.buttons)
         except Exception as exc:  # noqa: BLE001
             log.error(
                 "report form: asking %s failed in conversation %s (%s)",

@@ -198,6 +198,7 @@ def test_a_pothole_is_reported_step_by_step_and_filed_on_yes(kb_url: str) -> Non
     first = r.say("there's a pothole on my road", "svc_roads_pothole")
     assert "Where is the pothole?" in texts(first)
     assert POTHOLE_PAGE in texts(first) and "Or report it online" in texts(first)  # the self-serve alternative
+    assert "Dangerous potholes are made safe within 24 hours." in texts(first)  # the editors' words, live
     detail = r.say("14 swallow street")
     assert "dangerous" in texts(detail).lower() and buttons(detail) == ["Yes", "No"]
     assert "Or report it online" not in texts(detail)  # said once is enough
