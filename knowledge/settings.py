@@ -222,6 +222,20 @@ class Settings:
         "LINK_CHECK_TIMEOUT_SECONDS", 10.0, "wait for one link's answer", minimum=0.001
     )
 
+    # --- Places (issue 13) ---------------------------------------------------------------------------------------
+    gazetteer_path: Path = _setting(
+        "GAZETTEER_PATH",
+        CONTENT_DIR / "places" / "gazetteer.csv",
+        "the council's streets and postcodes (CSV: ward, house numbers, map point, bin day, gritting route)",
+    )
+    place_pin_max_metres: float = _setting(
+        "PLACE_PIN_MAX_METRES",
+        400.0,
+        "a shared location pin further than this from every street in the gazetteer is refused (a pin in the sea)",
+        minimum=1,
+    )
+    # --- (end of the Places block) ------------------------------------------------------------------------------
+
     # --- Residents' data (days; 0 keeps that kind for ever) ----------------------------------------------------
     retention_transcript_days: int = _setting(
         "RETENTION_TRANSCRIPT_DAYS",
@@ -340,20 +354,6 @@ class Settings:
         "OPEN311_POLL_SECONDS", 300.0, "how often status changes are fetched from the Open311 server", minimum=10
     )
     # --- (end of the Reports block) ------------------------------------------------------------------------------
-
-    # --- Places (issue 13) ---------------------------------------------------------------------------------------
-    gazetteer_path: Path = _setting(
-        "GAZETTEER_PATH",
-        CONTENT_DIR / "places" / "gazetteer.csv",
-        "the council's streets and postcodes (CSV: ward, house numbers, map point, bin day, gritting route)",
-    )
-    place_pin_max_metres: float = _setting(
-        "PLACE_PIN_MAX_METRES",
-        400.0,
-        "a shared location pin further than this from every street in the gazetteer is refused (a pin in the sea)",
-        minimum=1,
-    )
-    # --- (end of the Places block) ------------------------------------------------------------------------------
 
     def __post_init__(self) -> None:
         # The embedded defaults live under var_dir, which is itself a setting.

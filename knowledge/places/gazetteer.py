@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -86,23 +86,23 @@ class Row:
         return self.first_number <= number <= self.last_number
 
 
-@dataclass(frozen=True)
 class Gazetteer:
-    """All rows of one gazetteer file, in file order, with look-ups by postcode and street."""
+    """All rows of one gazetteer file, in file order (`rows`), with look-ups by postcode and street. Built
+    once per file and shared: nothing changes it after loading."""
 
-    rows: tuple[Row, ...]
-    path: Optional[Path] = None
-    _by_postcode: dict[str, tuple[Row, ...]] = field(default_factory=dict, repr=False, compare=False)
-    _by_street: dict[str, tuple[Row, ...]] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, rows: Iterable[Row], path: Optional[Path] = None) -> None:
+        self.rows: tuple[Row, ...] = tuple(rows)
+        self.path = path
         by_postcode: dict[str, list[Row]] = {}
         by_street: dict[str, list[Row]] = {}
         for row in self.rows:
             by_postcode.setdefault(row.postcode, []).append(row)
             by_street.setdefault(row.street.lower(), []).append(row)
-        self._by_postcode.update({k: tuple(v) for k, v in by_postcode.items()})
-        self._by_street.update({k: tuple(v) for k, v in by_street.items()})
+        self._by_postcode = {k: tuple(v) for k, v in by_postcode.items()}
+        self._by_street = {k: tuple(sorted(v, key=lambda r: r.first_number)) for k, v in by_street.items()}
+
+    def __repr__(self) -> str:
+        return f"Gazetteer({len(self.rows)} rows from {self.path or 'text'})"
 
     def by_postcode(self, postcode: str) -> tuple[Row, ...]:
         """Rows with this postcode (any spelling: "ns13na" finds "NS1 3NA"); none if unknown."""
@@ -110,7 +110,7 @@ class Gazetteer:
 
     def by_street(self, street: str) -> tuple[Row, ...]:
         """Rows of the street with exactly this name (any case), lowest house numbers first."""
-        return tuple(sorted(self._by_street.get(street.strip().lower(), ()), key=lambda r: r.first_number))
+        return self._by_street.get(street.strip().lower(), ())
 
     def streets(self) -> list[str]:
         """Every street name once, in file order."""
@@ -193,14 +193,13 @@ def parse(lines: Iterable[str], where: str = "gazetteer") -> Gazetteer:
         rows.append(_parse_row(values, reader.line_num, where))
     if not rows:
         raise GazetteerError(f"{where}: no streets")
-    return Gazetteer(rows=tuple(rows))
+    return Gazetteer(rows)
 
 
 @lru_cache(maxsize=8)
 def _load(path: Path, mtime_ns: int) -> Gazetteer:
     with path.open(newline="", encoding="utf-8-sig") as f:
-        parsed = parse(f, where=str(path))
-    return Gazetteer(rows=parsed.rows, path=path)
+        return Gazetteer(parse(f, where=str(path)).rows, path)
 
 
 def load(path: Path) -> Gazetteer:

@@ -25,6 +25,14 @@ _OUTWARD_ALONE = re.compile(
 )
 _DIGITS = re.compile(r"(?<![A-Za-z0-9])[0-9]{5,}(?![A-Za-z0-9])")
 _SQUASHED = re.compile(r"^[A-Za-z0-9]{2,8}$")
+# What follows the word "postcode": "Postcode: NS", "my postcode is ns1 3n".
+_AFTER_THE_WORD = re.compile(r"\bpost ?code\b(?:\s+is)?\s*[:\-]?\s*([A-Za-z0-9]{1,4}(?: [A-Za-z0-9]{1,3})?)\s*$", re.I)
+
+
+def _letters(district: str) -> str:
+    m = re.match(r"[A-Za-z]+", district)
+    return m.group(0).upper() if m else ""
+
 
 # Characters residents and phone keyboards mix up: a letter in a digit's place or the other way round.
 _LOOKALIKES = {
@@ -94,6 +102,11 @@ def attempt(text: str, districts: Iterable[str] = ()) -> Optional[str]:
     "AB12"); a message of letters and digits run together that isn't a postcode ("NS13NAA"). A road such as
     "the A52" inside a sentence is not caught: only the council's own districts are, there."""
     text = text or ""
+    named = _AFTER_THE_WORD.search(text)  # "Postcode: NS", "my postcode is ns1"
+    if named and normalise(named.group(1)) is None:
+        fragment = named.group(1).strip()
+        if re.search(r"[0-9]", fragment) or fragment.upper() in {_letters(d) for d in districts}:
+            return fragment
     digits = _DIGITS.search(text)
     if digits:
         return digits.group(0)

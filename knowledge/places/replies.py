@@ -26,8 +26,12 @@ ROUTE_WORDS = {
 }
 
 
-def ask_place(url: Optional[str] = None) -> str:
-    """The question the place form asks; with `url`, where to look it up instead."""
+def ask_place(url: Optional[str] = None, public: bool = False) -> str:
+    """The question the place form asks; with `url`, where to look it up instead. In a public comment the
+    bot never asks for an address where everyone can read it: a private message instead."""
+    if public:
+        look = f"You can look it up here: {url}\n" if url else ""
+        return f"{look}Or send us your postcode in a private message and I'll tell you."
     question = "What's your postcode, or street and house number?"
     return f"{question}\nOr look it up yourself: {url}" if url else question
 
@@ -98,22 +102,33 @@ def bin_day_answer(
     recycling: dt.date,
     today: dt.date,
     url: Optional[str] = None,
-    moved: bool = False,
+    general_moved: bool = False,
+    recycling_moved: bool = False,
     needs_number: bool = False,
+    public: bool = False,
 ) -> str:
-    """The next collections for a place: "Your next general waste collection at 14 Swallow Street, NS1 3NA
-    is today. Recycling and garden waste: Wednesday 9 December." `moved`: a date was moved by a bank
-    holiday. `needs_number`: the street was found without a number and its parts differ, so the answer is
-    for one part of it."""
-    where = place.address if place.house_number or not needs_number else f"{place.street} ({place.postcode})"
+    """The next collections for a place:
+
+        Bin collections for 14 Swallow Street, NS1 3NA:
+        General waste: today.
+        Recycling and garden waste: Wednesday 9 December.
+
+    `general_moved`, `recycling_moved`: a bank holiday moved that collection a day later. `needs_number`:
+    the street was found without a number and its parts have different days, so the answer is for one part
+    of it and the resident is asked for their number. `public`: a reply everyone can read names the street
+    only, never the house number or postcode."""
+    if public:
+        where = place.street
+    elif place.house_number or not needs_number:
+        where = place.address
+    else:
+        where = f"{place.street} ({place.postcode})"
+    late = " (a day later than usual because of the bank holiday)"
     lines = [
         f"Bin collections for {where}:",
-        f"General waste: {date_words(general, today)}.",
-        f"Recycling and garden waste: {date_words(recycling, today)}.",
+        f"General waste: {date_words(general, today)}{late if general_moved else ''}.",
+        f"Recycling and garden waste: {date_words(recycling, today)}{late if recycling_moved else ''}.",
     ]
-    if moved:
-        lines.append("A bank holiday has moved this collection a day later.")
-    lines.append("Put your bins out by 7am.")
     if needs_number:
         lines.append("Parts of the street have different days: send your house number to check yours.")
     if url:
@@ -140,6 +155,16 @@ def gave_up(url: Optional[str], phone: Optional[str]) -> str:
     parts = ["Sorry, I still can't find that address."]
     if url:
         parts.append(f"You can look it up here: {url}")
+    if phone:
+        parts.append(f"Or call us on {phone}.")
+    return "\n".join(parts)
+
+
+def unavailable(url: Optional[str], phone: Optional[str]) -> str:
+    """The address look-up itself failed (the gazetteer couldn't be read): where else to find the answer."""
+    parts = ["Sorry, I can't look up addresses just now."]
+    if url:
+        parts.append(f"You can check on our website: {url}")
     if phone:
         parts.append(f"Or call us on {phone}.")
     return "\n".join(parts)

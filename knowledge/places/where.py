@@ -87,6 +87,14 @@ class Where:
     def found(self) -> bool:
         return self.outcome is Outcome.FOUND
 
+    @property
+    def remembered(self) -> Optional[str]:
+        """What a conversation keeps of a found place, to `resolve` again later: its address, or the street
+        alone when a number would help (`needs_number`), so reading it back still says so."""
+        if self.place is None:
+            return None
+        return self.place.street if self.needs_number else self.place.address
+
 
 # Street types as residents abbreviate them, to the gazetteer's spelling.
 STREET_TYPES = {
@@ -107,6 +115,7 @@ STREET_TYPES = {
     "dr": "drive",
     "drv": "drive",
     "way": "way",
+    "wy": "way",
     "crescent": "crescent",
     "cres": "crescent",
     "cresc": "crescent",
@@ -143,7 +152,11 @@ WRONG_TYPE = 0.5
 EXACT_BELOW = 5
 _TOKEN = re.compile(r"[A-Za-z0-9']+")
 _HOUSE_NUMBER = re.compile(r"^[0-9]{1,4}[a-z]?$")
-_NUMBER_WORDS = {"no", "number", "num", "house", "flat", "#"}
+# Words that introduce a house number ("number 52", "no 14"); not "flat": a flat number isn't the house's.
+_NUMBER_WORDS = {"no", "number", "num", "nr", "house"}
+# How many words either side of a street are searched for "number 52" ("swallw street by number 52").
+NUMBER_NEAR = 5
+_NEGATIONS = {"not", "isn't", "isnt", "never"}
 EARTH_RADIUS_M = 6_371_000.0
 
 
@@ -165,9 +178,19 @@ def _tokens(text: str) -> list[_Token]:
 def _alike(typed: str, real: str) -> float:
     if typed == real:
         return 1.0
-    if len(real) < EXACT_BELOW or len(typed) < EXACT_BELOW - 1:
+    if len(real) < EXACT_BELOW or len(typed) < EXACT_BELOW - 1 or abs(len(typed) - len(real)) > 2:
         return 0.0
-    return difflib.SequenceMatcher(None, typed, real).ratio()
+    matcher = difflib.SequenceMatcher(None, typed, real)
+    # The cheap upper bound first: a long message against a large gazetteer makes many comparisons.
+    return matcher.ratio() if matcher.quick_ratio() >= WORD_ALIKE else 0.0
+
+
+def _type_alike(typed: str, kind: str) -> bool:
+    """Is `typed` the street type `kind`, perhaps misspelt ("lne" for lane, "cresent" for crescent)? Types
+    are short words, so no length floor here; but another real type ("rise" for "road") never counts."""
+    if typed in STREET_TYPES.values():
+        return typed == kind
+    return difflib.SequenceMatcher(None, typed, kind).ratio() >= WORD_ALIKE
 
 
 @dataclass
@@ -188,7 +211,8 @@ def _street_matches(tokens: list[_Token], gaz: Gazetteer, short_answer: bool) ->
     for street in gaz.streets():
         parts = street.lower().split()
         kind = parts[-1] if parts[-1] in STREET_TYPES.values() else None
-        name = parts[:-1] if kind else parts
+        # The name's words spelt as the tokens are ("St Mary's Road": "st" is read as "street" in both).
+        name = [STREET_TYPES.get(w, w) for w in (parts[:-1] if kind else parts)]
         best: Optional[_StreetMatch] = None
         for i in range(len(words) - len(name) + 1):
             scores = [_alike(words[i + j], name[j]) for j in range(len(name))]
@@ -200,7 +224,7 @@ def _street_matches(tokens: list[_Token], gaz: Gazetteer, short_answer: bool) ->
             if typed_type:
                 end += 1
             elif kind is not None:
-                near_type = end < len(words) and _alike(words[end], kind) >= WORD_ALIKE
+                near_type = end < len(words) and _type_alike(words[end], kind)
                 if near_type:
                     end, typed_type = end + 1, True
                 elif end < len(words) and words[end] in STREET_TYPES.values():
@@ -219,20 +243,33 @@ def _street_matches(tokens: list[_Token], gaz: Gazetteer, short_answer: bool) ->
     return sorted(matches, key=lambda m: -m.score)
 
 
-def _number_before(tokens: list[_Token], index: int) -> Optional[str]:
-    """The house number just before token `index` ("14 swallow st", "no 14 swallow st", "number 14,")."""
-    if index > 0 and _HOUSE_NUMBER.match(tokens[index - 1].word):
-        return tokens[index - 1].word
+def _introduced_number(tokens: list[_Token], lo: int, hi: int) -> Optional[str]:
+    """The first "number 52" / "no 14" between token indexes `lo` and `hi`."""
+    for j in range(max(lo, 0), min(hi, len(tokens)) - 1):
+        if tokens[j].word in _NUMBER_WORDS and _HOUSE_NUMBER.match(tokens[j + 1].word):
+            return tokens[j + 1].word
     return None
 
 
-def _number_after(tokens: list[_Token], index: int) -> Optional[str]:
-    """A house number just after token `index`, introduced ("swallow street number 14") or not."""
-    j = index
-    if j < len(tokens) and tokens[j].word in _NUMBER_WORDS:
-        j += 1
-    if j < len(tokens) and _HOUSE_NUMBER.match(tokens[j].word):
-        return tokens[j].word
+def _number_before(tokens: list[_Token], index: int) -> Optional[str]:
+    """The house number before token `index`: right before it ("14 swallow st", "no 14 swallow st"), or
+    introduced a few words earlier ("number 45 on Lark Lane")."""
+    if index > 0 and _HOUSE_NUMBER.match(tokens[index - 1].word):
+        return tokens[index - 1].word
+    return _introduced_number(tokens, index - NUMBER_NEAR, index)
+
+
+def _number_after(text: str, tokens: list[_Token], index: int) -> Optional[str]:
+    """The house number after token `index`: introduced within a few words ("swallow street by number 52"),
+    or bare right after a comma ("Albert Drive, 17") or last in the message ("NS1 3NA 14", "alder wy 70").
+    "swallow street 2 weeks running" has none."""
+    introduced = _introduced_number(tokens, index, index + NUMBER_NEAR + 1)
+    if introduced is not None:
+        return introduced
+    if index < len(tokens) and _HOUSE_NUMBER.match(tokens[index].word):
+        between = text[tokens[index - 1].end : tokens[index].start] if index > 0 else ""
+        if index == len(tokens) - 1 or "," in between:
+            return tokens[index].word
     return None
 
 
@@ -283,7 +320,7 @@ def _from_postcode(found: postcodes.Found, text: str, tokens: list[_Token], gaz:
     # street named alongside it ("14 Swallow Street, NS1 3NA").
     first = next(i for i, t in enumerate(tokens) if t.start >= found.start)
     after = next((i for i, t in enumerate(tokens) if t.start >= found.end), len(tokens))
-    number = _number_before(tokens, first) or _number_after(tokens, after)
+    number = _number_before(tokens, first) or _number_after(text, tokens, after)
     streets = {r.street for r in rows}
     named = [m for m in _street_matches(tokens[:first], gaz, short_answer=False) if m.street in streets]
     if named:
@@ -311,6 +348,8 @@ _TYPES = "|".join(sorted(set(STREET_TYPES), key=len, reverse=True))
 _UNKNOWN_STREET = (
     re.compile(r"\b((?:[A-Z][a-z']+ ){1,3}(?i:" + _TYPES + r"))\b"),
     re.compile(r"\b[0-9]{1,4}[a-z]?,? ((?:[a-z']+ ){1,3}(?:" + _TYPES + r"))\b", re.IGNORECASE),
+    # "its on pudding lane": after on/in/at/along, any case
+    re.compile(r"\b(?:on|in|at|along|down|up)\s+((?:[a-z']+ ){1,2}(?:" + _TYPES + r"))\b", re.IGNORECASE),
 )
 _NOT_NAMES = {"my", "our", "the", "a", "this", "that", "your", "his", "her", "their", "on", "in", "of", "at", "for"}
 
@@ -345,10 +384,15 @@ def resolve(text: str, gaz: Optional[Gazetteer] = None) -> Where:
         return Where(Outcome.UNKNOWN_STREET, street=typed, choices=suggestions)
     if matches:
         top = [m for m in matches if m.score >= matches[0].score - 0.01]
+        if len(top) > 1:  # "77 Swallow Rise, not Swallow Street": not the one denied
+            top = [m for m in top if not (m.start > 0 and tokens[m.start - 1].word in _NEGATIONS)] or top
+        if len(top) > 1:  # the one the house number goes with
+            numbered = [m for m in top if _number_before(tokens, m.start) or _number_after(text, tokens, m.end)]
+            top = numbered if len(numbered) == 1 else top
         if len(top) > 1:
             return Where(Outcome.SEVERAL, choices=[_place(gaz.by_street(m.street)[0]) for m in top])
         m = top[0]
-        number = _number_before(tokens, m.start) or _number_after(tokens, m.end)
+        number = _number_before(tokens, m.start) or _number_after(text, tokens, m.end)
         return _on_street(m.street, number, gaz)
     attempt = postcodes.attempt(text, gaz.districts())
     if attempt is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -58,13 +59,14 @@ class Conversation:
                 self.slots[e["name"]] = e["value"]
         self.events += events
 
-    def say(self, text: str, intent: str = "nlu_fallback") -> list[str]:
-        """The resident says `text`; what the bot answers."""
+    def say(self, text: str, intent: str = "nlu_fallback", origin: str = "private") -> list[str]:
+        """The resident says `text` (in a private message, or a public comment); what the bot answers."""
         latest = {
             "text": text,
             "intent": {"name": intent, "confidence": 0.9},
             "intent_ranking": [{"name": intent, "confidence": 0.9}],
             "entities": [],
+            "metadata": {"origin": origin},
         }
         self.events.append({"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"})
         if not self.active and intent not in places.TOPICS:
@@ -103,7 +105,6 @@ def test_a_bin_day_question_with_a_postcode_is_answered_in_one_message(chat: Con
         "Bin collections for Swallow Street, NS1 3NA:\n"
         "General waste: today.\n"
         "Recycling and garden waste: Wednesday 9 December.\n"
-        "Put your bins out by 7am.\n"
         f"Your collection calendar: {BINS_URL}"
     ]
     assert chat.slots[places.PLACE] == "Swallow Street, NS1 3NA"
@@ -129,17 +130,12 @@ def test_the_form_asks_then_answers_and_remembers_the_place(chat: Conversation) 
 
 def test_a_bad_postcode_is_asked_again_with_the_reason_twice_then_the_link_and_phone(chat: Conversation) -> None:
     chat.say("when is my bin day", "svc_bins_collection_day")
-    first = chat.say("NS1")
-    assert first == [
+    # The reason says what to send instead: no second question after it.
+    assert chat.say("NS1") == [
         "That isn't a postcode I recognise. A full postcode looks like NS1 3NA. "
-        "You can send your street and house number instead.",
-        "What's your postcode, or street and house number?",
+        "You can send your street and house number instead."
     ]
-    second = chat.say("N51 3NA")
-    assert second == [
-        "N51 3NA isn't a postcode I recognise. Did you mean NS1 3NA?",
-        "What's your postcode, or street and house number?",
-    ]
+    assert chat.say("N51 3NA") == ["N51 3NA isn't a postcode I recognise. Did you mean NS1 3NA?"]
     third = chat.say("blah")
     assert third == [
         f"Sorry, I still can't find that address.\nYou can look it up here: {BINS_URL}\nOr call us on {PHONE}."
@@ -147,7 +143,7 @@ def test_a_bad_postcode_is_asked_again_with_the_reason_twice_then_the_link_and_p
     assert not chat.active
     # A later question starts afresh: one bad answer is asked again, not given up on.
     chat.say("when is my bin day", "svc_bins_collection_day")
-    assert chat.say("NS1")[-1] == "What's your postcode, or street and house number?"
+    assert chat.say("NS1")[0].startswith("That isn't a postcode I recognise.")
     assert chat.say("NS2 6ZW")[0].startswith("Bin collections for Hollins Avenue, NS2 6ZW:")
 
 
@@ -172,7 +168,7 @@ def test_a_street_name_shared_by_several_streets_offers_buttons(kb_url: str, mon
     assert [b["title"] for b in message["buttons"]] == ["Swallow Street", "Swallow Crescent", "Swallow Rise"]
 
 
-@pytest.mark.parametrize("word", ["stop", "Cancel", "never mind"])
+@pytest.mark.parametrize("word", ["stop", "Cancel", "never mind", "no thanks", "bye"])
 def test_stop_or_cancel_leaves_the_form(chat: Conversation, word: str) -> None:
     chat.say("is my road gritted tonight", "svc_roads_gritting")
     assert chat.say(word) == ["OK, I've stopped. What else can I help with?"]
@@ -182,9 +178,8 @@ def test_stop_or_cancel_leaves_the_form(chat: Conversation, word: str) -> None:
 def test_a_bank_holiday_week_is_answered_from_the_clock(kb_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _at(monkeypatch, dt.datetime(2026, 12, 28, 9, 0))  # Boxing Day's substitute, a Monday
     [said] = Conversation().say("bin day for 14 swallow street", "svc_bins_collection_day")
-    assert "General waste: Thursday 31 December." in said
-    assert "Recycling and garden waste: Wednesday 13 January 2027." in said
-    assert "A bank holiday has moved this collection a day later." in said
+    assert "General waste: Thursday 31 December (a day later than usual because of the bank holiday)." in said
+    assert "Recycling and garden waste: Wednesday 13 January 2027." in said  # an ordinary week
 
 
 def test_late_evening_in_london_is_still_today(kb_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,3 +230,56 @@ def test_danger_or_asking_for_a_person_is_not_taken_as_an_address(chat: Conversa
     dispatcher = CollectingDispatcher()
     events = asyncio.run(places.ValidatePlaceForm().run(dispatcher, chat._tracker(latest), DOMAIN))
     assert events == [] and dispatcher.messages == []
+
+
+def test_a_gazetteer_that_cant_be_read_still_gets_the_resident_an_answer(
+    chat: Conversation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = tmp_path / "gazetteer.csv"
+    broken.write_text("street,postcode\nSwallow Street,NS1 3NA\n")
+    monkeypatch.setenv("GAZETTEER_PATH", str(broken))
+    chat.say("when is my bin day", "svc_bins_collection_day")
+    assert chat.say("14 swallow street") == [
+        f"Sorry, I can't look up addresses just now.\nYou can check on our website: {BINS_URL}\nOr call us on {PHONE}."
+    ]
+    assert not chat.active
+    assert "swallow" not in caplog.text.lower()  # what the resident wrote is never logged
+
+
+def test_in_public_the_bot_never_asks_for_or_repeats_an_address(chat: Conversation) -> None:
+    assert chat.say("when's bin day?", "svc_bins_collection_day", origin="public") == [
+        f"You can look it up here: {BINS_URL}\nOr send us your postcode in a private message and I'll tell you."
+    ]
+    [said] = Conversation().say("bin day for 14 swallow st NS1 3NA", "svc_bins_collection_day", origin="public")
+    assert said.startswith("Bin collections for Swallow Street:\n")
+    assert "14" not in said and "NS1" not in said
+
+
+def test_another_question_instead_of_an_address_is_answered_as_that_question(chat: Conversation) -> None:
+    chat.say("when is my bin day", "svc_bins_collection_day")
+    said = chat.say("actually how do I pay my council tax", "svc_ctax_pay")
+    assert len(said) == 1 and "https://www.northshire.gov.uk/" in said[0]
+    assert "isn't a postcode" not in said[0] and "couldn't see a place" not in said[0]
+    assert not chat.active and chat.slots["last_service"] == "ctax.pay"
+    # ...but an address is an address, whatever the model thought of it
+    chat.say("when is my bin day", "svc_bins_collection_day")
+    assert chat.say("NS1 3NA", "svc_ctax_pay")[0].startswith("Bin collections for Swallow Street, NS1 3NA:")
+
+
+def test_a_street_whose_parts_differ_asks_for_the_number_and_still_does_next_time(
+    chat: Conversation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gaz = tmp_path / "gazetteer.csv"
+    gaz.write_text(
+        "street,postcode,ward,house_numbers,lat,lon,bin_day,recycling_week,gritting_route\n"
+        "Long Road,NS1 1AA,Castle,1-50,52.9,-1.1,Wednesday,A,none\n"
+        "Long Road,NS1 1AB,Castle,51-99,52.9,-1.1,Thursday,B,primary\n"
+    )
+    monkeypatch.setenv("GAZETTEER_PATH", str(gaz))
+    [said] = chat.say("bin day long road", "svc_bins_collection_day")
+    assert said.startswith("Bin collections for Long Road (NS1 1AA):\nGeneral waste: today.")
+    assert "send your house number to check yours" in said
+    [again] = chat.say("and the recycling?", "svc_bins_collection_day")
+    assert "send your house number to check yours" in again
+    [numbered] = chat.say("bin day for 60 long road", "svc_bins_collection_day")
+    assert numbered.startswith("Bin collections for 60 Long Road, NS1 1AB:\nGeneral waste: tomorrow.")

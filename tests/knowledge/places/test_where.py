@@ -3,9 +3,11 @@ numbers not on the street, other councils' postcodes, and map pins on a street o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from knowledge.places.gazetteer import gazetteer
+from knowledge.places.gazetteer import gazetteer, load
 from knowledge.places.replies import where_problem
 from knowledge.places.where import Outcome, from_pin, resolve
 
@@ -31,6 +33,14 @@ PHONE = "0300 123 4567"
         ("What day do you collect the bins on Elm Walk NS4 1DQ? Number 14", "14 Elm Walk, NS4 1DQ"),
         ("14 Swallow Street, NS1 3NA", "14 Swallow Street, NS1 3NA"),
         ("church", "Church Avenue, NS2 8PZ"),
+        # the number a few words away, or after a comma
+        ("I live at number 45 on Lark Lane", "45 Lark Lane, NS1 3JB"),
+        ("its on swallw street by number 52", "52 Swallow Street, NS1 4EJ"),
+        ("Albert Drive, 17. I've told you before", "17 Albert Drive, NS2 9YA"),
+        ("alder wy 70", "70 Alder Way, NS6 5EA"),
+        # a misspelt type, and the street a resident says it is not
+        ("cedar lne", "Cedar Lane, NS5 4EA"),
+        ("we're at 77 Swallow Rise, not Swallow Street", "77 Swallow Rise, NS5 3JF"),
     ],
 )
 def test_a_place_is_found(text: str, address: str | None) -> None:
@@ -49,6 +59,22 @@ def test_every_address_the_bot_remembers_reads_back_as_itself() -> None:
             where = resolve(typed)
             assert where.found and where.place is not None, typed
             assert where.place.address == typed and where.place.row == row
+
+
+def test_a_number_later_in_a_sentence_is_not_a_house_number() -> None:
+    where = resolve("bins on swallow street missed 2 weeks running")
+    assert where.found and where.place is not None and where.place.house_number is None
+    assert resolve("NS1 3NA 14").place.house_number == "14"  # type: ignore[union-attr]
+
+
+def test_saint_is_not_street(tmp_path: Path) -> None:
+    path = tmp_path / "g.csv"
+    path.write_text(
+        "street,postcode,ward,house_numbers,lat,lon,bin_day,recycling_week,gritting_route\n"
+        "St Mary's Road,NS9 1AA,Abbey,1-20,52.9,-1.1,Monday,A,none\n"
+    )
+    where = resolve("12 St Mary's Rd", load(path))
+    assert where.found and where.place is not None and where.place.address == "12 St Mary's Road, NS9 1AA"
 
 
 def test_a_street_with_several_postcodes_and_no_number_is_still_found() -> None:
@@ -77,7 +103,7 @@ def test_a_number_not_on_the_street_says_which_numbers_are() -> None:
     assert "no number 60 in NS1 3NA" in where_problem(by_postcode, PHONE)
 
 
-@pytest.mark.parametrize("text", ["NS1", "12345", "NS1 3N", "bin day for NS1 please"])
+@pytest.mark.parametrize("text", ["NS1", "12345", "NS1 3N", "bin day for NS1 please", "Postcode: NS"])
 def test_not_a_postcode(text: str) -> None:
     where = resolve(text)
     assert where.outcome is Outcome.NOT_A_POSTCODE
@@ -109,6 +135,7 @@ def test_an_unknown_street_is_named_with_any_near_names() -> None:
     mill = resolve("there's a pothole outside 14 Mill Lane")
     assert mill.outcome is Outcome.UNKNOWN_STREET and mill.street == "Mill Lane"
     assert where_problem(mill, PHONE) == "I can't find Mill Lane in our area. Did you mean Mill Close?"
+    assert resolve("its on pudding lane").street == "Pudding Lane"  # any case, after "on"
     ashdown = resolve("which day is recycling collected on Ashdown Close")
     assert ashdown.outcome is Outcome.UNKNOWN_STREET and ashdown.choices == []
     assert where_problem(ashdown, PHONE).startswith("I can't find Ashdown Close in our area.")
