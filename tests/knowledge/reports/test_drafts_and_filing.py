@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from knowledge.models import Report, ReportDraft, ReportPhoto, ReportResident, ReportUpdate
+from knowledge.models import Report, ReportPhoto, ReportResident, ReportUpdate
 from knowledge.reports import drafts, filing
 from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, add_photo, save_draft
 
@@ -102,31 +101,3 @@ def test_a_draft_without_category_or_place_is_refused(factory: Factory, category
 def test_no_draft_is_refused(factory: Factory) -> None:
     with factory() as s, pytest.raises(filing.NoDraft):
         filing.file_report(s, ANN, NOW)
-
-
-def test_two_concurrent_yeses_file_one_report(factory: Factory) -> None:
-    save_draft(factory, ANN)
-    results: list[tuple[str, bool]] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(2)
-
-    def say_yes() -> None:
-        try:
-            start.wait()
-            with factory() as s:
-                filed = filing.file_report(s, ANN, NOW)
-                results.append((filed.report.reference, filed.new))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=say_yes) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
-    assert len({ref for ref, _ in results}) == 1 and sorted(new for _, new in results) == [False, True]
-    with factory() as s:
-        assert s.execute(select(func.count()).select_from(Report)).scalar_one() == 1
-        assert s.execute(select(func.count()).select_from(ReportResident)).scalar_one() == 1
-        assert s.get(ReportDraft, ANN).filed_report_id is not None
