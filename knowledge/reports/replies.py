@@ -262,12 +262,14 @@ def category_buttons() -> list[dict[str, str]]:
 
 def pin_what_to_report() -> Reply:
     """A location pin arrived outside a report."""
-    return Reply(text="Thanks for the location. What would you like to report there?", buttons=category_buttons())
+    return Reply(
+        text="Thanks, I've kept the location. What would you like to report there?", buttons=category_buttons()
+    )
 
 
 def photo_what_to_report() -> Reply:
     """A photo arrived outside a report."""
-    return Reply(text="Thanks for the photo. What would you like to report?", buttons=category_buttons())
+    return Reply(text="Thanks, I've kept the photo. What would you like to report?", buttons=category_buttons())
 
 
 def public_invite() -> str:
