@@ -190,6 +190,13 @@ def test_a_crisis_mid_report_gets_999_at_once(stack: BotStack, fake: FakePlatfor
     assert "How much has been dumped" not in answer  # the form doesn't talk over it
 
 
+def test_asking_for_a_person_mid_report_hands_over(stack: BotStack, fake: FakePlatform) -> None:
+    resident = Messenger(stack, fake, "psid-person")
+    resident.send("dog mess all over the pavement on lark walk")
+    answer = resident.send("can I speak to a real person please")
+    assert REFERENCE.search(answer) and "Where is it?" not in answer and "photo" not in answer.lower()
+
+
 def test_a_report_filed_while_the_back_office_is_down_is_sent_once_when_it_is_back(
     stack: BotStack, fake: FakePlatform, open311: FakeOpen311
 ) -> None:
