@@ -494,3 +494,23 @@ def test_danger_and_a_request_for_a_person_are_never_taken_as_a_form_answer() ->
         "crisis": ["action_crisis", "action_deactivate_loop", None],
         "human_handoff": ["action_human_handoff", "action_deactivate_loop", None],
     }
+
+
+# --- Reading short answers (knowledge/reports/conversation.py) ------------------------------------------
+
+
+def test_short_answers_are_read_as_residents_type_them() -> None:
+    from knowledge.reports import conversation as c
+    from knowledge.reports.categories import BY_KEY
+
+    assert c.is_cancel("Stop!") and c.is_cancel("never mind") and not c.is_cancel("stop sign knocked over")
+    assert c.yes_no("Yep.") is True and c.yes_no("nah") is False and c.yes_no("maybe later") is None
+    assert c.yes_no("that's the one mate", "affirm") is True
+    bins, fly = BY_KEY["missed_bin"], BY_KEY["fly_tipping"]
+    assert c.match_option(bins, "the recycling one") == "Recycling" and c.match_option(bins, "blue") is None
+    assert c.match_option(fly, "a van load or more") == "A van load or more"
+    assert c.match_option(BY_KEY["abandoned_vehicle"], "AB12 CDE") == "AB12 CDE"  # free text
+    assert c.missing(BY_KEY["pothole"], {}, None) == ["where", "detail", "photo", "confirm"]
+    placed = {"lat": 52.9, "lon": -1.1, "offered": 7, "detail": "Yes", "photo": "skip"}
+    assert c.missing(BY_KEY["pothole"], placed, "no") == ["nearby", "confirm", "change"]
+    assert c.missing(BY_KEY["pothole"], {**placed, "joined": 7}, None) == []
