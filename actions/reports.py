@@ -218,9 +218,13 @@ class ActionReportProgress(Action):
                     reply = replies.which_report(lookup.for_conversation(session, tracker.sender_id), now)
                 else:
                     report = lookup.for_resident(session, reference, tracker.sender_id)
-                    reply = (
-                        replies.progress(report, now) if report else replies.unknown_reference(council_phone(session))
-                    )
+                    case = None if report else conversation.case_for(session, reference, tracker.sender_id)
+                    if report is not None:
+                        reply = replies.progress(report, now)
+                    elif case is not None:
+                        reply = replies.case_progress(case.reference, case.resolved_at, now)
+                    else:
+                        reply = replies.unknown_reference(council_phone(session))
         except Exception as exc:  # noqa: BLE001
             log.error(
                 "report progress failed in conversation %s (%s)", pseudonym(tracker.sender_id), type(exc).__name__

@@ -23,7 +23,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from knowledge.models import Attachment, ReportPhoto
+from knowledge.models import Attachment, Case, ReportPhoto
 from knowledge.reports.categories import BY_KEY, Category
 from knowledge.understanding.intents import intent_for_service
 
@@ -250,3 +250,11 @@ def new_photos(session: Session, conversation_id: str, since: dt.datetime, alrea
     ).scalars()
     merged = list(dict.fromkeys([*already, *ids]))
     return merged
+
+
+def case_for(session: Session, reference: str, conversation_id: str) -> Optional[Case]:
+    """The handover case with `reference` (NC-2026-000123, normalised) if it is this conversation's: case and
+    report references share one sequence, so a resident may quote either when asking how things are going."""
+    return session.execute(
+        select(Case).where(Case.reference == reference, Case.conversation_id == conversation_id)
+    ).scalar_one_or_none()

@@ -300,6 +300,18 @@ def progress(report: Report, now: dt.datetime) -> Reply:
     return Reply(text="\n".join(lines))
 
 
+def case_progress(reference: str, resolved_at: Optional[dt.datetime], now: dt.datetime) -> Reply:
+    """The reference is the resident's enquiry with staff (a case), not a report."""
+    if resolved_at is not None:
+        return Reply(
+            text=(
+                f"{reference} is your enquiry with our team. It was closed {day_words(resolved_at, now)}. "
+                "If you still need help, tell me what you need, or ask for a person."
+            )
+        )
+    return Reply(text=f"{reference} is your enquiry with our team. They'll reply to you here.")
+
+
 def progress_in_public() -> str:
     """Asked about a report in a public comment: its place is never told in public."""
     return "I can't share a report's details here. Send us a private message with your reference and I'll tell you."

@@ -466,6 +466,16 @@ def test_progress_without_a_reference_uses_the_conversations_report(kb_url: str)
     assert "NC-2026-000123" in _progress("messenger:nobody", "any news on my pothole?")  # how one looks
 
 
+def test_a_case_reference_is_told_apart_from_a_report(kb_url: str) -> None:
+    from knowledge.casework.cases import open_case
+
+    with session_scope(kb_url) as session:
+        case, _ = open_case(session, "messenger:asked", "messenger", "asked", [], now=NOW)
+        reference = case.reference
+    assert "your enquiry with our team" in _progress("messenger:asked", f"any news on {reference}")
+    assert "can't find that reference" in _progress("messenger:someone-else", f"any news on {reference}")
+
+
 def test_a_reference_on_its_own_is_answered_as_a_progress_question(kb_url: str) -> None:
     from actions.fallback import ActionKnowledgeFallback
     from tests.actions.helpers import run, tracker
