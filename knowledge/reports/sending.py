@@ -28,7 +28,6 @@ from knowledge.models import Attachment, Report, ReportPhoto
 from knowledge.reports import categories
 from knowledge.reports.filing import service_code
 from knowledge.reports.open311 import Open311Client, Rejected, Unavailable
-from knowledge.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -317,24 +316,3 @@ def _find_on_server(client: Open311Client, out: _Outgoing, now: dt.datetime) -> 
         if out.reference in request.description:
             return request.service_request_id
     return None
-
-
-def requeue(session: Session, report_id: int, now: dt.datetime) -> bool:
-    """Staff send a report (again): a rejected one (after fixing what the server refused, such as a service
-    code), an uncertain one they have checked is not at the back office, or one held from before an endpoint
-    was configured. Only with OPEN311_ENDPOINT set.
-    True if it was queued; False for any other state (a sent or sending report is never sent twice)."""
-    if not settings().open311_endpoint:
-        return False
-    stuck = Report.send_state.in_(("rejected", "held")) | (
-        (Report.send_state == "uncertain") & Report.next_attempt_at.is_(None)
-    )
-    return (
-        session.execute(
-            update(Report)
-            .where(Report.id == report_id, stuck)
-            .values(send_state="queued", next_attempt_at=now, send_error=None, **_RELEASED)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        == 1
-    )

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from knowledge.delivery.claims import Claimer
 from knowledge.models import Report
-from knowledge.reports import filing, sending
+from knowledge.reports import filing, resend, sending
 from knowledge.reports.open311 import Open311Client
 from tests.fakes.open311 import FakeOpen311
 from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, add_photo, save_draft
@@ -159,8 +159,8 @@ def test_staff_can_send_a_rejected_report_again_but_never_a_sent_one(
     sending.send_due(factory, client, NOW, WORKER)
     open311_env.reject(None)  # the council fixed the service code
     with factory() as s:
-        assert sending.requeue(s, report_id, NOW + dt.timedelta(hours=1)) is True
+        assert resend.retry_sending(s, report_id, NOW + dt.timedelta(hours=1)) is True
     assert sending.send_due(factory, client, NOW + dt.timedelta(hours=1), WORKER) == 1
     with factory() as s:
-        assert sending.requeue(s, report_id, NOW + dt.timedelta(hours=2)) is False
+        assert resend.retry_sending(s, report_id, NOW + dt.timedelta(hours=2)) is False
     assert len(open311_env.requests) == 1
