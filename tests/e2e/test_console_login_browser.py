@@ -64,7 +64,7 @@ def test_admin_signs_in_through_the_form_and_sees_every_area(base: str, open_pag
     sign_in(page, "admin")
     expect(page).to_have_url(f"{base}/admin/users")
     expect(page.get_by_role("heading", level=1)).to_have_text("Users")
-    assert nav_links(page) == ["Cases", "Figures", "Content", "Users"]
+    assert nav_links(page) == ["Cases", "Reports", "Figures", "Content", "Users"]
     expect(page.get_by_role("link", name="Users")).to_have_attribute("aria-current", "page")
     expect(page.get_by_text("Signed in as")).to_contain_text("Ada Admin")
     page.get_by_role("link", name="Cases").click()
@@ -88,7 +88,7 @@ def test_agent_does_not_see_users_or_content(base: str, open_page) -> None:
     page = open_page(f"{base}/login")
     sign_in(page, "agent")
     expect(page.get_by_role("heading", level=1)).to_have_text("Cases")
-    assert nav_links(page) == ["Cases", "Figures"]
+    assert nav_links(page) == ["Cases", "Reports", "Figures"]
     expect(page.get_by_role("link", name="Users")).to_have_count(0)
     page.goto(f"{base}/admin/users")
     expect(page.get_by_role("heading", level=1)).to_have_text("You can't use this page")
