@@ -419,9 +419,15 @@ class _AskReportSlot(Action):
                 if draft is None or category is None:
                     return events
                 summary, url = service_intro(session, category) if first else (None, None)
-                reply = self.reply(session, tracker, category, dict(draft.answers or {}), url)
-                if reply is not None and summary:
-                    reply = Reply(text=f"{summary}\n{reply.text}", buttons=reply.buttons)
+                answers = dict(draft.answers or {})
+                reply = self.reply(session, tracker, category, answers, None)
+                if reply is not None and first:
+                    # The first question also says back what the first message told us, and gives the phone
+                    # number beside the web form: an annoyed resident may rather ring.
+                    alternatives = replies.online_line(url, kb_answers.council(session).phone)
+                    told = replies.so_far(category, answers)
+                    text = "\n".join(filter(None, [summary, told, reply.text, alternatives]))
+                    reply = Reply(text=text, buttons=reply.buttons)
         except Exception as exc:  # noqa: BLE001
             log.error(
                 "report form: asking %s failed in conversation %s (%s)",

@@ -69,13 +69,32 @@ def day_words(at: dt.datetime, now: dt.datetime) -> str:
     return f"on {day.day} {day:%B}"
 
 
-def online_line(url: Optional[str]) -> str:
-    """The self-serve alternative, carried by the first question of a report."""
-    return f"Or report it online: {url}" if url else ""
+def online_line(url: Optional[str], phone: Optional[str] = None) -> str:
+    """The self-serve alternatives, carried by the first question of a report: the web form, and the phone
+    number for a resident who would rather talk to someone."""
+    if url and phone:
+        return f"Or report it online: {url} or call {phone}"
+    if url:
+        return f"Or report it online: {url}"
+    return f"Or call {phone}" if phone else ""
 
 
-def _with_link(text: str, url: Optional[str]) -> str:
-    line = online_line(url)
+def so_far(category: Category, answers: dict[str, Any]) -> Optional[str]:
+    """What the resident's first message already told us, said back so they can see it was understood
+    ("Got it: a missed bin (recycling bin) at 3 Oak Lane, NS2 1AB."); None when it told us nothing more."""
+    detail, address = answers.get("detail"), answers.get("address")
+    if not detail and not address:
+        return None
+    what = category.name
+    if detail and category.detail_key == "bin":
+        what += f" ({str(detail).lower()} bin)"
+    elif detail:
+        what += f" ({DETAIL_LABELS.get(category.detail_key, 'details').lower()}: {detail})"
+    return f"Got it: {what}" + (f" at {address}." if address else ".")
+
+
+def _with_link(text: str, url: Optional[str], phone: Optional[str] = None) -> str:
+    line = online_line(url, phone)
     return f"{text}\n{line}" if line else text
 
 

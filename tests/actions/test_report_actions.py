@@ -230,6 +230,9 @@ def test_a_missed_recycling_bin_needs_no_which_bin_question(kb_url: str) -> None
     r = Resident()
     first = r.say("my recycling wasn't collected, 3 meadow walk", "svc_bins_missed")
     assert "Which bin" not in texts(first) and "photo" in texts(first).lower()
+    # What was understood is said back at once, and the phone number sits beside the web form.
+    assert "Got it: a missed bin (recycling bin) at 3 Meadow Walk" in texts(first)
+    assert "0300 123 4567" in texts(first)
     summary = texts(r.say("skip"))
     assert "Bin: Recycling" in summary and "3 Meadow Walk" in summary
 
