@@ -76,6 +76,12 @@ async def photo_file(request: Request, reference: str, photo_id: int) -> HTTPRes
         return a.media_id or "", a.mime_type or "application/octet-stream"
 
     media_id, mime = await in_db(request, load)
+    return await upload_file(media_id, mime)
+
+
+async def upload_file(media_id: str, mime: str) -> HTTPResponse:
+    """The bytes of a photo kept from a web chat upload (`media_id`), never cached; 404 for a platform
+    photo (only the platform holds it) or one erased since."""
     path = uploads.path_of(media_id)
     if path is None:
         raise NotFound("This photo is kept on the resident's platform, or was deleted")

@@ -11,7 +11,6 @@ they joined, with a link to their case if they have one.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -28,9 +27,9 @@ from bot.console.auth import require
 from bot.console.data import in_db
 from bot.console.params import check_id, parse_int
 from bot.console.templating import render
+from bot.console.views.photos import upload_file
 from knowledge.casework.business_hours import BusinessHours
 from knowledge.channels import channel
-from knowledge.delivery import uploads
 from knowledge.delivery.conversations import utcnow
 from knowledge.models import Report
 from knowledge.reports import listing, resend, statuses, updates
@@ -46,7 +45,6 @@ MAX_WARD = 60  # the column's length
 # the message still fits one Messenger message (2,000 characters).
 MAX_NOTE = 1000
 # The photo is a resident's personal data: no cache may keep a copy (as for case photos).
-PHOTO_HEADERS = {"Cache-Control": "no-store, private", "Content-Disposition": "inline"}
 
 SEND_FILTER_WORDS = {
     "held": "Not sent: waiting here",
@@ -429,11 +427,7 @@ async def photo_file(request: Request, reference: str, photo_id: int) -> HTTPRes
         return found.media_id or "", found.mime_type or "application/octet-stream"
 
     media_id, mime = await in_db(request, load)
-    path = uploads.path_of(media_id)
-    if path is None:
-        raise NotFound("This photo is kept on the resident's platform, or was deleted")
-    body = await asyncio.to_thread(path.read_bytes)
-    return response.raw(body, content_type=mime, headers=PHOTO_HEADERS)
+    return await upload_file(media_id, mime)
 
 
 def register(app: Sanic) -> None:
