@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over
+from actions.reports import ActionReportProgress, mentions_reference
 from actions.services import ActionAnswerService, answers_follow_up
 from knowledge import answers
 from knowledge.casework.handover import HandoverReason
@@ -36,6 +37,8 @@ class ActionOutOfScope(Action):
         if answers_follow_up(tracker, unless_sure=0.8):  # "what about my eldest, she's in year 12?"
             return ActionAnswerService().run(dispatcher, tracker, domain)
         text = tracker.latest_message.get("text") or ""
+        if mentions_reference(text):  # reports (issue 13): "NC-2026-000123?" asks how that report is doing
+            return ActionReportProgress().run(dispatcher, tracker, domain)
 
         def build(session: Session) -> answers.Reply:
             council = answers.council(session)

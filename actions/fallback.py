@@ -9,12 +9,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.common import answer, hand_over, note_unanswered
+from actions.reports import ActionReportProgress, ActionStartReport, mentions_reference
 from actions.services import ActionAnswerService, answers_follow_up
 from knowledge import answers
 from knowledge.casework.handover import HandoverReason
 from knowledge.catalogue import examples, unanswered
 from knowledge.catalogue.search import search_services
 from knowledge.models import Service
+from knowledge.reports.conversation import wants_to_resume
 from knowledge.understanding.real_words import has_real_words
 
 # Service intents the model ranked at least this high are worth offering as a choice.
@@ -76,6 +78,12 @@ class ActionKnowledgeFallback(Action):
         if answers_follow_up(tracker, unless_sure=1.01):  # "and the recycling?", "how long is the wait?"
             return ActionAnswerService().run(dispatcher, tracker, domain)
         text = tracker.latest_message.get("text") or ""
+        # reports (issue 13): a reference on its own ("NC-2026-000123?") asks how that report is doing;
+        # "carry on with my report" goes back to a half-done one.
+        if mentions_reference(text):
+            return ActionReportProgress().run(dispatcher, tracker, domain)
+        if wants_to_resume(text):
+            return ActionStartReport().run(dispatcher, tracker, domain)
         ranking = tracker.latest_message.get("intent_ranking") or []
         repeated = fallbacks_in_a_row(tracker) >= 2
 

@@ -51,7 +51,9 @@ class Incoming:
     `channel` is the name of a platform channel in `knowledge/channels.py` (messenger, x_mention...);
     `platform_id` is the platform's id for this message (the dedupe key); `user_id` the resident's id on the
     platform; `account_id` our page, Instagram account, WhatsApp number id or X account that received it;
-    `reply_to` the comment or post to answer under (public channels); `sent_at` the platform's timestamp."""
+    `reply_to` the comment or post to answer under (public channels); `sent_at` the platform's timestamp.
+    `choice` is True when `text` is the payload of a button the bot offered (a quick reply, postback or list
+    choice), not something the resident typed: only then may it be an intent command like "/affirm"."""
 
     channel: str
     platform_id: str
@@ -61,6 +63,7 @@ class Incoming:
     reply_to: Optional[str] = None
     sent_at: Optional[dt.datetime] = None
     attachments: list[AttachmentRef] = field(default_factory=list)
+    choice: bool = False
 
     @property
     def public(self) -> bool:

@@ -103,12 +103,19 @@ def _messaging(
             account_id=account,
             sent_at=sent_at,
             attachments=attachments,
+            choice=bool(payload),
         )
     if postback:
         pid = _str(postback.get("mid")) or f"postback-{sender}-{item.get('timestamp')}"
         text = _str(postback.get("payload")) or _str(postback.get("title")) or ""
         return Incoming(
-            channel=channel, platform_id=pid, user_id=sender, text=text, account_id=account, sent_at=sent_at
+            channel=channel,
+            platform_id=pid,
+            user_id=sender,
+            text=text,
+            account_id=account,
+            sent_at=sent_at,
+            choice=bool(_str(postback.get("payload"))),
         )
     return None
 
@@ -186,7 +193,7 @@ def _whatsapp(msg: dict, phone_id: Optional[str]) -> Optional[Incoming]:
     wamid, sender, kind = _str(msg.get("id")), _str(msg.get("from")), msg.get("type")
     if not wamid or not sender or not isinstance(kind, str) or kind in ("reaction", "system", "ephemeral"):
         return None
-    text, attachments = "", []
+    text, attachments, chosen = "", [], kind in ("interactive", "button")
     if kind == "text":
         text = _str(_dict(msg.get("text")).get("body")) or ""
     elif kind == "interactive":
@@ -218,6 +225,7 @@ def _whatsapp(msg: dict, phone_id: Optional[str]) -> Optional[Incoming]:
         account_id=phone_id,
         sent_at=from_epoch(msg.get("timestamp")),
         attachments=attachments,
+        choice=chosen,
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.channels import safety_net
 from bot.channels.events import SUPPORTED_ATTACHMENTS, Incoming
 from bot.channels.handover_gate import intercept
+from bot.channels.rest import EMPTY_REPLY
 from bot.channels.sending.replies import Understanding, plan, planned
 from bot.channels.sending.senders import Target
 from knowledge import answers
@@ -24,7 +25,7 @@ from knowledge.db import session_scope
 from knowledge.delivery import conversations, invitations, outbox
 from knowledge.models import Council
 from knowledge.personal_data.privacy import pseudonym
-from knowledge.understanding.text import clean_text
+from knowledge.understanding.text import clean_text, for_rasa
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,12 @@ class Responder:
             # Staff have it, but someone in danger still gets the numbers at once.
             bot_messages, text = safety_net.complete(text, instead, silent_ok=True), ""
             supported = unsupported = []
-        if text:
+        # What Rasa gets: typed text is never an intent command; a pin or photo on its own is a synthetic intent
+        # message, so it reaches the report form (the actions read it from `attachments`, stored above).
+        for_bot = for_rasa(text, incoming.choice) if instead is None else ""
+        if instead is None and not text and not incoming.public:
+            for_bot = attachment_only(supported)
+        if for_bot:
             collector = CollectingOutputChannel()
             metadata = {
                 "channel": incoming.channel,
@@ -85,7 +91,11 @@ class Responder:
                 try:
                     await self.on_new_message(
                         UserMessage(
-                            text, collector, incoming.conversation_id, input_channel=incoming.channel, metadata=metadata
+                            for_bot,
+                            collector,
+                            incoming.conversation_id,
+                            input_channel=incoming.channel,
+                            metadata=metadata,
                         )
                     )
                 except Exception:  # noqa: BLE001 - the tracker or lock store is down, say
@@ -101,8 +111,11 @@ class Responder:
                 intent = await self._intent(incoming.conversation_id)
             # With the action server down Rasa answers nothing: the net adds the phone number (and 999).
             bot_messages = safety_net.complete(text, list(collector.messages), intent)
+        elif text and instead is None:  # only slashes ("/", "//"): nothing to understand, but never silence
+            bot_messages = [{"text": EMPTY_REPLY}]
         if supported or unsupported:
-            note = answers.attachment_note(supported, unsupported, asked_something=bool(text))
+            # The bot has answered a pin or photo on its own itself ("What would you like to report there?").
+            note = answers.attachment_note(supported, unsupported, asked_something=bool(for_bot))
             if note:
                 bot_messages.append({"text": note})
         if not bot_messages:
@@ -157,6 +170,21 @@ class Responder:
                 "y" if released == 1 else "ies",
                 pseudonym(incoming.conversation_id),
             )
+
+
+# The synthetic messages for a message that is only a pin or only a photo (intents in domain.yml, reports).
+SHARED_LOCATION = "/shared_location"
+SHARED_PHOTO = "/shared_photo"
+
+
+def attachment_only(kinds: list[str]) -> str:
+    """The synthetic intent message for attachments sent without words: a location wins over a photo (it
+    answers "where?"; the photo is kept either way). Empty when there is nothing the report form can use."""
+    if "location" in kinds:
+        return SHARED_LOCATION
+    if "image" in kinds:
+        return SHARED_PHOTO
+    return ""
 
 
 def _public_context(intent: Optional[str]) -> tuple[Understanding, Optional[Council]]:

@@ -38,7 +38,7 @@ from knowledge.delivery.access import authorize_write, may_read
 from knowledge.delivery.conversations import touch_conversation, utcnow
 from knowledge.personal_data.privacy import pseudonym
 from knowledge.settings import settings
-from knowledge.understanding.text import clean_text
+from knowledge.understanding.text import clean_text, for_rasa
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,14 @@ class BadRequest(Exception):
 
 def parse_request(body: bytes) -> tuple[str, str, Optional[dict]]:
     """(sender, message, metadata) from a raw webhook body, or BadRequest."""
+    sender, message, metadata, _ = parse_message(body)
+    return sender, message, metadata
+
+
+def parse_message(body: bytes) -> tuple[str, str, Optional[dict], bool]:
+    """(sender, message, metadata, choice) from a raw webhook body, or BadRequest. `choice` is true when the
+    message is the payload of a button the bot offered (the web chat page says so), not typed text: only
+    then may it be an intent command like "/affirm" (knowledge/understanding/text.py `for_rasa`)."""
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(f"request body is larger than {MAX_BODY_BYTES // 1024} KB")
     try:
@@ -78,7 +86,10 @@ def parse_request(body: bytes) -> tuple[str, str, Optional[dict]]:
         raise BadRequest(f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
     if metadata is not None and not isinstance(metadata, dict):
         raise BadRequest("'metadata' must be a JSON object")
-    return sender, message, metadata
+    choice = payload.get("choice", False)
+    if not isinstance(choice, bool):
+        raise BadRequest("'choice' must be true or false")
+    return sender, message, metadata, choice
 
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -120,7 +131,7 @@ async def answer_webhook(
     text is never logged.
     """
     try:
-        sender, text, _ = parse_request(body)
+        sender, text, _, choice = parse_message(body)
     except BadRequest as exc:
         log.info("%s webhook rejected a request: %s", input_channel, exc)
         return response.json({"error": str(exc)}, status=400)
@@ -128,7 +139,9 @@ async def answer_webhook(
     refused = await rest_refusal(input_channel, sender_id, text, address, shape)
     if refused is not None:  # over a rate limit: a polite 429 (or, for a crisis, the emergency numbers)
         return refused
-    if not clean_text(text):
+    # Typed text that starts with "/" is words, never an intent command; a button's payload may be one.
+    for_bot = for_rasa(clean_text(text), choice)
+    if not for_bot:
         # Nothing to understand: answer here rather than record an empty turn in the tracker.
         return response.json([shape({"recipient_id": sender_id, "text": EMPTY_REPLY})])
     now = utcnow()
@@ -152,7 +165,7 @@ async def answer_webhook(
     collector = CollectingOutputChannel()
     try:
         await on_new_message(
-            UserMessage(text, collector, sender_id, input_channel=input_channel, metadata=dict(metadata))
+            UserMessage(for_bot, collector, sender_id, input_channel=input_channel, metadata=dict(metadata))
         )
     except CancelledError:
         log.error("%s webhook timed out for conversation %s", input_channel, pseudonym(sender_id))

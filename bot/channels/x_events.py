@@ -81,6 +81,7 @@ def _direct_message(event: dict, account: Optional[str]) -> Optional[Incoming]:
         account_id=account,
         sent_at=from_epoch(event.get("created_timestamp"), millis=True),
         attachments=attachments,
+        choice=bool(quick),
     )
 
 

@@ -247,7 +247,7 @@
       button.addEventListener("click", function () {
         // One answer per question: the other suggestions no longer apply.
         Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) { b.disabled = true; });
-        send(choice.payload, choice.title, false);
+        send(choice.payload, choice.title, false, true);
         input.focus();
       });
       group.appendChild(button);
@@ -389,7 +389,7 @@
 
   /** POST one message and show the answer. Resolves to true if the bot answered. If the server no longer
       knows this page as the conversation's owner (403), start a new conversation and send it there once. */
-  function exchange(message, retried) {
+  function exchange(message, retried, choice) {
     var started = generation;
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     var timer = controller ? window.setTimeout(function () { controller.abort(); }, TIMEOUT_MS) : null;
@@ -397,7 +397,9 @@
     return fetch(ENDPOINT, {
       method: "POST",
       headers: headers({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ sender: senderId(), message: message }),
+      // `choice`: a button's payload, which may be a command like "/affirm"; typed text never is.
+      body: JSON.stringify(choice ? { sender: senderId(), message: message, choice: true }
+                                  : { sender: senderId(), message: message }),
       credentials: "same-origin",
       signal: controller ? controller.signal : undefined
     }).then(function (response) {
@@ -432,17 +434,18 @@
         window.clearTimeout(timer);
       }
       setTyping(false);
-      return answered === "retry" ? exchange(message, true) : answered;
+      return answered === "retry" ? exchange(message, true, choice) : answered;
     });
   }
 
   /** Show `shown` as the resident's message and send `message`. If it fails and `restore` is true, the
-      typed text goes back in the box (if the resident hasn't started another) so they can resend it. */
-  function send(message, shown, restore) {
+      typed text goes back in the box (if the resident hasn't started another) so they can resend it.
+      `choice`: `message` is a button's payload, not typed text. */
+  function send(message, shown, restore, choice) {
     clearError();
     addMessage("user", shown);
     queue = queue.then(function () {
-      return exchange(message);
+      return exchange(message, false, choice === true);
     }).then(function (answered) {
       if (!answered && restore && input.value === "") {
         input.value = shown;
