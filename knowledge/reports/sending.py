@@ -314,9 +314,17 @@ def _find_on_server(client: Open311Client, out: _Outgoing, now: dt.datetime) -> 
         service_code=out.code, start=out.created_at - SEARCH_SLACK, end=max(now, out.created_at) + SEARCH_SLACK
     )
     for request in candidates:
-        if out.reference in request.description:
+        if _reference_line(request.description) == f"Reference: {out.reference}":
             return request.service_request_id
     return None
+
+
+def _reference_line(description: str) -> str:
+    """The last line of a request's description: where `description_for` puts our reference. Only the last
+    line counts: a resident may type another report's reference into their own words (references are
+    numbered in order, so easy to guess), and a match there would record someone else's report as sent."""
+    lines = [line.strip() for line in (description or "").strip().splitlines()]
+    return lines[-1] if lines else ""
 
 
 def requeue(session: Session, report_id: int, now: dt.datetime) -> bool:

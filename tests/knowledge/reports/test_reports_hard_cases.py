@@ -1,0 +1,202 @@
+"""Reports on a bad night and against hostile input: a resident who writes another report's reference into
+their own, a back office that gives two reports one id, an update with an absurd id or date, and an answer
+too big to hold. Each would lose a resident's report or stop every resident hearing back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import func, select, update
+
+from knowledge.delivery.claims import Claimer
+from knowledge.models import Report, ReportNotification, ReportUpdate
+from knowledge.reports import filing, sending, updates
+from knowledge.reports.open311 import Open311Client, Unavailable
+from tests.fakes.open311 import FakeOpen311
+from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, save_draft
+
+ANN = "messenger:1001"
+MALLORY = "messenger:6666"
+BOB = "messenger:2002"
+WORKER = Claimer("host-a:5005")
+
+
+@pytest.fixture
+def client(open311_env: FakeOpen311) -> Iterator[Open311Client]:
+    with Open311Client.from_settings() as c:
+        yield c
+
+
+def _file(factory: Factory, who: str, now: dt.datetime = NOW, **answers: str) -> int:
+    add_conversation(factory, who)
+    save_draft(factory, who, now=now, **answers)
+    with factory() as s:
+        return int(filing.file_report(s, who, now).report.id)
+
+
+def _report(factory: Factory, report_id: int) -> Report:
+    with factory() as s:
+        report = s.get(Report, report_id)
+        assert report is not None
+        s.expunge(report)
+        return report
+
+
+def _status(factory: Factory, report_id: int) -> str:
+    return _report(factory, report_id).status
+
+
+def test_a_reference_written_into_another_report_does_not_stand_in_for_the_real_one(
+    factory: Factory, client: Open311Client, open311_env: FakeOpen311
+) -> None:
+    # References are numbered in order, so the next one is easy to guess and write into a description.
+    mallory = _file(factory, MALLORY, description="Pothole. Reference: NC-2026-000002")
+    assert sending.send_due(factory, client, NOW, WORKER) == 1
+    ann = _file(factory, ANN)
+    assert _report(factory, ann).reference == "NC-2026-000002"
+    open311_env.fail(500)  # Ann's POST may or may not have filed it: her report is looked for first
+    assert sending.send_due(factory, client, NOW, WORKER) == 0
+    assert _report(factory, ann).send_state == "uncertain"
+
+    assert sending.send_due(factory, client, NOW + dt.timedelta(minutes=5), WORKER) == 1
+    # Ann's report really reached the back office, as a request of its own.
+    assert len(open311_env.requests) == 2
+    assert _report(factory, ann).open311_id != _report(factory, mallory).open311_id
+    assert open311_env.requests[str(_report(factory, ann).open311_id)].description.endswith("Reference: NC-2026-000002")
+
+
+def test_two_reports_given_one_back_office_id_do_not_stop_everyone_hearing_back(
+    factory: Factory, client: Open311Client, open311_env: FakeOpen311
+) -> None:
+    ann = _file(factory, ANN)
+    bob = _file(factory, BOB, street="Swallow Street", postcode="NS1 3CD")
+    assert sending.send_due(factory, client, NOW, WORKER) == 2
+    # Staff settled a report in doubt with an id already in use (or the back office reused one).
+    with factory() as s:
+        s.execute(update(Report).where(Report.id == bob).values(open311_id="1001"))
+    open311_env.add_update("1001", "ACTION_SCHEDULED", "Repair booked", at=NOW + dt.timedelta(minutes=30))
+    assert updates.poll(factory, client, NOW + dt.timedelta(hours=1)) == 2
+    assert _status(factory, ann) == _status(factory, bob) == "action_scheduled"
+
+
+def test_an_update_with_a_huge_id_is_recorded_within_its_column_and_told(
+    factory: Factory, client: Open311Client, open311_env: FakeOpen311
+) -> None:
+    ann = _file(factory, ANN)
+    assert sending.send_due(factory, client, NOW, WORKER) == 1
+    open311_env.add_update("1001", "ACTION_SCHEDULED", "Repair booked", at=NOW + dt.timedelta(minutes=30))
+    open311_env.updates[-1]["update_id"] = "u" * 5_000_000  # PostgreSQL refuses more than String(100)
+    assert updates.poll(factory, client, NOW + dt.timedelta(hours=1)) == 1
+    assert _status(factory, ann) == "action_scheduled"
+    with factory() as s:
+        ids = s.execute(select(ReportUpdate.open311_update_id).where(ReportUpdate.source == "open311")).scalars()
+        assert all(len(i or "") <= 100 for i in ids)
+        assert s.execute(select(func.count()).select_from(ReportNotification)).scalar_one() == 1
+    # Polled again, it is the same update: not told twice.
+    assert updates.poll(factory, client, NOW + dt.timedelta(hours=2)) == 0
+
+
+def test_an_update_dated_in_the_future_does_not_hide_the_next_ones(
+    factory: Factory, client: Open311Client, open311_env: FakeOpen311
+) -> None:
+    ann = _file(factory, ANN)
+    assert sending.send_due(factory, client, NOW, WORKER) == 1
+    # A back office with a wrong clock dates one change in 2099 (and hands it out whatever the window).
+    wrong_clock = [
+        {
+            "update_id": "wrong-clock-1",
+            "service_request_id": "1001",
+            "status": "ACTION_SCHEDULED",
+            "updated_datetime": "2099-01-01T00:00:00Z",
+        }
+    ]
+    canned = {"servicerequestupdates.json": json.dumps(wrong_clock).encode()}
+    with Canned(canned) as broken, Open311Client(broken.url) as broken_client:
+        assert updates.poll(factory, broken_client, NOW + dt.timedelta(hours=1)) == 1
+    assert _status(factory, ann) == "action_scheduled"
+    # Fixed later in the back office, at a sensible time: the resident still hears about it.
+    open311_env.add_update("1001", "FIXED", "Filled in", at=NOW + dt.timedelta(hours=2))
+    assert updates.poll(factory, client, NOW + dt.timedelta(hours=3)) == 1
+    assert _status(factory, ann) == "fixed"
+
+
+class Canned:
+    """A broken Open311 server on loopback: each path name answers 200 with fixed bytes (`repeat` times
+    over), whatever the query; `written` counts the bytes it managed to send before the client hung up."""
+
+    def __init__(self, bodies: dict[str, bytes], repeat: int = 1, content_type: str = "application/json") -> None:
+        self.bodies, self.repeat, self.content_type = bodies, repeat, content_type
+        self.written = 0
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self._answer()
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer()
+
+            def _answer(self) -> None:
+                body = canned.bodies.get(urlsplit(self.path).path.rsplit("/", 1)[-1], b"[]")
+                self.send_response(200)
+                self.send_header("Content-Type", canned.content_type)
+                self.send_header("Content-Length", str(len(body) * canned.repeat))
+                self.end_headers()
+                try:
+                    for _ in range(canned.repeat):
+                        self.wfile.write(body)
+                        canned.written += len(body)
+                except OSError:
+                    pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/open311/v2/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Canned:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_an_answer_too_big_to_hold_is_not_read_to_the_end() -> None:
+    chunk = b" " * 1_000_000
+    # 200 MB of "JSON"
+    with Canned({"services.json": chunk}, repeat=200) as huge, Open311Client(huge.url) as c, pytest.raises(Unavailable):
+        c.services()
+    assert huge.written < 100_000_000
+
+
+def test_an_html_page_with_200_is_unavailable_not_a_crash() -> None:
+    page = b"<html><body>Maintenance tonight</body></html>"
+    html = Canned({"requests.json": page}, content_type="text/html")
+    with html, Open311Client(html.url) as c, pytest.raises(Unavailable):
+        c.post_request("PH", "Pothole", lat=52.63, long=-1.13)
+
+
+def test_json_of_the_wrong_shape_is_unavailable_or_ignored_never_a_crash() -> None:
+    bodies = {
+        "requests.json": json.dumps({"service_requests": [{"service_request_id": {"x": 1}}]}).encode(),
+        "servicerequestupdates.json": json.dumps({"service_requests_updates": "nope"}).encode(),
+        "services.json": json.dumps([1, "two", None]).encode(),
+    }
+    with Canned(bodies) as odd, Open311Client(odd.url) as c:
+        assert c.services() == []
+        assert c.updates(NOW) == []
+        posted = c.post_request("PH", "Pothole", lat=52.63, long=-1.13)
+        assert posted.service_request_id is not None and len(posted.service_request_id) <= 100
