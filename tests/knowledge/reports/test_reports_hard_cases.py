@@ -200,3 +200,33 @@ def test_json_of_the_wrong_shape_is_unavailable_or_ignored_never_a_crash() -> No
         assert c.updates(NOW) == []
         posted = c.post_request("PH", "Pothole", lat=52.63, long=-1.13)
         assert posted.service_request_id is not None and len(posted.service_request_id) <= 100
+
+
+def test_a_slow_back_office_never_gets_a_report_twice_from_two_replicas(
+    factory: Factory, client: Open311Client, open311_env: FakeOpen311
+) -> None:
+    reports = [_file(factory, f"messenger:{n}") for n in (3001, 3002, 3003)]
+    clock = {"now": NOW}
+    file_it = open311_env._file
+    replica_b = Claimer("host-b:5005")
+
+    def slow_answer(form: dict[str, str]) -> Any:
+        """Each POST takes 50 s (on the controllable clock); meanwhile the other replica does a round."""
+        if form.get("api_key") == "test-key" and not clock.get("inside"):
+            clock["now"] += dt.timedelta(seconds=50)
+            clock["inside"] = True
+            try:
+                with Open311Client.from_settings() as other:
+                    sending.send_due(factory, other, clock["now"], replica_b, clock=lambda: clock["now"])
+            finally:
+                clock["inside"] = False
+        return file_it(form)
+
+    open311_env._file = slow_answer  # type: ignore[method-assign]
+    sending.send_due(factory, client, NOW, WORKER, clock=lambda: clock["now"])
+    later = clock["now"] + dt.timedelta(minutes=10)
+    open311_env._file = file_it  # type: ignore[method-assign]
+    sending.send_due(factory, client, later, WORKER, clock=lambda: later)
+    # Each report once at the back office, each with its own id.
+    assert len(open311_env.requests) == 3
+    assert sorted(str(_report(factory, r).open311_id) for r in reports) == sorted(open311_env.requests)
