@@ -34,6 +34,7 @@ from knowledge.models import (
 )
 from knowledge.personal_data.privacy import pseudonym
 from knowledge.reports import categories
+from knowledge.reports.quiet_hours import next_allowed
 from knowledge.reports.statuses import resident_words
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,11 @@ def _take(session: Session, notification_id: int, state: str, now: dt.datetime, 
 
 def deliver_due(session: Session, now: dt.datetime, mailer: Optional[Mailer] = None) -> list[Delivered]:
     """Deliver every notification due by `now`. `mailer` sends the email fallback (None: no email, so such
-    residents are unreachable). The caller commits; a mail error leaves that notification failed."""
+    residents are unreachable). The caller commits; a mail error leaves that notification failed.
+    Nothing goes during the quiet hours: a change's `due_at` is set when it is made, but a worker that was down
+    all evening (or a backlog) would otherwise send the afternoon's changes at 11pm."""
+    if next_allowed(now) > now:
+        return []
     rows = session.execute(
         select(ReportNotification, ReportResident, ReportUpdate, Report)
         .join(ReportResident, ReportResident.id == ReportNotification.resident_id)

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from knowledge.delivery.claims import Claimer
-from knowledge.models import Report, ReportNotification, ReportUpdate
-from knowledge.reports import filing, sending, updates
+from knowledge.models import OutboundMessage, Report, ReportNotification, ReportUpdate
+from knowledge.reports import filing, notifying, sending, updates
 from knowledge.reports.open311 import Open311Client, Unavailable
 from tests.fakes.open311 import FakeOpen311
 from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, save_draft
@@ -230,3 +230,16 @@ def test_a_slow_back_office_never_gets_a_report_twice_from_two_replicas(
     # Each report once at the back office, each with its own id.
     assert len(open311_env.requests) == 3
     assert sorted(str(_report(factory, r).open311_id) for r in reports) == sorted(open311_env.requests)
+
+
+def test_an_afternoon_change_is_not_sent_at_night_when_the_worker_was_down_all_evening(factory: Factory) -> None:
+    report = _file(factory, ANN)
+    with factory() as s:
+        assert updates.change_status(s, report, "in_progress", NOW) is not None  # 14:00: due at once
+    night = dt.datetime(2026, 12, 1, 23, 15)  # GMT: 23:15 local, inside the default quiet hours
+    with factory() as s:
+        assert notifying.deliver_due(s, night) == []
+    with factory() as s:
+        assert s.execute(select(func.count()).select_from(OutboundMessage)).scalar_one() == 0
+    with factory() as s:
+        assert [d.state for d in notifying.deliver_due(s, dt.datetime(2026, 12, 2, 8, 0))] == ["queued"]
