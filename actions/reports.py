@@ -191,11 +191,11 @@ class ActionReportSubmit(Action):
             log.warning("report draft incomplete in conversation %s", pseudonym(tracker.sender_id))
             send(dispatcher, replies.stopped())
             return events
-        except Exception as exc:  # noqa: BLE001 - the draft is kept; the resident can say yes again
+        except Exception as exc:  # noqa: BLE001 - the draft is kept; the resident can try again
             log.error(
                 "filing a report failed in conversation %s (%s)", pseudonym(tracker.sender_id), type(exc).__name__
             )
-            dispatcher.utter_message(text=replies.not_filed(phone))
+            send(dispatcher, replies.not_filed(phone))
             return events
         if reference is not None:
             log.info("report %s filed from conversation %s", reference, pseudonym(tracker.sender_id))

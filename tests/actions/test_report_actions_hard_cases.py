@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from knowledge.models import Report
+from knowledge.reports.replies import RESUME_PAYLOAD
 from tests.actions.test_report_actions import REFERENCE, Resident, _to_summary, draft_answers, reports, texts
 
 
@@ -46,3 +47,18 @@ def test_no_reference_is_given_for_a_report_the_database_did_not_keep(kb_url: st
     assert not REFERENCE.search(said), said
     assert "couldn't send your report" in said
     assert draft_answers(kb_url, r.sender) is not None  # kept, to try again
+
+
+def test_after_a_failed_filing_trying_again_files_the_report_once(kb_url: str) -> None:
+    r = Resident()
+    _to_summary(r)
+    with filing_commit_refused():
+        failed = r.say("yes")
+    # The form has ended, so a bare "yes" would get "anything else?": the reply's button resumes the report.
+    [button] = [b for m in failed for b in m.get("buttons") or []]
+    assert button["payload"] == RESUME_PAYLOAD
+    summary = texts(r.say(button["title"], "report_resume"))
+    assert "Shall I send" in summary or "send it" in summary.lower(), summary
+    filed = texts(r.say("yes", "affirm"))
+    [report] = reports(kb_url)
+    assert report.reference in filed
