@@ -243,3 +243,47 @@ def test_an_afternoon_change_is_not_sent_at_night_when_the_worker_was_down_all_e
         assert s.execute(select(func.count()).select_from(OutboundMessage)).scalar_one() == 0
     with factory() as s:
         assert [d.state for d in notifying.deliver_due(s, dt.datetime(2026, 12, 2, 8, 0))] == ["queued"]
+
+
+class Drip(Canned):
+    """A server that sends its answer's headers at once, then one byte at a time, each well inside the read
+    timeout: a per-read timeout alone would wait for all of it."""
+
+    def __init__(self, size: int, every: float) -> None:
+        super().__init__({"services.json": b" "})
+        self.size, self.every = size, every
+        self.finished = threading.Event()
+        drip = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(drip.size))
+                self.end_headers()
+                try:
+                    for _ in range(drip.size):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        drip.written += 1
+                        if drip.finished.wait(drip.every):
+                            return
+                except OSError:
+                    pass
+
+        self._server.RequestHandlerClass = Handler
+
+    def __exit__(self, *exc: object) -> None:
+        self.finished.set()
+        super().__exit__(*exc)
+
+
+def test_an_answer_dripped_a_byte_at_a_time_is_given_up() -> None:
+    # 400 bytes, one every 0.05 s: 20 s in all; the client (0.5 s reads) gives up long before.
+    drip = Drip(400, 0.05)
+    with drip, Open311Client(drip.url, timeout=0.5) as c, pytest.raises(Unavailable):
+        c.services()
+    assert drip.written < 400
