@@ -287,3 +287,19 @@ def test_an_answer_dripped_a_byte_at_a_time_is_given_up() -> None:
     with drip, Open311Client(drip.url, timeout=0.5) as c, pytest.raises(Unavailable):
         c.services()
     assert drip.written < 400
+
+
+def test_a_long_note_still_fits_the_residents_platform(factory: Factory) -> None:
+    # Instagram Direct takes 1,000 characters; staff may write a 1,000-character note.
+    add_conversation(factory, "instagram:ig-77", channel="instagram")
+    save_draft(factory, "instagram:ig-77", channel="instagram")
+    with factory() as s:
+        report = filing.file_report(s, "instagram:ig-77", NOW).report
+        reference = report.reference
+        note = "We will close the lane on Friday to fill it. " * 22  # 990 characters
+        assert updates.change_status(s, int(report.id), "action_scheduled", NOW, note=note) is not None
+    with factory() as s:
+        assert [d.state for d in notifying.deliver_due(s, NOW)] == ["queued"]
+        [text] = s.execute(select(OutboundMessage.text)).scalars().all()
+    assert len(text) <= 1000
+    assert reference in text and "the repair is booked" in text and "close the lane on Friday" in text
