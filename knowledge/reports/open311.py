@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -22,6 +24,22 @@ from knowledge.settings import settings
 MAX_ANSWER_BYTES = 10_000_000
 MAX_ID = 100  # the width of reports.open311_id and report_updates.open311_update_id
 MAX_WORDS = 2000  # a status note longer than this is cut: residents read it on a phone
+
+
+class _HideApiKey(logging.Filter):
+    """Blanks `api_key=…` in httpx's request log lines. GeoReport puts the key in the query string of GETs,
+    and httpx logs every request's URL at INFO, the level the Rasa server (where the worker runs) logs at:
+    without this the key would be in the logs at every poll. The lines themselves stay, for on-call staff."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "api_key=" in message:
+            record.msg, record.args = _API_KEY_RE.sub(r"\1[hidden]", message), None
+        return True
+
+
+_API_KEY_RE = re.compile(r"(api_key=)[^&\s\"']*")
+logging.getLogger("httpx").addFilter(_HideApiKey())
 
 
 class Open311Error(Exception):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -303,3 +304,17 @@ def test_a_long_note_still_fits_the_residents_platform(factory: Factory) -> None
         [text] = s.execute(select(OutboundMessage.text)).scalars().all()
     assert len(text) <= 1000
     assert reference in text and "the repair is booked" in text and "close the lane on Friday" in text
+
+
+def test_the_open311_api_key_never_reaches_the_logs(
+    factory: Factory, client: Open311Client, open311_env: FakeOpen311, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GeoReport puts the key in the query string of GETs, and httpx logs every request's URL at INFO, the
+    # level the Rasa server (where the worker runs) logs at.
+    _file(factory, ANN)
+    with caplog.at_level(logging.INFO):
+        assert sending.send_due(factory, client, NOW, WORKER) == 1
+        updates.poll(factory, client, NOW + dt.timedelta(hours=1))
+        client.services()
+    assert "servicerequestupdates.json" in caplog.text  # the requests are still logged, for on-call staff
+    assert "test-key" not in caplog.text
