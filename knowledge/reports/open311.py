@@ -278,6 +278,8 @@ class Open311Client:
             raise Unavailable(f"couldn't connect ({type(error).__name__})", maybe_done=False) from error
         except httpx.TimeoutException as error:
             raise Unavailable(f"no answer in time ({type(error).__name__})") from error
+        except _TooBig as error:  # staff read this: say what was wrong with the answer
+            raise Unavailable(f"the server's {error}") from error
         except httpx.HTTPError as error:
             raise Unavailable(f"couldn't reach the server ({type(error).__name__})") from error
         if status == 429:
@@ -310,14 +312,14 @@ def _read_limited(response: httpx.Response, deadline: float) -> bytes:
     in memory (the rest is not read)."""
     declared = response.headers.get("content-length") or ""
     if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
-        raise _TooBig(f"answer of {declared} bytes")
+        raise _TooBig(f"answer was too long ({declared} bytes)")
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
-            raise _TooBig("answer too long")
+            raise _TooBig("answer was too long")
         if time.monotonic() > deadline:
-            raise _TooBig("answer too slow")
+            raise _TooBig("answer was too slow to arrive")
         chunks.append(chunk)
     return b"".join(chunks)
 
