@@ -203,6 +203,10 @@ class Open311Client:
         request_id = first.get("service_request_id")
         token = first.get("token")
         if request_id in (None, "") and token in (None, ""):
+            if first.get("description") and "code" in first:
+                # Some servers answer a refusal with 200 and a GeoReport error body: it is still a refusal
+                # (staff see why at once), not an outage to retry every quarter of an hour for ever.
+                raise Rejected(str(first["description"])[:300], 200)
             raise Unavailable("the server's answer named no request id or token")
         return Posted(
             None if request_id in (None, "") else _id(request_id), None if token in (None, "") else _id(token)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from knowledge.delivery.claims import Claimer
 from knowledge.models import OutboundMessage, Report, ReportNotification, ReportUpdate
 from knowledge.reports import filing, notifying, sending, updates
-from knowledge.reports.open311 import Open311Client, Unavailable
+from knowledge.reports.open311 import Open311Client, Rejected, Unavailable
 from tests.fakes.open311 import FakeOpen311
 from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, save_draft
 
@@ -318,3 +318,10 @@ def test_the_open311_api_key_never_reaches_the_logs(
         client.services()
     assert "servicerequestupdates.json" in caplog.text  # the requests are still logged, for on-call staff
     assert "test-key" not in caplog.text
+
+
+def test_a_refusal_answered_with_200_is_a_refusal_not_an_outage() -> None:
+    refusal = [{"code": 400, "description": "Location is outside our area"}]
+    odd = Canned({"requests.json": json.dumps(refusal).encode()})
+    with odd, Open311Client(odd.url) as c, pytest.raises(Rejected, match="Location is outside our area"):
+        c.post_request("PH", "Pothole", lat=52.63, long=-1.13)
