@@ -38,6 +38,7 @@ from actions.report_form import (
     with_place,
 )
 from actions.services import ActionAnswerService
+from knowledge.answers import Reply
 from knowledge.db import session_scope
 from knowledge.models import Report
 from knowledge.personal_data.privacy import pseudonym
@@ -167,6 +168,10 @@ class ActionReportSubmit(Action):
             return [*events, FollowupAction(ActionStartReport().name())]
         now = report_form.utcnow()
         phone: Optional[str] = None
+        # The reply is sent only once the transaction has committed: a reference told before a commit that
+        # then fails (a lost connection, a serialisation failure) would name a report that doesn't exist.
+        reply: Reply = replies.stopped()
+        reference: Optional[str] = None  # of a report filed (or found filed) in this turn
         try:
             with session_scope() as session:
                 phone = council_phone(session)
@@ -174,27 +179,27 @@ class ActionReportSubmit(Action):
                 joined = (draft.answers or {}).get("joined") if draft is not None else None
                 if joined:
                     report = session.get(Report, int(joined))
-                    if report is None:  # gone meanwhile: ask again from the place
-                        send(dispatcher, replies.stopped())
-                        return events
-                    added = nearby.join(session, report.id, tracker.sender_id, channel_of(tracker), now)
-                    drafts.discard(session, tracker.sender_id)
-                    send(dispatcher, replies.joined(report) if added else replies.already_on(report))
-                    return events
-                if tracker.get_slot("report_confirm") != "yes":
-                    send(dispatcher, replies.stopped())
-                    return events
-                filed = filing.file_report(session, tracker.sender_id, now)
-                send(dispatcher, replies.filed(filed.report, filed.new))
-                log.info("report %s filed from conversation %s", filed.report.reference, pseudonym(tracker.sender_id))
+                    if report is not None:  # (gone meanwhile: stopped, asked again from the place)
+                        added = nearby.join(session, report.id, tracker.sender_id, channel_of(tracker), now)
+                        drafts.discard(session, tracker.sender_id)
+                        reply = replies.joined(report) if added else replies.already_on(report)
+                elif tracker.get_slot("report_confirm") == "yes":
+                    filed = filing.file_report(session, tracker.sender_id, now)
+                    reply = replies.filed(filed.report, filed.new)
+                    reference = filed.report.reference
         except filing.FilingError:
             log.warning("report draft incomplete in conversation %s", pseudonym(tracker.sender_id))
             send(dispatcher, replies.stopped())
-        except Exception as exc:  # noqa: BLE001 - the draft is kept; the resident can say yes again
+            return events
+        except Exception as exc:  # noqa: BLE001 - the draft is kept; the resident can try again
             log.error(
                 "filing a report failed in conversation %s (%s)", pseudonym(tracker.sender_id), type(exc).__name__
             )
-            dispatcher.utter_message(text=replies.not_filed(phone))
+            send(dispatcher, replies.not_filed(phone))
+            return events
+        if reference is not None:
+            log.info("report %s filed from conversation %s", reference, pseudonym(tracker.sender_id))
+        send(dispatcher, reply)
         return events
 
 

@@ -125,7 +125,8 @@ class ReportsWorker:
 
     def _send(self, now: dt.datetime) -> int:
         assert self.client is not None
-        return sending.send_due(self.session_factory, self.client, now, self.claimer)
+        # The real clock as well: a slow back office must not let the round's claims lapse mid-round.
+        return sending.send_due(self.session_factory, self.client, now, self.claimer, clock=self.clock)
 
     def _poll(self, now: dt.datetime) -> int:
         assert self.client is not None

@@ -183,14 +183,17 @@ def parse(lines: Iterable[str], where: str = "gazetteer") -> Gazetteer:
     """A gazetteer from CSV text (header row first). Raises GazetteerError naming `where`, the line and
     the column of the first problem."""
     reader = csv.DictReader(lines)
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise GazetteerError(f"{where}, line 1: missing column(s) {', '.join(missing)}")
     rows = []
-    for values in reader:
-        if not any((v or "").strip() for v in values.values() if isinstance(v, str)):
-            continue  # a blank line between blocks is harmless
-        rows.append(_parse_row(values, reader.line_num, where))
+    try:
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise GazetteerError(f"{where}, line 1: missing column(s) {', '.join(missing)}")
+        for values in reader:
+            if not any((v or "").strip() for v in values.values() if isinstance(v, str)):
+                continue  # a blank line between blocks is harmless
+            rows.append(_parse_row(values, reader.line_num, where))
+    except csv.Error as error:  # a field over 128 KB: the file is damaged, say where
+        raise GazetteerError(f"{where}, line {reader.line_num + 1}: {error}") from None
     if not rows:
         raise GazetteerError(f"{where}: no streets")
     return Gazetteer(rows)

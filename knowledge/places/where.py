@@ -416,6 +416,10 @@ def from_pin(lat: float, lon: float, gaz: Optional[Gazetteer] = None, max_metres
     street's point, for a report) and the nearest row; PIN_TOO_FAR when no gazetteer point is within
     `max_metres` (setting PLACE_PIN_MAX_METRES, default 400): a pin in the sea or another council's area.
     `distance_m` says how far the nearest point was either way."""
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        # Not a point on Earth (a broken client's pin): angles wrap round, so 412.63 would otherwise pass for
+        # 52.63 and be sent to the back office as it is; infinity can't be measured at all.
+        return Where(Outcome.PIN_TOO_FAR)
     gaz = gaz or gazetteer()
     limit = settings().place_pin_max_metres if max_metres is None else max_metres
     nearest = min(gaz.rows, key=lambda r: distance_m(lat, lon, r.lat, r.lon))

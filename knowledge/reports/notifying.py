@@ -34,6 +34,7 @@ from knowledge.models import (
 )
 from knowledge.personal_data.privacy import pseudonym
 from knowledge.reports import categories
+from knowledge.reports.quiet_hours import next_allowed
 from knowledge.reports.statuses import resident_words
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,21 @@ class Delivered:
     detail: Optional[str] = None
 
 
-def message_for(report: Report, change: ReportUpdate) -> str:
+def message_for(report: Report, change: ReportUpdate, max_chars: Optional[int] = None) -> str:
     """What the resident reads: the reference, what the report is about, the status in plain words, and the
-    public note staff or the back office added, if any."""
+    public note staff or the back office added, if any. `max_chars` is the platform's longest message
+    (Instagram Direct: 1,000): a note that would take the message past it is cut short, because the platform
+    refuses a longer message and the resident would hear nothing at all."""
     category = categories.get(report.category)
     what = category.name if category else "your report"
     where = f" on {report.street}" if report.street else ""
     text = f"Update on your report {report.reference} ({what}{where}): {resident_words(change.status)}"
     if change.note:
-        text += f"\n\n{change.note}"
+        note = change.note
+        room = None if max_chars is None else max_chars - len(text) - 2
+        if room is not None and len(note) > room:
+            note = note[: max(0, room - 1)].rstrip() + "…"
+        text += f"\n\n{note}"
     return text
 
 
@@ -97,7 +104,11 @@ def _take(session: Session, notification_id: int, state: str, now: dt.datetime, 
 
 def deliver_due(session: Session, now: dt.datetime, mailer: Optional[Mailer] = None) -> list[Delivered]:
     """Deliver every notification due by `now`. `mailer` sends the email fallback (None: no email, so such
-    residents are unreachable). The caller commits; a mail error leaves that notification failed."""
+    residents are unreachable). The caller commits; a mail error leaves that notification failed.
+    Nothing goes during the quiet hours: a change's `due_at` is set when it is made, but a worker that was down
+    all evening (or a backlog) would otherwise send the afternoon's changes at 11pm."""
+    if next_allowed(now) > now:
+        return []
     rows = session.execute(
         select(ReportNotification, ReportResident, ReportUpdate, Report)
         .join(ReportResident, ReportResident.id == ReportNotification.resident_id)
@@ -138,6 +149,8 @@ def _deliver_one(
         if not _take(session, note.id, "queued", now):
             return None
         here = channel(conv.channel)
+        if here.limits is not None:  # a platform's limit (web chat and REST have none)
+            text = message_for(report, change, here.limits.max_chars)
         ends = None if here.window is None or conv.last_inbound_at is None else conv.last_inbound_at + here.window
         give_up = now + RETRY_FOR if ends is None else min(ends, now + RETRY_FOR)
         target = {"user_id": conv.platform_user_id, "account_id": conv.account_id, "reply_to": None}

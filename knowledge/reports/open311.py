@@ -9,12 +9,37 @@ description, which staff see; trying again would get the same answer). Nothing a
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import httpx
 
 from knowledge.settings import settings
+
+# Longest answer read from the server: a page of 1,000 requests is well under 2 MB.
+MAX_ANSWER_BYTES = 10_000_000
+MAX_ID = 100  # the width of reports.open311_id and report_updates.open311_update_id
+MAX_WORDS = 2000  # a status note longer than this is cut: residents read it on a phone
+
+
+class _HideApiKey(logging.Filter):
+    """Blanks `api_key=…` in httpx's request log lines. GeoReport puts the key in the query string of GETs,
+    and httpx logs every request's URL at INFO, the level the Rasa server (where the worker runs) logs at:
+    without this the key would be in the logs at every poll. The lines themselves stay, for on-call staff."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "api_key=" in message:
+            record.msg, record.args = _API_KEY_RE.sub(r"\1[hidden]", message), None
+        return True
+
+
+_API_KEY_RE = re.compile(r"(api_key=)[^&\s\"']*")
+logging.getLogger("httpx").addFilter(_HideApiKey())
 
 
 class Open311Error(Exception):
@@ -178,9 +203,13 @@ class Open311Client:
         request_id = first.get("service_request_id")
         token = first.get("token")
         if request_id in (None, "") and token in (None, ""):
+            if first.get("description") and "code" in first:
+                # Some servers answer a refusal with 200 and a GeoReport error body: it is still a refusal
+                # (staff see why at once), not an outage to retry every quarter of an hour for ever.
+                raise Rejected(str(first["description"])[:300], 200)
             raise Unavailable("the server's answer named no request id or token")
         return Posted(
-            None if request_id in (None, "") else str(request_id), None if token in (None, "") else str(token)
+            None if request_id in (None, "") else _id(request_id), None if token in (None, "") else _id(token)
         )
 
     def get_requests(
@@ -204,12 +233,12 @@ class Open311Client:
         body = self._call("GET", "requests.json", params=self._common(params))
         return [
             RequestStatus(
-                str(r.get("service_request_id", "")),
-                str(r.get("status", "")),
+                _id(r.get("service_request_id", "")),
+                str(r.get("status", ""))[:MAX_ID],
                 str(r.get("description") or ""),
-                str(r.get("service_code") or ""),
+                str(r.get("service_code") or "")[:MAX_ID],
                 parse_time(r.get("updated_datetime")),
-                str(r.get("status_notes") or ""),
+                _words(r.get("status_notes")),
             )
             for r in _items(body, "service_requests")
             if r.get("service_request_id") not in (None, "")
@@ -224,11 +253,11 @@ class Open311Client:
         body = self._call("GET", "servicerequestupdates.json", params=self._common(params))
         found = [
             StatusUpdate(
-                str(u.get("update_id")),
-                str(u.get("service_request_id")),
-                str(u.get("status") or ""),
+                _id(u.get("update_id")),
+                _id(u.get("service_request_id")),
+                str(u.get("status") or "")[:MAX_ID],
                 parse_time(u.get("updated_datetime")),
-                str(u.get("description") or ""),
+                _words(u.get("description")),
             )
             for u in _items(body, "service_requests_updates", "service_request_updates")
             if u.get("update_id") not in (None, "") and u.get("service_request_id") not in (None, "")
@@ -246,27 +275,57 @@ class Open311Client:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, self.endpoint + path, **kwargs)
+            with self._http.stream(method, self.endpoint + path, **kwargs) as response:
+                status = response.status_code
+                body = _read_limited(response, self._deadline())
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             raise Unavailable(f"couldn't connect ({type(error).__name__})", maybe_done=False) from error
         except httpx.TimeoutException as error:
             raise Unavailable(f"no answer in time ({type(error).__name__})") from error
+        except _TooBig as error:  # staff read this: say what was wrong with the answer
+            raise Unavailable(f"the server's {error}") from error
         except httpx.HTTPError as error:
             raise Unavailable(f"couldn't reach the server ({type(error).__name__})") from error
-        status = response.status_code
         if status == 429:
             raise Unavailable("the server answered 429 (too many requests)", maybe_done=False)
         if status >= 500:
             # A server error may come after the request was filed: the caller checks before repeating it.
             raise Unavailable(f"the server answered {status}")
         if status >= 400:
-            raise Rejected(_error_description(response), status)
+            raise Rejected(_error_description(status, body), status)
         if status >= 300:
             raise Unavailable(f"the server answered {status} (a redirect: check OPEN311_ENDPOINT)")
         try:
-            return response.json()
+            return json.loads(body)
         except ValueError as error:
             raise Unavailable("the server's answer wasn't JSON") from error
+
+    def _deadline(self) -> float:
+        """When reading an answer must stop (monotonic seconds): the timeout applies to each read, so a server
+        dripping a byte at a time would otherwise hold the worker (and its claim on a report) for ever."""
+        timeout = self._http.timeout.read
+        return time.monotonic() + 2 * (timeout if timeout is not None else 30.0)
+
+
+class _TooBig(httpx.HTTPError):
+    """The server's answer was longer than MAX_ANSWER_BYTES, or took longer than the deadline to arrive."""
+
+
+def _read_limited(response: httpx.Response, deadline: float) -> bytes:
+    """The answer's body, at most MAX_ANSWER_BYTES: a broken or hostile server's endless answer is never held
+    in memory (the rest is not read)."""
+    declared = response.headers.get("content-length") or ""
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise _TooBig(f"answer was too long ({declared} bytes)")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise _TooBig("answer was too long")
+        if time.monotonic() > deadline:
+            raise _TooBig("answer was too slow to arrive")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
@@ -281,14 +340,25 @@ def _items(body: Any, *keys: str) -> list[dict[str, Any]]:
     return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
 
-def _error_description(response: httpx.Response) -> str:
+def _error_description(status: int, body: bytes) -> str:
     """The server's own words from a GeoReport error ([{"code": 400, "description": "..."}]), short."""
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except ValueError:
-        body = None
-    for item in _items(body, "errors"):
+        parsed = None
+    for item in _items(parsed, "errors"):
         if item.get("description"):
             return str(item["description"])[:300]
-    text = response.text.strip()
-    return text[:300] if text else f"the server answered {response.status_code}"
+    text = body.decode("utf-8", errors="replace").strip()
+    return text[:300] if text else f"the server answered {status}"
+
+
+def _id(value: Any) -> str:
+    """An id from the server as text that fits our columns (String(100)): a broken server's 5 MB id would
+    make PostgreSQL refuse the whole transaction, on every poll. Cut the same way wherever ids are kept."""
+    return str(value)[:MAX_ID]
+
+
+def _words(value: Any) -> str:
+    """The server's words for residents or staff (a status note), cut to a message's length."""
+    return str(value or "")[:MAX_WORDS]

@@ -234,10 +234,15 @@ def filed(report: Report, first_time: bool = True) -> Reply:
     )
 
 
-def not_filed(phone: Optional[str]) -> str:
-    """Filing failed (the database, say): nothing was sent, and the draft is kept."""
-    call = f" or call us on {phone}" if phone else ""
-    return f"Sorry, I couldn't send your report just now. I've kept it: say yes to try again{call}."
+def not_filed(phone: Optional[str]) -> Reply:
+    """Filing failed (the database, say): nothing was sent, and the draft is kept. The report form has ended
+    by then, so a bare "yes" would only get "anything else?": the button resumes the report, whose summary
+    asks again."""
+    call = f", or call us on {phone}" if phone else ""
+    return Reply(
+        text=f"Sorry, I couldn't send your report just now. I've kept it: choose \"Try again\"{call}.",
+        buttons=[{"title": "Try again", "payload": RESUME_PAYLOAD}],
+    )
 
 
 def stopped() -> Reply:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from knowledge.models import Report
@@ -74,13 +74,23 @@ def send_anyway(session: Session, report_id: int, now: dt.datetime) -> bool:
     return done == 1
 
 
+class IdInUse(ValueError):
+    """The back-office id staff entered is already another report's; `str()` names that report, for staff."""
+
+
 def found_there(session: Session, report_id: int, open311_id: str, now: dt.datetime) -> bool:
     """A stuck report that staff found at the back office with id `open311_id`: record it as sent (status
     updates are then polled for it). True if this call did it; False if it isn't stuck (any more). Raises
-    ValueError for an empty or over-long id."""
+    ValueError for an empty or over-long id, IdInUse for an id another report already has (a mistyped id
+    would send that report's updates to this report's residents too)."""
     open311_id = open311_id.strip()
     if not open311_id or len(open311_id) > MAX_OPEN311_ID or not open311_id.isprintable():
         raise ValueError(f"a back-office id is 1 to {MAX_OPEN311_ID} printable characters")
+    other = session.execute(
+        select(Report.reference).where(Report.open311_id == open311_id, Report.id != report_id).limit(1)
+    ).scalar_one_or_none()
+    if other is not None:
+        raise IdInUse(f"The back office's id {open311_id} is already report {other}'s. Check the id and try again.")
     done = session.execute(
         update(Report)
         .where(Report.id == report_id, stuck_condition(now))

@@ -108,16 +108,33 @@ def _claim(session: Session, claimer: Claimer, now: dt.datetime) -> list[int]:
     return taken
 
 
-def send_due(session_factory: SessionFactory, client: Open311Client, now: dt.datetime, claimer: Claimer) -> int:
+def send_due(
+    session_factory: SessionFactory,
+    client: Open311Client,
+    now: dt.datetime,
+    claimer: Claimer,
+    clock: Optional[Callable[[], dt.datetime]] = None,
+) -> int:
     """Send every report due now. Returns how many reached the back office (sent) in this round. When the
     server is unavailable the rest of the round's reports are let go untried: they would only wait on it
-    too, and the worker's next round comes soon."""
+    too, and the worker's next round comes soon.
+
+    `clock` is the time as the round goes on (the worker passes the real clock; without one, `now`). The round's
+    claims last LEASE from `now`; a slow back office (a minute an answer) would let them lapse while reports
+    still wait their turn, and another replica could then take and post a report this one is posting. So no
+    report is started once half the lease has gone (the rest are let go for the next round), and each POST's
+    own lease runs from the time it starts."""
+    clock = clock or (lambda: now)
     with session_factory() as session:
         taken = _claim(session, claimer, now)
     sent = 0
     for i, report_id in enumerate(taken):
+        current = clock()
+        if current - now > LEASE / 2:
+            _let_go(session_factory, taken[i:], claimer)
+            break
         try:
-            outcome = _send_one(session_factory, client, report_id, now, claimer)
+            outcome = _send_one(session_factory, client, report_id, current, claimer)
         except Exception:  # one report's surprise must not stop the others; its lease lapses, it is retried
             log.exception("report %s: sending failed unexpectedly", report_id)
             continue
@@ -313,6 +330,14 @@ def _find_on_server(client: Open311Client, out: _Outgoing, now: dt.datetime) -> 
         service_code=out.code, start=out.created_at - SEARCH_SLACK, end=max(now, out.created_at) + SEARCH_SLACK
     )
     for request in candidates:
-        if out.reference in request.description:
+        if _reference_line(request.description) == f"Reference: {out.reference}":
             return request.service_request_id
     return None
+
+
+def _reference_line(description: str) -> str:
+    """The last line of a request's description: where `description_for` puts our reference. Only the last
+    line counts: a resident may type another report's reference into their own words (references are
+    numbered in order, so easy to guess), and a match there would record someone else's report as sent."""
+    lines = [line.strip() for line in (description or "").strip().splitlines()]
+    return lines[-1] if lines else ""

@@ -158,27 +158,34 @@ def poll(session_factory: SessionFactory, client: Open311Client, now: dt.datetim
     with session_factory() as session:
         newest = start
         for change in found:
-            report_id = session.execute(
-                select(Report.id).where(Report.open311_id == change.service_request_id)
-            ).scalar_one_or_none()
-            if change.updated is not None and change.updated > newest:
+            # Never past the poll's own time: a change dated in 2099 by a wrong clock would otherwise move
+            # the cursor there, and every later change would be asked for from 2099 and never found.
+            if change.updated is not None and newest < change.updated <= now:
                 newest = change.updated
-            if report_id is None:
-                continue
-            ours = session.execute(select(Report.status).where(Report.id == report_id)).scalar_one()
-            status = _mapped(ours, change.status)
-            if status is None:
-                continue
-            row = change_status(
-                session,
-                report_id,
-                status,
-                now,
-                note=change.description or None,
-                source="open311",
-                open311_update_id=change.update_id,
+            # Normally one report; two when staff settled a report in doubt with an id already in use or the
+            # back office reused one: both are told, rather than one bad row stopping every poll for good.
+            report_ids = (
+                session.execute(
+                    select(Report.id).where(Report.open311_id == change.service_request_id).order_by(Report.id)
+                )
+                .scalars()
+                .all()
             )
-            applied += row is not None
+            for report_id in report_ids:
+                ours = session.execute(select(Report.status).where(Report.id == report_id)).scalar_one()
+                status = _mapped(ours, change.status)
+                if status is None:
+                    continue
+                row = change_status(
+                    session,
+                    report_id,
+                    status,
+                    now,
+                    note=change.description or None,
+                    source="open311",
+                    open311_update_id=change.update_id,
+                )
+                applied += row is not None
         _store_cursor(session, newest, now)
     return applied
 
@@ -190,7 +197,10 @@ def _poll_by_id(session_factory: SessionFactory, client: Open311Client, now: dt.
                 Report.send_state == "sent", Report.open311_id.is_not(None), Report.status.in_(sorted(OPEN_STATUSES))
             )
         ).all()
-    by_open311 = {str(o): rid for rid, o in pairs if o and not str(o).startswith("token:")}
+    by_open311: dict[str, list[int]] = {}
+    for rid, o in pairs:
+        if o and not str(o).startswith("token:"):
+            by_open311.setdefault(str(o), []).append(rid)
     ids = sorted(by_open311)
     applied = 0
     for i in range(0, len(ids), ID_BATCH):
@@ -201,16 +211,14 @@ def _poll_by_id(session_factory: SessionFactory, client: Open311Client, now: dt.
             break
         with session_factory() as session:
             for request in requests:
-                report_id = by_open311.get(request.service_request_id)
-                if report_id is None:
-                    continue
-                ours = session.execute(select(Report.status).where(Report.id == report_id)).scalar_one()
-                status = _mapped(ours, request.status)
-                if status is not None:
-                    row = change_status(
-                        session, report_id, status, now, note=request.status_notes or None, source="open311"
-                    )
-                    applied += row is not None
+                for report_id in by_open311.get(request.service_request_id, []):
+                    ours = session.execute(select(Report.status).where(Report.id == report_id)).scalar_one()
+                    status = _mapped(ours, request.status)
+                    if status is not None:
+                        row = change_status(
+                            session, report_id, status, now, note=request.status_notes or None, source="open311"
+                        )
+                        applied += row is not None
     return applied
 
 

@@ -405,7 +405,10 @@ async def settle(request: Request, reference: str) -> HTTPResponse:
             return report.reference, resend.found_there(session, report.id, open311_id, now)
         return report.reference, resend.send_anyway(session, report.id, now)
 
-    ref, done = await in_db(request, go)
+    try:
+        ref, done = await in_db(request, go)
+    except resend.IdInUse as exc:
+        return await _report_page(request, reference, status=409, error=str(exc))
     if not done:
         return _back(ref, "Nothing was changed: its sending is no longer in doubt. This page shows where it stands.")
     log.info("console: staff user %s settled report %s whose sending was in doubt: %s", request.ctx.user.id, ref, found)
