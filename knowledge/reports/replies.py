@@ -130,9 +130,9 @@ def photo_noted() -> str:
 
 def offer_nearby(category: Category, report: Report, now: dt.datetime, url: Optional[str] = None) -> Reply:
     """Someone else already reported this nearby: is it the same one?"""
+    # The street only: a house number would tell anyone who types streets in turn where other residents
+    # live (their missed bin, their neighbour's noise).
     near = report.street or "there"
-    if report.house_number and report.street:
-        near = f"{report.house_number} {report.street}"
     text = (
         f"Someone has already reported {category.name} near there. "
         f"Is it this one, reported {day_words(report.created_at, now)} near {near}?"

@@ -163,7 +163,7 @@ def test_a_second_resident_near_the_same_place_is_offered_the_existing_report(
 
     second = Messenger(stack, fake, "psid-second")
     offer = second.send("pothole outside 21 linden street")
-    assert "Is it this one, reported today near 20 Linden Street?" in offer
+    assert "Is it this one, reported today near Linden Street?" in offer
     joined = second.send("Yes, that's it", quick_reply="Yes")
     assert reference in joined
     assert len(reports_in(stack)) == count  # nothing new filed
