@@ -402,9 +402,7 @@ class _AskReportSlot(Action):
     def name(self) -> str:
         return f"action_ask_report_{self.step}"
 
-    def reply(
-        self, session: Session, tracker: Tracker, category: Category, answers: dict[str, Any], url: Optional[str]
-    ) -> Optional[Reply]:
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict[str, Any]) -> Optional[Reply]:
         raise NotImplementedError
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
@@ -420,7 +418,7 @@ class _AskReportSlot(Action):
                     return events
                 summary, url = service_intro(session, category) if first else (None, None)
                 answers = dict(draft.answers or {})
-                reply = self.reply(session, tracker, category, answers, None)
+                reply = self.reply(session, tracker, category, answers)
                 if reply is not None and first:
                     # The first question also says back what the first message told us, and gives the phone
                     # number beside the web form: an annoyed resident may rather ring.
@@ -445,50 +443,48 @@ class _AskReportSlot(Action):
 class AskReportWhere(_AskReportSlot):
     step = "where"
 
-    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict, url: Optional[str]) -> Reply:
-        return replies.ask_where(category, url)
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict) -> Reply:
+        return replies.ask_where(category)
 
 
 class AskReportNearby(_AskReportSlot):
     step = "nearby"
 
-    def reply(
-        self, session: Session, tracker: Tracker, category: Category, answers: dict, url: Optional[str]
-    ) -> Optional[Reply]:
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict) -> Optional[Reply]:
         report = session.get(Report, answers.get("offered")) if answers.get("offered") else None
-        return replies.offer_nearby(category, report, utcnow(), url) if report is not None else None
+        return replies.offer_nearby(category, report, utcnow()) if report is not None else None
 
 
 class AskReportDetail(_AskReportSlot):
     step = "detail"
 
-    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict, url: Optional[str]) -> Reply:
-        return replies.ask_detail(category, url)
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict) -> Reply:
+        return replies.ask_detail(category)
 
 
 class AskReportPhoto(_AskReportSlot):
     step = "photo"
 
-    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict, url: Optional[str]) -> Reply:
-        return replies.ask_photo(url)
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict) -> Reply:
+        return replies.ask_photo()
 
 
 class AskReportConfirm(_AskReportSlot):
     step = "confirm"
 
-    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict, url: Optional[str]) -> Reply:
-        return replies.summary(category, answers, url)
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict) -> Reply:
+        return replies.summary(category, answers)
 
 
 class AskReportChange(_AskReportSlot):
     step = "change"
 
-    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict, url: Optional[str]) -> Reply:
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict) -> Reply:
         return replies.ask_change()
 
 
 class AskReportResume(_AskReportSlot):
     step = "resume"
 
-    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict, url: Optional[str]) -> Reply:
+    def reply(self, session: Session, tracker: Tracker, category: Category, answers: dict) -> Reply:
         return replies.offer_resume(category, answers)

@@ -93,16 +93,11 @@ def so_far(category: Category, answers: dict[str, Any]) -> Optional[str]:
     return f"Got it: {what}" + (f" at {address}." if address else ".")
 
 
-def _with_link(text: str, url: Optional[str], phone: Optional[str] = None) -> str:
-    line = online_line(url, phone)
-    return f"{text}\n{line}" if line else text
-
-
-def ask_where(category: Category, url: Optional[str] = None) -> Reply:
+def ask_where(category: Category) -> Reply:
     """Where is it? (first question: with the online link)."""
     question = WHERE_QUESTIONS.get(category.key) or f"Where is {the(category)}?"
     how = "Send the postcode, or the street and house number, or share your location."
-    return Reply(text=_with_link(f"{question} {how}", url))
+    return Reply(text=f"{question} {how}")
 
 
 def which_place(addresses: Sequence[str]) -> Reply:
@@ -128,7 +123,7 @@ def photo_noted() -> str:
     return "Thanks for the photo, I've added it to your report."
 
 
-def offer_nearby(category: Category, report: Report, now: dt.datetime, url: Optional[str] = None) -> Reply:
+def offer_nearby(category: Category, report: Report, now: dt.datetime) -> Reply:
     """Someone else already reported this nearby: is it the same one?"""
     # The street only: a house number would tell anyone who types streets in turn where other residents
     # live (their missed bin, their neighbour's noise).
@@ -138,7 +133,7 @@ def offer_nearby(category: Category, report: Report, now: dt.datetime, url: Opti
         f"Is it this one, reported {day_words(report.created_at, now)} near {near}?"
     )
     return Reply(
-        text=_with_link(text, url),
+        text=text,
         buttons=[{"title": "Yes, that's it", "payload": "Yes"}, {"title": "No, it's different", "payload": "No"}],
     )
 
@@ -161,9 +156,9 @@ def already_on(report: Report) -> Reply:
     return Reply(text=f"You're already on report {report.reference}. We'll tell you when anything changes.")
 
 
-def ask_detail(category: Category, url: Optional[str] = None) -> Reply:
+def ask_detail(category: Category) -> Reply:
     """The category's own question, with its answers as buttons."""
-    return Reply(text=_with_link(category.detail_question, url), buttons=_buttons(category.detail_options))
+    return Reply(text=category.detail_question, buttons=_buttons(category.detail_options))
 
 
 def detail_not_understood(category: Category) -> str:
@@ -174,9 +169,9 @@ def detail_not_understood(category: Category) -> str:
     return "Sorry, I didn't get that. Please tell me in a few words."
 
 
-def ask_photo(url: Optional[str] = None) -> Reply:
+def ask_photo() -> Reply:
     return Reply(
-        text=_with_link("If you have a photo of it, send it now. If not, say skip.", url),
+        text="If you have a photo of it, send it now. If not, say skip.",
         buttons=[{"title": "Skip", "payload": "skip"}],
     )
 
@@ -185,7 +180,7 @@ def photo_not_understood() -> str:
     return "Send a photo, or say skip if you don't have one."
 
 
-def summary(category: Category, answers: dict[str, Any], url: Optional[str] = None) -> Reply:
+def summary(category: Category, answers: dict[str, Any]) -> Reply:
     """Read the report back before anything is sent."""
     lines = ["Here's your report:", f"{title(category)} at {answers.get('address') or 'the place you shared'}"]
     if answers.get("detail"):
@@ -195,7 +190,7 @@ def summary(category: Category, answers: dict[str, Any], url: Optional[str] = No
         lines.append("Photo: " + ("1 added" if photos == 1 else f"{photos} added"))
     lines.append("Shall I send it to the council?")
     return Reply(
-        text=_with_link("\n".join(lines), url),
+        text="\n".join(lines),
         buttons=[{"title": "Yes, send it", "payload": "Yes"}, {"title": "No", "payload": "No"}],
     )
 
