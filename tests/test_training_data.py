@@ -65,6 +65,7 @@ def _evaluation_texts() -> list[str]:
     conversations = yaml.safe_load((EVAL_DIR / "conversations.yml").read_text())["conversations"]
     reports = yaml.safe_load((EVAL_DIR / "reports.yml").read_text())
     places = yaml.safe_load((EVAL_DIR / "places.yml").read_text())
+    unseen = yaml.safe_load((EVAL_DIR / "places_unseen.yml").read_text())
     return (
         [m["text"] for m in messages]
         + [d["text"] for d in danger["danger"]]
@@ -72,7 +73,7 @@ def _evaluation_texts() -> list[str]:
         + [t["text"] for c in conversations for t in c["turns"]]
         # Issue 13: reporting a problem, and saying where (the danger net learns from place answers too).
         + [r["text"] for section in ("starts_report", "progress", "not_report") for r in reports[section]]
-        + [p["text"] for section in ("found", "not_found") for p in places[section]]
+        + [p["text"] for section in ("found", "not_found") for p in places[section] + unseen[section]]
     )
 
 

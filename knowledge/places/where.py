@@ -261,16 +261,71 @@ def _number_before(tokens: list[_Token], index: int) -> Optional[str]:
 
 def _number_after(text: str, tokens: list[_Token], index: int) -> Optional[str]:
     """The house number after token `index`: introduced within a few words ("swallow street by number 52"),
-    or bare right after a comma ("Albert Drive, 17") or last in the message ("NS1 3NA 14", "alder wy 70").
-    "swallow street 2 weeks running" has none."""
+    or bare right after it ("Albert Drive, 17", "alder wy 70", "king rd 50 innit") unless an amount word
+    follows: "swallow street 2 weeks running" has none."""
     introduced = _introduced_number(tokens, index, index + NUMBER_NEAR + 1)
     if introduced is not None:
         return introduced
     if index < len(tokens) and _HOUSE_NUMBER.match(tokens[index].word):
         between = text[tokens[index - 1].end : tokens[index].start] if index > 0 else ""
-        if index == len(tokens) - 1 or "," in between:
+        following = tokens[index + 1].word.lower() if index + 1 < len(tokens) else ""
+        # "maple cres 43 thx", "king rd 50 innit": a number straight after the street is its house number,
+        # unless the next word makes it an amount ("swallow street 2 weeks running", "3 times", "5pm").
+        if index == len(tokens) - 1 or "," in between or following.rstrip(".,!?") not in _AMOUNT_WORDS:
             return tokens[index].word
     return None
+
+
+# Words after a number that make it an amount or a time, not a house number.
+_AMOUNT_WORDS = frozenset(
+    [
+        "week",
+        "weeks",
+        "wk",
+        "wks",
+        "day",
+        "days",
+        "hour",
+        "hours",
+        "hr",
+        "hrs",
+        "minute",
+        "minutes",
+        "min",
+        "mins",
+        "month",
+        "months",
+        "year",
+        "years",
+        "yr",
+        "yrs",
+        "time",
+        "times",
+        "am",
+        "pm",
+        "o'clock",
+        "oclock",
+        "quid",
+        "pounds",
+        "pound",
+        "p",
+        "percent",
+        "%",
+        "nights",
+        "night",
+        "mornings",
+        "morning",
+        "bags",
+        "bag",
+        "cars",
+        "car",
+        "people",
+        "kids",
+        "children",
+        "of",
+        "x",
+    ]
+)
 
 
 def _number_value(number: str) -> int:

@@ -4,6 +4,10 @@ training data): how residents say where something is, judged against the demo co
 - bin_days and pins must be 100% right: they are worked out by hand from fixed rules, so any miss is a bug.
 - found and not_found are residents' own words (typos, text speak, rambling): accuracy is printed per kind
   (run with `-s` to see it) and must stay at or above FLOOR.
+
+places.yml's misses on the resolver's first version were shown to the resolver's author, who then read those
+phrasings too, so its found/not_found figures are no longer a held-out measure. places_unseen.yml was written
+afterwards by someone who saw neither the resolver nor places.yml: it is the held-out one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import yaml
 
 from knowledge.settings import PROJECT_ROOT
 
-EVAL = yaml.safe_load((PROJECT_ROOT / "tests" / "data" / "eval" / "places.yml").read_text(encoding="utf-8"))
+EVAL_DIR = PROJECT_ROOT / "tests" / "data" / "eval"
+EVAL = yaml.safe_load((EVAL_DIR / "places.yml").read_text(encoding="utf-8"))
+UNSEEN = yaml.safe_load((EVAL_DIR / "places_unseen.yml").read_text(encoding="utf-8"))
+FREE_TEXT_SETS = {"places.yml": EVAL, "places_unseen.yml": UNSEEN}
 GAZETTEER_CSV = PROJECT_ROOT / "knowledge" / "content" / "places" / "gazetteer.csv"
 
 # Floor for the free-text sections (found, not_found): 85%. Residents' wording is open-ended, so a few misses
@@ -127,21 +134,23 @@ def _report(section: str, results: list[tuple[dict[str, Any], bool, str]]) -> fl
     return accuracy
 
 
-def test_residents_places_are_found_often_enough(places: Any, gaz: Any) -> None:
+@pytest.mark.parametrize("name", list(FREE_TEXT_SETS))
+def test_residents_places_are_found_often_enough(places: Any, gaz: Any, name: str) -> None:
     results = []
-    for case in EVAL["found"]:
+    for case in FREE_TEXT_SETS[name]["found"]:
         ok, got = _found_right(case, places.resolve(case["text"], gaz))
         results.append((case, ok, got))
-    accuracy = _report("found", results)
+    accuracy = _report(f"{name} found", results)
     assert accuracy >= FLOOR, f"found: {accuracy:.0%} is below the {FLOOR:.0%} floor (run with -s for misses)"
 
 
-def test_places_that_cannot_be_used_get_the_right_reason_often_enough(places: Any, gaz: Any) -> None:
+@pytest.mark.parametrize("name", list(FREE_TEXT_SETS))
+def test_places_that_cannot_be_used_get_the_right_reason_often_enough(places: Any, gaz: Any, name: str) -> None:
     results = []
-    for case in EVAL["not_found"]:
+    for case in FREE_TEXT_SETS[name]["not_found"]:
         got = _outcome(places.resolve(case["text"], gaz))
         results.append((case, got == case["outcome"], got))
-    accuracy = _report("not_found", results)
+    accuracy = _report(f"{name} not_found", results)
     assert accuracy >= FLOOR, f"not_found: {accuracy:.0%} is below the {FLOOR:.0%} floor (run with -s for misses)"
 
 
@@ -197,9 +206,10 @@ def _numbers(row: dict[str, str]) -> range:
     return range(int(low), int(high) + 1)
 
 
-def test_found_cases_name_the_gazetteers_streets_postcodes_and_numbers() -> None:
+@pytest.mark.parametrize("name", list(FREE_TEXT_SETS))
+def test_found_cases_name_the_gazetteers_streets_postcodes_and_numbers(name: str) -> None:
     rows = _gazetteer_rows()
-    for case in EVAL["found"]:
+    for case in FREE_TEXT_SETS[name]["found"]:
         on_street = [r for r in rows if r["street"] == case["street"]]
         assert on_street, f"not a gazetteer street: {case['street']!r}"
         if case["postcode"] is None:

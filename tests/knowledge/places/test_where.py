@@ -164,3 +164,22 @@ def test_a_pin_in_the_sea_is_refused() -> None:
 def test_the_pin_distance_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLACE_PIN_MAX_METRES", "10")
     assert from_pin(52.94470, -1.14390).outcome is Outcome.PIN_TOO_FAR
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("swallow street 50 thanks", "50"),  # a number straight after the street, then chatter
+        ("swallow st 12 asap please", "12"),
+        ("swallow street 3 times this month", None),  # an amount, not a house number
+        ("swallow street 2 weeks running now", None),
+    ],
+)
+def test_a_number_after_the_street_is_its_house_number_unless_it_counts_something(
+    text: str, number: str | None
+) -> None:
+    where = resolve(text)
+    assert where.place is not None and where.place.street == "Swallow Street"
+    assert where.place.house_number == number
+    if number == "50":
+        assert where.place.postcode == "NS1 4EJ"  # 41-80 is the second postcode
