@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope
-from knowledge.models import Attachment, Conversation
+from knowledge.models import Attachment, Conversation, Report
 from knowledge.reports import drafts
 from tests.fakes.open311 import FakeOpen311
 
@@ -102,3 +102,12 @@ def open311_env(fake: FakeOpen311, monkeypatch: pytest.MonkeyPatch) -> FakeOpen3
     monkeypatch.setenv("OPEN311_SERVICE_CODES", "pothole=PH,street_light=SL")
     monkeypatch.setenv("OPEN311_TIMEOUT_SECONDS", "5")
     return fake
+
+
+def load_report(factory: Factory, report_id: int) -> Report:
+    """The report as it is stored now, detached so a test can read it after the session closes."""
+    with factory() as s:
+        report = s.get(Report, report_id)
+        assert report is not None
+        s.expunge(report)
+        return report

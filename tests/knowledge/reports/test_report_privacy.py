@@ -8,12 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from knowledge.models import Report, ReportDraft, ReportNotification, ReportPhoto, ReportResident
+from knowledge.models import ReportDraft, ReportNotification, ReportPhoto, ReportResident
 from knowledge.personal_data.erasure import erase
 from knowledge.personal_data.retention import Periods, apply
 from knowledge.personal_data.subjects import parse_identifier
 from knowledge.reports import filing, nearby, updates
-from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, add_photo, save_draft
+from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, add_photo, load_report, save_draft
 
 ANN, BOB = "messenger:1001", "messenger:1002"
 
@@ -26,14 +26,6 @@ def _ann_files(factory: Factory) -> int:
         return int(filing.file_report(s, ANN, NOW).report.id)
 
 
-def _report(factory: Factory, report_id: int) -> Report:
-    with factory() as s:
-        report = s.get(Report, report_id)
-        assert report is not None
-        s.expunge(report)
-        return report
-
-
 def test_erasing_the_only_resident_keeps_the_pothole_but_not_their_words(
     factory: Factory, kb_url: str, tmp_path: Path
 ) -> None:
@@ -43,7 +35,7 @@ def test_erasing_the_only_resident_keeps_the_pothole_but_not_their_words(
     save_draft(factory, ANN, category="graffiti")  # a second report she never finished (a new draft)
     result = erase(parse_identifier(ANN), kb_url, f"sqlite:///{tmp_path / 'tracker.db'}", actor="tester")
     assert result.counts["reports"] == 1 and result.counts["report_residents"] == 1
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert (report.category, report.street, report.status) == ("pothole", "Mill Lane", "investigating")
     assert report.conversation_id == "erased"
     assert report.description is None and report.house_number is None
@@ -63,7 +55,7 @@ def test_erasing_one_of_two_residents_keeps_the_report_for_the_other(
     with factory() as s:
         updates.change_status(s, report_id, "action_scheduled", NOW)
     erase(parse_identifier(ANN), kb_url, f"sqlite:///{tmp_path / 'tracker.db'}", actor="tester")
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert report.conversation_id == "erased" and report.description is not None
     with factory() as s:
         assert s.execute(select(ReportResident.conversation_id)).scalars().all() == [BOB]
@@ -73,9 +65,9 @@ def test_erasing_one_of_two_residents_keeps_the_report_for_the_other(
 
 def test_a_report_reference_finds_who_filed_it(factory: Factory, kb_url: str, tmp_path: Path) -> None:
     report_id = _ann_files(factory)
-    reference = _report(factory, report_id).reference
+    reference = load_report(factory, report_id).reference
     erase(parse_identifier(reference), kb_url, f"sqlite:///{tmp_path / 'tracker.db'}", actor="tester")
-    assert _report(factory, report_id).conversation_id == "erased"
+    assert load_report(factory, report_id).conversation_id == "erased"
 
 
 def test_retention_clears_the_resident_from_reports_but_keeps_them(
@@ -86,7 +78,7 @@ def test_retention_clears_the_resident_from_reports_but_keeps_them(
     later = NOW + dt.timedelta(days=200)
     result = apply(kb_url, f"sqlite:///{tmp_path / 'tracker.db'}", periods, now=later)
     assert result.counts.get("reports") == 1
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert report.conversation_id == "erased" and report.description is None
     with factory() as s:
         assert s.execute(select(ReportResident)).first() is None

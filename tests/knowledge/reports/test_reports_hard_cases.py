@@ -21,7 +21,7 @@ from knowledge.models import OutboundMessage, Report, ReportNotification, Report
 from knowledge.reports import filing, notifying, sending, updates
 from knowledge.reports.open311 import Open311Client, Rejected, Unavailable
 from tests.fakes.open311 import FakeOpen311
-from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, save_draft
+from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, load_report, save_draft
 
 ANN = "messenger:1001"
 MALLORY = "messenger:6666"
@@ -42,16 +42,8 @@ def _file(factory: Factory, who: str, now: dt.datetime = NOW, **answers: str) ->
         return int(filing.file_report(s, who, now).report.id)
 
 
-def _report(factory: Factory, report_id: int) -> Report:
-    with factory() as s:
-        report = s.get(Report, report_id)
-        assert report is not None
-        s.expunge(report)
-        return report
-
-
 def _status(factory: Factory, report_id: int) -> str:
-    return _report(factory, report_id).status
+    return load_report(factory, report_id).status
 
 
 def test_a_reference_written_into_another_report_does_not_stand_in_for_the_real_one(
@@ -61,16 +53,18 @@ def test_a_reference_written_into_another_report_does_not_stand_in_for_the_real_
     mallory = _file(factory, MALLORY, description="Pothole. Reference: NC-2026-000002")
     assert sending.send_due(factory, client, NOW, WORKER) == 1
     ann = _file(factory, ANN)
-    assert _report(factory, ann).reference == "NC-2026-000002"
+    assert load_report(factory, ann).reference == "NC-2026-000002"
     open311_env.fail(500)  # Ann's POST may or may not have filed it: her report is looked for first
     assert sending.send_due(factory, client, NOW, WORKER) == 0
-    assert _report(factory, ann).send_state == "uncertain"
+    assert load_report(factory, ann).send_state == "uncertain"
 
     assert sending.send_due(factory, client, NOW + dt.timedelta(minutes=5), WORKER) == 1
     # Ann's report really reached the back office, as a request of its own.
     assert len(open311_env.requests) == 2
-    assert _report(factory, ann).open311_id != _report(factory, mallory).open311_id
-    assert open311_env.requests[str(_report(factory, ann).open311_id)].description.endswith("Reference: NC-2026-000002")
+    assert load_report(factory, ann).open311_id != load_report(factory, mallory).open311_id
+    assert open311_env.requests[str(load_report(factory, ann).open311_id)].description.endswith(
+        "Reference: NC-2026-000002"
+    )
 
 
 def test_two_reports_given_one_back_office_id_do_not_stop_everyone_hearing_back(
@@ -230,7 +224,7 @@ def test_a_slow_back_office_never_gets_a_report_twice_from_two_replicas(
     sending.send_due(factory, client, later, WORKER, clock=lambda: later)
     # Each report once at the back office, each with its own id.
     assert len(open311_env.requests) == 3
-    assert sorted(str(_report(factory, r).open311_id) for r in reports) == sorted(open311_env.requests)
+    assert sorted(str(load_report(factory, r).open311_id) for r in reports) == sorted(open311_env.requests)
 
 
 def test_an_afternoon_change_is_not_sent_at_night_when_the_worker_was_down_all_evening(factory: Factory) -> None:

@@ -14,7 +14,7 @@ from knowledge.models import Report
 from knowledge.reports import filing, resend, sending
 from knowledge.reports.open311 import Open311Client
 from tests.fakes.open311 import FakeOpen311
-from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, add_photo, save_draft
+from tests.knowledge.reports.conftest import NOW, Factory, add_conversation, add_photo, load_report, save_draft
 
 ANN = "messenger:1001"
 CAT = "webchat:web-3"
@@ -35,14 +35,6 @@ def _file(factory: Factory, who: str = ANN, channel: str = "messenger", url: str
         return int(filing.file_report(s, who, NOW).report.id)
 
 
-def _report(factory: Factory, report_id: int) -> Report:
-    with factory() as s:
-        report = s.get(Report, report_id)
-        assert report is not None
-        s.expunge(report)
-        return report
-
-
 def test_a_pothole_is_filed_once_with_the_right_fields(
     factory: Factory, client: Open311Client, open311_env: FakeOpen311
 ) -> None:
@@ -59,7 +51,7 @@ def test_a_pothole_is_filed_once_with_the_right_fields(
     assert form["media_url"] == "https://cdn.example/p1.jpg"
     assert form["attribute[dangerous]"] == "Yes"
     assert (form["api_key"], form["jurisdiction_id"]) == ("test-key", "northshire")
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert (report.send_state, report.open311_id, report.sent_at) == ("sent", "1001", NOW)
 
 
@@ -78,7 +70,7 @@ def test_down_for_an_hour_then_sent_exactly_once(
     open311_env.down()
     for minute in range(0, 61, 2):
         assert sending.send_due(factory, client, NOW + dt.timedelta(minutes=minute), WORKER) == 0
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert report.send_state == "queued" and report.next_attempt_at is not None
     assert report.next_attempt_at <= NOW + dt.timedelta(minutes=61 + 15)  # backoff is capped
     open311_env.up()
@@ -86,7 +78,7 @@ def test_down_for_an_hour_then_sent_exactly_once(
     assert sending.send_due(factory, client, back, WORKER) == 1
     assert sending.send_due(factory, client, back + dt.timedelta(hours=1), WORKER) == 0
     assert len(open311_env.posts) == 1 and len(open311_env.requests) == 1
-    assert _report(factory, report_id).send_state == "sent"
+    assert load_report(factory, report_id).send_state == "sent"
 
 
 def test_a_server_error_is_checked_before_posting_again(
@@ -95,13 +87,13 @@ def test_a_server_error_is_checked_before_posting_again(
     report_id = _file(factory)
     open311_env.fail(500)
     assert sending.send_due(factory, client, NOW, WORKER) == 0
-    assert _report(factory, report_id).send_state == "uncertain"
+    assert load_report(factory, report_id).send_state == "uncertain"
     assert sending.send_due(factory, client, NOW + dt.timedelta(seconds=10), WORKER) == 0  # backing off
     assert sending.send_due(factory, client, NOW + dt.timedelta(minutes=5), WORKER) == 1
     # Looked for first (not there: the 500 filed nothing), then posted once more.
     assert any("requests.json" in path and "service_code=PH" in path for path in open311_env.gets)
     assert len(open311_env.requests) == 1
-    assert _report(factory, report_id).send_state == "sent"
+    assert load_report(factory, report_id).send_state == "sent"
 
 
 def test_a_lost_answer_is_found_on_the_server_and_not_posted_again(
@@ -110,11 +102,11 @@ def test_a_lost_answer_is_found_on_the_server_and_not_posted_again(
     report_id = _file(factory)
     open311_env.lose_next_answer()
     assert sending.send_due(factory, client, NOW, WORKER) == 0
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert report.send_state == "uncertain" and report.open311_id is None
     assert sending.send_due(factory, client, NOW + dt.timedelta(minutes=5), WORKER) == 1
     assert len(open311_env.posts) == 1
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert (report.send_state, report.open311_id) == ("sent", "1001")
 
 
@@ -126,7 +118,7 @@ def test_a_rejected_report_is_shown_with_the_servers_words_and_not_retried(
     assert sending.send_due(factory, client, NOW, WORKER) == 0
     assert sending.send_due(factory, client, NOW + dt.timedelta(hours=2), WORKER) == 0
     assert len(open311_env.posts) == 1
-    report = _report(factory, report_id)
+    report = load_report(factory, report_id)
     assert report.send_state == "rejected"
     assert report.send_error == "Service code PH is not accepted at this location"
 
